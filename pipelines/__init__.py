@@ -1,0 +1,1 @@
+"""Pledge: SLA management pipeline (contracts → evidence → windows → credits → reports)."""

@@ -1,0 +1,92 @@
+"""Rules that relate parts of a contract to each other, each reported at a path in the file.
+
+They read the plain YAML document rather than the parsed model, so that they still report when
+other fields of the same contract fail validation (one run shows every problem).
+"""
+
+from __future__ import annotations
+
+from pipelines.spec.units import parse_share
+
+Path = tuple[str | int, ...]
+
+
+def contract_problems(document: dict) -> list[tuple[Path, str]]:
+    """Cross-field problems of a contract document: ``[(path, message)]``."""
+    problems: list[tuple[Path, str]] = []
+    services = _mappings(document.get("services"))
+    objectives = _mappings(document.get("objectives"))
+    service_ids = [service.get("id") for service in services]
+    for index in _repeats(service_ids):
+        problems.append((("services", index, "id"), f"duplicate service id {service_ids[index]!r}"))
+    objective_ids = [objective.get("id") for objective in objectives]
+    for index in _repeats(objective_ids):
+        problems.append((("objectives", index, "id"), f"duplicate objective id {objective_ids[index]!r}"))
+    known = {service_id for service_id in service_ids if isinstance(service_id, str)}
+    for index, objective in enumerate(objectives):
+        service = objective.get("service")
+        if isinstance(service, str) and service not in known:
+            problems.append(
+                (
+                    ("objectives", index, "service"),
+                    f"unknown service {service!r}: declare it under services "
+                    f"(known: {', '.join(sorted(known)) or 'none'})",
+                )
+            )
+        credits = objective.get("credits")
+        if isinstance(credits, dict):
+            problems.extend(
+                (("objectives", index, "credits", "tiers", tier, field), message)
+                for tier, field, message in _tier_problems(_mappings(credits.get("tiers")))
+            )
+    for index, exclusion in enumerate(_mappings(document.get("exclusions"))):
+        listed = exclusion.get("services")
+        for position, service in enumerate(listed if isinstance(listed, list) else []):
+            if service not in known:
+                problems.append((("exclusions", index, "services", position), f"unknown service {service!r}"))
+    return problems
+
+
+def _mappings(node: object) -> list[dict]:
+    """The items of a YAML list, with non-mappings replaced by empty ones (the schema reports them)."""
+    return [item if isinstance(item, dict) else {} for item in node] if isinstance(node, list) else []
+
+
+def _repeats(values: list[object]) -> list[int]:
+    """Indices of the second and later occurrences of a value."""
+    seen: set[object] = set()
+    repeats = []
+    for index, value in enumerate(values):
+        if value is not None and value in seen:
+            repeats.append(index)
+        seen.add(value)
+    return repeats
+
+
+def _share_or_none(value: object) -> float | None:
+    try:
+        return parse_share(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return None
+
+
+def _tier_problems(tiers: list[dict]) -> list[tuple[int, str, str]]:
+    """Tiers must go down in ``below`` and up in ``credit``, each strictly."""
+    problems = []
+    for index in range(1, len(tiers)):
+        below, before_below = _share_or_none(tiers[index].get("below")), _share_or_none(tiers[index - 1].get("below"))
+        credit, before_credit = _share_or_none(tiers[index].get("credit")), _share_or_none(tiers[index - 1].get("credit"))
+        if below is not None and before_below is not None:
+            if below == before_below:
+                problems.append((index, "below", f"overlaps tier {index}: both start below {below:.4%}"))
+            elif below > before_below:
+                problems.append(
+                    (index, "below", "tiers must be ordered from the highest 'below' down "
+                     f"({below:.4%} follows {before_below:.4%})")
+                )
+        if credit is not None and before_credit is not None and credit <= before_credit:
+            problems.append(
+                (index, "credit", "a lower tier must earn more credit than the one above it "
+                 f"({credit:.2%} after {before_credit:.2%})")
+            )
+    return problems

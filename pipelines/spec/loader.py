@@ -1,0 +1,113 @@
+"""YAML → Contract, with every problem reported as ``file:line: field: message``.
+
+YAML is read with ruamel's round-trip loader (safe: it builds only plain data), which keeps the
+line of every key so that pydantic's error locations can be mapped back to the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from pipelines.spec.checks import contract_problems
+from pipelines.spec.schema import Contract
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.message}"
+
+
+class ContractError(ValueError):
+    """A contract file that does not validate; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(map(str, problems)))
+
+
+def load_contract(path: str | Path) -> Contract:
+    """Parse and validate one contract file; raises ContractError listing every problem."""
+    path = Path(path)
+    try:
+        document = YAML(typ="rt").load(path.read_text())
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else 1
+        raise ContractError([Problem(str(path), line, "(yaml)", str(error.problem or error))]) from None
+    if not isinstance(document, CommentedMap):
+        raise ContractError([Problem(str(path), 1, "(file)", "a contract is a YAML mapping")])
+    plain = _plain(document)
+    problems = [_problem(path, document, loc, message) for loc, message in contract_problems(plain)]
+    try:
+        contract = Contract.model_validate(plain)
+    except ValidationError as error:
+        problems += [_problem(path, document, item["loc"], item["msg"]) for item in error.errors()]
+    if problems:
+        raise ContractError(sorted(problems, key=lambda problem: problem.line))
+    return contract
+
+
+def load_contracts(folder: str | Path) -> tuple[list[Contract], list[Problem]]:
+    """Every ``*.yaml``/``*.yml`` contract under ``folder``: the valid ones, and the problems of
+    the rest (a bad contract does not stop the others)."""
+    contracts, problems = [], []
+    for path in sorted(Path(folder).glob("*.y*ml")):
+        try:
+            contracts.append(load_contract(path))
+        except ContractError as error:
+            problems.extend(error.problems)
+    seen: dict[str, Contract] = {}
+    for contract in contracts:
+        if contract.id in seen:
+            problems.append(Problem(str(folder), 1, "id", f"contract id {contract.id!r} used twice"))
+        seen[contract.id] = contract
+    return list(seen.values()), problems
+
+
+def _plain(node: object) -> object:
+    """ruamel's commented containers → dicts and lists (pydantic wants plain data)."""
+    if isinstance(node, dict):
+        return {str(key): _plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(item) for item in node]
+    return node
+
+
+def _problem(path: Path, document: CommentedMap, loc: tuple, message: str) -> Problem:
+    """Map a validation location to the deepest line of the document it reaches."""
+    node: object = document
+    line = 1
+    field_parts: list[str] = []
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            line = node.lc.key(part)[0] + 1
+            field_parts.append(str(part))
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            field_parts[-1:] = [f"{field_parts[-1]}[{part}]"] if field_parts else [f"[{part}]"]
+            node = node[part]
+        elif isinstance(part, str) and part not in ("function-after", "function-before") and not (
+            isinstance(node, CommentedMap) and _is_union_tag(part)
+        ):
+            field_parts.append(part)
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    return Problem(str(path), line, ".".join(field_parts) or "(contract)", message)
+
+
+def _is_union_tag(part: str) -> bool:
+    """pydantic inserts the chosen union member's tag (``timeslices``) or type into locations."""
+    return part in ("occurrences", "timeslices") or "[" in part
