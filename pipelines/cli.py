@@ -1,0 +1,132 @@
+"""The ``pledge`` command: ``validate``, ``demo``, ``run``, ``dev``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from pipelines.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pledge", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    validate = commands.add_parser("validate", help="check contract files; one file:line problem per line")
+    validate.add_argument("paths", nargs="+", type=Path, help="contract files or folders of them")
+
+    demo = commands.add_parser("demo", help="write the demo scenario into PLEDGE_HOME and run the pipeline")
+    demo.add_argument("--home", type=Path, help="Pledge home (default: $PLEDGE_HOME or .pledge)")
+    demo.add_argument("--days", type=int, default=90, help="days of evidence (default 90)")
+    demo.add_argument("--end", type=date.fromisoformat, help="last day of evidence, YYYY-MM-DD (default: yesterday, UTC)")
+    demo.add_argument("--seed", type=int, default=7)
+
+    run = commands.add_parser("run", help="run the pipeline on your own contracts and landing folder")
+    run.add_argument("--home", type=Path, help="Pledge home (default: $PLEDGE_HOME or .pledge)")
+    run.add_argument("--from", dest="first", type=date.fromisoformat, help="first day to ingest (default: first landing day)")
+    run.add_argument("--to", dest="last", type=date.fromisoformat, help="last day to ingest (default: last landing day)")
+
+    dev = commands.add_parser("dev", help="open the Dagster UI on this code and the home's instance")
+    dev.add_argument("--home", type=Path, help="Pledge home (default: $PLEDGE_HOME or .pledge)")
+
+    args = parser.parse_args(argv)
+    return {"validate": _validate, "demo": _demo, "run": _run, "dev": _dev}[args.command](args)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from pipelines.spec.loader import ContractError, load_contract
+
+    files: list[Path] = []
+    for path in args.paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")))
+        elif path.exists():
+            files.append(path)
+        else:
+            print(f"{path}:1: (file): no such file or folder", file=sys.stderr)
+            return 1
+    failed = False
+    for file in files:
+        try:
+            load_contract(file)
+        except ContractError as error:
+            failed = True
+            for problem in error.problems:
+                print(problem)
+    if not failed:
+        print(f"{len(files)} contract file(s) valid")
+    return 1 if failed else 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pipelines.demo import generate_demo
+
+    settings = Settings.from_env(args.home)
+    end = args.end or (datetime.now(UTC).date() - timedelta(days=1))
+    started = time.perf_counter()
+    print(f"Writing {args.days} days of demo evidence ending {end} into {settings.home}")
+    truth = generate_demo(settings.home, end=end, days=args.days, seed=args.seed, progress=_progress)
+    first = date.fromisoformat(truth["start"][:10])
+    return _run_and_report(settings, first, end, started)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipelines.run import landing_days
+
+    settings = Settings.from_env(args.home)
+    if not settings.sources_file.exists():
+        print(f"error: no sources file at {settings.sources_file} (see README: sources.yaml)", file=sys.stderr)
+        return 2
+    days = landing_days(settings)
+    first, last = args.first or (days[0] if days else None), args.last or (days[-1] if days else None)
+    if first is None or last is None:
+        print(f"error: no landing files with a date in their name under {settings.landing_dir}", file=sys.stderr)
+        return 2
+    return _run_and_report(settings, first, last, time.perf_counter())
+
+
+def _run_and_report(settings: Settings, first: date, last: date, started: float) -> int:
+    from pipelines.partitions import PARTITION_START
+    from pipelines.run import run_pipeline
+
+    if first < date.fromisoformat(PARTITION_START):
+        print(
+            f"error: {first} lies before the first partition {PARTITION_START}; "
+            "set PLEDGE_PARTITION_START earlier",
+            file=sys.stderr,
+        )
+        return 2
+    _progress(f"running the pipeline for {first} .. {last} (Dagster instance {settings.dagster_home})")
+    result = run_pipeline(settings, first, last)
+    if not result.success:
+        print("error: the pipeline run failed; see the Dagster logs above or in `make dev`", file=sys.stderr)
+        return 1
+    seconds = time.perf_counter() - started
+    _progress(f"done in {seconds:.1f} s")
+    print(f"Warehouse: {settings.warehouse_path}")
+    print(f"Report:    {settings.reports_dir / 'index.html'}")
+    return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from pipelines.run import prepare_instance
+    from pipelines.settings import REPO_ROOT
+
+    settings = Settings.from_env(args.home)
+    env = {**os.environ, "DAGSTER_HOME": str(prepare_instance(settings.dagster_home)),
+           "PLEDGE_HOME": str(settings.home)}
+    dagster = Path(sys.executable).with_name("dagster")
+    os.execve(dagster, [str(dagster), "dev", "-w", str(REPO_ROOT / "workspace.yaml")], env)
+
+
+def _progress(message: str) -> None:
+    print(f"  · {message}", flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

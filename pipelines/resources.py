@@ -1,0 +1,49 @@
+"""The Dagster-facing handles on Pledge's home: settings, the warehouse and the contract catalog.
+
+Assets take ``pledge: PledgeHome`` and call its methods; everything below it is plain Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+
+import dagster as dg
+import duckdb
+
+from pipelines import warehouse
+from pipelines.settings import Settings
+from pipelines.spec.loader import Problem, load_contracts
+from pipelines.spec.schema import Contract
+from pipelines.spec.sources import Source, load_sources
+
+WAREHOUSE_POOL = "warehouse"
+"""Every asset that writes the warehouse sits in this pool; the instance limits it to 1."""
+
+
+class PledgeHome(dg.ConfigurableResource):
+    """Pledge's home folder; empty ``home`` means ``PLEDGE_HOME`` or ``.pledge/``."""
+
+    home: str = ""
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_env(self.home or None)
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        with warehouse.connect(self.settings.warehouse_path, read_only=read_only) as con:
+            yield con
+
+    def contracts(self) -> tuple[list[Contract], list[Problem]]:
+        """The valid contracts of the home, and the problems of the invalid ones."""
+        return load_contracts(self.settings.contracts_dir)
+
+    def sources(self) -> dict[str, Source]:
+        return load_sources(self.settings.sources_file)
+
+
+def partition_days(context: dg.AssetExecutionContext) -> list[date]:
+    """The days a (possibly multi-partition, single-run backfill) materialisation covers."""
+    return [date.fromisoformat(key) for key in context.partition_keys]

@@ -1,0 +1,125 @@
+"""`pledge validate`: valid examples pass; each kind of problem gives one file:line: field line."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import main
+from pipelines.settings import REPO_ROOT
+from pipelines.spec.loader import ContractError, load_contract
+from pipelines.spec.schema import Timeslices
+
+EXAMPLES = REPO_ROOT / "examples" / "contracts"
+
+VALID = """\
+id: tiny
+title: Tiny
+provider: P
+consumer: C
+time_zone: Europe/Berlin
+services:
+  - {id: api}
+objectives:
+  - id: avail
+    service: api
+    sli: {kind: availability}
+    target: 99.9%
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "contract.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(ContractError) as error:
+        load_contract(path)
+    return [str(problem) for problem in error.value.problems]
+
+
+def test_examples_are_valid(capsys):
+    assert main(["validate", str(EXAMPLES)]) == 0
+    assert "3 contract file(s) valid" in capsys.readouterr().out
+
+
+def test_example_fields_parse_to_exact_values():
+    contract = load_contract(EXAMPLES / "acme-cloud.yaml")
+    storage = contract.objective("storage-uptime")
+    assert storage.target == 0.999
+    assert isinstance(storage.budgeting, Timeslices)
+    assert storage.budgeting.slice == timedelta(minutes=5)
+    assert contract.objective("compute-latency").sli.threshold == timedelta(milliseconds=500)
+    rolling = load_contract(EXAMPLES / "platform-team.yaml").objective("k8s-availability").window
+    assert (rolling.kind, rolling.length) == ("rolling", timedelta(days=28))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "field", "message"),
+    [
+        ("title: Tiny", "title: Tiny\ncolour: blue", 3, "colour", "Extra inputs are not permitted"),
+        ("target: 99.9%", "target: 120%", 12, "objectives[0].target", "'120%' is out of range"),
+        ("target: 99.9%", "target: 100%", 12, "objectives[0].target", "target 100.0000% is out of range"),
+        ("Europe/Berlin", "Mars/Olympus", 5, "time_zone", "unknown time zone 'Mars/Olympus'"),
+        ("target: 99.9%", "target: 99.9%\n    window: rolling 5x", 13, "objectives[0].window", "bad duration '5x'"),
+        ("target: 99.9%", "target: 99.9%\n    window: fortnight", 13, "objectives[0].window", "unknown window 'fortnight'"),
+        ("kind: availability", "kind: magic", 11, "objectives[0].sli.kind", "Input should be 'availability' or 'latency'"),
+        ("service: api\n    sli", "service: web\n    sli", 10, "objectives[0].service", "unknown service 'web'"),
+    ],
+)
+def test_each_problem_points_at_its_line(tmp_path, old, new, line, field, message):
+    assert old in VALID
+    path = write(tmp_path, VALID.replace(old, new, 1))
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}:{line}: {field}: ")
+    assert message in problem
+
+
+def test_duplicate_objectives_and_credit_tiers(tmp_path):
+    text = VALID + """\
+    credits:
+      tiers:
+        - {below: 99%, credit: 10%}
+        - {below: 99.5%, credit: 20%}
+        - {below: 99.5%, credit: 5%}
+  - id: avail
+    service: api
+    sli: {kind: availability}
+    target: 99%
+"""
+    path = write(tmp_path, text)
+    assert problems_of(path) == [
+        f"{path}:16: objectives[0].credits.tiers[1].below: tiers must be ordered from the highest "
+        "'below' down (99.5000% follows 99.0000%)",
+        f"{path}:17: objectives[0].credits.tiers[2].below: overlaps tier 2: both start below 99.5000%",
+        f"{path}:17: objectives[0].credits.tiers[2].credit: a lower tier must earn more credit than "
+        "the one above it (5.00% after 20.00%)",
+        f"{path}:18: objectives[1].id: duplicate objective id 'avail'",
+    ]
+
+
+def test_validate_command_prints_one_line_per_problem_and_exits_1(tmp_path, capsys):
+    good = write(tmp_path, VALID, "good.yaml")
+    bad = write(tmp_path, VALID.replace("99.9%", "120%").replace("Europe/Berlin", "Nowhere/City"), "bad.yaml")
+    assert main(["validate", str(good), str(bad)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"{bad}:5: time_zone: unknown time zone 'Nowhere/City': use an IANA name like Europe/Berlin",
+        f"{bad}:12: objectives[0].target: '120%' is out of range: a share lies between 0% and 100%",
+    ]
+
+
+def test_yaml_syntax_error_has_a_line(tmp_path):
+    path = write(tmp_path, VALID.replace("provider: P", "provider: [P"))
+    (line,) = problems_of(path)
+    assert line.startswith(f"{path}:") and "(yaml)" in line
+
+
+def test_probes_need_timeslices(tmp_path):
+    path = write(tmp_path, VALID.replace("{kind: availability}", "{kind: availability, evidence: probes}"))
+    (line,) = problems_of(path)
+    assert line.startswith(f"{path}:9: objectives[0]: probes and percentile SLIs are judged per slice")
