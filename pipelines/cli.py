@@ -23,7 +23,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="write the demo scenario into PLEDGE_HOME and run the pipeline")
     demo.add_argument("--home", type=Path, help="Pledge home (default: $PLEDGE_HOME or .pledge)")
     demo.add_argument("--days", type=int, default=90, help="days of evidence (default 90)")
-    demo.add_argument("--end", type=date.fromisoformat, help="last day of evidence, YYYY-MM-DD (default: yesterday, UTC)")
+    demo.add_argument(
+        "--end", type=date.fromisoformat,
+        help="evidence runs up to 00:00 UTC of this day, YYYY-MM-DD (default: today)",
+    )
     demo.add_argument("--seed", type=int, default=7)
 
     run = commands.add_parser("run", help="run the pipeline on your own contracts and landing folder")
@@ -67,12 +70,12 @@ def _demo(args: argparse.Namespace) -> int:
     from pipelines.demo import generate_demo
 
     settings = Settings.from_env(args.home)
-    end = args.end or (datetime.now(UTC).date() - timedelta(days=1))
+    end = args.end or datetime.now(UTC).date()
     started = time.perf_counter()
-    print(f"Writing {args.days} days of demo evidence ending {end} into {settings.home}")
+    print(f"Writing {args.days} days of demo evidence up to {end} 00:00 UTC into {settings.home}")
     truth = generate_demo(settings.home, end=end, days=args.days, seed=args.seed, progress=_progress)
     first = date.fromisoformat(truth["start"][:10])
-    return _run_and_report(settings, first, end, started)
+    return _run_and_report(settings, first, end - timedelta(days=1), started)
 
 
 def _run(args: argparse.Namespace) -> int:

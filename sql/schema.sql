@@ -6,6 +6,10 @@ CREATE SCHEMA IF NOT EXISTS ops;
 CREATE SCHEMA IF NOT EXISTS sla;
 CREATE SCHEMA IF NOT EXISTS predict;
 
+-- raw.*: partition_date is the day named in the landing file's name (the unit that is replaced
+-- on re-ingest), source the sources.yaml entry, file the path under the landing folder. A row's
+-- ts may fall outside its partition_date (files cut at local midnight): select rows by ts.
+
 -- Request counters, one row per (minute, service): total requests and the failed ones.
 CREATE TABLE IF NOT EXISTS raw.requests (
     partition_date DATE NOT NULL,
@@ -50,17 +54,20 @@ CREATE TABLE IF NOT EXISTS raw.rejects (
     record VARCHAR
 );
 
--- Every landing file seen: status is 'loaded', 'duplicate' (same sha256 already loaded from
--- another file) or 'failed' (could not be parsed at all; error says why).
+-- Every landing file seen (file: path under the landing folder). status is 'loaded', 'duplicate'
+-- (same sha256 as a file already loaded under another name; duplicate_of names it; nothing loaded)
+-- or 'failed' (could not be parsed at all; error says why). Files whose name holds no date have
+-- partition_date NULL and status 'failed'; sha256 is NULL for files that were not read.
 CREATE TABLE IF NOT EXISTS ops.ingested_files (
     file VARCHAR NOT NULL,
-    sha256 VARCHAR NOT NULL,
+    sha256 VARCHAR,
     source VARCHAR NOT NULL,
     partition_date DATE,
     status VARCHAR NOT NULL,
     rows_loaded BIGINT NOT NULL,
     rows_rejected BIGINT NOT NULL,
     error VARCHAR,
+    duplicate_of VARCHAR,
     ingested_at TIMESTAMPTZ NOT NULL
 );
 

@@ -1,0 +1,166 @@
+"""``generate_demo``: write the deterministic demo scenario into a Pledge home."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from pipelines.demo import traffic
+from pipelines.demo.events import (
+    DemoRange,
+    ScriptedEvent,
+    clean_month,
+    error_rates_with_events,
+    medians_with_events,
+    probe_failure_rates,
+    scripted_events,
+)
+from pipelines.demo.profiles import (
+    BUCKET_LABELS,
+    LOCATIONS,
+    PROBE_FAILURE_RATE,
+    PROFILES,
+)
+from pipelines.demo.truth import ground_truth
+from pipelines.demo.writers import (
+    LATENCY,
+    PROBES,
+    REQUESTS,
+    load_document,
+    with_maintenance,
+    write_contracts,
+    write_daily,
+    write_ground_truth,
+    write_sources,
+)
+from pipelines.settings import REPO_ROOT, Settings
+from pipelines.spec.loader import load_contract
+from pipelines.spec.schema import Contract
+
+EXAMPLE_CONTRACTS = REPO_ROOT / "examples" / "contracts"
+
+VOLUMES, ERRORS, LATENCIES, CHECKS = range(4)
+"""Independent random streams, so that changing one part leaves the others as they were."""
+
+
+def _rng(seed: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, stream])
+
+
+def measured_services(contracts: list[Contract], evidence: set[str]) -> list[str]:
+    """Services (in contract and declaration order) with an objective read from ``evidence``
+    (source kinds: ``requests``, ``histogram``, ``probes``)."""
+    wanted = {
+        objective.service
+        for contract in contracts
+        for objective in contract.objectives
+        if objective.sli.source_kind in evidence
+    }
+    return [s.id for contract in contracts for s in contract.services if s.id in wanted]
+
+
+def request_evidence(
+    minutes: pl.Series,
+    services: list[str],
+    zones: list[str],
+    events: list[ScriptedEvent],
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Requests and failed requests per minute, int arrays (minutes, services)."""
+    profiles = [PROFILES[service] for service in services]
+    volumes = traffic.request_volumes(minutes, profiles, zones, _rng(seed, VOLUMES))
+    errors_rng = _rng(seed, ERRORS)
+    base_rates = traffic.baseline_error_rates(len(minutes), profiles, errors_rng)
+    rates = error_rates_with_events(minutes, services, volumes, base_rates, events)
+    return volumes, traffic.failed_requests(volumes, rates, errors_rng)
+
+
+def latency_evidence(
+    minutes: pl.Series,
+    services: list[str],
+    volumes: np.ndarray,
+    events: list[ScriptedEvent],
+    seed: int,
+) -> np.ndarray:
+    """Cumulative latency bucket counts, int array (minutes, services, buckets), of ``volumes``
+    (minutes, services) requests."""
+    profiles = [PROFILES[service] for service in services]
+    rng = _rng(seed, LATENCIES)
+    medians = medians_with_events(
+        minutes, services, traffic.latency_medians(volumes, profiles, rng), events
+    )
+    shares = traffic.bucket_shares(medians, np.array([p.latency_shape for p in profiles]))
+    return traffic.latency_histogram(volumes, shares, rng)
+
+
+def generate_demo(
+    home: Path,
+    end: date,
+    days: int = 90,
+    seed: int = 7,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Write the demo scenario of the ``days`` UTC days before ``end`` (``end`` itself excluded)
+    into ``home``: ``contracts/`` (the examples, acme-cloud with the scripted maintenance
+    excluded), ``sources.yaml``, daily landing files (requests CSV, latency Parquet, probes CSV)
+    and ``ground_truth.json``. The same ``seed`` and ``end`` always give the same files.
+    Returns the ground truth written."""
+    report = progress or (lambda message: None)
+    settings = Settings.from_env(home)
+    span = DemoRange.ending(end, days)
+    example_paths = sorted(EXAMPLE_CONTRACTS.glob("*.yaml"))
+    contract_list = [load_contract(path) for path in example_paths]
+    contracts = {contract.id: contract for contract in contract_list}
+    clean = clean_month(span, sorted({contract.time_zone for contract in contract_list}))
+    events = scripted_events(span, contracts, clean)
+    report(
+        f"scenario {span.start:%Y-%m-%d} to {span.end:%Y-%m-%d} (seed {seed}): "
+        f"{', '.join(event.kind for event in events) or 'no events'}"
+    )
+
+    documents = {path.name: load_document(path) for path in example_paths}
+    file_names = {c.id: p.name for p, c in zip(example_paths, contract_list, strict=True)}
+    for event in events:
+        if event.kind == "maintenance":
+            name = file_names[event.contract_id]
+            zone = contracts[event.contract_id].time_zone
+            documents[name] = with_maintenance(documents[name], event, zone)
+    for path in write_contracts(settings.contracts_dir, documents):
+        load_contract(path)
+    write_sources(settings.sources_file)
+    report(f"wrote {len(documents)} contracts and sources.yaml")
+
+    zone_of = {s.id: c.time_zone for c in contract_list for s in c.services}
+    minutes = traffic.minute_grid(span.start, span.end)
+    request_services = measured_services(contract_list, {"requests", "histogram"})
+    volumes, failures = request_evidence(
+        minutes, request_services, [zone_of[s] for s in request_services], events, seed
+    )
+    requests = traffic.requests_frame(minutes, request_services, volumes, failures)
+    write_daily(requests, settings.landing_dir, REQUESTS)
+    report(f"wrote requests: {requests.height:,} rows")
+
+    latency_services = measured_services(contract_list, {"histogram"})
+    columns = [request_services.index(service) for service in latency_services]
+    cumulative = latency_evidence(minutes, latency_services, volumes[:, columns], events, seed)
+    latency = traffic.latency_frame(minutes, latency_services, BUCKET_LABELS, cumulative)
+    write_daily(latency, settings.landing_dir, LATENCY)
+    report(f"wrote latency histograms: {latency.height:,} rows")
+
+    probe_services = measured_services(contract_list, {"probes"})
+    failure_rates = probe_failure_rates(
+        minutes, probe_services, len(LOCATIONS), PROBE_FAILURE_RATE, events
+    )
+    success = traffic.probe_results(failure_rates, _rng(seed, CHECKS))
+    probes = traffic.probes_frame(minutes, probe_services, LOCATIONS, success)
+    write_daily(probes, settings.landing_dir, PROBES)
+    report(f"wrote probes: {probes.height:,} rows")
+
+    truth = ground_truth(seed, span, events, clean, contracts, requests, probes)
+    write_ground_truth(settings.home / "ground_truth.json", truth)
+    report("wrote ground_truth.json")
+    return truth

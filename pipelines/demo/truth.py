@@ -1,0 +1,191 @@
+"""The demo's ground truth: what the scripted events should do to their objectives' windows,
+with the figures measured on the generated evidence (a yardstick for the pipeline's results).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from pipelines.demo.events import (
+    DEGRADATION_BREACH_LEAD,
+    CalendarWindow,
+    DemoRange,
+    ScriptedEvent,
+)
+from pipelines.spec.schema import Contract, Timeslices
+
+MET_BEFORE_END = timedelta(days=3)
+"""The degrading month is checked to be still met this long before it ends."""
+
+
+def iso(moment: datetime) -> str:
+    """``2026-11-20T00:01:00Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def expected_status(window: CalendarWindow, span: DemoRange, met: bool) -> str:
+    """The status a window should get: ``met``/``breached`` once it has ended inside the range,
+    ``on_track``/``breaching`` while it is still running at the range's end."""
+    if window.end <= span.end:
+        return "met" if met else "breached"
+    return "on_track" if met else "breaching"
+
+
+def request_attainment(
+    requests: pl.DataFrame, service: str, start: datetime, end: datetime
+) -> dict[str, float]:
+    """good, total and attainment (good / total) of ``service`` over ``[start, end)``, from a
+    requests frame (timestamp, service, requests, errors)."""
+    good, total = (
+        requests.lazy()
+        .filter(pl.col("service") == service, pl.col("timestamp").is_between(start, end, "left"))
+        .select(
+            (pl.col("requests") - pl.col("errors")).sum().alias("good"),
+            pl.col("requests").sum().alias("total"),
+        )
+        .collect()
+        .row(0)
+    )
+    return {"good": good, "total": total, "attainment": good / total}
+
+
+def last_breach_start(
+    requests: pl.DataFrame, service: str, window: CalendarWindow, target: float
+) -> datetime | None:
+    """The minute from which the window's running attainment of ``service`` stays below
+    ``target`` to the window's end; None when it ends at or above the target."""
+    running = (
+        requests.lazy()
+        .filter(
+            pl.col("service") == service,
+            pl.col("timestamp").is_between(window.start, window.end, "left"),
+        )
+        .sort("timestamp")
+        .select(
+            "timestamp",
+            below=(1 - pl.col("errors").cum_sum() / pl.col("requests").cum_sum()) < target,
+        )
+        .collect()
+    )
+    if running.is_empty() or not running["below"][-1]:
+        return None
+    met_at = running.filter(~pl.col("below"))["timestamp"]
+    return running["timestamp"][0] if met_at.is_empty() else met_at[-1] + timedelta(minutes=1)
+
+
+def probe_slices(
+    probes: pl.DataFrame,
+    service: str,
+    start: datetime,
+    end: datetime,
+    slice_length: timedelta,
+    slice_target: float,
+    excluded: tuple[datetime, datetime] | None = None,
+) -> dict[str, float]:
+    """Timeslice attainment of ``service`` over ``[start, end)`` from a probes frame (timestamp,
+    service, location, success): a slice is good when its share of successful checks reaches
+    ``slice_target``; slices overlapping ``excluded`` are left out. Returns slices, bad_slices
+    and attainment."""
+    slices = (
+        probes.lazy()
+        .filter(pl.col("service") == service, pl.col("timestamp").is_between(start, end, "left"))
+        .group_by(slice_start=pl.col("timestamp").dt.truncate(slice_length))
+        .agg(good=pl.col("success").mean() >= slice_target)
+    )
+    if excluded is not None:
+        slices = slices.filter(
+            (pl.col("slice_start") + slice_length <= excluded[0])
+            | (pl.col("slice_start") >= excluded[1])
+        )
+    count, bad = slices.select(pl.len(), (~pl.col("good")).sum()).collect().row(0)
+    return {"slices": count, "bad_slices": bad, "attainment": 1 - bad / count}
+
+
+def measured(
+    event: ScriptedEvent,
+    contract: Contract,
+    span: DemoRange,
+    requests: pl.DataFrame,
+    probes: pl.DataFrame,
+) -> dict[str, object]:
+    """The figures of ``event``'s window measured on the generated evidence, and the status the
+    pipeline should report for it (``expected_status``)."""
+    start, end = max(event.window.start, span.start), min(event.window.end, span.end)
+    if event.kind in ("hard_outage", "slow_degradation"):
+        figures: dict[str, object] = request_attainment(requests, event.service, start, end)
+        met = figures["attainment"] >= event.target
+        if event.kind == "slow_degradation":
+            before_end = event.window.end - MET_BEFORE_END
+            figures[f"attainment_{MET_BEFORE_END.days}_days_before_end"] = request_attainment(
+                requests, event.service, start, before_end
+            )["attainment"]
+            breach_start = last_breach_start(requests, event.service, event.window, event.target)
+            figures["breached_from"] = iso(breach_start) if breach_start else None
+            figures["designed_breach_at"] = iso(event.window.end - DEGRADATION_BREACH_LEAD)
+        return {**figures, "expected_status": expected_status(event.window, span, met)}
+    objective = contract.objective(event.objective_id)
+    assert isinstance(objective.budgeting, Timeslices)
+    slice_length = objective.budgeting.slice
+    slice_count = int((end - start) / slice_length)
+    affected = int((event.end - event.start) / slice_length)
+    if event.kind == "latency_regression":
+        return {
+            "slices": slice_count,
+            "affected_slices": affected,
+            "allowed_bad_slices": (1 - event.target) * slice_count,
+            "expected_status": expected_status(event.window, span, met=False),
+        }
+    rule = (objective.budgeting.slice, objective.budgeting.slice_target)
+    with_exclusion = probe_slices(
+        probes, event.service, start, end, *rule, (event.start, event.end)
+    )
+    without = probe_slices(probes, event.service, start, end, *rule)
+    return {
+        "excluded_slices": affected,
+        "with_exclusion": with_exclusion,
+        "without_exclusion": without,
+        "status_without_exclusion": expected_status(
+            event.window, span, without["attainment"] >= event.target
+        ),
+        "expected_status": expected_status(
+            event.window, span, with_exclusion["attainment"] >= event.target
+        ),
+    }
+
+
+def ground_truth(
+    seed: int,
+    span: DemoRange,
+    events: list[ScriptedEvent],
+    clean: CalendarWindow | None,
+    contracts: dict[str, Contract],
+    requests: pl.DataFrame,
+    probes: pl.DataFrame,
+) -> dict[str, object]:
+    """The scenario's parameters, its events with their expected window status and measured
+    figures, and the clean month's label, as written to ``ground_truth.json``."""
+    return {
+        "seed": seed,
+        "start": iso(span.start),
+        "end": iso(span.end),
+        "days": (span.end - span.start).days,
+        "events": [
+            {
+                "kind": event.kind,
+                "contract_id": event.contract_id,
+                "objective_id": event.objective_id,
+                "service": event.service,
+                "start": iso(event.start),
+                "end": iso(event.end),
+                "window_label": event.window.label,
+                "window_start": iso(event.window.start),
+                "window_end": iso(event.window.end),
+                "target": event.target,
+                **measured(event, contracts[event.contract_id], span, requests, probes),
+            }
+            for event in events
+        ],
+        "clean_month": clean.label if clean else None,
+    }

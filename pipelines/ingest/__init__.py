@@ -1,0 +1,1 @@
+"""Ingest stage: landing files → typed raw tables, rejects and the file ledger."""

@@ -1,0 +1,1 @@
+"""The report stage: self-contained HTML reports (portfolio and one page per contract)."""

@@ -1,0 +1,76 @@
+"""Dagster wrapper of the report stage: read the ``sla.*`` tables read-only, write the HTML."""
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from pipelines.report.render import BURN_RATE_DAYS, render_reports
+from pipelines.resources import WAREHOUSE_POOL, PledgeHome
+from pipelines.warehouse import query
+
+_TABLE_QUERIES: dict[str, tuple[str, list[object]]] = {  # keyed as REPORT_TABLES
+    "objectives": ("SELECT * FROM sla.objectives", []),
+    "windows": ("SELECT * FROM sla.windows", []),
+    "alerts": ("SELECT * FROM sla.alerts", []),
+    "credits": ("SELECT * FROM sla.credits", []),
+    # Only what the pages draw: the burn rates of the last days, the current windows' slices.
+    "burn_rates": (
+        """
+        SELECT * FROM sla.burn_rates
+        QUALIFY ts > max(ts) OVER (PARTITION BY contract_id, objective_id) - to_days(?)
+        """,
+        [BURN_RATE_DAYS],
+    ),
+    "slices": (
+        """
+        SELECT s.contract_id, s.objective_id, s.slice_start, s.good, s.total,
+               s.excluded_minutes, s.missing_minutes
+        FROM sla.slices AS s
+        JOIN sla.windows AS w
+          ON w.contract_id = s.contract_id AND w.objective_id = s.objective_id
+         AND NOT w.is_complete
+         AND s.slice_start >= w.window_start AND s.slice_start < w.window_end
+        """,
+        [],
+    ),
+}
+
+
+def read_report_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    """The ``sla.*`` rows the pages show, keyed as :data:`REPORT_TABLES` (all of objectives,
+    windows, alerts and credits; the current windows' slices; the last days of burn rates)."""
+    return {name: query(con, sql, params) for name, (sql, params) in _TABLE_QUERIES.items()}
+
+
+@dg.asset(
+    key=["report", "html"],
+    deps=[["sla", "windows"]],
+    group_name="report",
+    pool=WAREHOUSE_POOL,
+    kinds={"html", "plotly"},
+    description="Portfolio page and one page per contract (HTML, plotly charts, no network).",
+)
+def report_html(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.MaterializeResult:
+    contracts, problems = pledge.contracts()
+    for problem in problems:
+        context.log.warning(f"contract skipped: {problem}")
+    with pledge.connect(read_only=True) as con:
+        tables = read_report_tables(con)
+    report = render_reports(pledge.settings.reports_dir, contracts, tables)
+    return dg.MaterializeResult(
+        metadata={
+            "index": dg.MetadataValue.path(str(report.index)),
+            "contracts": report.contracts,
+            "objectives": report.objectives,
+            "breached_windows": report.breached_windows,
+            "objectives_at_risk": report.objectives_at_risk,
+            "objectives_breaching": report.objectives_breaching,
+            **{
+                f"credits_total_{currency}": dg.MetadataValue.float(amount)
+                for currency, amount in report.credits_total.items()
+            },
+        }
+    )
+
+
+report_assets = [report_html]

@@ -1,0 +1,317 @@
+"""The charts of a contract page, one pure function per chart: Polars frames in, plotly figures out.
+
+Timestamps arrive in UTC and are drawn in the contract's zone (plotly.js knows no zones, so the
+axis gets zone-local wall-clock times and says which zone). Series are downsampled to hourly points
+so that a page stays small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import plotly.graph_objects as go
+import polars as pl
+from plotly.subplots import make_subplots
+
+from pipelines.report.formatting import format_attainment, format_share, status_style
+
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+BAD_COLOUR = "#D55E00"
+BUDGET_COLOUR = "#0072B2"
+BURN_1H_COLOUR = "#0072B2"
+BURN_6H_COLOUR = "#E69F00"
+ALERT_FILL = {"page": "rgba(213, 94, 0, 0.15)", "ticket": "rgba(230, 159, 0, 0.12)"}
+THRESHOLD_DASHES = ("dash", "dot", "dashdot", "longdash")
+
+CHART_TEMPLATE = go.layout.Template(
+    layout={
+        "font": {"family": "system-ui, -apple-system, 'Segoe UI', sans-serif", "size": 13},
+        "colorway": OKABE_ITO,
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "xaxis": {"gridcolor": "#E6E6E6", "linecolor": "#555555", "ticks": "outside"},
+        "yaxis": {"gridcolor": "#E6E6E6", "linecolor": "#555555", "ticks": "outside"},
+        "legend": {"orientation": "h", "y": -0.2},
+        "margin": {"l": 70, "r": 20, "t": 50, "b": 40},
+        "height": 360,
+    }
+)
+"""A small template of our own: the stock ones add several kB to every chart."""
+
+
+def _local(column: str, time_zone: str) -> pl.Expr:
+    """A UTC timestamp column as wall-clock time in ``time_zone`` (what the axis shows)."""
+    return pl.col(column).dt.convert_time_zone(time_zone).dt.replace_time_zone(None)
+
+
+def _local_time(value: datetime, time_zone: str) -> datetime:
+    return value.astimezone(ZoneInfo(time_zone)).replace(tzinfo=None)
+
+
+def attainment_figure(windows: pl.DataFrame, time_zone: str) -> go.Figure:
+    """Attainment of every window of one objective against its target.
+
+    ``windows``: that objective's ``sla.windows`` rows (window_label, window_start, window_end,
+    is_complete, good, total, attainment, target, status). One bar per window, in time order,
+    coloured, patterned and labelled by status; a dashed step line is the target; windows without
+    data are marked "no data" at the foot of the axis.
+    """
+    ordered = windows.sort("window_start").with_columns(
+        _local(column, time_zone).dt.strftime("%Y-%m-%d %H:%M").alias(f"local_{column}")
+        for column in ("window_start", "window_end")
+    )
+    shares = ordered.select(
+        pl.concat_list("attainment", "target").explode().drop_nulls()
+    ).to_series()
+    floor = shares.min() if shares.len() else 0.99
+    span = max(1.0 - floor, 0.0005)
+    axis_low = max(0.0, floor - 0.6 * span)
+    figure = go.Figure()
+    for (status,), rows in ordered.partition_by(
+        "status", as_dict=True, maintain_order=True
+    ).items():
+        style = status_style(status)
+        has_data = rows["attainment"].is_not_null()
+        figure.add_bar(
+            x=rows["window_label"].to_list(),
+            y=rows["attainment"].to_list(),
+            name=f"{style.symbol} {style.label}",
+            marker={
+                "color": style.colour,
+                "line": {"color": "#333333", "width": 1},
+                "pattern": {"shape": style.pattern, "fgcolor": "#333333", "solidity": 0.25},
+            },
+            text=[
+                f"{format_attainment(a, t)}<br>{style.label}"
+                for a, t in zip(rows["attainment"], rows["target"], strict=True)
+            ],
+            textposition="inside",
+            insidetextanchor="end",
+            textfont={"color": style.text_colour},
+            customdata=rows.select("local_window_start", "local_window_end").rows(),
+            hovertemplate="%{x}: %{text}<br>%{customdata[0]} → %{customdata[1]}<extra></extra>",
+            showlegend=True,
+        )
+        if not has_data.all():
+            empty = rows.filter(~has_data)
+            figure.add_scatter(
+                x=empty["window_label"].to_list(),
+                y=[axis_low] * empty.height,
+                mode="text",
+                text=[f"{style.symbol} {style.label}"] * empty.height,
+                textposition="top center",
+                showlegend=False,
+                hoverinfo="skip",
+            )
+    figure.add_scatter(
+        x=ordered["window_label"].to_list(),
+        y=ordered["target"].to_list(),
+        mode="lines+markers",
+        line={"color": "#000000", "dash": "dash", "shape": "hvh", "width": 2},
+        marker={"symbol": "line-ew-open", "size": 14},
+        name="target",
+        text=[format_share(t) for t in ordered["target"]],
+        hovertemplate="target %{text}<extra></extra>",
+    )
+    figure.update_layout(
+        template=CHART_TEMPLATE,
+        title={"text": "Attainment per window"},
+        barmode="overlay",
+        uniformtext={"minsize": 9, "mode": "hide"},
+        xaxis={
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": ordered["window_label"].to_list(),
+            "title": {"text": f"window ({time_zone})"},
+        },
+        yaxis={"range": [axis_low, 1.0 + 0.05 * span], "tickformat": ".3%", "title": "attainment"},
+    )
+    return figure
+
+
+def budget_burndown(slices: pl.DataFrame, target: float, slice_length: timedelta) -> pl.DataFrame:
+    """Error budget of one window as it was used up, hour by hour.
+
+    ``slices``: the window's ``sla.slices`` rows (slice_start, good, total). Returns one row per
+    hour holding data: ``ts`` (end of the last slice counted, UTC), ``bad`` and ``total``
+    (cumulative from the window's start), ``error_budget`` = (1 − target) × total,
+    ``budget_remaining`` = 1 − bad / error_budget (null while the budget is zero).
+    """
+    return (
+        slices.lazy()
+        .group_by(pl.col("slice_start").dt.truncate("1h").alias("hour"))
+        .agg(
+            (pl.col("slice_start").max() + slice_length).alias("ts"),
+            (pl.col("total") - pl.col("good")).sum().alias("bad"),
+            pl.col("total").sum(),
+        )
+        .sort("hour")
+        .select(
+            "ts",
+            pl.col("bad").cum_sum(),
+            pl.col("total").cum_sum(),
+            (pl.col("total").cum_sum() * (1 - target)).alias("error_budget"),
+        )
+        .with_columns(
+            (1 - pl.col("bad") / pl.when(pl.col("error_budget") > 0).then("error_budget")).alias(
+                "budget_remaining"
+            )
+        )
+        .collect()
+    )
+
+
+def budget_burndown_figure(
+    burndown: pl.DataFrame,
+    window_start: datetime,
+    window_end: datetime,
+    time_zone: str,
+) -> go.Figure:
+    """The current window's budget burn-down: budget remaining (share, with the exhaustion line at
+    0) above, cumulative bad against the error budget (events or minutes) below.
+
+    ``burndown``: the output of :func:`budget_burndown`; the x axis spans the whole window.
+    """
+    local = burndown.with_columns(_local("ts", time_zone).alias("local_ts"))
+    times = local["local_ts"].to_list()
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12)
+    figure.add_scatter(
+        x=times,
+        y=local["budget_remaining"].to_list(),
+        name="budget remaining",
+        line={"color": BUDGET_COLOUR, "width": 2},
+        hovertemplate="%{x|%Y-%m-%d %H:%M}: %{y:.1%} of the budget left<extra></extra>",
+        row=1,
+        col=1,
+    )
+    figure.add_hline(
+        y=0,
+        line={"color": BAD_COLOUR, "dash": "dash", "width": 2},
+        annotation_text="budget exhausted",
+        annotation_position="bottom left",
+        row=1,
+        col=1,
+    )
+    figure.add_scatter(
+        x=times,
+        y=local["bad"].to_list(),
+        name="bad (cumulative)",
+        line={"color": BAD_COLOUR, "width": 2},
+        hovertemplate="%{x|%Y-%m-%d %H:%M}: %{y:,.2f} bad<extra></extra>",
+        row=2,
+        col=1,
+    )
+    figure.add_scatter(
+        x=times,
+        y=local["error_budget"].to_list(),
+        name="error budget",
+        line={"color": BUDGET_COLOUR, "dash": "dash", "width": 2},
+        hovertemplate="%{x|%Y-%m-%d %H:%M}: budget %{y:,.2f}<extra></extra>",
+        row=2,
+        col=1,
+    )
+    figure.update_layout(
+        template=CHART_TEMPLATE,
+        title={"text": "Error budget of the current window"},
+        height=460,
+        hovermode="x unified",
+    )
+    figure.update_xaxes(
+        range=[_local_time(window_start, time_zone), _local_time(window_end, time_zone)]
+    )
+    figure.update_xaxes(title={"text": f"time ({time_zone})"}, row=2, col=1)
+    figure.update_yaxes(title={"text": "budget left"}, tickformat=".0%", row=1, col=1)
+    figure.update_yaxes(title={"text": "bad vs budget"}, rangemode="tozero", row=2, col=1)
+    return figure
+
+
+def hourly_burn_rates(burn_rates: pl.DataFrame, days: int = 14) -> pl.DataFrame:
+    """The 1h and 6h burn rates of one objective over its last ``days`` days, one point per hour.
+
+    ``burn_rates``: that objective's ``sla.burn_rates`` rows (ts, burn_1h, burn_6h, ...). Returns
+    ``hour`` (UTC, start of the hour), ``burn_1h`` and ``burn_6h``: the highest value within the
+    hour, so that no spike above an alert threshold is lost by the downsampling.
+    """
+    return (
+        burn_rates.lazy()
+        .filter(pl.col("ts") > pl.col("ts").max() - timedelta(days=days))
+        .group_by(pl.col("ts").dt.truncate("1h").alias("hour"))
+        .agg(pl.col("burn_1h").max(), pl.col("burn_6h").max())
+        .sort("hour")
+        .collect()
+    )
+
+
+def burn_rate_figure(
+    hourly: pl.DataFrame,
+    alerts: pl.DataFrame,
+    thresholds: Sequence[tuple[str, float]],
+    time_zone: str,
+) -> go.Figure:
+    """Burn rates over time with the alert thresholds and the alert episodes shaded.
+
+    ``hourly``: the output of :func:`hourly_burn_rates`. ``alerts``: the objective's
+    ``sla.alerts`` rows (severity, started_at, ended_at — null while firing). ``thresholds``:
+    (label, burn rate) pairs, e.g. ``("page: 1h & 5m", 14.4)``, each drawn as a labelled line.
+    """
+    local = hourly.with_columns(_local("hour", time_zone).alias("local_hour"))
+    times = local["local_hour"].to_list()
+    figure = go.Figure()
+    for column, label, colour, dash in (
+        ("burn_6h", "6h burn rate (hourly max)", BURN_6H_COLOUR, "dash"),
+        ("burn_1h", "1h burn rate (hourly max)", BURN_1H_COLOUR, "solid"),
+    ):
+        figure.add_scatter(
+            x=times,
+            y=local[column].to_list(),
+            name=label,
+            line={"color": colour, "dash": dash, "width": 2},
+            hovertemplate="%{x|%Y-%m-%d %H:%M}: %{y:.2f}×<extra>" + label + "</extra>",
+        )
+    for (label, burn_rate), dash in zip(thresholds, THRESHOLD_DASHES, strict=False):
+        figure.add_hline(
+            y=burn_rate,
+            line={"color": "#000000", "dash": dash, "width": 1},
+            annotation_text=f"{label} > {burn_rate:g}",
+            annotation_position="top left",
+        )
+    if times:
+        last_hour = hourly["hour"].max() + timedelta(hours=1)
+        shown = alerts.filter(
+            pl.col("ended_at").fill_null(last_hour) >= hourly["hour"].min(),
+            pl.col("started_at") < last_hour,
+        ).with_columns(
+            pl.max_horizontal("started_at", pl.lit(hourly["hour"].min())).alias("from"),
+            pl.col("ended_at").fill_null(last_hour).alias("to"),
+        )
+        for episode in shown.with_columns(
+            _local("from", time_zone), _local("to", time_zone)
+        ).iter_rows(named=True):
+            figure.add_vrect(
+                x0=episode["from"],
+                x1=episode["to"],
+                fillcolor=ALERT_FILL.get(episode["severity"], ALERT_FILL["ticket"]),
+                line_width=0,
+                annotation_text=f"{episode['severity']} alert",
+                annotation_position="top left",
+            )
+    figure.update_layout(
+        template=CHART_TEMPLATE,
+        title={"text": "Burn rates (multiples of the sustainable rate)"},
+        hovermode="x unified",
+        xaxis={"title": {"text": f"time ({time_zone})"}},
+        yaxis={"title": {"text": "burn rate"}, "rangemode": "tozero"},
+    )
+    return figure
+
+
+def figure_html(figure: go.Figure, div_id: str) -> str:
+    """The figure as an HTML fragment for a page that loads plotly.js itself (no CDN)."""
+    return figure.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=div_id,
+        config={"displaylogo": False, "responsive": True},
+    )

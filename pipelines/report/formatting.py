@@ -1,0 +1,105 @@
+"""How numbers, times and statuses are shown in the reports (shared by the pages and the charts).
+
+Colours come from the Okabe-Ito palette, which stays distinguishable with the common forms of
+colour blindness; every status is also told by its label, a symbol and (in charts) a pattern.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+NO_VALUE = "—"
+
+
+@dataclass(frozen=True)
+class StatusStyle:
+    label: str
+    symbol: str
+    colour: str
+    text_colour: str
+    pattern: str
+    urgency: int
+    """Sort rank on the portfolio: 0 needs attention first."""
+
+
+STATUS_STYLES = {
+    "breaching": StatusStyle("Breaching", "✖", "#D55E00", "#000000", "x", 0),
+    "at_risk": StatusStyle("At risk", "▲", "#E69F00", "#000000", "/", 1),
+    "no_data": StatusStyle("No data", "?", "#BBBBBB", "#000000", ".", 2),
+    "on_track": StatusStyle("On track", "●", "#0072B2", "#FFFFFF", "", 3),
+    "breached": StatusStyle("Breached", "✖", "#D55E00", "#000000", "x", 0),
+    "met": StatusStyle("Met", "✔", "#009E73", "#000000", "", 3),
+}
+UNKNOWN_STATUS = StatusStyle("Unknown", "?", "#BBBBBB", "#000000", ".", 2)
+
+
+def status_style(status: str | None) -> StatusStyle:
+    """The presentation of a window status; ``None`` (no window yet) reads as no data."""
+    if status is None:
+        return STATUS_STYLES["no_data"]
+    return STATUS_STYLES.get(status, UNKNOWN_STATUS)
+
+
+def format_share(value: float | None, decimals: int = 3) -> str:
+    """A share as a percentage: 0.99953 → ``99.953%``; negative budgets keep their sign."""
+    if value is None:
+        return NO_VALUE
+    return f"{value * 100:.{decimals}f}%"
+
+
+def format_attainment(attainment: float | None, target: float | None) -> str:
+    """Attainment with three decimals, or more (up to six) when three would round it onto the
+    target and hide which side of the target it lies (0.9994996 against 99.95% → 99.94999%)."""
+    decimals = 3
+    while (
+        attainment is not None
+        and target is not None
+        and attainment != target
+        and decimals < 6
+        and format_share(attainment, decimals) == format_share(target, decimals)
+    ):
+        decimals += 1
+    return format_share(attainment, decimals)
+
+
+def format_number(value: float | None) -> str:
+    """A count (events, minutes) with thousands separators; fractions only when there are any."""
+    if value is None:
+        return NO_VALUE
+    decimals = 0 if float(value).is_integer() else 2
+    return f"{value:,.{decimals}f}"
+
+
+def format_amount(value: float | None, currency: str) -> str:
+    """A money amount: 4800 EUR → ``4,800.00 EUR``."""
+    if value is None:
+        return NO_VALUE
+    return f"{value:,.2f} {currency}"
+
+
+def format_burn_rate(value: float | None) -> str:
+    """A burn rate as a multiple of the sustainable rate: 14.4 → ``14.40×``."""
+    if value is None:
+        return NO_VALUE
+    return f"{value:,.2f}×"
+
+
+def format_local_time(value: datetime | None, time_zone: str) -> str:
+    """A UTC timestamp shown in ``time_zone``: ``2026-03-01 01:00 CET``."""
+    if value is None:
+        return NO_VALUE
+    return value.astimezone(ZoneInfo(time_zone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def format_elapsed(value: timedelta | None) -> str:
+    """A duration rounded to minutes: ``2d 3h 05m``, ``3h 05m``, ``30m``."""
+    if value is None:
+        return NO_VALUE
+    minutes = round(value.total_seconds() / 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days}d {hours}h {minutes:02d}m"
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"

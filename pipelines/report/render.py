@@ -1,0 +1,274 @@
+"""The HTML reports: ``index.html`` (the portfolio) and ``contract-<id>.html`` per contract.
+
+Pages are self-contained: styles are inlined, charts are plotly fragments drawing with the
+``plotly.min.js`` written once beside the pages (taken from the installed plotly package), and no
+page refers to anything on the network. Every number shown comes from the warehouse frames; all
+text is HTML-escaped by Jinja2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import plotly.offline
+import polars as pl
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from pipelines.report import figures
+from pipelines.report.formatting import (
+    format_amount,
+    format_attainment,
+    format_burn_rate,
+    format_elapsed,
+    format_local_time,
+    format_number,
+    format_share,
+    status_style,
+)
+from pipelines.report.summary import contract_order, credits_owed, objective_summary
+from pipelines.spec.schema import SRE_WORKBOOK_RULES, Contract, Exclusion, Objective
+from pipelines.spec.units import format_duration
+
+REPORT_TABLES = ("objectives", "windows", "burn_rates", "alerts", "credits", "slices")
+"""The ``sla.*`` tables a report reads, by their name without the schema."""
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+PLOTLY_JS = "plotly.min.js"
+BURN_RATE_DAYS = 14
+
+
+@dataclass(frozen=True)
+class ReportSet:
+    """The pages written and the portfolio's headline numbers."""
+
+    index: Path
+    contract_pages: dict[str, Path]
+    plotly_js: Path
+    contracts: int
+    objectives: int
+    breached_windows: int
+    objectives_at_risk: int
+    objectives_breaching: int
+    credits_total: dict[str, float]
+    """Credits owed over every window in ``sla.credits``, per currency."""
+
+
+def _environment() -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(
+        share=format_share,
+        attainment=format_attainment,
+        number=format_number,
+        amount=format_amount,
+        burn_rate=format_burn_rate,
+        local_time=format_local_time,
+        elapsed=format_elapsed,
+        status_style=status_style,
+    )
+    return environment
+
+
+def render_reports(
+    out_dir: Path, contracts: list[Contract], tables: dict[str, pl.DataFrame]
+) -> ReportSet:
+    """Write the portfolio and one page per contract into ``out_dir``.
+
+    ``tables`` maps each name of :data:`REPORT_TABLES` to that ``sla.*`` table's rows (any
+    subset of rows: the pages show the current window's slices and the last
+    :data:`BURN_RATE_DAYS` days of burn rates). Rows of contracts not in ``contracts`` are ignored.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    contract_ids = [contract.id for contract in contracts]
+    mine = {
+        name: tables[name].filter(pl.col("contract_id").is_in(contract_ids))
+        for name in REPORT_TABLES
+    }
+    summary = objective_summary(mine["objectives"], mine["windows"])
+    owed = credits_owed(mine["credits"])
+    environment = _environment()
+    plotly_js = out_dir / PLOTLY_JS
+    plotly_js.write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
+
+    by_id = {contract.id: contract for contract in contracts}
+    ordered = [by_id[contract_id] for contract_id in contract_order(contract_ids, summary)]
+    pages = {}
+    for contract in ordered:
+        page = out_dir / f"contract-{contract.id}.html"
+        page.write_text(
+            environment.get_template("contract.html.j2").render(
+                _contract_context(contract, summary, owed, mine)
+            ),
+            encoding="utf-8",
+        )
+        pages[contract.id] = page
+
+    credits_total = dict(
+        owed.group_by("currency").agg(pl.col("credit_amount").sum()).sort("currency").rows()
+    )
+    report = ReportSet(
+        index=out_dir / "index.html",
+        contract_pages=pages,
+        plotly_js=plotly_js,
+        contracts=len(contracts),
+        objectives=summary.height,
+        breached_windows=int(summary["breached_windows"].sum()),
+        objectives_at_risk=summary.filter(pl.col("status") == "at_risk").height,
+        objectives_breaching=summary.filter(pl.col("status") == "breaching").height,
+        credits_total=credits_total,
+    )
+    report.index.write_text(
+        environment.get_template("index.html.j2").render(
+            report=report,
+            contracts=[
+                {
+                    "contract": contract,
+                    "page": pages[contract.id].name,
+                    "objectives": summary.filter(pl.col("contract_id") == contract.id).to_dicts(),
+                    "credits": owed.filter(pl.col("contract_id") == contract.id).to_dicts(),
+                }
+                for contract in ordered
+            ],
+            as_of=mine["windows"]["as_of"].max(),
+        ),
+        encoding="utf-8",
+    )
+    return report
+
+
+def _contract_context(
+    contract: Contract,
+    summary: pl.DataFrame,
+    owed: pl.DataFrame,
+    tables: dict[str, pl.DataFrame],
+) -> dict[str, Any]:
+    """Everything ``contract.html.j2`` shows for one contract."""
+    of_contract = {
+        name: frame.filter(pl.col("contract_id") == contract.id) for name, frame in tables.items()
+    }
+    objectives = summary.filter(pl.col("contract_id") == contract.id)
+    titles = objectives.select(
+        "objective_id", pl.coalesce("title", "objective_id").alias("objective_title")
+    )
+    windows = of_contract["windows"]
+    return {
+        "contract": contract,
+        "as_of": windows["as_of"].max(),
+        "burn_rate_days": BURN_RATE_DAYS,
+        "objectives": [
+            _objective_context(contract, row, of_contract) for row in objectives.to_dicts()
+        ],
+        "credits": of_contract["credits"]
+        .join(titles, on="objective_id", how="left")
+        .sort("window_label", "objective_id", descending=[True, False])
+        .to_dicts(),
+        "credits_owed": owed.filter(pl.col("contract_id") == contract.id).to_dicts(),
+        "alerts": of_contract["alerts"]
+        .join(titles, on="objective_id", how="left")
+        .with_columns((pl.col("ended_at") - pl.col("started_at")).alias("duration"))
+        .sort("started_at", descending=True)
+        .to_dicts(),
+        "gaps": windows.filter((pl.col("excluded_minutes") > 0) | (pl.col("missing_minutes") > 0))
+        .join(
+            objectives.select("objective_id", "missing_data"),
+            on="objective_id",
+            how="left",
+        )
+        .join(titles, on="objective_id", how="left")
+        .sort("objective_id", "window_start", descending=[False, True])
+        .to_dicts(),
+        "exclusions": [
+            {
+                "reason": exclusion.reason,
+                "services": ", ".join(exclusion.services or ["all services"]),
+                "schedule": _exclusion_schedule(exclusion, contract.time_zone),
+            }
+            for exclusion in contract.exclusions
+        ],
+    }
+
+
+def _objective_context(
+    contract: Contract, row: dict[str, Any], tables: dict[str, pl.DataFrame]
+) -> dict[str, Any]:
+    """One objective's summary row, its windows and its three charts (as HTML fragments)."""
+    of_objective = {
+        name: frame.filter(pl.col("objective_id") == row["objective_id"])
+        for name, frame in tables.items()
+    }
+    zone = contract.time_zone
+    anchor = row["objective_id"]
+    windows = of_objective["windows"].sort("window_start", descending=True)
+    charts: dict[str, Markup | None] = {"attainment": None, "budget": None, "burn": None}
+    if not windows.is_empty():
+        charts["attainment"] = Markup(
+            figures.figure_html(figures.attainment_figure(windows, zone), f"{anchor}-attainment")
+        )
+    slices = of_objective["slices"]
+    if row["window_start"] is not None:
+        slices = slices.filter(
+            pl.col("slice_start") >= row["window_start"], pl.col("slice_start") < row["window_end"]
+        )
+        if not slices.is_empty():
+            burndown = figures.budget_burndown(
+                slices, row["target"], timedelta(seconds=row["slice_seconds"])
+            )
+            charts["budget"] = Markup(
+                figures.figure_html(
+                    figures.budget_burndown_figure(
+                        burndown, row["window_start"], row["window_end"], zone
+                    ),
+                    f"{anchor}-budget",
+                )
+            )
+    if not of_objective["burn_rates"].is_empty():
+        hourly = figures.hourly_burn_rates(of_objective["burn_rates"], BURN_RATE_DAYS)
+        charts["burn"] = Markup(
+            figures.figure_html(
+                figures.burn_rate_figure(
+                    hourly, of_objective["alerts"], _thresholds(contract, anchor), zone
+                ),
+                f"{anchor}-burn",
+            )
+        )
+    return {**row, "anchor": anchor, "windows": windows.to_dicts(), "charts": charts}
+
+
+def _thresholds(contract: Contract, objective_id: str) -> list[tuple[str, float]]:
+    """The burn-rate alert thresholds of an objective, labelled with their look-backs."""
+    objective: Objective | None = next(
+        (o for o in contract.objectives if o.id == objective_id), None
+    )
+    rules = objective.alerting.burn_rate_rules if objective else SRE_WORKBOOK_RULES
+    return [
+        (
+            f"{rule.severity}: {format_duration(rule.long)} & {format_duration(rule.short)}",
+            rule.burn_rate,
+        )
+        for rule in rules
+    ]
+
+
+def _exclusion_schedule(exclusion: Exclusion, time_zone: str) -> str:
+    """When an exclusion applies, in words; times without an offset are in the contract's zone."""
+    if exclusion.start is not None and exclusion.end is not None:
+        if exclusion.start.tzinfo is None:
+            return f"{exclusion.start:%Y-%m-%d %H:%M} → {exclusion.end:%Y-%m-%d %H:%M} {time_zone}"
+        return (
+            f"{format_local_time(exclusion.start, time_zone)} → "
+            f"{format_local_time(exclusion.end, time_zone)}"
+        )
+    assert exclusion.at is not None and exclusion.duration is not None
+    return (
+        f"every {exclusion.every} at {exclusion.at:%H:%M} for "
+        f"{format_duration(exclusion.duration)} ({time_zone})"
+    )

@@ -1,0 +1,115 @@
+"""Portfolio figures: where every objective stands, which contracts need attention first, and the
+credits owed. Pure functions on the warehouse's ``sla.*`` frames."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipelines.report.formatting import STATUS_STYLES, UNKNOWN_STATUS
+
+OBJECTIVE_KEY = ["contract_id", "objective_id"]
+
+_URGENCY = {status: style.urgency for status, style in STATUS_STYLES.items()}
+
+
+def urgency(status: pl.Expr) -> pl.Expr:
+    """Sort rank of a status: breaching/breached 0, at risk 1, no data 2, on track/met 3."""
+    return status.replace_strict(_URGENCY, default=UNKNOWN_STATUS.urgency, return_dtype=pl.Int64)
+
+
+def objective_summary(objectives: pl.DataFrame, windows: pl.DataFrame) -> pl.DataFrame:
+    """One row per objective: its current window, its last complete window, and its urgency.
+
+    Input: ``sla.objectives`` and ``sla.windows`` rows. Output columns: every column of
+    ``sla.objectives``; the current (incomplete, latest) window's window_label, window_start,
+    window_end, good, total, attainment, error_budget, budget_consumed, budget_remaining,
+    excluded_minutes, missing_minutes, as_of and status (``no_data`` when there is no current
+    window); ``target`` (the current window's, else the objective's); last_window_label,
+    last_status, last_attainment of the latest complete window; breached_windows (complete
+    windows breached); urgency. Sorted most urgent first, then least budget left.
+    """
+    current = (
+        windows.lazy()
+        .filter(~pl.col("is_complete"))
+        .sort("window_start")
+        .group_by(OBJECTIVE_KEY)
+        .last()
+        .select(
+            *OBJECTIVE_KEY,
+            "window_label",
+            "window_start",
+            "window_end",
+            "good",
+            "total",
+            "attainment",
+            pl.col("target").alias("window_target"),
+            "error_budget",
+            "budget_consumed",
+            "budget_remaining",
+            "excluded_minutes",
+            "missing_minutes",
+            "as_of",
+            "status",
+        )
+    )
+    complete = windows.lazy().filter(pl.col("is_complete"))
+    last_complete = (
+        complete.sort("window_end")
+        .group_by(OBJECTIVE_KEY)
+        .agg(
+            pl.col("window_label").last().alias("last_window_label"),
+            pl.col("status").last().alias("last_status"),
+            pl.col("attainment").last().alias("last_attainment"),
+            (pl.col("status") == "breached").sum().alias("breached_windows"),
+        )
+    )
+    return (
+        objectives.lazy()
+        .join(current, on=OBJECTIVE_KEY, how="left")
+        .join(last_complete, on=OBJECTIVE_KEY, how="left")
+        .with_columns(
+            pl.col("status").fill_null("no_data"),
+            pl.coalesce("window_target", "target").alias("target"),
+            pl.col("breached_windows").fill_null(0),
+        )
+        .drop("window_target")
+        .with_columns(urgency(pl.col("status")).alias("urgency"))
+        .sort(["urgency", "budget_remaining", *OBJECTIVE_KEY], nulls_last=True)
+        .collect()
+    )
+
+
+def contract_order(contract_ids: list[str], summary: pl.DataFrame) -> list[str]:
+    """``contract_ids`` sorted by their most urgent objective, then by least budget left, then id.
+
+    ``summary``: the output of :func:`objective_summary`. A contract with no objective in it sorts
+    as ``no_data``.
+    """
+    ranks = summary.group_by("contract_id").agg(
+        pl.col("urgency").min(), pl.col("budget_remaining").min()
+    )
+    return (
+        pl.DataFrame({"contract_id": contract_ids}, schema={"contract_id": pl.String})
+        .join(ranks, on="contract_id", how="left")
+        .with_columns(pl.col("urgency").fill_null(_URGENCY["no_data"]))
+        .sort(["urgency", "budget_remaining", "contract_id"], nulls_last=True)["contract_id"]
+        .to_list()
+    )
+
+
+def credits_owed(credits: pl.DataFrame) -> pl.DataFrame:
+    """Credits owed per contract and currency, summed over every window of ``sla.credits``.
+
+    Output: contract_id, currency, credit_amount (sum), windows_credited (windows with a
+    positive credit); sorted by contract and currency.
+    """
+    return (
+        credits.lazy()
+        .group_by("contract_id", "currency")
+        .agg(
+            pl.col("credit_amount").sum(),
+            (pl.col("credit_amount") > 0).sum().alias("windows_credited"),
+        )
+        .sort("contract_id", "currency")
+        .collect()
+    )

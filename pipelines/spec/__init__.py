@@ -1,0 +1,1 @@
+"""The contract model: schema, YAML loading with file:line errors, sources."""

@@ -1,0 +1,480 @@
+"""Hand-made warehouse frames for the report tests: three contracts.
+
+- paylane (America/New_York): one objective, breaching in 2026-03 (99.850%, budget −50%).
+- acme-cloud (Europe/Berlin): compute-availability on track (99.970%), breached 2026-02 (99.940%,
+  credit 10% of 48,000 EUR = 4,800.00 EUR); storage-uptime at risk (99.920%, budget 20%).
+- evil-corp: a title with a script tag, one objective without any window (no data).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+
+from pipelines.spec.schema import Contract
+
+TS = pl.Datetime("us", "UTC")
+AS_OF = datetime(2026, 3, 10, 12, tzinfo=UTC)
+
+CONTRACT_DOCUMENTS = [
+    {
+        "id": "acme-cloud",
+        "title": "Acme Cloud hosting",
+        "provider": "Acme Cloud GmbH",
+        "consumer": "Example Retail",
+        "time_zone": "Europe/Berlin",
+        "currency": "EUR",
+        "monthly_fee": 48000,
+        "escalation": [{"level": 1, "contact": "support@acme.example", "after": "30m"}],
+        "services": [{"id": "compute-api"}, {"id": "object-storage"}],
+        "exclusions": [
+            {
+                "reason": "weekly patch window",
+                "services": ["object-storage"],
+                "every": "sunday",
+                "at": "03:00",
+                "duration": "30m",
+            }
+        ],
+        "objectives": [
+            {
+                "id": "compute-availability",
+                "title": "Compute API answers",
+                "service": "compute-api",
+                "sli": {"kind": "availability", "evidence": "requests"},
+                "target": "99.95%",
+                "credits": {"tiers": [{"below": "99.95%", "credit": "10%"}]},
+            },
+            {
+                "id": "storage-uptime",
+                "title": "Object storage probes succeed",
+                "service": "object-storage",
+                "sli": {"kind": "availability", "evidence": "probes"},
+                "target": "99.9%",
+                "budgeting": {"method": "timeslices", "slice": "5m", "slice_target": "50%"},
+            },
+        ],
+    },
+    {
+        "id": "paylane",
+        "title": "Paylane payments API",
+        "provider": "Paylane Inc.",
+        "consumer": "Example Retail",
+        "time_zone": "America/New_York",
+        "currency": "USD",
+        "monthly_fee": 25000,
+        "services": [{"id": "payments-api"}],
+        "objectives": [
+            {
+                "id": "payments-availability",
+                "service": "payments-api",
+                "sli": {"kind": "availability"},
+                "target": "99.9%",
+            }
+        ],
+    },
+    {
+        "id": "evil-corp",
+        "title": "Evil <script>alert('x')</script> Corp",
+        "provider": "Evil & Sons <b>",
+        "consumer": "Example Retail",
+        "services": [{"id": "api"}],
+        "objectives": [
+            {
+                "id": "api-availability",
+                "service": "api",
+                "sli": {"kind": "availability"},
+                "target": "99%",
+            }
+        ],
+    },
+]
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+OBJECTIVES_SCHEMA = {
+    "contract_id": pl.String,
+    "objective_id": pl.String,
+    "title": pl.String,
+    "service": pl.String,
+    "provider": pl.String,
+    "sli_kind": pl.String,
+    "sli_method": pl.String,
+    "target": pl.Float64,
+    "window": pl.String,
+    "time_zone": pl.String,
+    "budgeting": pl.String,
+    "slice_seconds": pl.Int64,
+    "missing_data": pl.String,
+    "unit": pl.String,
+}
+WINDOWS_SCHEMA = {
+    "contract_id": pl.String,
+    "objective_id": pl.String,
+    "window_label": pl.String,
+    "window_start": TS,
+    "window_end": TS,
+    "is_complete": pl.Boolean,
+    "good": pl.Float64,
+    "total": pl.Float64,
+    "attainment": pl.Float64,
+    "target": pl.Float64,
+    "error_budget": pl.Float64,
+    "budget_consumed": pl.Float64,
+    "budget_remaining": pl.Float64,
+    "status": pl.String,
+    "measured": pl.Float64,
+    "unit": pl.String,
+    "excluded_minutes": pl.Float64,
+    "missing_minutes": pl.Float64,
+    "as_of": TS,
+}
+BURN_RATES_SCHEMA = {
+    "contract_id": pl.String,
+    "objective_id": pl.String,
+    "ts": TS,
+    **{f"burn_{w}": pl.Float64 for w in ("5m", "30m", "1h", "6h", "1d", "3d")},
+}
+ALERTS_SCHEMA = {
+    "contract_id": pl.String,
+    "objective_id": pl.String,
+    "severity": pl.String,
+    "started_at": TS,
+    "ended_at": TS,
+    "peak_burn_rate": pl.Float64,
+}
+CREDITS_SCHEMA = {
+    "contract_id": pl.String,
+    "objective_id": pl.String,
+    "window_label": pl.String,
+    "attainment": pl.Float64,
+    "credit_pct": pl.Float64,
+    "credit_amount": pl.Float64,
+    "currency": pl.String,
+}
+SLICES_SCHEMA = {
+    "partition_date": pl.Date,
+    "contract_id": pl.String,
+    "objective_id": pl.String,
+    "slice_start": TS,
+    "good": pl.Float64,
+    "total": pl.Float64,
+    "excluded_minutes": pl.Float64,
+    "missing_minutes": pl.Float64,
+}
+
+# (contract, objective, label, start, end, complete, good, total, attainment, target,
+#  budget, consumed, remaining, status, unit, excluded, missing)
+WINDOW_ROWS = [
+    (
+        "acme-cloud",
+        "compute-availability",
+        "2026-01",
+        utc(2025, 12, 31, 23),
+        utc(2026, 1, 31, 23),
+        True,
+        999_800,
+        1_000_000,
+        0.9998,
+        0.9995,
+        500,
+        200,
+        0.6,
+        "met",
+        "events",
+        0,
+        0,
+    ),
+    (
+        "acme-cloud",
+        "compute-availability",
+        "2026-02",
+        utc(2026, 1, 31, 23),
+        utc(2026, 2, 28, 23),
+        True,
+        999_400,
+        1_000_000,
+        0.9994,
+        0.9995,
+        500,
+        600,
+        -0.2,
+        "breached",
+        "events",
+        0,
+        12,
+    ),
+    (
+        "acme-cloud",
+        "compute-availability",
+        "2026-03",
+        utc(2026, 2, 28, 23),
+        utc(2026, 3, 31, 22),
+        False,
+        999_700,
+        1_000_000,
+        0.9997,
+        0.9995,
+        500,
+        300,
+        0.4,
+        "on_track",
+        "events",
+        0,
+        0,
+    ),
+    (
+        "acme-cloud",
+        "storage-uptime",
+        "2026-02",
+        utc(2026, 1, 31, 23),
+        utc(2026, 2, 28, 23),
+        True,
+        39_980,
+        40_000,
+        0.9995,
+        0.999,
+        40,
+        20,
+        0.5,
+        "met",
+        "minutes",
+        120,
+        0,
+    ),
+    (
+        "acme-cloud",
+        "storage-uptime",
+        "2026-03",
+        utc(2026, 2, 28, 23),
+        utc(2026, 3, 31, 22),
+        False,
+        9_992,
+        10_000,
+        0.9992,
+        0.999,
+        10,
+        8,
+        0.2,
+        "at_risk",
+        "minutes",
+        30,
+        0,
+    ),
+    (
+        "paylane",
+        "payments-availability",
+        "2026-02",
+        utc(2026, 2, 1, 5),
+        utc(2026, 3, 1, 5),
+        True,
+        299_850,
+        300_000,
+        0.9995,
+        0.999,
+        300,
+        150,
+        0.5,
+        "met",
+        "events",
+        0,
+        0,
+    ),
+    (
+        "paylane",
+        "payments-availability",
+        "2026-03",
+        utc(2026, 3, 1, 5),
+        utc(2026, 4, 1, 4),
+        False,
+        199_700,
+        200_000,
+        0.9985,
+        0.999,
+        200,
+        300,
+        -0.5,
+        "breaching",
+        "events",
+        0,
+        0,
+    ),
+]
+
+CURRENT_OBJECTIVES = [
+    ("acme-cloud", "compute-availability"),
+    ("acme-cloud", "storage-uptime"),
+    ("paylane", "payments-availability"),
+]
+
+
+def objectives_frame() -> pl.DataFrame:
+    rows = [
+        (
+            "acme-cloud",
+            "compute-availability",
+            "Compute API answers",
+            "compute-api",
+            "Acme Cloud GmbH",
+            "availability",
+            "requests",
+            0.9995,
+            "month",
+            "Europe/Berlin",
+            "occurrences",
+            300,
+            "excluded",
+            "events",
+        ),
+        (
+            "acme-cloud",
+            "storage-uptime",
+            "Object storage probes succeed",
+            "object-storage",
+            "Acme Cloud GmbH",
+            "availability",
+            "probes",
+            0.999,
+            "month",
+            "Europe/Berlin",
+            "timeslices",
+            300,
+            "excluded",
+            "minutes",
+        ),
+        (
+            "paylane",
+            "payments-availability",
+            None,
+            "payments-api",
+            "Paylane Inc.",
+            "availability",
+            "requests",
+            0.999,
+            "month",
+            "America/New_York",
+            "occurrences",
+            300,
+            "excluded",
+            "events",
+        ),
+        (
+            "evil-corp",
+            "api-availability",
+            None,
+            "api",
+            "Evil & Sons <b>",
+            "availability",
+            "requests",
+            0.99,
+            "month",
+            "UTC",
+            "occurrences",
+            300,
+            "excluded",
+            "events",
+        ),
+    ]
+    return pl.DataFrame(rows, schema=OBJECTIVES_SCHEMA, orient="row")
+
+
+def windows_frame() -> pl.DataFrame:
+    return pl.DataFrame(
+        [row[:13] + (row[13], None, row[14], row[15], row[16]) for row in WINDOW_ROWS],
+        schema={name: dtype for name, dtype in WINDOWS_SCHEMA.items() if name != "as_of"},
+        orient="row",
+    ).with_columns(pl.lit(AS_OF, dtype=TS).alias("as_of"))
+
+
+def burn_rates_frame() -> pl.DataFrame:
+    """Every 30 minutes from 2026-03-08 00:00 to the as-of time, burn 0.5 (1h) and 0.4 (6h),
+    except a spike of the 1h burn rate to 20 at 2026-03-09 20:30."""
+    ts = pl.datetime_range(utc(2026, 3, 8), AS_OF, "30m", time_zone="UTC", eager=True)
+    frames = [
+        pl.DataFrame({"ts": ts}).with_columns(
+            pl.lit(contract_id).alias("contract_id"),
+            pl.lit(objective_id).alias("objective_id"),
+            pl.when(pl.col("ts") == utc(2026, 3, 9, 20, 30))
+            .then(20.0)
+            .otherwise(0.5)
+            .alias("burn_1h"),
+            pl.lit(0.4).alias("burn_6h"),
+        )
+        for contract_id, objective_id in CURRENT_OBJECTIVES
+    ]
+    return (
+        pl.concat(frames)
+        .with_columns(
+            pl.lit(1.0).alias(name) for name in ("burn_5m", "burn_30m", "burn_1d", "burn_3d")
+        )
+        .select(list(BURN_RATES_SCHEMA))
+        .cast(BURN_RATES_SCHEMA)
+    )
+
+
+def alerts_frame() -> pl.DataFrame:
+    rows = [
+        ("paylane", "payments-availability", "page", utc(2026, 3, 9, 20), None, 18.5),
+        ("acme-cloud", "storage-uptime", "ticket", utc(2026, 3, 5), utc(2026, 3, 6, 6, 30), 2.25),
+    ]
+    return pl.DataFrame(rows, schema=ALERTS_SCHEMA, orient="row")
+
+
+def credits_frame() -> pl.DataFrame:
+    rows = [
+        ("acme-cloud", "compute-availability", "2026-01", 0.9998, 0.0, 0.0, "EUR"),
+        ("acme-cloud", "compute-availability", "2026-02", 0.9994, 0.10, 4800.0, "EUR"),
+        ("paylane", "payments-availability", "2026-02", 0.9995, 0.0, 0.0, "USD"),
+    ]
+    return pl.DataFrame(rows, schema=CREDITS_SCHEMA, orient="row")
+
+
+def slices_frame() -> pl.DataFrame:
+    """5-minute slices from each current window's start to the as-of time: 100 events each, one
+    bad in every slice starting on the hour."""
+    frames = []
+    for contract_id, objective_id, _label, start, _end, complete, *_ in WINDOW_ROWS:
+        if complete:
+            continue
+        starts = pl.datetime_range(
+            start, AS_OF - timedelta(minutes=5), "5m", time_zone="UTC", eager=True
+        )
+        frames.append(
+            pl.DataFrame({"slice_start": starts}).with_columns(
+                pl.col("slice_start").dt.date().alias("partition_date"),
+                pl.lit(contract_id).alias("contract_id"),
+                pl.lit(objective_id).alias("objective_id"),
+                (100.0 - (pl.col("slice_start").dt.minute() == 0).cast(pl.Float64)).alias("good"),
+                pl.lit(100.0).alias("total"),
+                pl.lit(0.0).alias("excluded_minutes"),
+                pl.lit(0.0).alias("missing_minutes"),
+            )
+        )
+    return pl.concat(frames).select(list(SLICES_SCHEMA)).cast(SLICES_SCHEMA)
+
+
+@pytest.fixture
+def contract_documents() -> list[dict]:
+    return CONTRACT_DOCUMENTS
+
+
+@pytest.fixture
+def contracts(contract_documents: list[dict]) -> list[Contract]:
+    return [Contract.model_validate(document) for document in contract_documents]
+
+
+@pytest.fixture
+def tables() -> dict[str, pl.DataFrame]:
+    return {
+        "objectives": objectives_frame(),
+        "windows": windows_frame(),
+        "burn_rates": burn_rates_frame(),
+        "alerts": alerts_frame(),
+        "credits": credits_frame(),
+        "slices": slices_frame(),
+    }

@@ -1,0 +1,125 @@
+import re
+from pathlib import Path
+
+import pytest
+
+from pipelines.report.render import ReportSet, render_reports
+
+EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
+REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
+
+
+@pytest.fixture
+def report(tmp_path: Path, contracts, tables) -> ReportSet:
+    return render_reports(tmp_path / "reports", contracts, tables)
+
+
+def _pages(report: ReportSet) -> dict[str, str]:
+    paths = [report.index, *report.contract_pages.values()]
+    return {path.name: path.read_text(encoding="utf-8") for path in paths}
+
+
+def test_writes_the_index_a_page_per_contract_and_plotly_js_once(report: ReportSet):
+    folder = report.index.parent
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "contract-acme-cloud.html",
+        "contract-evil-corp.html",
+        "contract-paylane.html",
+        "index.html",
+        "plotly.min.js",
+    ]
+    assert report.plotly_js.stat().st_size > 1_000_000
+    assert "Plotly" in report.plotly_js.read_text(encoding="utf-8")[:20_000]
+
+
+def test_index_lists_every_contract_most_urgent_first_with_the_attainment_fed_in(report):
+    index = report.index.read_text(encoding="utf-8")
+    order = [index.index(f'data-contract="{c}"') for c in ("paylane", "acme-cloud", "evil-corp")]
+    assert order == sorted(order)
+    for text in ("99.850%", "99.920%", "99.970%", "-50.0%", "20.0%", "40.0%"):
+        assert f">{text}<" in index
+    # Inside acme-cloud the at-risk objective comes before the one on track.
+    assert index.index("Object storage probes succeed") < index.index("Compute API answers")
+    assert "4,800.00 EUR" in index
+    assert 'href="contract-paylane.html"' in index
+
+
+def test_kpis_count_from_the_tables(report: ReportSet):
+    assert (report.contracts, report.objectives) == (3, 4)
+    assert report.breached_windows == 1
+    assert (report.objectives_at_risk, report.objectives_breaching) == (1, 1)
+    assert report.credits_total == {"EUR": 4800.0, "USD": 0.0}
+
+
+def test_contract_page_shows_the_breached_windows_credit_in_the_contract_currency(report):
+    page = report.contract_pages["acme-cloud"].read_text(encoding="utf-8")
+    credits = page.split('id="credits"')[1]
+    row = re.search(r"<th scope=\"row\">2026-02</th>.*?</tr>", credits, re.DOTALL)
+    assert row is not None
+    assert "Compute API answers" in row.group(0)
+    assert "99.940%" in row.group(0) and "10.00%" in row.group(0)
+    assert "4,800.00 EUR" in row.group(0)
+    assert "48,000.00 EUR" in page  # the monthly fee in the header
+    assert "Acme Cloud GmbH" in page and "Europe/Berlin" in page
+
+
+def test_contract_page_shows_alerts_gaps_and_exclusions_in_the_contract_zone(report):
+    paylane = report.contract_pages["paylane"].read_text(encoding="utf-8")
+    assert "2026-03-09 16:00 EDT" in paylane  # the page alert started 20:00 UTC
+    assert "still firing" in paylane
+    assert "18.50×" in paylane
+    acme = report.contract_pages["acme-cloud"].read_text(encoding="utf-8")
+    assert "2026-03-05 01:00 CET" in acme and "1d 6h 30m" in acme  # the ticket episode
+    gaps = acme.split('id="data-gaps"')[1]
+    assert ">120<" in gaps and ">12<" in gaps and ">30<" in gaps
+    assert "weekly patch window — object-storage: every sunday at 03:00 for 30m" in gaps
+
+
+def test_text_from_contracts_is_escaped(report: ReportSet):
+    for name, html in _pages(report).items():
+        assert "<script>alert" not in html, name
+        assert "Sons <b>" not in html, name
+    evil = report.contract_pages["evil-corp"].read_text(encoding="utf-8")
+    assert "Evil &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; Corp" in evil
+    assert "Evil &amp; Sons &lt;b&gt;" in report.index.read_text(encoding="utf-8")
+
+
+def test_pages_refer_to_nothing_on_the_network(report: ReportSet):
+    for name, html in _pages(report).items():
+        assert not EXTERNAL.search(html), name
+        assert "@import" not in html and "@font-face" not in html, name
+        for reference in REFERENCE.findall(html):
+            assert not reference.startswith(("http:", "https:", "//")), (name, reference)
+
+
+def test_every_chart_is_on_its_contract_page_drawn_by_the_local_plotly(report: ReportSet):
+    expected = {
+        "acme-cloud": ["compute-availability", "storage-uptime"],
+        "paylane": ["payments-availability"],
+    }
+    for contract_id, objective_ids in expected.items():
+        page = report.contract_pages[contract_id].read_text(encoding="utf-8")
+        assert '<script src="plotly.min.js"></script>' in page
+        for objective_id in objective_ids:
+            for chart in ("attainment", "budget", "burn"):
+                assert f'<div id="{objective_id}-{chart}" class="plotly-graph-div"' in page
+                assert f'Plotly.newPlot(                        "{objective_id}-{chart}"' in page
+        assert len(page.encode()) < 2_000_000
+    evil = report.contract_pages["evil-corp"].read_text(encoding="utf-8")
+    assert "plotly-graph-div" not in evil
+    assert "No data yet for this chart." in evil
+
+
+def test_rows_of_other_contracts_are_left_out(tmp_path: Path, contracts, tables):
+    report = render_reports(tmp_path, contracts[:1], tables)
+    assert list(report.contract_pages) == ["acme-cloud"]
+    assert report.credits_total == {"EUR": 4800.0}
+    assert "Paylane" not in report.index.read_text(encoding="utf-8")
+
+
+def test_empty_tables_render_every_contract_as_no_data(tmp_path: Path, contracts, tables):
+    empty = {name: frame.clear() for name, frame in tables.items()}
+    report = render_reports(tmp_path, contracts, empty)
+    assert (report.objectives, report.breached_windows, report.credits_total) == (0, 0, {})
+    index = report.index.read_text(encoding="utf-8")
+    assert index.count("No objectives computed yet") == 3
