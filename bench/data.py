@@ -19,7 +19,7 @@ TIME_ZONE = "Europe/Berlin"
 
 
 def write_home(home: Path, services: int, days: int, end: date, seed: int = 1) -> int:
-    """Write contract, sources.yaml and ``days`` daily CSVs ending ``end``; returns the row count."""
+    """Write contract, sources.yaml and daily CSVs for ``days`` days up to ``end``; returns rows."""
     names = [f"svc-{index:03d}" for index in range(services)]
     (home / "contracts").mkdir(parents=True, exist_ok=True)
     (home / "contracts" / "bench.yaml").write_text(_contract(names))

@@ -17,24 +17,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pledge", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    validate = commands.add_parser("validate", help="check contract files; one file:line problem per line")
+    validate = commands.add_parser(
+        "validate", help="check contract files; one file:line problem per line"
+    )
     validate.add_argument("paths", nargs="+", type=Path, help="contract files or folders of them")
 
-    demo = commands.add_parser("demo", help="write the demo scenario into PLEDGE_HOME and run the pipeline")
+    demo = commands.add_parser(
+        "demo", help="write the demo scenario into PLEDGE_HOME and run the pipeline"
+    )
     demo.add_argument("--home", type=Path, help="Pledge home (default: $PLEDGE_HOME or .pledge)")
     demo.add_argument("--days", type=int, default=90, help="days of evidence (default 90)")
     demo.add_argument(
-        "--end", type=date.fromisoformat,
+        "--end",
+        type=date.fromisoformat,
         help="evidence runs up to 00:00 UTC of this day, YYYY-MM-DD (default: today)",
     )
     demo.add_argument("--seed", type=int, default=7)
 
-    run = commands.add_parser("run", help="run the pipeline on your own contracts and landing folder")
+    run = commands.add_parser(
+        "run", help="run the pipeline on your own contracts and landing folder"
+    )
     run.add_argument("--home", type=Path, help="Pledge home (default: $PLEDGE_HOME or .pledge)")
-    run.add_argument("--from", dest="first", type=date.fromisoformat, help="first day to ingest (default: first landing day)")
-    run.add_argument("--to", dest="last", type=date.fromisoformat, help="last day to ingest (default: last landing day)")
+    run.add_argument(
+        "--from",
+        dest="first",
+        type=date.fromisoformat,
+        help="first day to ingest (default: first landing day)",
+    )
+    run.add_argument(
+        "--to",
+        dest="last",
+        type=date.fromisoformat,
+        help="last day to ingest (default: last landing day)",
+    )
 
-    dev = commands.add_parser("dev", help="open the Dagster UI on this code and the home's instance")
+    dev = commands.add_parser(
+        "dev", help="open the Dagster UI on this code and the home's instance"
+    )
     dev.add_argument("--home", type=Path, help="Pledge home (default: $PLEDGE_HOME or .pledge)")
 
     args = parser.parse_args(argv)
@@ -73,7 +92,9 @@ def _demo(args: argparse.Namespace) -> int:
     end = args.end or datetime.now(UTC).date()
     started = time.perf_counter()
     print(f"Writing {args.days} days of demo evidence up to {end} 00:00 UTC into {settings.home}")
-    truth = generate_demo(settings.home, end=end, days=args.days, seed=args.seed, progress=_progress)
+    truth = generate_demo(
+        settings.home, end=end, days=args.days, seed=args.seed, progress=_progress
+    )
     first = date.fromisoformat(truth["start"][:10])
     return _run_and_report(settings, first, end - timedelta(days=1), started)
 
@@ -83,12 +104,21 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(args.home)
     if not settings.sources_file.exists():
-        print(f"error: no sources file at {settings.sources_file} (see README: sources.yaml)", file=sys.stderr)
+        print(
+            f"error: no sources file at {settings.sources_file} (see README: sources.yaml)",
+            file=sys.stderr,
+        )
         return 2
     days = landing_days(settings)
-    first, last = args.first or (days[0] if days else None), args.last or (days[-1] if days else None)
+    first, last = (
+        args.first or (days[0] if days else None),
+        args.last or (days[-1] if days else None),
+    )
     if first is None or last is None:
-        print(f"error: no landing files with a date in their name under {settings.landing_dir}", file=sys.stderr)
+        print(
+            f"error: no landing files with a date in their name under {settings.landing_dir}",
+            file=sys.stderr,
+        )
         return 2
     return _run_and_report(settings, first, last, time.perf_counter())
 
@@ -104,10 +134,15 @@ def _run_and_report(settings: Settings, first: date, last: date, started: float)
             file=sys.stderr,
         )
         return 2
-    _progress(f"running the pipeline for {first} .. {last} (Dagster instance {settings.dagster_home})")
+    _progress(
+        f"running the pipeline for {first} .. {last} (Dagster instance {settings.dagster_home})"
+    )
     result = run_pipeline(settings, first, last)
     if not result.success:
-        print("error: the pipeline run failed; see the Dagster logs above or in `make dev`", file=sys.stderr)
+        print(
+            "error: the pipeline run failed; see the Dagster logs above or in `make dev`",
+            file=sys.stderr,
+        )
         return 1
     seconds = time.perf_counter() - started
     _progress(f"done in {seconds:.1f} s")
@@ -121,8 +156,11 @@ def _dev(args: argparse.Namespace) -> int:
     from pipelines.settings import REPO_ROOT
 
     settings = Settings.from_env(args.home)
-    env = {**os.environ, "DAGSTER_HOME": str(prepare_instance(settings.dagster_home)),
-           "PLEDGE_HOME": str(settings.home)}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(prepare_instance(settings.dagster_home)),
+        "PLEDGE_HOME": str(settings.home),
+    }
     dagster = Path(sys.executable).with_name("dagster")
     os.execve(dagster, [str(dagster), "dev", "-w", str(REPO_ROOT / "workspace.yaml")], env)
 

@@ -39,7 +39,9 @@ def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDB
         con.close()
 
 
-def query(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
+def query(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None
+) -> pl.DataFrame:
     """Run a parameterised query and return its result as a Polars frame (timestamps in UTC)."""
     frame = con.sql(sql, params=list(params) if params else None).pl()
     return frame.with_columns(

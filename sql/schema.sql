@@ -71,6 +71,10 @@ CREATE TABLE IF NOT EXISTS ops.ingested_files (
     ingested_at TIMESTAMPTZ NOT NULL
 );
 
+-- One row per objective of every valid contract. sli_method is the raw evidence read (requests,
+-- probes, histogram); slice_seconds the slice length (300 for occurrences); unit 'events' or
+-- 'minutes' (of good/total); effective_start/_end the UTC instants of the contract's local
+-- first and after-last midnight.
 CREATE TABLE IF NOT EXISTS sla.objectives (
     contract_id VARCHAR NOT NULL,
     objective_id VARCHAR NOT NULL,
@@ -85,7 +89,17 @@ CREATE TABLE IF NOT EXISTS sla.objectives (
     budgeting VARCHAR NOT NULL,
     slice_seconds BIGINT NOT NULL,
     missing_data VARCHAR NOT NULL,
-    unit VARCHAR NOT NULL
+    unit VARCHAR NOT NULL,
+    slice_target DOUBLE,
+    threshold_seconds DOUBLE,
+    percentile DOUBLE,
+    window_kind VARCHAR NOT NULL,
+    window_period VARCHAR,
+    window_days BIGINT,
+    effective_start TIMESTAMPTZ,
+    effective_end TIMESTAMPTZ,
+    monthly_fee DOUBLE NOT NULL,
+    currency VARCHAR NOT NULL
 );
 
 -- Good/total per slice of an objective, after exclusions. unit: 'events' (occurrences) or
@@ -101,6 +115,8 @@ CREATE TABLE IF NOT EXISTS sla.slices (
     missing_minutes DOUBLE NOT NULL
 );
 
+-- One row per objective window up to as_of (the end of the latest evidence minute). attainment
+-- is null and status 'no_data' when total is 0; measured repeats attainment (unit 'ratio').
 CREATE TABLE IF NOT EXISTS sla.windows (
     contract_id VARCHAR NOT NULL,
     objective_id VARCHAR NOT NULL,
@@ -146,10 +162,15 @@ CREATE TABLE IF NOT EXISTS sla.alerts (
     peak_burn_rate DOUBLE NOT NULL
 );
 
+-- Credits per calendar window (complete ones and the current one) of objectives with credits;
+-- credit_pct is a share of the monthly fee (0.1 = 10%).
 CREATE TABLE IF NOT EXISTS sla.credits (
     contract_id VARCHAR NOT NULL,
     objective_id VARCHAR NOT NULL,
     window_label VARCHAR NOT NULL,
+    window_start TIMESTAMPTZ NOT NULL,
+    window_end TIMESTAMPTZ NOT NULL,
+    is_complete BOOLEAN NOT NULL,
     attainment DOUBLE,
     credit_pct DOUBLE NOT NULL,
     credit_amount DOUBLE NOT NULL,

@@ -21,7 +21,9 @@ def contract_problems(document: dict) -> list[tuple[Path, str]]:
         problems.append((("services", index, "id"), f"duplicate service id {service_ids[index]!r}"))
     objective_ids = [objective.get("id") for objective in objectives]
     for index in _repeats(objective_ids):
-        problems.append((("objectives", index, "id"), f"duplicate objective id {objective_ids[index]!r}"))
+        problems.append(
+            (("objectives", index, "id"), f"duplicate objective id {objective_ids[index]!r}")
+        )
     known = {service_id for service_id in service_ids if isinstance(service_id, str)}
     for index, objective in enumerate(objectives):
         service = objective.get("service")
@@ -43,13 +45,17 @@ def contract_problems(document: dict) -> list[tuple[Path, str]]:
         listed = exclusion.get("services")
         for position, service in enumerate(listed if isinstance(listed, list) else []):
             if service not in known:
-                problems.append((("exclusions", index, "services", position), f"unknown service {service!r}"))
+                problems.append(
+                    (("exclusions", index, "services", position), f"unknown service {service!r}")
+                )
     return problems
 
 
 def _mappings(node: object) -> list[dict]:
-    """The items of a YAML list, with non-mappings replaced by empty ones (the schema reports them)."""
-    return [item if isinstance(item, dict) else {} for item in node] if isinstance(node, list) else []
+    """A YAML list's items, non-mappings replaced by empty ones (the schema reports those)."""
+    return (
+        [item if isinstance(item, dict) else {} for item in node] if isinstance(node, list) else []
+    )
 
 
 def _repeats(values: list[object]) -> list[int]:
@@ -74,19 +80,35 @@ def _tier_problems(tiers: list[dict]) -> list[tuple[int, str, str]]:
     """Tiers must go down in ``below`` and up in ``credit``, each strictly."""
     problems = []
     for index in range(1, len(tiers)):
-        below, before_below = _share_or_none(tiers[index].get("below")), _share_or_none(tiers[index - 1].get("below"))
-        credit, before_credit = _share_or_none(tiers[index].get("credit")), _share_or_none(tiers[index - 1].get("credit"))
+        below, before_below = (
+            _share_or_none(tiers[index].get("below")),
+            _share_or_none(tiers[index - 1].get("below")),
+        )
+        credit, before_credit = (
+            _share_or_none(tiers[index].get("credit")),
+            _share_or_none(tiers[index - 1].get("credit")),
+        )
         if below is not None and before_below is not None:
             if below == before_below:
-                problems.append((index, "below", f"overlaps tier {index}: both start below {below:.4%}"))
+                problems.append(
+                    (index, "below", f"overlaps tier {index}: both start below {below:.4%}")
+                )
             elif below > before_below:
                 problems.append(
-                    (index, "below", "tiers must be ordered from the highest 'below' down "
-                     f"({below:.4%} follows {before_below:.4%})")
+                    (
+                        index,
+                        "below",
+                        "tiers must be ordered from the highest 'below' down "
+                        f"({below:.4%} follows {before_below:.4%})",
+                    )
                 )
         if credit is not None and before_credit is not None and credit <= before_credit:
             problems.append(
-                (index, "credit", "a lower tier must earn more credit than the one above it "
-                 f"({credit:.2%} after {before_credit:.2%})")
+                (
+                    index,
+                    "credit",
+                    "a lower tier must earn more credit than the one above it "
+                    f"({credit:.2%} after {before_credit:.2%})",
+                )
             )
     return problems

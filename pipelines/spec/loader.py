@@ -45,7 +45,9 @@ def load_contract(path: str | Path) -> Contract:
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else 1
-        raise ContractError([Problem(str(path), line, "(yaml)", str(error.problem or error))]) from None
+        raise ContractError(
+            [Problem(str(path), line, "(yaml)", str(error.problem or error))]
+        ) from None
     if not isinstance(document, CommentedMap):
         raise ContractError([Problem(str(path), 1, "(file)", "a contract is a YAML mapping")])
     plain = _plain(document)
@@ -71,7 +73,9 @@ def load_contracts(folder: str | Path) -> tuple[list[Contract], list[Problem]]:
     seen: dict[str, Contract] = {}
     for contract in contracts:
         if contract.id in seen:
-            problems.append(Problem(str(folder), 1, "id", f"contract id {contract.id!r} used twice"))
+            problems.append(
+                Problem(str(folder), 1, "id", f"contract id {contract.id!r} used twice")
+            )
         seen[contract.id] = contract
     return list(seen.values()), problems
 
@@ -99,8 +103,10 @@ def _problem(path: Path, document: CommentedMap, loc: tuple, message: str) -> Pr
             line = node.lc.item(part)[0] + 1
             field_parts[-1:] = [f"{field_parts[-1]}[{part}]"] if field_parts else [f"[{part}]"]
             node = node[part]
-        elif isinstance(part, str) and part not in ("function-after", "function-before") and not (
-            isinstance(node, CommentedMap) and _is_union_tag(part)
+        elif (
+            isinstance(part, str)
+            and part not in ("function-after", "function-before")
+            and not (isinstance(node, CommentedMap) and _is_union_tag(part))
         ):
             field_parts.append(part)
     if message.startswith("Value error, "):

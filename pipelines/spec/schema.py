@@ -113,9 +113,7 @@ def _window(value: object) -> object:
             if length % timedelta(days=1):
                 raise ValueError(f"rolling window {words[1]!r} must be whole days")
             return {"kind": "rolling", "length": length}
-        raise ValueError(
-            f"unknown window {value!r}: use day, week, month, quarter or 'rolling Nd'"
-        )
+        raise ValueError(f"unknown window {value!r}: use day, week, month, quarter or 'rolling Nd'")
     if isinstance(value, dict) and set(value) == {"rolling"}:
         return _window(f"rolling {value['rolling']}")
     return value
@@ -316,7 +314,9 @@ class Contract(Model):
         try:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {zone!r}: use an IANA name like Europe/Berlin") from None
+            raise ValueError(
+                f"unknown time zone {zone!r}: use an IANA name like Europe/Berlin"
+            ) from None
         return zone
 
     @property

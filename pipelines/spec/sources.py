@@ -31,7 +31,8 @@ class Source(Model):
     path: str = Field(description="glob under the landing folder, e.g. requests/*.csv")
     format: Literal["csv", "parquet"]
     time_zone: str | None = Field(
-        default=None, description="zone of timestamps that carry no offset; without it they are rejected"
+        default=None,
+        description="zone of timestamps that carry no offset; without it they are rejected",
     )
     timestamp_format: str | None = Field(
         default=None, description="strftime format of text timestamps; default ISO 8601"
@@ -40,7 +41,9 @@ class Source(Model):
         default=r"(\d{4}-\d{2}-\d{2})",
         description="regex whose first group finds the partition date in a file name",
     )
-    columns: dict[str, str] = Field(default_factory=dict, description="canonical field → file column")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="canonical field → file column"
+    )
 
     @field_validator("time_zone")
     @classmethod

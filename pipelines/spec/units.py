@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from datetime import timedelta
+from decimal import Decimal
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -50,4 +50,6 @@ def parse_share(value: str | int | float) -> float:
     try:
         return float(Decimal(text[:-1]) / 100) if text.endswith("%") else float(text)
     except (ValueError, ArithmeticError):
-        raise ValueError(f"bad share {value!r}: use a percentage like 99.9% or a number like 0.999") from None
+        raise ValueError(
+            f"bad share {value!r}: use a percentage like 99.9% or a number like 0.999"
+        ) from None

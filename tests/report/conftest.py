@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
+from pipelines.sla.objectives import objectives_frame
 from pipelines.spec.schema import Contract
 
 TS = pl.Datetime("us", "UTC")
@@ -97,22 +98,6 @@ def utc(*parts: int) -> datetime:
     return datetime(*parts, tzinfo=UTC)
 
 
-OBJECTIVES_SCHEMA = {
-    "contract_id": pl.String,
-    "objective_id": pl.String,
-    "title": pl.String,
-    "service": pl.String,
-    "provider": pl.String,
-    "sli_kind": pl.String,
-    "sli_method": pl.String,
-    "target": pl.Float64,
-    "window": pl.String,
-    "time_zone": pl.String,
-    "budgeting": pl.String,
-    "slice_seconds": pl.Int64,
-    "missing_data": pl.String,
-    "unit": pl.String,
-}
 WINDOWS_SCHEMA = {
     "contract_id": pl.String,
     "objective_id": pl.String,
@@ -152,6 +137,9 @@ CREDITS_SCHEMA = {
     "contract_id": pl.String,
     "objective_id": pl.String,
     "window_label": pl.String,
+    "window_start": TS,
+    "window_end": TS,
+    "is_complete": pl.Boolean,
     "attainment": pl.Float64,
     "credit_pct": pl.Float64,
     "credit_amount": pl.Float64,
@@ -313,76 +301,6 @@ CURRENT_OBJECTIVES = [
 ]
 
 
-def objectives_frame() -> pl.DataFrame:
-    rows = [
-        (
-            "acme-cloud",
-            "compute-availability",
-            "Compute API answers",
-            "compute-api",
-            "Acme Cloud GmbH",
-            "availability",
-            "requests",
-            0.9995,
-            "month",
-            "Europe/Berlin",
-            "occurrences",
-            300,
-            "excluded",
-            "events",
-        ),
-        (
-            "acme-cloud",
-            "storage-uptime",
-            "Object storage probes succeed",
-            "object-storage",
-            "Acme Cloud GmbH",
-            "availability",
-            "probes",
-            0.999,
-            "month",
-            "Europe/Berlin",
-            "timeslices",
-            300,
-            "excluded",
-            "minutes",
-        ),
-        (
-            "paylane",
-            "payments-availability",
-            None,
-            "payments-api",
-            "Paylane Inc.",
-            "availability",
-            "requests",
-            0.999,
-            "month",
-            "America/New_York",
-            "occurrences",
-            300,
-            "excluded",
-            "events",
-        ),
-        (
-            "evil-corp",
-            "api-availability",
-            None,
-            "api",
-            "Evil & Sons <b>",
-            "availability",
-            "requests",
-            0.99,
-            "month",
-            "UTC",
-            "occurrences",
-            300,
-            "excluded",
-            "events",
-        ),
-    ]
-    return pl.DataFrame(rows, schema=OBJECTIVES_SCHEMA, orient="row")
-
-
 def windows_frame() -> pl.DataFrame:
     return pl.DataFrame(
         [row[:13] + (row[13], None, row[14], row[15], row[16]) for row in WINDOW_ROWS],
@@ -427,9 +345,42 @@ def alerts_frame() -> pl.DataFrame:
 
 def credits_frame() -> pl.DataFrame:
     rows = [
-        ("acme-cloud", "compute-availability", "2026-01", 0.9998, 0.0, 0.0, "EUR"),
-        ("acme-cloud", "compute-availability", "2026-02", 0.9994, 0.10, 4800.0, "EUR"),
-        ("paylane", "payments-availability", "2026-02", 0.9995, 0.0, 0.0, "USD"),
+        (
+            "acme-cloud",
+            "compute-availability",
+            "2026-01",
+            utc(2025, 12, 31, 23),
+            utc(2026, 1, 31, 23),
+            True,
+            0.9998,
+            0.0,
+            0.0,
+            "EUR",
+        ),
+        (
+            "acme-cloud",
+            "compute-availability",
+            "2026-02",
+            utc(2026, 1, 31, 23),
+            utc(2026, 2, 28, 23),
+            True,
+            0.9994,
+            0.10,
+            4800.0,
+            "EUR",
+        ),
+        (
+            "paylane",
+            "payments-availability",
+            "2026-02",
+            utc(2026, 2, 1, 5),
+            utc(2026, 3, 1, 5),
+            True,
+            0.9995,
+            0.0,
+            0.0,
+            "USD",
+        ),
     ]
     return pl.DataFrame(rows, schema=CREDITS_SCHEMA, orient="row")
 
@@ -469,9 +420,9 @@ def contracts(contract_documents: list[dict]) -> list[Contract]:
 
 
 @pytest.fixture
-def tables() -> dict[str, pl.DataFrame]:
+def tables(contracts: list[Contract]) -> dict[str, pl.DataFrame]:
     return {
-        "objectives": objectives_frame(),
+        "objectives": objectives_frame(contracts),
         "windows": windows_frame(),
         "burn_rates": burn_rates_frame(),
         "alerts": alerts_frame(),

@@ -63,12 +63,42 @@ def test_example_fields_parse_to_exact_values():
     [
         ("title: Tiny", "title: Tiny\ncolour: blue", 3, "colour", "Extra inputs are not permitted"),
         ("target: 99.9%", "target: 120%", 12, "objectives[0].target", "'120%' is out of range"),
-        ("target: 99.9%", "target: 100%", 12, "objectives[0].target", "target 100.0000% is out of range"),
+        (
+            "target: 99.9%",
+            "target: 100%",
+            12,
+            "objectives[0].target",
+            "target 100.0000% is out of range",
+        ),
         ("Europe/Berlin", "Mars/Olympus", 5, "time_zone", "unknown time zone 'Mars/Olympus'"),
-        ("target: 99.9%", "target: 99.9%\n    window: rolling 5x", 13, "objectives[0].window", "bad duration '5x'"),
-        ("target: 99.9%", "target: 99.9%\n    window: fortnight", 13, "objectives[0].window", "unknown window 'fortnight'"),
-        ("kind: availability", "kind: magic", 11, "objectives[0].sli.kind", "Input should be 'availability' or 'latency'"),
-        ("service: api\n    sli", "service: web\n    sli", 10, "objectives[0].service", "unknown service 'web'"),
+        (
+            "target: 99.9%",
+            "target: 99.9%\n    window: rolling 5x",
+            13,
+            "objectives[0].window",
+            "bad duration '5x'",
+        ),
+        (
+            "target: 99.9%",
+            "target: 99.9%\n    window: fortnight",
+            13,
+            "objectives[0].window",
+            "unknown window 'fortnight'",
+        ),
+        (
+            "kind: availability",
+            "kind: magic",
+            11,
+            "objectives[0].sli.kind",
+            "Input should be 'availability' or 'latency'",
+        ),
+        (
+            "service: api\n    sli",
+            "service: web\n    sli",
+            10,
+            "objectives[0].service",
+            "unknown service 'web'",
+        ),
     ],
 )
 def test_each_problem_points_at_its_line(tmp_path, old, new, line, field, message):
@@ -80,7 +110,9 @@ def test_each_problem_points_at_its_line(tmp_path, old, new, line, field, messag
 
 
 def test_duplicate_objectives_and_credit_tiers(tmp_path):
-    text = VALID + """\
+    text = (
+        VALID
+        + """\
     credits:
       tiers:
         - {below: 99%, credit: 10%}
@@ -91,6 +123,7 @@ def test_duplicate_objectives_and_credit_tiers(tmp_path):
     sli: {kind: availability}
     target: 99%
 """
+    )
     path = write(tmp_path, text)
     assert problems_of(path) == [
         f"{path}:16: objectives[0].credits.tiers[1].below: tiers must be ordered from the highest "
@@ -104,7 +137,11 @@ def test_duplicate_objectives_and_credit_tiers(tmp_path):
 
 def test_validate_command_prints_one_line_per_problem_and_exits_1(tmp_path, capsys):
     good = write(tmp_path, VALID, "good.yaml")
-    bad = write(tmp_path, VALID.replace("99.9%", "120%").replace("Europe/Berlin", "Nowhere/City"), "bad.yaml")
+    bad = write(
+        tmp_path,
+        VALID.replace("99.9%", "120%").replace("Europe/Berlin", "Nowhere/City"),
+        "bad.yaml",
+    )
     assert main(["validate", str(good), str(bad)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out == [
@@ -120,6 +157,10 @@ def test_yaml_syntax_error_has_a_line(tmp_path):
 
 
 def test_probes_need_timeslices(tmp_path):
-    path = write(tmp_path, VALID.replace("{kind: availability}", "{kind: availability, evidence: probes}"))
+    path = write(
+        tmp_path, VALID.replace("{kind: availability}", "{kind: availability, evidence: probes}")
+    )
     (line,) = problems_of(path)
-    assert line.startswith(f"{path}:9: objectives[0]: probes and percentile SLIs are judged per slice")
+    assert line.startswith(
+        f"{path}:9: objectives[0]: probes and percentile SLIs are judged per slice"
+    )

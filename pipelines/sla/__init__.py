@@ -1,0 +1,1 @@
+"""The SLA math stage: slices, windows, error budgets, burn rates, alerts and credits."""

@@ -1,0 +1,339 @@
+"""Slices → compliance windows: good, total, attainment, error budget and status per window.
+
+Calendar windows (day, ISO week from Monday, month, quarter) have their boundaries computed in the
+contract's zone and converted to UTC: a Europe/Berlin month starts at 22:00 or 23:00 UTC the day
+before and a DST day lasts 23 or 25 hours. Labels are local: ``2026-03-29``, ``2026-W12``,
+``2026-03``, ``2026-Q1``. A rolling window of N days is listed once per local day D, from the
+start of day D−N+1 to the end of day D, labelled ``rolling 28d to 2026-03-29``.
+
+A slice belongs to the local day its ``slice_start`` falls in (slice lengths divide the zone's
+UTC offset, true for 1 and 5 minute slices everywhere), days sum into windows. Listed: every
+window from the one holding the objective's first slice (or, with no slice yet, the one holding
+``as_of``) up to the current one, within the contract's effective period; for rolling windows,
+one per day up to the day holding ``as_of``. A window is complete when it ends at or before
+``as_of``.
+
+Figures: attainment = good / total (null when total is 0: status ``no_data``, never 100%);
+error_budget = (1 − target) × total; budget_consumed = total − good (the bad events or minutes);
+budget_remaining = 1 − consumed / budget (negative once over budget, null with no budget).
+These are ratio SLIs, so ``measured`` repeats the attainment and ``unit`` is ``ratio``.
+Status: complete windows ``met`` (attainment ≥ target) or ``breached``; the current window
+``breaching`` (attainment already below target), ``at_risk`` (a burn-rate alert of the objective
+is still firing), ``on_track``; either with no data ``no_data``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from pipelines.sla.clock import local_day, local_midnight, local_midnights
+from pipelines.sla.objectives import KEYS, UTC_US
+
+SUMMED = ["good", "total", "excluded_minutes", "missing_minutes"]
+WINDOW_SPEC = ["time_zone", "window_kind", "window_period", "window_days"]
+_BLOCK_SECONDS = 900
+_ZONE_SHIFT = 1 << 34
+"""Composite (zone, epoch second) keys: zone index × 2**34 + epoch seconds (good to year 2514)."""
+
+WINDOWS_SCHEMA = {
+    "contract_id": pl.String,
+    "objective_id": pl.String,
+    "window_label": pl.String,
+    "window_start": UTC_US,
+    "window_end": UTC_US,
+    "is_complete": pl.Boolean,
+    "good": pl.Float64,
+    "total": pl.Float64,
+    "attainment": pl.Float64,
+    "target": pl.Float64,
+    "error_budget": pl.Float64,
+    "budget_consumed": pl.Float64,
+    "budget_remaining": pl.Float64,
+    "status": pl.String,
+    "measured": pl.Float64,
+    "unit": pl.String,
+    "excluded_minutes": pl.Float64,
+    "missing_minutes": pl.Float64,
+    "as_of": UTC_US,
+}
+
+
+def objective_windows(
+    objectives: pl.DataFrame, slices: pl.DataFrame, firing: pl.DataFrame, as_of: datetime
+) -> pl.DataFrame:
+    """Every objective's windows up to ``as_of``.
+
+    Inputs: ``objectives`` (objectives_frame), ``slices`` (contract_id, objective_id,
+    slice_start, good, total, excluded_minutes, missing_minutes), ``firing`` (contract_id,
+    objective_id of objectives with a burn-rate alert firing at as_of). Output: WINDOWS_SCHEMA,
+    sorted by objective and window_start.
+    """
+    as_of = as_of.astimezone(UTC)
+    daily = local_daily_totals(objectives, slices)
+    windows = window_bounds(objectives, daily, as_of).with_columns(
+        day_before=pl.col("first_day") - timedelta(days=1)
+    )
+    cumulative = daily.sort([*KEYS, "day"]).select(
+        *KEYS, "day", *(pl.col(name).cum_sum().over(KEYS) for name in SUMMED)
+    )
+
+    def running_totals(day_column: str, suffix: str) -> pl.DataFrame:
+        return (
+            windows.select(*KEYS, "window_label", day_column)
+            .sort(day_column)
+            .join_asof(
+                cumulative.sort("day"),
+                left_on=day_column,
+                right_on="day",
+                by=KEYS,
+                strategy="backward",
+                check_sortedness=False,
+            )
+            .select(
+                *KEYS, "window_label", *(pl.col(n).fill_null(0).alias(n + suffix) for n in SUMMED)
+            )
+        )
+
+    sums = (
+        windows.join(running_totals("last_day", "_through"), on=[*KEYS, "window_label"])
+        .join(running_totals("day_before", "_before"), on=[*KEYS, "window_label"])
+        .with_columns(
+            (pl.col(f"{name}_through") - pl.col(f"{name}_before")).alias(name) for name in SUMMED
+        )
+        .join(objectives.select(*KEYS, "target"), on=KEYS)
+        .join(firing.select(*KEYS).unique().with_columns(firing=pl.lit(True)), on=KEYS, how="left")
+    )
+    return (
+        sums.with_columns(
+            is_complete=pl.col("window_end") <= pl.lit(as_of, UTC_US),
+            attainment=pl.when(pl.col("total") > 0).then(pl.col("good") / pl.col("total")),
+            error_budget=(1 - pl.col("target")) * pl.col("total"),
+            budget_consumed=pl.col("total") - pl.col("good"),
+        )
+        .with_columns(
+            budget_remaining=pl.when(pl.col("error_budget") > 0).then(
+                1 - pl.col("budget_consumed") / pl.col("error_budget")
+            ),
+            status=_status(),
+            measured=pl.col("attainment"),
+            unit=pl.lit("ratio"),
+            as_of=pl.lit(as_of, UTC_US),
+        )
+        .select(list(WINDOWS_SCHEMA))
+        .sort([*KEYS, "window_start"])
+        .cast(WINDOWS_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def _status() -> pl.Expr:
+    below = pl.col("attainment") < pl.col("target")
+    return (
+        pl.when(pl.col("attainment").is_null())
+        .then(pl.lit("no_data"))
+        .when(pl.col("is_complete"))
+        .then(pl.when(below).then(pl.lit("breached")).otherwise(pl.lit("met")))
+        .when(below)
+        .then(pl.lit("breaching"))
+        .when(pl.col("firing").fill_null(False))
+        .then(pl.lit("at_risk"))
+        .otherwise(pl.lit("on_track"))
+    )
+
+
+def local_daily_totals(objectives: pl.DataFrame, slices: pl.DataFrame) -> pl.DataFrame:
+    """Slices summed per local day of the objective's zone (by slice_start).
+
+    Slices are first summed per 15-minute UTC block: every zone's offset is a multiple of 15
+    minutes, so a block never straddles a local midnight. Each zone's local midnights are then
+    laid out once as sorted composite keys and every block finds its day with one vectorised
+    binary search (no zone conversion per row). Output: contract_id, objective_id, day (local
+    Date), first_block (UTC start of the first 15-minute block holding a slice), good, total,
+    excluded_minutes, missing_minutes.
+    """
+    block = pl.col("slice_start").dt.epoch("s") // _BLOCK_SECONDS * _BLOCK_SECONDS
+    blocks = (
+        slices.lazy()
+        .group_by(*KEYS, block=block)
+        .agg(pl.col(SUMMED).sum())
+        .join(objectives.lazy().select(*KEYS, "time_zone"), on=KEYS, how="inner")
+        .collect()
+    )
+    schema = {
+        **dict.fromkeys(KEYS, pl.String),
+        "day": pl.Date,
+        "first_block": UTC_US,
+        **dict.fromkeys(SUMMED, pl.Float64),
+    }
+    if blocks.is_empty():
+        return pl.DataFrame(schema=schema)
+    zones = (
+        blocks.group_by("time_zone")
+        .agg(first=pl.col("block").min(), last=pl.col("block").max())
+        .with_row_index("zone_index")
+    )
+    days = pl.concat(
+        [
+            _local_days(zone_index, ZoneInfo(zone), first, last)
+            for zone_index, zone, first, last in zones.iter_rows()
+        ]
+    ).sort("key")
+    block_keys = blocks.join(zones.select("time_zone", "zone_index"), on="time_zone").select(
+        pl.col("zone_index").cast(pl.Int64) * _ZONE_SHIFT + pl.col("block")
+    )
+    position = days["key"].search_sorted(block_keys.to_series(), side="right") - 1
+    return (
+        blocks.with_columns(day=days["day"].gather(position))
+        .group_by([*KEYS, "day"])
+        .agg(
+            pl.col(SUMMED).sum(),
+            first_block=pl.from_epoch(pl.col("block").min(), time_unit="s"),
+        )
+        .with_columns(pl.col("first_block").dt.replace_time_zone("UTC"))
+        .cast(schema)  # type: ignore[arg-type]
+    )
+
+
+def _local_days(zone_index: int, zone: ZoneInfo, first: int, last: int) -> pl.DataFrame:
+    """The local days of ``zone`` covering the epoch seconds [first, last]: key (composite
+    midnight), day."""
+    first_day = local_day(datetime.fromtimestamp(first, UTC), zone)
+    last_day = local_day(datetime.fromtimestamp(last, UTC), zone)
+    midnights = local_midnights(first_day, last_day, zone)
+    return pl.DataFrame(
+        {
+            "key": [zone_index * _ZONE_SHIFT + int(m.timestamp()) for m in midnights],
+            "day": [first_day + timedelta(days=n) for n in range(len(midnights))],
+        },
+        schema={"key": pl.Int64, "day": pl.Date},
+    )
+
+
+def window_bounds(objectives: pl.DataFrame, daily: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
+    """The windows to list per objective (see the module docstring), given its local_daily_totals.
+
+    Output: contract_id, objective_id, window_label, window_start, window_end (UTC), first_day,
+    last_day (the local dates the window covers).
+    """
+    first_slice = daily.group_by(KEYS).agg(first_slice=pl.col("first_block").min())
+    as_of_expr = pl.lit(as_of, UTC_US)
+    ranged = (
+        objectives.join(first_slice, on=KEYS, how="left")
+        .with_columns(
+            range_start=pl.max_horizontal(
+                pl.min_horizontal("first_slice", as_of_expr - timedelta(microseconds=1)),
+                "effective_start",
+            ),
+            range_end=pl.min_horizontal(as_of_expr, "effective_end"),
+        )
+        .filter(pl.col("range_start") < pl.col("range_end"))
+    )
+    schema = {
+        **dict.fromkeys(KEYS, pl.String),
+        "window_label": pl.String,
+        "window_start": UTC_US,
+        "window_end": UTC_US,
+        "first_day": pl.Date,
+        "last_day": pl.Date,
+    }
+    spans = ranged.group_by(WINDOW_SPEC).agg(
+        first=pl.col("range_start").min(), last=pl.col("range_end").max()
+    )
+    calendars = [
+        _calendar(zone, kind, period, days, first, last).with_columns(
+            time_zone=pl.lit(zone),
+            window_kind=pl.lit(kind),
+            window_period=pl.lit(period, pl.String),
+            window_days=pl.lit(days, pl.Int64),
+        )
+        for zone, kind, period, days, first, last in spans.iter_rows()
+    ]
+    if not calendars:
+        return pl.DataFrame(schema=schema)
+    return (
+        ranged.join(pl.concat(calendars), on=WINDOW_SPEC, how="inner", nulls_equal=True)
+        .filter(
+            pl.col("window_end") > pl.col("range_start"),
+            pl.col("anchor") < pl.col("range_end"),
+        )
+        .select(list(schema))
+        .cast(schema)  # type: ignore[arg-type]
+    )
+
+
+def _calendar(
+    zone_name: str, kind: str, period: str | None, days: int | None, first: datetime, last: datetime
+) -> pl.DataFrame:
+    """Windows of one kind in one zone covering the instants [first, last): window_label,
+    window_start, window_end, first_day, last_day, anchor (the window's start, or for a rolling
+    window the start of its last day: the window is listed once the anchor has passed)."""
+    zone = ZoneInfo(zone_name)
+    first_day = local_day(first, zone)
+    last_day = local_day(last - timedelta(microseconds=1), zone)
+    rows = []
+    if kind == "rolling":
+        assert days is not None
+        for n in range((last_day - first_day).days + 1):
+            day = first_day + timedelta(days=n)
+            start_day = day - timedelta(days=days - 1)
+            rows.append((f"rolling {days}d to {day.isoformat()}", start_day, day, day))
+    else:
+        start_day = _period_start(first_day, period or "month")
+        while start_day <= last_day:
+            next_start = _next_period_start(start_day, period or "month")
+            end_day = next_start - timedelta(days=1)
+            rows.append((_label(start_day, period), start_day, end_day, start_day))
+            start_day = next_start
+    return pl.DataFrame(
+        [
+            {
+                "window_label": label,
+                "window_start": local_midnight(begin, zone),
+                "window_end": local_midnight(end + timedelta(days=1), zone),
+                "first_day": begin,
+                "last_day": end,
+                "anchor": local_midnight(anchor, zone),
+            }
+            for label, begin, end, anchor in rows
+        ],
+        schema={
+            "window_label": pl.String,
+            "window_start": UTC_US,
+            "window_end": UTC_US,
+            "first_day": pl.Date,
+            "last_day": pl.Date,
+            "anchor": UTC_US,
+        },
+    )
+
+
+def _next_period_start(start: date, period: str) -> date:
+    """The first local day of the calendar period after the one starting on ``start``."""
+    if period in ("day", "week"):
+        return start + timedelta(days=1 if period == "day" else 7)
+    month_index = start.year * 12 + start.month - 1 + (1 if period == "month" else 3)
+    return date(month_index // 12, month_index % 12 + 1, 1)
+
+
+def _period_start(day: date, period: str | None) -> date:
+    """The first local day of the calendar period holding ``day``."""
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    if period == "quarter":
+        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    return day
+
+
+def _label(start: date, period: str | None) -> str:
+    if period == "week":
+        year, week, _ = start.isocalendar()
+        return f"{year}-W{week:02d}"
+    if period == "month":
+        return start.strftime("%Y-%m")
+    if period == "quarter":
+        return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+    return start.isoformat()

@@ -1,0 +1,120 @@
+"""Builders shared by the SLA tests: contracts from short dicts, raw evidence frames, slices."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from pipelines.sla.objectives import (
+    excluded_minutes,
+    exclusion_intervals,
+    objectives_frame,
+)
+from pipelines.sla.slices import objective_slices
+from pipelines.spec.schema import Contract
+
+UTC_US = pl.Datetime("us", "UTC")
+NO_FIRING = pl.DataFrame(schema={"contract_id": pl.String, "objective_id": pl.String})
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+
+
+def make_contract(objectives: list[dict[str, Any]], **fields: Any) -> Contract:
+    """A contract with services ``api`` and ``web`` and the given objectives (service ``api``
+    unless stated)."""
+    document = {
+        "id": "acme",
+        "title": "Acme",
+        "provider": "Acme",
+        "consumer": "Us",
+        "time_zone": "Europe/Berlin",
+        "monthly_fee": 1000,
+        "services": [{"id": "api"}, {"id": "web"}],
+        "objectives": [{"service": "api", "target": 0.99, **objective} for objective in objectives],
+        **fields,
+    }
+    return Contract.model_validate(document)
+
+
+def minutes(start: datetime, count: int) -> list[datetime]:
+    return [start + timedelta(minutes=n) for n in range(count)]
+
+
+def requests(
+    start: datetime, count: int, total: int, errors: int, service: str = "api"
+) -> pl.DataFrame:
+    """``count`` per-minute request rows from ``start``."""
+    return pl.DataFrame(
+        {"ts": minutes(start, count), "service": service, "total": total, "errors": errors},
+        schema={"ts": UTC_US, "service": pl.String, "total": pl.Int64, "errors": pl.Int64},
+    )
+
+
+def probes(start: datetime, count: int, up: list[bool], service: str = "api") -> pl.DataFrame:
+    """``count`` minutes of probes from ``start``, one check per location with the given results."""
+    return pl.concat(
+        pl.DataFrame(
+            {"ts": minutes(start, count), "service": service, "up": result},
+            schema={"ts": UTC_US, "service": pl.String, "up": pl.Boolean},
+        )
+        for result in up
+    )
+
+
+def buckets(
+    start: datetime, count: int, counts: dict[float, int], service: str = "api"
+) -> pl.DataFrame:
+    """``count`` minutes of cumulative latency buckets {le_seconds: count} from ``start``."""
+    return pl.concat(
+        pl.DataFrame(
+            {"ts": minutes(start, count), "service": service, "le_seconds": le, "count": value},
+            schema={
+                "ts": UTC_US,
+                "service": pl.String,
+                "le_seconds": pl.Float64,
+                "count": pl.Int64,
+            },
+        )
+        for le, value in counts.items()
+    )
+
+
+EMPTY = {
+    "requests": requests(utc(2026, 1, 1), 0, 0, 0),
+    "probes": probes(utc(2026, 1, 1), 0, [True]),
+    "histogram": buckets(utc(2026, 1, 1), 0, {1.0: 0}),
+}
+
+
+def slices_of(
+    contracts: list[Contract],
+    start: datetime,
+    end: datetime,
+    as_of: datetime,
+    **evidence: pl.DataFrame,
+) -> pl.DataFrame:
+    """objective_slices over [start, end) with evidence ``requests``/``probes``/``histogram``;
+    first evidence taken from the frames given."""
+    frames = {**EMPTY, **evidence}
+    first = pl.concat(
+        frame.group_by("service")
+        .agg(first_ts=pl.col("ts").min())
+        .with_columns(sli_method=pl.lit(method))
+        for method, frame in frames.items()
+    )
+    excluded = excluded_minutes(exclusion_intervals(contracts, start, end), start, end)
+    return objective_slices(
+        objectives_frame(contracts),
+        frames["requests"].lazy(),
+        frames["probes"].lazy(),
+        frames["histogram"].lazy(),
+        excluded,
+        first,
+        start,
+        end,
+        as_of,
+    )

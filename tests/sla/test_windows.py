@@ -1,0 +1,198 @@
+"""Windows: local calendar boundaries, rolling windows, budgets and statuses."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import polars as pl
+import pytest
+from sla_support import NO_FIRING, make_contract, probes, requests, slices_of, utc
+
+from pipelines.sla.objectives import objectives_frame
+from pipelines.sla.windows import objective_windows
+
+AVAILABILITY = {"id": "avail", "sli": {"kind": "availability", "evidence": "requests"}}
+
+
+def windows_of(contract, start, end, as_of, firing=NO_FIRING, **evidence) -> pl.DataFrame:
+    slices = slices_of([contract], start, end, as_of, **evidence)
+    return objective_windows(objectives_frame([contract]), slices, firing, as_of)
+
+
+def by_label(windows: pl.DataFrame) -> dict[str, dict]:
+    return {row["window_label"]: row for row in windows.iter_rows(named=True)}
+
+
+def test_berlin_month_starts_at_23_utc_the_day_before() -> None:
+    contract = make_contract([AVAILABILITY])
+    rows = pl.concat(
+        [
+            requests(utc(2026, 2, 28, 22, 55), 5, total=10, errors=2),  # 23:55 Berlin, February
+            requests(utc(2026, 2, 28, 23, 30), 5, total=10, errors=0),  # 00:30 Berlin, March
+        ]
+    )
+    windows = by_label(
+        windows_of(
+            contract, utc(2026, 2, 28), utc(2026, 3, 1), utc(2026, 2, 28, 23, 35), requests=rows
+        )
+    )
+    assert list(windows) == ["2026-02", "2026-03"]
+    february, march = windows["2026-02"], windows["2026-03"]
+    assert (february["window_start"], february["window_end"]) == (
+        utc(2026, 1, 31, 23),
+        utc(2026, 2, 28, 23),
+    )
+    assert (february["good"], february["total"], february["attainment"]) == (40, 50, 0.8)
+    assert february["is_complete"] and february["status"] == "breached"
+    assert (march["window_start"], march["window_end"]) == (
+        utc(2026, 2, 28, 23),
+        utc(2026, 3, 31, 22),
+    )
+    assert (march["good"], march["total"], march["status"]) == (50, 50, "on_track")
+    assert not march["is_complete"]
+
+
+def test_dst_day_in_berlin_has_1380_minutes() -> None:
+    contract = make_contract(
+        [
+            {
+                "id": "up",
+                "sli": {"kind": "availability", "evidence": "probes"},
+                "budgeting": {"method": "timeslices", "slice": "1m", "slice_target": "50%"},
+                "window": "day",
+                "target": 0.99,
+            }
+        ]
+    )
+    # Probes from 28 March 23:00 Berlin (22:00 UTC) to 30 March 01:00 Berlin (23:00 UTC), two
+    # locations; ten minutes with both down on 29 March.
+    rows = pl.concat(
+        [
+            probes(utc(2026, 3, 28, 22), 600, [True, True]),
+            probes(utc(2026, 3, 29, 8), 10, [False, False]),
+            probes(utc(2026, 3, 29, 8, 10), 890, [True, False]),
+        ]
+    )
+    windows = by_label(
+        windows_of(contract, utc(2026, 3, 28), utc(2026, 3, 30), utc(2026, 3, 29, 23), probes=rows)
+    )
+    day = windows["2026-03-29"]
+    assert (day["window_start"], day["window_end"]) == (utc(2026, 3, 28, 23), utc(2026, 3, 29, 22))
+    assert (day["good"], day["total"]) == (1370, 1380)
+    assert day["error_budget"] == pytest.approx(13.8)
+    assert day["budget_remaining"] == pytest.approx(1 - 10 / 13.8)
+    assert day["status"] == "met"
+    assert windows["2026-03-28"]["total"] == 60
+    assert windows["2026-03-30"]["total"] == 60 and windows["2026-03-30"]["status"] == "on_track"
+
+
+def test_exclusion_across_a_month_boundary_keeps_each_window_exact() -> None:
+    contract = make_contract(
+        [AVAILABILITY],
+        exclusions=[{"reason": "upgrade", "start": "2026-03-31T23:30", "end": "2026-04-01T00:30"}],
+    )
+    rows = pl.concat(
+        [
+            requests(utc(2026, 3, 31, 21, 0), 30, total=10, errors=1),
+            requests(utc(2026, 3, 31, 21, 30), 60, total=10, errors=10),
+            requests(utc(2026, 3, 31, 22, 30), 30, total=10, errors=0),
+        ]
+    )
+    windows = by_label(
+        windows_of(contract, utc(2026, 3, 31), utc(2026, 4, 1), utc(2026, 3, 31, 23), requests=rows)
+    )
+    march, april = windows["2026-03"], windows["2026-04"]
+    assert (march["good"], march["total"], march["excluded_minutes"]) == (270, 300, 30)
+    assert (april["good"], april["total"], april["excluded_minutes"]) == (300, 300, 30)
+
+
+def test_a_day_without_evidence_has_no_data_not_full_attainment() -> None:
+    contract = make_contract([{**AVAILABILITY, "window": "day"}], time_zone="UTC")
+    rows = pl.concat(
+        [
+            requests(utc(2026, 3, 1, 12), 1, total=100, errors=0),
+            requests(utc(2026, 3, 3, 12), 1, total=100, errors=50),
+        ]
+    )
+    windows = by_label(
+        windows_of(
+            contract, utc(2026, 3, 1), utc(2026, 3, 4), utc(2026, 3, 3, 12, 1), requests=rows
+        )
+    )
+    empty = windows["2026-03-02"]
+    assert empty["status"] == "no_data" and empty["attainment"] is None
+    assert empty["total"] == 0 and empty["budget_remaining"] is None
+    assert empty["missing_minutes"] == 1440
+    assert windows["2026-03-03"]["status"] == "breaching"
+
+
+def test_rolling_and_calendar_windows_answer_differently() -> None:
+    # Day 1: 100/100, day 2: 80/100, day 3: 300/300 (UTC; 2 March 2026 is a Monday).
+    rows = pl.concat(
+        [
+            requests(utc(2026, 3, 1, 12), 1, total=100, errors=0),
+            requests(utc(2026, 3, 2, 12), 1, total=100, errors=20),
+            requests(utc(2026, 3, 3, 12), 1, total=300, errors=0),
+        ]
+    )
+    as_of = utc(2026, 3, 3, 12, 1)
+
+    def attainments(window: str) -> dict[str, float]:
+        contract = make_contract([{**AVAILABILITY, "window": window}], time_zone="UTC")
+        windows = windows_of(contract, utc(2026, 3, 1), utc(2026, 3, 4), as_of, requests=rows)
+        return dict(windows.select("window_label", "attainment").rows())
+
+    assert attainments("rolling 2d") == {
+        "rolling 2d to 2026-03-01": 1.0,
+        "rolling 2d to 2026-03-02": 0.9,
+        "rolling 2d to 2026-03-03": 0.95,
+    }
+    assert attainments("day") == {"2026-03-01": 1.0, "2026-03-02": 0.8, "2026-03-03": 1.0}
+    assert attainments("week") == {"2026-W09": 1.0, "2026-W10": 0.95}
+    assert attainments("quarter") == {"2026-Q1": 480 / 500}
+
+
+def test_over_budget_remaining_goes_negative_and_status_follows() -> None:
+    contract = make_contract([{**AVAILABILITY, "window": "day"}], time_zone="UTC")
+    rows = requests(utc(2026, 3, 1, 12), 1, total=100, errors=5)
+    windows = windows_of(
+        contract, utc(2026, 3, 1), utc(2026, 3, 3), utc(2026, 3, 2, 0, 1), requests=rows
+    )
+    day = by_label(windows)["2026-03-01"]
+    assert day["error_budget"] == pytest.approx(1.0)
+    assert day["budget_consumed"] == 5
+    assert day["budget_remaining"] == pytest.approx(-4.0)
+    assert day["status"] == "breached" and day["is_complete"]
+    assert day["measured"] == day["attainment"] == 0.95 and day["unit"] == "ratio"
+
+
+def test_current_window_at_risk_when_an_alert_fires() -> None:
+    contract = make_contract([AVAILABILITY], time_zone="UTC")
+    rows = requests(utc(2026, 3, 1, 12), 1, total=1000, errors=1)
+    firing = pl.DataFrame({"contract_id": ["acme"], "objective_id": ["avail"]})
+    as_of = utc(2026, 3, 1, 12, 1)
+    quiet = windows_of(contract, utc(2026, 3, 1), utc(2026, 3, 2), as_of, requests=rows)
+    loud = windows_of(contract, utc(2026, 3, 1), utc(2026, 3, 2), as_of, firing, requests=rows)
+    assert quiet["status"].to_list() == ["on_track"]
+    assert loud["status"].to_list() == ["at_risk"]
+
+
+def test_objective_without_evidence_lists_its_current_window_as_no_data() -> None:
+    contract = make_contract([AVAILABILITY], time_zone="UTC")
+    windows = windows_of(contract, utc(2026, 3, 1), utc(2026, 3, 2), utc(2026, 3, 10))
+    assert windows.select("window_label", "status", "is_complete").rows() == [
+        ("2026-03", "no_data", False)
+    ]
+
+
+def test_autumn_dst_day_lasts_25_hours() -> None:
+    contract = make_contract([{**AVAILABILITY, "window": "day"}])
+    rows = requests(utc(2026, 10, 24, 22), 25 * 60 + 60, total=1, errors=0)
+    windows = by_label(
+        windows_of(
+            contract, utc(2026, 10, 24), utc(2026, 10, 27), utc(2026, 10, 26, 0), requests=rows
+        )
+    )
+    day = windows["2026-10-25"]
+    assert day["window_end"] - day["window_start"] == timedelta(hours=25)
+    assert day["total"] == 1500
