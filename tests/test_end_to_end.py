@@ -1,0 +1,123 @@
+"""`pledge demo --days 14` in a temporary home, checked against the landing files themselves."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from pipelines.cli import main
+
+END = date(2026, 11, 3)
+"""Evidence up to 2026-11-03 00:00 UTC: the outage (4 days earlier) falls in October, which is
+complete by then, so its window must come out ``breached``."""
+
+TABLES = (
+    "raw.requests",
+    "raw.latency_buckets",
+    "raw.probes",
+    "raw.rejects",
+    "ops.ingested_files",
+    "sla.objectives",
+    "sla.slices",
+    "sla.windows",
+    "sla.burn_rates",
+    "sla.alerts",
+    "sla.credits",
+)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("demo") / "home"
+    with pytest.MonkeyPatch.context() as env:
+        for variable in ("PLEDGE_HOME", "PLEDGE_CONTRACTS", "PLEDGE_SOURCES", "PLEDGE_LANDING",
+                         "PLEDGE_WAREHOUSE", "PLEDGE_REPORTS", "DAGSTER_HOME"):
+            env.delenv(variable, raising=False)
+        assert main(["demo", "--home", str(home), "--days", "14", "--end", END.isoformat()]) == 0
+    return home
+
+
+def window(home: Path, contract_id: str, objective_id: str, label: str) -> dict:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        frame = con.sql(
+            "SELECT * FROM sla.windows WHERE contract_id = ? AND objective_id = ? AND window_label = ?",
+            params=[contract_id, objective_id, label],
+        ).pl()
+    assert frame.height == 1, frame
+    return frame.row(0, named=True)
+
+
+def row_counts(home: Path) -> dict[str, int]:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        return {table: con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in TABLES}
+
+
+def test_outage_window_is_breached_with_the_attainment_of_the_landing_files(home: Path):
+    truth = json.loads((home / "ground_truth.json").read_text())
+    outage = next(event for event in truth["events"] if event["kind"] == "hard_outage")
+    assert (outage["objective_id"], outage["window_label"]) == ("compute-availability", "2026-10")
+
+    # Recomputed from the CSVs alone: October in the contract's zone, good = requests − errors.
+    landing = pl.read_csv(home / "landing" / "requests" / "*.csv")
+    october = landing.filter(
+        (pl.col("service") == "compute-api")
+        & (
+            pl.col("timestamp")
+            .str.to_datetime("%Y-%m-%dT%H:%M:%SZ", time_zone="UTC")
+            .dt.convert_time_zone("Europe/Berlin")
+            .dt.strftime("%Y-%m")
+            == "2026-10"
+        )
+    )
+    good = (october["requests"] - october["errors"]).sum()
+    total = october["requests"].sum()
+
+    measured = window(home, "acme-cloud", "compute-availability", "2026-10")
+    assert measured["is_complete"] is True
+    assert measured["status"] == "breached"
+    assert (measured["good"], measured["total"]) == (good, total)
+    assert measured["attainment"] == pytest.approx(good / total, rel=1e-12)
+    assert measured["attainment"] < 0.9995
+    assert measured["budget_remaining"] == pytest.approx(1 - (total - good) / (0.0005 * total))
+
+
+def test_the_maintenance_is_excluded_and_the_window_met(home: Path):
+    measured = window(home, "acme-cloud", "storage-uptime", "2026-10")
+    assert measured["status"] == "met"
+    assert measured["excluded_minutes"] == 180
+    assert measured["attainment"] == 1.0
+
+
+def test_credits_owed_for_the_breached_window(home: Path):
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        credits = con.execute(
+            "SELECT credit_pct, credit_amount, currency FROM sla.credits "
+            "WHERE objective_id = 'compute-availability' AND window_label = '2026-10'"
+        ).fetchall()
+    # 99.0% ≤ attainment < 99.95% → tier 1: 10% of the 48,000 EUR monthly fee.
+    assert credits == [(0.10, 4800.0, "EUR")]
+
+
+def test_reports_are_written_for_every_contract(home: Path):
+    reports = home / "reports"
+    assert {path.name for path in reports.iterdir()} == {
+        "index.html",
+        "contract-acme-cloud.html",
+        "contract-paylane-payments.html",
+        "contract-platform-team.html",
+        "plotly.min.js",
+    }
+    assert "Acme Cloud hosting agreement" in (reports / "index.html").read_text()
+
+
+def test_running_again_over_the_same_landing_folder_changes_no_row_count(home: Path):
+    before = row_counts(home)
+    assert before["raw.rejects"] == 0
+    assert before["raw.requests"] == 14 * 1440 * 6
+    assert main(["run", "--home", str(home)]) == 0
+    assert row_counts(home) == before
