@@ -35,8 +35,15 @@ TABLES = (
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("demo") / "home"
     with pytest.MonkeyPatch.context() as env:
-        for variable in ("PLEDGE_HOME", "PLEDGE_CONTRACTS", "PLEDGE_SOURCES", "PLEDGE_LANDING",
-                         "PLEDGE_WAREHOUSE", "PLEDGE_REPORTS", "DAGSTER_HOME"):
+        for variable in (
+            "PLEDGE_HOME",
+            "PLEDGE_CONTRACTS",
+            "PLEDGE_SOURCES",
+            "PLEDGE_LANDING",
+            "PLEDGE_WAREHOUSE",
+            "PLEDGE_REPORTS",
+            "DAGSTER_HOME",
+        ):
             env.delenv(variable, raising=False)
         assert main(["demo", "--home", str(home), "--days", "14", "--end", END.isoformat()]) == 0
     return home
@@ -54,7 +61,9 @@ def window(home: Path, contract_id: str, objective_id: str, label: str) -> dict:
 
 def row_counts(home: Path) -> dict[str, int]:
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        return {table: con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in TABLES}
+        return {
+            table: con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in TABLES
+        }
 
 
 def test_outage_window_is_breached_with_the_attainment_of_the_landing_files(home: Path):

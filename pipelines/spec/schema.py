@@ -165,6 +165,16 @@ class Timeslices(Model):
     slice: Duration = timedelta(minutes=5)
     slice_target: Share = 0.99
 
+    @field_validator("slice")
+    @classmethod
+    def _divides_a_day(cls, length: timedelta) -> timedelta:
+        if length % timedelta(minutes=1) or timedelta(days=1) % length:
+            raise ValueError(
+                f"slice {format_duration(length)} must be whole minutes that divide a day "
+                "(e.g. 1m, 5m, 15m, 1h)"
+            )
+        return length
+
 
 class Occurrences(Model):
     method: Literal["occurrences"]
@@ -212,7 +222,6 @@ class Alerting(Model):
     """Burn-rate alert rules, stated for a 30-day window and scaled to the objective's window."""
 
     burn_rate_rules: list[BurnRateRule] = Field(default_factory=lambda: list(SRE_WORKBOOK_RULES))
-    risk_threshold: Share = 0.5
 
 
 class Objective(Model):
@@ -235,6 +244,15 @@ class Objective(Model):
                 f"target {target:.4%} is out of range: it must lie strictly between 0% and 100%"
             )
         return target
+
+    @model_validator(mode="after")
+    def _credits_need_calendar_windows(self) -> Objective:
+        if self.credits is not None and self.window.kind == "rolling":
+            raise ValueError(
+                "credits are owed per calendar window; a rolling window overlaps itself day by day "
+                "(use window: month)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _budgeting_fits_sli(self) -> Objective:

@@ -164,3 +164,30 @@ def test_probes_need_timeslices(tmp_path):
     assert line.startswith(
         f"{path}:9: objectives[0]: probes and percentile SLIs are judged per slice"
     )
+
+
+def test_timeslices_must_divide_a_day(tmp_path):
+    path = write(
+        tmp_path,
+        VALID.replace(
+            "target: 99.9%",
+            "target: 99.9%\n    budgeting: {method: timeslices, slice: 7m, slice_target: 99%}",
+        ),
+    )
+    (line,) = problems_of(path)
+    assert line == (
+        f"{path}:13: objectives[0].budgeting.slice: slice 7m must be whole minutes that divide a day "
+        "(e.g. 1m, 5m, 15m, 1h)"
+    )
+
+
+def test_credits_need_a_calendar_window(tmp_path):
+    path = write(
+        tmp_path,
+        VALID.replace(
+            "target: 99.9%",
+            "target: 99.9%\n    window: rolling 28d\n    credits: {tiers: [{below: 99.9%, credit: 10%}]}",
+        ),
+    )
+    (line,) = problems_of(path)
+    assert line.startswith(f"{path}:9: objectives[0]: credits are owed per calendar window")
