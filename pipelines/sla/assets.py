@@ -158,7 +158,7 @@ def sla_windows(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
         ledger = burn_ledger(objectives, slices)
         alerts = alert_episodes(ledger, alert_rules_frame(contracts))
         windows = objective_windows(objectives, slices, firing_at_end(alerts), as_of)
-        credits = window_credits(objectives, windows, credit_tiers_frame(contracts))
+        credits = window_credits(windows, credit_tiers_frame(contracts))
         replace_rows(
             con,
             [

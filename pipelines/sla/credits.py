@@ -20,22 +20,19 @@ CREDITS_SCHEMA = {
 }
 
 
-def window_credits(
-    objectives: pl.DataFrame, windows: pl.DataFrame, tiers: pl.DataFrame
-) -> pl.DataFrame:
+def window_credits(windows: pl.DataFrame, tiers: pl.DataFrame) -> pl.DataFrame:
     """The credit each calendar window of an objective with credits earns.
 
     The lowest tier whose ``below`` the attainment is under wins (attainment 98.5% with tiers
     below 99.9% → 10% and below 99% → 25% earns 25%); the credit is capped at ``cap`` and
     credit_amount = credit_pct × monthly_fee. Windows with no data or meeting every tier earn 0.
-    Rolling windows overlap (one per day), so they earn no credits: only calendar windows are
-    listed, complete ones and the current one.
+    Every listed window is, complete ones and the current one (credits need a calendar window:
+    the contract model refuses them on rolling windows, which overlap day by day).
 
-    Inputs: ``objectives`` (objectives_frame), ``windows`` (objective_windows), ``tiers``
-    (credit_tiers_frame). Output: CREDITS_SCHEMA; credit_pct is a share (0.1 = 10%).
+    Inputs: ``windows`` (objective_windows), ``tiers`` (credit_tiers_frame).
+    Output: CREDITS_SCHEMA; credit_pct is a share (0.1 = 10%).
     """
-    calendar = objectives.filter(pl.col("window_kind") == "calendar").select(KEYS)
-    listed = windows.join(calendar, on=KEYS, how="semi").join(
+    listed = windows.join(
         tiers.select(*KEYS, "cap", "monthly_fee", "currency").unique(KEYS), on=KEYS
     )
     earned = (

@@ -10,7 +10,8 @@ A slice belongs to the local day its ``slice_start`` falls in (slice lengths div
 UTC offset, true for 1 and 5 minute slices everywhere), days sum into windows. Listed: every
 window from the one holding the objective's first slice (or, with no slice yet, the one holding
 ``as_of``) up to the current one, within the contract's effective period; for rolling windows,
-one per day up to the day holding ``as_of``. A window is complete when it ends at or before
+one per day up to the day holding ``as_of`` (at a local midnight, the day just begun). A window
+is complete when it ends at or before
 ``as_of``.
 
 Figures: attainment = good / total (null when total is 0: status ``no_data``, never 100%);
@@ -226,7 +227,9 @@ def window_bounds(objectives: pl.DataFrame, daily: pl.DataFrame, as_of: datetime
                 pl.min_horizontal("first_slice", as_of_expr - timedelta(microseconds=1)),
                 "effective_start",
             ),
-            range_end=pl.min_horizontal(as_of_expr, "effective_end"),
+            # Up to and including the instant as_of: at a midnight, the day (and the rolling
+            # window) that has just begun is the current one.
+            range_end=pl.min_horizontal(as_of_expr + timedelta(microseconds=1), "effective_end"),
         )
         .filter(pl.col("range_start") < pl.col("range_end"))
     )

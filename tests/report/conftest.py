@@ -13,7 +13,11 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
+from pipelines.sla.burn import ALERTS_SCHEMA, BURN_RATES_SCHEMA
+from pipelines.sla.credits import CREDITS_SCHEMA
 from pipelines.sla.objectives import objectives_frame
+from pipelines.sla.slices import SLICES_SCHEMA
+from pipelines.sla.windows import WINDOWS_SCHEMA
 from pipelines.spec.schema import Contract
 
 TS = pl.Datetime("us", "UTC")
@@ -97,64 +101,6 @@ CONTRACT_DOCUMENTS = [
 def utc(*parts: int) -> datetime:
     return datetime(*parts, tzinfo=UTC)
 
-
-WINDOWS_SCHEMA = {
-    "contract_id": pl.String,
-    "objective_id": pl.String,
-    "window_label": pl.String,
-    "window_start": TS,
-    "window_end": TS,
-    "is_complete": pl.Boolean,
-    "good": pl.Float64,
-    "total": pl.Float64,
-    "attainment": pl.Float64,
-    "target": pl.Float64,
-    "error_budget": pl.Float64,
-    "budget_consumed": pl.Float64,
-    "budget_remaining": pl.Float64,
-    "status": pl.String,
-    "measured": pl.Float64,
-    "unit": pl.String,
-    "excluded_minutes": pl.Float64,
-    "missing_minutes": pl.Float64,
-    "as_of": TS,
-}
-BURN_RATES_SCHEMA = {
-    "contract_id": pl.String,
-    "objective_id": pl.String,
-    "ts": TS,
-    **{f"burn_{w}": pl.Float64 for w in ("5m", "30m", "1h", "6h", "1d", "3d")},
-}
-ALERTS_SCHEMA = {
-    "contract_id": pl.String,
-    "objective_id": pl.String,
-    "severity": pl.String,
-    "started_at": TS,
-    "ended_at": TS,
-    "peak_burn_rate": pl.Float64,
-}
-CREDITS_SCHEMA = {
-    "contract_id": pl.String,
-    "objective_id": pl.String,
-    "window_label": pl.String,
-    "window_start": TS,
-    "window_end": TS,
-    "is_complete": pl.Boolean,
-    "attainment": pl.Float64,
-    "credit_pct": pl.Float64,
-    "credit_amount": pl.Float64,
-    "currency": pl.String,
-}
-SLICES_SCHEMA = {
-    "partition_date": pl.Date,
-    "contract_id": pl.String,
-    "objective_id": pl.String,
-    "slice_start": TS,
-    "good": pl.Float64,
-    "total": pl.Float64,
-    "excluded_minutes": pl.Float64,
-    "missing_minutes": pl.Float64,
-}
 
 # (contract, objective, label, start, end, complete, good, total, attainment, target,
 #  budget, consumed, remaining, status, unit, excluded, missing)

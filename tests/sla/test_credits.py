@@ -7,7 +7,7 @@ import pytest
 from sla_support import UTC_US, make_contract, utc
 
 from pipelines.sla.credits import window_credits
-from pipelines.sla.objectives import credit_tiers_frame, objectives_frame
+from pipelines.sla.objectives import credit_tiers_frame
 
 
 def test_tiers_and_cap() -> None:
@@ -20,31 +20,25 @@ def test_tiers_and_cap() -> None:
         ],
     }
     contract = make_contract(
-        [
-            {"id": "avail", "sli": {"kind": "availability"}, "target": 0.999, "credits": credits},
-            {"id": "rolling", "sli": {"kind": "availability"}, "target": 0.999,
-             "window": "rolling 28d", "credits": credits},
-        ],
+        [{"id": "avail", "sli": {"kind": "availability"}, "target": 0.999, "credits": credits}],
         monthly_fee=2000,
         currency="USD",
-    )  # fmt: skip
+    )
     attainments = [0.9995, 0.999, 0.995, 0.985, 0.90, None]
     labels = [f"2026-0{n + 1}" for n in range(len(attainments))]
     windows = pl.DataFrame(
         {
             "contract_id": "acme",
-            "objective_id": ["avail"] * 6 + ["rolling"],
-            "window_label": [*labels, "rolling 28d to 2026-06-30"],
+            "objective_id": "avail",
+            "window_label": labels,
             "window_start": utc(2026, 1, 1),
             "window_end": utc(2026, 2, 1),
             "is_complete": True,
-            "attainment": [*attainments, 0.5],
+            "attainment": attainments,
         },
         schema_overrides={"window_start": UTC_US, "window_end": UTC_US},
     )
-    result = window_credits(objectives_frame([contract]), windows, credit_tiers_frame([contract]))
-    # Rolling windows overlap day by day: they earn no credits.
-    assert result["objective_id"].unique().to_list() == ["avail"]
+    result = window_credits(windows, credit_tiers_frame([contract]))
     pct = dict(result.select("window_label", "credit_pct").rows())
     assert pct == {
         "2026-01": 0.0,  # meets every tier

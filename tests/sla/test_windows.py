@@ -152,6 +152,32 @@ def test_rolling_and_calendar_windows_answer_differently() -> None:
     assert attainments("quarter") == {"2026-Q1": 480 / 500}
 
 
+def test_at_a_midnight_the_window_just_begun_is_the_current_one() -> None:
+    # Evidence up to 2026-03-03 00:00 UTC and as_of exactly then: the rolling window to 03-03 and
+    # the day 03-03 have begun (current, carrying the earlier days for rolling), nothing complete
+    # is missing.
+    rows = pl.concat(
+        [
+            requests(utc(2026, 3, 1, 12), 1, total=100, errors=0),
+            requests(utc(2026, 3, 2, 12), 1, total=100, errors=20),
+        ]
+    )
+    as_of = utc(2026, 3, 3)
+
+    def listed(window: str) -> dict[str, tuple[bool, str]]:
+        contract = make_contract([{**AVAILABILITY, "window": window}], time_zone="UTC")
+        windows = windows_of(contract, utc(2026, 3, 1), as_of, as_of, requests=rows)
+        return {label: (complete, status) for label, complete, status in
+                windows.select("window_label", "is_complete", "status").rows()}  # fmt: skip
+
+    assert listed("rolling 2d") == {
+        "rolling 2d to 2026-03-01": (True, "met"),
+        "rolling 2d to 2026-03-02": (True, "breached"),
+        "rolling 2d to 2026-03-03": (False, "breaching"),  # 03-02 still in it: 80/100
+    }
+    assert listed("day")["2026-03-03"] == (False, "no_data")
+
+
 def test_over_budget_remaining_goes_negative_and_status_follows() -> None:
     contract = make_contract([{**AVAILABILITY, "window": "day"}], time_zone="UTC")
     rows = requests(utc(2026, 3, 1, 12), 1, total=100, errors=5)
