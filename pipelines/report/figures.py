@@ -34,7 +34,7 @@ CHART_TEMPLATE = go.layout.Template(
         "xaxis": {"gridcolor": "#E6E6E6", "linecolor": "#555555", "ticks": "outside"},
         "yaxis": {"gridcolor": "#E6E6E6", "linecolor": "#555555", "ticks": "outside"},
         "legend": {"orientation": "h", "y": -0.2},
-        "margin": {"l": 70, "r": 20, "t": 50, "b": 40},
+        "margin": {"l": 85, "r": 20, "t": 50, "b": 40},
         "height": 360,
     }
 )
