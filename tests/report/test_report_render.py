@@ -106,7 +106,7 @@ def test_every_chart_is_on_its_contract_page_drawn_by_the_local_plotly(report: R
                 assert f'Plotly.newPlot(                        "{objective_id}-{chart}"' in page
         assert len(page.encode()) < 2_000_000
     evil = report.contract_pages["evil-corp"].read_text(encoding="utf-8")
-    assert "plotly-graph-div" not in evil
+    assert 'class="plotly-graph-div"' not in evil
     assert "No data yet for this chart." in evil
 
 
