@@ -8,6 +8,7 @@ size are kept.
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -38,8 +39,14 @@ def write_home(home: Path, services: int, days: int, end: date, seed: int = 1) -
         for offset in range(days):
             day = end - timedelta(days=days - 1 - offset)
             _day_frame(day, names, rng).write_csv(landing / f"requests-{day.isoformat()}.csv")
+            progress("generating landing files", offset + 1, days)
         marker.write_text(json.dumps(size))
     return services * days * 1440
+
+
+def progress(label: str, done: int, total: int) -> None:
+    """Overwrite one stderr line with ``label: done/total``; end the line when done."""
+    print(f"\r{label}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr)
 
 
 def _day_frame(day: date, names: list[str], rng: np.random.Generator) -> pl.DataFrame:

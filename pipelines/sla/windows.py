@@ -36,8 +36,6 @@ from pipelines.sla.objectives import KEYS, UTC_US
 SUMMED = ["good", "total", "excluded_minutes", "missing_minutes"]
 WINDOW_SPEC = ["time_zone", "window_kind", "window_period", "window_days"]
 _BLOCK_SECONDS = 900
-_ZONE_SHIFT = 1 << 34
-"""Composite (zone, epoch second) keys: zone index × 2**34 + epoch seconds (good to year 2514)."""
 
 WINDOWS_SCHEMA = {
     "contract_id": pl.String,
@@ -147,69 +145,77 @@ def _status() -> pl.Expr:
 def local_daily_totals(objectives: pl.DataFrame, slices: pl.DataFrame) -> pl.DataFrame:
     """Slices summed per local day of the objective's zone (by slice_start).
 
-    Slices are first summed per 15-minute UTC block: every zone's offset is a multiple of 15
-    minutes, so a block never straddles a local midnight. Each zone's local midnights are then
-    laid out once as sorted composite keys and every block finds its day with one vectorised
-    binary search (no zone conversion per row). Output: contract_id, objective_id, day (local
-    Date), first_block (UTC start of the first 15-minute block holding a slice), good, total,
+    Every zone's offset is a multiple of 15 minutes, so a 15-minute UTC block never straddles a
+    local midnight: each zone's calendar is laid out once as the local day of every block from
+    the first slice to the last, and each slice reads its day at its block's position (no zone
+    conversion per row). Slices find their objective through an integer code (Enum casts of the
+    key columns; slices of unknown objectives are dropped), so the pass over the slices joins
+    and groups on integers, not strings. Output: contract_id, objective_id, day (local Date),
+    first_block (UTC start of the first 15-minute block holding a slice), good, total,
     excluded_minutes, missing_minutes.
     """
-    block = pl.col("slice_start").dt.epoch("s") // _BLOCK_SECONDS * _BLOCK_SECONDS
-    blocks = (
-        slices.lazy()
-        .group_by(*KEYS, block=block)
-        .agg(pl.col(SUMMED).sum())
-        .join(objectives.lazy().select(*KEYS, "time_zone"), on=KEYS, how="inner")
-        .collect()
-    )
     schema = {
         **dict.fromkeys(KEYS, pl.String),
         "day": pl.Date,
         "first_block": UTC_US,
         **dict.fromkeys(SUMMED, pl.Float64),
     }
-    if blocks.is_empty():
+    if slices.is_empty() or objectives.is_empty():
         return pl.DataFrame(schema=schema)
-    zones = (
-        blocks.group_by("time_zone")
-        .agg(first=pl.col("block").min(), last=pl.col("block").max())
-        .with_row_index("zone_index")
+    contract_codes = pl.Enum(objectives["contract_id"].unique())
+    objective_codes = pl.Enum(objectives["objective_id"].unique())
+
+    def as_integer(column: str, codes: pl.Enum) -> pl.Expr:
+        return pl.col(column).cast(codes, strict=False).to_physical().cast(pl.Int64)
+
+    code = as_integer("contract_id", contract_codes) * objective_codes.categories.len() + (
+        as_integer("objective_id", objective_codes)
     )
-    days = pl.concat(
-        [
-            _local_days(zone_index, ZoneInfo(zone), first, last)
-            for zone_index, zone, first, last in zones.iter_rows()
-        ]
-    ).sort("key")
-    block_keys = blocks.join(zones.select("time_zone", "zone_index"), on="time_zone").select(
-        pl.col("zone_index").cast(pl.Int64) * _ZONE_SHIFT + pl.col("block")
+    zones = objectives["time_zone"].unique().sort().to_list()
+    key_codes = objectives.select(
+        *KEYS,
+        code=code,
+        zone_index=pl.col("time_zone").replace_strict(
+            zones, range(len(zones)), return_dtype=pl.Int64
+        ),
     )
-    position = days["key"].search_sorted(block_keys.to_series(), side="right") - 1
+    block = pl.col("slice_start").dt.epoch("s") // _BLOCK_SECONDS
+    first, last = slices.select(
+        first=pl.col("slice_start").min().dt.epoch("s") // _BLOCK_SECONDS,
+        last=pl.col("slice_start").max().dt.epoch("s") // _BLOCK_SECONDS,
+    ).row(0)
+    blocks = last - first + 1
+    calendar = pl.concat([_block_days(ZoneInfo(zone), first, blocks) for zone in zones])
     return (
-        blocks.with_columns(day=days["day"].gather(position))
-        .group_by([*KEYS, "day"])
-        .agg(
-            pl.col(SUMMED).sum(),
-            first_block=pl.from_epoch(pl.col("block").min(), time_unit="s"),
+        slices.lazy()
+        .with_columns(code=code)
+        .join(key_codes.lazy().select("code", "zone_index"), on="code", how="inner")
+        .group_by(
+            "code", day=pl.lit(calendar).gather(pl.col("zone_index") * blocks + block - first)
         )
-        .with_columns(pl.col("first_block").dt.replace_time_zone("UTC"))
+        .agg(pl.col(SUMMED).sum(), first_block=block.min() * _BLOCK_SECONDS)
+        .join(key_codes.lazy().select(*KEYS, "code"), on="code")
+        .select(
+            *KEYS,
+            "day",
+            pl.from_epoch("first_block", time_unit="s").dt.replace_time_zone("UTC"),
+            *SUMMED,
+        )
+        .collect()
         .cast(schema)  # type: ignore[arg-type]
     )
 
 
-def _local_days(zone_index: int, zone: ZoneInfo, first: int, last: int) -> pl.DataFrame:
-    """The local days of ``zone`` covering the epoch seconds [first, last]: key (composite
-    midnight), day."""
-    first_day = local_day(datetime.fromtimestamp(first, UTC), zone)
-    last_day = local_day(datetime.fromtimestamp(last, UTC), zone)
-    midnights = local_midnights(first_day, last_day, zone)
-    return pl.DataFrame(
-        {
-            "key": [zone_index * _ZONE_SHIFT + int(m.timestamp()) for m in midnights],
-            "day": [first_day + timedelta(days=n) for n in range(len(midnights))],
-        },
-        schema={"key": pl.Int64, "day": pl.Date},
-    )
+def _block_days(zone: ZoneInfo, first: int, blocks: int) -> pl.Series:
+    """The local date in ``zone`` of each of ``blocks`` consecutive 15-minute UTC blocks, the
+    first being block number ``first`` since the epoch."""
+    start, end = first * _BLOCK_SECONDS, (first + blocks) * _BLOCK_SECONDS
+    first_day = local_day(datetime.fromtimestamp(start, UTC), zone)
+    last_day = local_day(datetime.fromtimestamp(end - 1, UTC), zone)
+    midnights = pl.Series([int(m.timestamp()) for m in local_midnights(first_day, last_day, zone)])
+    block_starts = pl.int_range(start, end, _BLOCK_SECONDS, eager=True)
+    days_after_first = midnights.search_sorted(block_starts, side="right") - 1
+    return pl.select(pl.lit(first_day) + pl.duration(days=pl.lit(days_after_first))).to_series()
 
 
 def window_bounds(objectives: pl.DataFrame, daily: pl.DataFrame, as_of: datetime) -> pl.DataFrame:

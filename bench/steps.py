@@ -1,0 +1,249 @@
+"""The timed steps of the benchmark, each run in a fresh spawned process by ``measured``.
+
+Pledge's steps call the stages the way their Dagster assets do (``sla_slices`` reads and writes
+one UTC day at a time; ``sla_windows`` reads every stored slice, computes the burn ledger and
+alerts, then the windows). The two reference steps compute the same monthly windows straight from
+the raw minute rows: one hand-written DuckDB query, and a plain pandas groupby.
+
+Steps that only read are repeated ``BENCH_REPEAT`` times (default 3) and report their best time,
+as the machine may be shared. Window results come back as ``service, window_label, good, total``
+(Int64), sorted, so that the methods can be compared exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from time import perf_counter
+from typing import Any, TypeVar
+
+import duckdb
+import polars as pl
+
+from bench.data import TIME_ZONE, progress
+from pipelines import warehouse
+from pipelines.ingest.load import ingest_partition
+from pipelines.sla.assets import STORED_SLICES_SQL, _evidence_end, _first_evidence
+from pipelines.sla.burn import alert_episodes, burn_ledger, burn_rates, firing_at_end
+from pipelines.sla.objectives import (
+    KEYS,
+    alert_rules_frame,
+    excluded_minutes,
+    exclusion_intervals,
+    objectives_frame,
+)
+from pipelines.sla.slices import objective_slices
+from pipelines.sla.windows import objective_windows
+from pipelines.spec.loader import load_contracts
+from pipelines.spec.schema import Contract
+from pipelines.spec.sources import load_sources
+
+MONTHLY_WINDOWS_SQL = f"""
+    SELECT service, strftime(timezone('{TIME_ZONE}', ts), '%Y-%m') AS window_label,
+           sum(total - errors) AS good, sum(total) AS total,
+           sum(total - errors) / sum(total) AS attainment
+    FROM raw.requests
+    GROUP BY ALL
+"""
+"""The hand-written reference: monthly windows in the contract's zone from the raw minute rows."""
+
+
+REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Timing:
+    step: str
+    rows: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What a step's process hands back: its timings, its peak resident memory, its payload."""
+
+    timings: list[Timing]
+    peak_mb: float
+    payload: Any = None
+
+
+def measured(step: Callable[..., tuple[list[Timing], Any]], *args: Any) -> StepResult:
+    """Run ``step`` and add the process's peak resident memory (run it in a fresh process)."""
+    timings, payload = step(*args)
+    return StepResult(timings, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, payload)
+
+
+def ingest(home: Path, days: list[date]) -> tuple[list[Timing], None]:
+    """Every day's landing file into a fresh warehouse with ``ingest_partition``."""
+    for stale in home.glob("warehouse.duckdb*"):
+        stale.unlink()
+    contracts = _contracts(home)
+    known_services = {service.id for contract in contracts for service in contract.services}
+    source = load_sources(home / "sources.yaml")["requests"]
+    loaded = 0
+    began = perf_counter()
+    with _warehouse(home) as con:
+        for done, day in enumerate(days, 1):
+            files = ingest_partition(con, "requests", source, home / "landing", day, known_services)
+            loaded += int(files["rows_loaded"].sum())
+            progress("ingest", done, len(days))
+    return [Timing("ingest (ingest_partition per day)", loaded, perf_counter() - began)], None
+
+
+def slices(home: Path, days: list[date]) -> tuple[list[Timing], None]:
+    """The ``sla_slices`` asset's loop over every day: read the day's raw rows from DuckDB,
+    ``objective_slices``, replace the day in ``sla.slices``; the three parts timed apart."""
+    contracts = _contracts(home)
+    objectives = objectives_frame(contracts)
+    seconds = dict.fromkeys(["read", "compute", "write"], 0.0)
+    raw_rows = stored = 0
+    with _warehouse(home) as con:
+        began = perf_counter()
+        as_of = _evidence_end(con)
+        first_evidence = _first_evidence(con)
+        seconds["read"] += perf_counter() - began
+        assert as_of is not None, "no evidence ingested"
+        for done, day in enumerate(days, 1):
+            start = datetime.combine(day, time(), UTC)
+            end = start + timedelta(days=1)
+            lap = perf_counter()
+            requests, probes, buckets = (
+                warehouse.query(
+                    con, f"SELECT {columns} FROM {table} WHERE ts >= ? AND ts < ?", [start, end]
+                )
+                for table, columns in [
+                    ("raw.requests", "ts, service, total, errors"),
+                    ("raw.probes", "ts, service, up"),
+                    ("raw.latency_buckets", "ts, service, le_seconds, count"),
+                ]
+            )
+            seconds["read"] += perf_counter() - lap
+            lap = perf_counter()
+            day_slices = objective_slices(
+                objectives,
+                requests.lazy(),
+                probes.lazy(),
+                buckets.lazy(),
+                excluded_minutes(exclusion_intervals(contracts, start, end), start, end),
+                first_evidence,
+                start,
+                end,
+                as_of,
+            )
+            seconds["compute"] += perf_counter() - lap
+            lap = perf_counter()
+            warehouse.replace_rows(con, [("sla.slices", "partition_date = ?", [day], day_slices)])
+            seconds["write"] += perf_counter() - lap
+            raw_rows += requests.height
+            stored += day_slices.height
+            progress("slices", done, len(days))
+    return [
+        Timing(
+            f"slices, per day as sla/slices ({len(days)} days)", raw_rows, sum(seconds.values())
+        ),
+        Timing("  read raw rows (DuckDB)", raw_rows, seconds["read"]),
+        Timing("  objective_slices", raw_rows, seconds["compute"]),
+        Timing(f"  write sla.slices ({stored:,} slices)", stored, seconds["write"]),
+    ], None
+
+
+def burn(home: Path) -> tuple[list[Timing], pl.DataFrame]:
+    """``sla_windows``' burn ledger, rates and alerts (its windows' status needs the alerts
+    firing at as_of, the payload). The slice read is the same as ``windows``' and not timed."""
+    contracts = _contracts(home)
+    objectives = objectives_frame(contracts)
+    with _warehouse(home, read_only=True) as con:
+        stored = warehouse.query(con, STORED_SLICES_SQL)
+    began = perf_counter()
+    ledger = burn_ledger(objectives, stored)
+    alerts = alert_episodes(ledger, alert_rules_frame(contracts))
+    burn_rates(ledger)
+    firing = firing_at_end(alerts)
+    timing = Timing("burn rates + alerts (sla/windows)", stored.height, perf_counter() - began)
+    return [timing], firing
+
+
+def windows(home: Path, firing: pl.DataFrame) -> tuple[list[Timing], pl.DataFrame]:
+    """``sla_windows``' windows step: read the stored slices (and as_of) from DuckDB, then
+    ``objective_windows``; the read and the computation timed apart."""
+    objectives = objectives_frame(_contracts(home))
+    with _warehouse(home, read_only=True) as con:
+        (as_of, stored), read = _best_of(
+            lambda: (_evidence_end(con), warehouse.query(con, STORED_SLICES_SQL))
+        )
+    assert as_of is not None, "no evidence ingested"
+    monthly, compute = _best_of(lambda: objective_windows(objectives, stored, firing, as_of))
+    result = monthly.join(objectives.select(*KEYS, "service"), on=KEYS).select(
+        "service", "window_label", pl.col("good", "total").cast(pl.Int64)
+    )
+    return [
+        Timing("windows: read slices (DuckDB)", stored.height, read),
+        Timing("windows: objective_windows", stored.height, compute),
+    ], result.sort("service", "window_label")
+
+
+def duckdb_query(home: Path) -> tuple[list[Timing], pl.DataFrame]:
+    """``MONTHLY_WINDOWS_SQL`` over ``raw.requests``."""
+    with _warehouse(home, read_only=True) as con:
+        [(rows,)] = con.execute("SELECT count(*) FROM raw.requests").fetchall()
+        monthly, seconds = _best_of(lambda: con.sql(MONTHLY_WINDOWS_SQL).pl())
+    result = monthly.select("service", "window_label", pl.col("good", "total").cast(pl.Int64))
+    timing = Timing("DuckDB SQL query (raw rows)", rows, seconds)
+    return [timing], result.sort("service", "window_label")
+
+
+def pandas_groupby(home: Path) -> tuple[list[Timing], pl.DataFrame]:
+    """The raw rows loaded into pandas (untimed), then zone conversion and a groupby, timed."""
+    with _warehouse(home, read_only=True) as con:
+        requests = con.sql("SELECT ts, service, total, errors FROM raw.requests").df()
+
+    def monthly_sums() -> Any:
+        local = requests["ts"].dt.tz_convert(TIME_ZONE)
+        return (
+            requests.assign(good=requests["total"] - requests["errors"])
+            .groupby(["service", local.dt.year.rename("year"), local.dt.month.rename("month")])[
+                ["good", "total"]
+            ]
+            .sum()
+        )
+
+    monthly, seconds = _best_of(monthly_sums)
+    result = pl.from_pandas(monthly.reset_index()).select(
+        "service",
+        window_label=pl.format("{}-{}", "year", pl.col("month").cast(pl.String).str.zfill(2)),
+        good=pl.col("good").cast(pl.Int64),
+        total=pl.col("total").cast(pl.Int64),
+    )
+    timing = Timing("pandas groupby (raw rows)", len(requests), seconds)
+    return [timing], result.sort("service", "window_label")
+
+
+def _best_of(compute: Callable[[], T]) -> tuple[T, float]:
+    """``compute``'s result and its best wall time over ``REPEAT`` runs."""
+    best, result = float("inf"), None
+    for _ in range(REPEAT):
+        result = None  # free the last run's result first: the peak memory stays one run's
+        began = perf_counter()
+        result = compute()
+        best = min(best, perf_counter() - began)
+    return result, best
+
+
+@contextmanager
+def _warehouse(home: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The bench home's warehouse, without DuckDB's progress bar in the output."""
+    with warehouse.connect(home / "warehouse.duckdb", read_only=read_only) as con:
+        con.execute("SET enable_progress_bar = false")
+        yield con
+
+
+def _contracts(home: Path) -> list[Contract]:
+    contracts, problems = load_contracts(home / "contracts")
+    assert not problems, problems
+    return contracts

@@ -1,0 +1,131 @@
+"""``make bench``: Pledge's ingest, slices and monthly windows on a year of per-minute data,
+against one hand-written DuckDB query and a plain pandas groupby.
+
+Size: ``BENCH_SERVICES`` (default 100) services × ``BENCH_DAYS`` (default 365) days of per-minute
+request counters ending 2025-12-31, written once under ``BENCH_DIR`` (default ``bench/out``) and
+reused. Every step runs in a fresh spawned process, so the peak memory shown is that step's own.
+Steps that only read report their best of ``BENCH_REPEAT`` (default 3) runs.
+The window results of the three methods must be identical. The table is also written to
+``BENCH_DIR/results.json``.
+
+The issue's goal: Pledge's windows step no slower than 1.5× the DuckDB query, at least 10× faster
+than pandas, peak memory under 8 GB.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from polars.testing import assert_frame_equal
+
+from bench import steps
+from bench.data import write_home
+
+END = date(2025, 12, 31)
+MAX_WINDOWS_VS_DUCKDB = 1.5
+MIN_PANDAS_VS_WINDOWS = 10.0
+MAX_PEAK_MB = 8 * 1024
+
+
+def run(step: Any, *args: Any) -> steps.StepResult:
+    """``step`` in a fresh spawned process (its imports and memory are its own)."""
+    print(f"running {step.__name__} …", flush=True)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(steps.measured, step, *args).result()
+
+
+def main() -> None:
+    services = int(os.environ.get("BENCH_SERVICES", "100"))
+    days = int(os.environ.get("BENCH_DAYS", "365"))
+    bench_dir = Path(os.environ.get("BENCH_DIR", "bench/out")).resolve()
+    home = bench_dir / "home"
+    write_home(home, services, days, END)
+    day_list = [END - timedelta(days=days - 1 - n) for n in range(days)]
+
+    results = {
+        "ingest": run(steps.ingest, home, day_list),
+        "slices": run(steps.slices, home, day_list),
+        "burn": run(steps.burn, home),
+    }
+    results["windows"] = run(steps.windows, home, results["burn"].payload)
+    results["duckdb"] = run(steps.duckdb_query, home)
+    results["pandas"] = run(steps.pandas_groupby, home)
+
+    pledge = results["windows"].payload
+    for method in ("duckdb", "pandas"):
+        assert_frame_equal(pledge, results[method].payload)
+    print(
+        f"results agree: {pledge.height} windows ({pledge['service'].n_unique()} services × "
+        f"{pledge['window_label'].n_unique()} months), same good and total from Pledge, "
+        "DuckDB and pandas"
+    )
+
+    rows = [
+        asdict(timing) | {"peak_mb": result.peak_mb if n == 0 else None}
+        for result in results.values()
+        for n, timing in enumerate(result.timings)
+    ]
+    seconds = {name: [t.seconds for t in result.timings] for name, result in results.items()}
+    read, compute = seconds["windows"]
+    duck, panda = seconds["duckdb"][0], seconds["pandas"][0]
+    ratios = {
+        "windows computation / DuckDB query": compute / duck,
+        "windows incl. DuckDB read / DuckDB query": (read + compute) / duck,
+        "pandas / windows computation": panda / compute,
+        "pandas / windows incl. DuckDB read": panda / (read + compute),
+        "slices + windows (incl. reads) / DuckDB query": (seconds["slices"][0] + read + compute)
+        / duck,
+    }
+    pledge_peak = max(results[name].peak_mb for name in ("ingest", "slices", "burn", "windows"))
+    goals = {
+        f"windows computation <= {MAX_WINDOWS_VS_DUCKDB}x DuckDB": compute / duck
+        <= MAX_WINDOWS_VS_DUCKDB,
+        f"windows incl. read <= {MAX_WINDOWS_VS_DUCKDB}x DuckDB": (read + compute) / duck
+        <= MAX_WINDOWS_VS_DUCKDB,
+        f"windows computation >= {MIN_PANDAS_VS_WINDOWS:g}x faster than pandas": panda / compute
+        >= MIN_PANDAS_VS_WINDOWS,
+        f"windows incl. read >= {MIN_PANDAS_VS_WINDOWS:g}x faster than pandas": panda
+        / (read + compute)
+        >= MIN_PANDAS_VS_WINDOWS,
+        f"Pledge steps' peak memory < {MAX_PEAK_MB / 1024:g} GB ({pledge_peak:,.0f} MB)": (
+            pledge_peak < MAX_PEAK_MB
+        ),
+    }
+    print_table(services, days, rows, ratios, goals)
+    report = {"services": services, "days": days, "steps": rows, "ratios": ratios, "goals": goals}
+    (bench_dir / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written {bench_dir / 'results.json'}")
+
+
+def print_table(
+    services: int,
+    days: int,
+    rows: list[dict[str, Any]],
+    ratios: dict[str, float],
+    goals: dict[str, bool],
+) -> None:
+    print(f"\n{services} services × {days} days of per-minute rows, windows: month in Berlin")
+    print(f"{'step':<48} {'rows':>12} {'seconds':>9} {'rows/s':>13} {'peak MB':>9}")
+    for row in rows:
+        rate = row["rows"] / row["seconds"] if row["seconds"] else float("inf")
+        peak = f"{row['peak_mb']:,.0f}" if row["peak_mb"] is not None else ""
+        print(
+            f"{row['step']:<48} {row['rows']:>12,} {row['seconds']:>9.2f} {rate:>13,.0f} {peak:>9}"
+        )
+    print()
+    for name, ratio in ratios.items():
+        print(f"{name:<48} {ratio:>8.2f}×")
+    print()
+    for name, met in goals.items():
+        print(f"goal {'met   ' if met else 'MISSED'}  {name}")
+
+
+if __name__ == "__main__":
+    main()
