@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from pipelines.sla.clock import local_day, local_midnight, local_to_utc
-from pipelines.spec.schema import WEEKDAYS, Contract, Exclusion, Timeslices
+from pipelines.spec.fields import WEEKDAYS
+from pipelines.spec.schema import Contract, Exclusion, Timeslices
 
 UTC_US = pl.Datetime("us", "UTC")
 KEYS = ["contract_id", "objective_id"]

@@ -41,14 +41,39 @@ def contract_problems(document: dict) -> list[tuple[Path, str]]:
                 (("objectives", index, "credits", "tiers", tier, field), message)
                 for tier, field, message in _tier_problems(_mappings(credits.get("tiers")))
             )
-    for index, exclusion in enumerate(_mappings(document.get("exclusions"))):
-        listed = exclusion.get("services")
-        for position, service in enumerate(listed if isinstance(listed, list) else []):
-            if service not in known:
-                problems.append(
-                    (("exclusions", index, "services", position), f"unknown service {service!r}")
+    calendars = document.get("calendars")
+    calendar_names = {"24x7", *(calendars if isinstance(calendars, dict) else {})}
+    for index, objective in enumerate(objectives):
+        calendar = objective.get("calendar")
+        if calendar is not None and calendar not in calendar_names:
+            problems.append(
+                (
+                    ("objectives", index, "calendar"),
+                    f"unknown calendar {calendar!r}: declare it under calendars "
+                    f"(known: {', '.join(sorted(calendar_names))})",
                 )
+            )
+    known_objectives = {
+        objective_id for objective_id in objective_ids if isinstance(objective_id, str)
+    }
+    for section in ("exclusions", "corrections"):
+        for index, entry in enumerate(_mappings(document.get(section))):
+            problems.extend(
+                ((section, index, "services", position), f"unknown service {service!r}")
+                for position, service in _listed(entry, "services")
+                if service not in known
+            )
+            problems.extend(
+                ((section, index, "objectives", position), f"unknown objective {objective!r}")
+                for position, objective in _listed(entry, "objectives")
+                if objective not in known_objectives
+            )
     return problems
+
+
+def _listed(entry: dict, field: str) -> list[tuple[int, object]]:
+    values = entry.get(field)
+    return list(enumerate(values)) if isinstance(values, list) else []
 
 
 def _mappings(node: object) -> list[dict]:

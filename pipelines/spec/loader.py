@@ -16,6 +16,7 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from pipelines.spec.checks import contract_problems
 from pipelines.spec.schema import Contract
+from pipelines.spec.sli import SLI_KINDS
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def load_contract(path: str | Path) -> Contract:
     try:
         contract = Contract.model_validate(plain)
     except ValidationError as error:
-        problems += [_problem(path, document, item["loc"], item["msg"]) for item in error.errors()]
+        problems += [_problem(path, document, *_location(item)) for item in error.errors()]
     if problems:
         raise ContractError(sorted(problems, key=lambda problem: problem.line))
     return contract
@@ -114,6 +115,19 @@ def _problem(path: Path, document: CommentedMap, loc: tuple, message: str) -> Pr
     return Problem(str(path), line, ".".join(field_parts) or "(contract)", message)
 
 
+def _location(error: dict) -> tuple[tuple, str]:
+    """A pydantic error's location and message; an unknown union tag reads as a bad field."""
+    if error["type"] == "union_tag_invalid":
+        field = error["ctx"]["discriminator"].strip("'")
+        return (*error["loc"], field), (
+            f"unknown {field} {error['ctx']['tag']!r}: use one of {error['ctx']['expected_tags']}"
+        )
+    return error["loc"], error["msg"]
+
+
+UNION_TAGS = frozenset((*SLI_KINDS, "occurrences", "timeslices"))
+
+
 def _is_union_tag(part: str) -> bool:
     """pydantic inserts the chosen union member's tag (``timeslices``) or type into locations."""
-    return part in ("occurrences", "timeslices") or "[" in part
+    return part in UNION_TAGS or "[" in part

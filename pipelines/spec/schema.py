@@ -7,49 +7,30 @@ each problem can point at the exact line of the file.
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    PlainSerializer,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from pipelines.spec.units import format_duration, parse_duration, parse_share
-
-
-def _share(value: object) -> float:
-    share = parse_share(value)  # type: ignore[arg-type]
-    if not 0 <= share <= 1:
-        raise ValueError(f"{value!r} is out of range: a share lies between 0% and 100%")
-    return share
-
-
-def _duration(value: object) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    duration = parse_duration(value)  # type: ignore[arg-type]
-    if duration <= timedelta(0):
-        raise ValueError(f"bad duration {value!r}: must be longer than zero")
-    return duration
-
-
-Share = Annotated[float, BeforeValidator(_share)]
-Duration = Annotated[
-    timedelta, BeforeValidator(_duration), PlainSerializer(format_duration, return_type=str)
-]
-
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from pipelines.spec.fields import (
+    Duration,
+    LocalTime,
+    Model,
+    Share,
+    Weekday,
+    parse_positive_duration,
+)
+from pipelines.spec.sli import Sli, TrafficSli, parse_target
+from pipelines.spec.units import format_duration
 
 
 class Contact(Model):
@@ -109,7 +90,7 @@ def _window(value: object) -> object:
         if len(words) == 1 and words[0] in ("day", "week", "month", "quarter"):
             return {"kind": "calendar", "period": words[0]}
         if len(words) == 2 and words[0] == "rolling":
-            length = _duration(words[1])
+            length = parse_positive_duration(words[1])
             if length % timedelta(days=1):
                 raise ValueError(f"rolling window {words[1]!r} must be whole days")
             return {"kind": "rolling", "length": length}
@@ -120,44 +101,6 @@ def _window(value: object) -> object:
 
 
 WindowField = Annotated[Window, BeforeValidator(_window)]
-
-
-class Sli(Model):
-    """What is measured.
-
-    availability from ``requests``: good = total − errors per minute (occurrences), or a slice is
-    good when its success ratio reaches the slice target (timeslices). availability from
-    ``probes``: a slice is good when the share of successful checks reaches the slice target.
-    latency: good = requests at or under ``threshold`` (a histogram bucket bound); with
-    ``percentile`` a slice is good when that percentile (interpolated from the buckets) is at or
-    under the threshold.
-    """
-
-    kind: Literal["availability", "latency"]
-    evidence: Literal["requests", "probes", "histogram"] | None = None
-    threshold: Duration | None = None
-    percentile: float | None = Field(default=None, gt=0, lt=100)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Sli:
-        if self.kind == "availability":
-            if self.evidence not in (None, "requests", "probes"):
-                raise ValueError("availability is measured from 'requests' or 'probes'")
-            if self.threshold is not None or self.percentile is not None:
-                raise ValueError("threshold and percentile belong to latency SLIs")
-        else:
-            if self.evidence not in (None, "histogram"):
-                raise ValueError("latency is measured from 'histogram' bucket counts")
-            if self.threshold is None:
-                raise ValueError("a latency SLI needs a threshold, e.g. threshold: 300ms")
-        return self
-
-    @property
-    def source_kind(self) -> str:
-        """The raw evidence this SLI reads: ``requests``, ``probes`` or ``histogram``."""
-        if self.kind == "latency":
-            return "histogram"
-        return self.evidence or "requests"
 
 
 class Timeslices(Model):
@@ -224,38 +167,56 @@ class Alerting(Model):
     burn_rate_rules: list[BurnRateRule] = Field(default_factory=lambda: list(SRE_WORKBOOK_RULES))
 
 
+ALWAYS = "24x7"
+"""The calendar every contract has: all the time counts."""
+
+
 class Objective(Model):
+    """One promise about one service. ``target`` is in the unit the SLI is judged on: a share
+    (99.9% → 0.999), seconds for a window statistic ("4h" → 14400), or NPS points."""
+
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     title: str | None = None
     service: str
     sli: Sli
-    target: Share
+    target: float
     window: WindowField = Window(kind="calendar", period="month")
     budgeting: Budgeting = Occurrences(method="occurrences")
+    calendar: str = Field(
+        default=ALWAYS, description="name of a contract calendar; 24x7 by default"
+    )
     missing_data: Literal["good", "bad", "excluded"] = "excluded"
     credits: Credits | None = None
     alerting: Alerting = Alerting()
 
-    @field_validator("target")
+    @field_validator("target", mode="before")
     @classmethod
-    def _target_leaves_budget(cls, target: float) -> float:
-        if not 0 < target < 1:
-            raise ValueError(
-                f"target {target:.4%} is out of range: it must lie strictly between 0% and 100%"
-            )
-        return target
+    def _target_in_its_unit(cls, value: object, info: ValidationInfo) -> float:
+        """Parse ``target`` as the (already validated) SLI says: share, duration or points."""
+        sli = info.data.get("sli")
+        if sli is None:  # the SLI's own problem is reported; its target is checked once it is valid
+            return math.nan
+        return parse_target(value, sli.judged_on)
 
     @model_validator(mode="after")
-    def _credits_need_calendar_windows(self) -> Objective:
+    def _credits_fit(self) -> Objective:
         if self.credits is not None and self.window.kind == "rolling":
             raise ValueError(
                 "credits are owed per calendar window; a rolling window overlaps itself day by day "
                 "(use window: month)"
             )
+        if self.credits is not None and self.sli.judged_on != "share":
+            raise ValueError("credit tiers compare an attainment share: this objective has none")
         return self
 
     @model_validator(mode="after")
     def _budgeting_fits_sli(self) -> Objective:
+        if not isinstance(self.sli, TrafficSli):
+            if isinstance(self.budgeting, Timeslices):
+                raise ValueError(
+                    f"{self.sli.kind} objectives count items: budgeting is occurrences"
+                )
+            return self
         needs_slices = self.sli.source_kind == "probes" or self.sli.percentile is not None
         if needs_slices and not isinstance(self.budgeting, Timeslices):
             raise ValueError(
@@ -272,11 +233,64 @@ class Objective(Model):
 
     @property
     def unit(self) -> str:
+        """What good/total count: ``minutes`` (timeslices) or ``events`` (requests, tickets...)."""
         return "minutes" if isinstance(self.budgeting, Timeslices) else "events"
 
 
-def _local_time(value: object) -> object:
-    return time.fromisoformat(value) if isinstance(value, str) else value
+class Holidays(Model):
+    """Public holidays from the ``holidays`` package: ISO country code and optional subdivision."""
+
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    subdivision: str | None = None
+
+    @model_validator(mode="after")
+    def _known(self) -> Holidays:
+        try:
+            holidays.country_holidays(self.country, subdiv=self.subdivision)
+        except NotImplementedError as error:
+            raise ValueError(f"unknown holiday calendar: {error}") from None
+        return self
+
+
+class Calendar(Model):
+    """Working time in the contract's zone: weekdays, from ``hours[0]`` to ``hours[1]``, minus
+    public holidays and explicit dates."""
+
+    days: list[Weekday] = Field(
+        default_factory=lambda: ["monday", "tuesday", "wednesday", "thursday", "friday"],
+        min_length=1,
+    )
+    hours: tuple[LocalTime, LocalTime] = (time(8), time(17))
+    holidays: Holidays | None = None
+    dates: list[date] = Field(default_factory=list, description="extra non-working dates")
+
+    @model_validator(mode="after")
+    def _ordered_hours(self) -> Calendar:
+        if self.hours[1] <= self.hours[0]:
+            raise ValueError("hours must be [opening, closing] with closing after opening")
+        return self
+
+
+class Correction(Model):
+    """An after-the-fact period excluded from objectives (a mis-measurement, an agreed waiver),
+    audited in the report: who, why, when recorded. Applies to the listed objectives, or to every
+    objective of the listed services, or to every objective."""
+
+    reason: str = Field(min_length=3)
+    author: str
+    recorded: date
+    start: datetime
+    end: datetime
+    objectives: list[str] | None = None
+    services: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Correction:
+        if (self.start.tzinfo is None) != (self.end.tzinfo is None):
+            raise ValueError("start and end must both carry an offset, or neither")
+        if self.end <= self.start:
+            raise ValueError("end must lie after start")
+        return self
 
 
 class Exclusion(Model):
@@ -288,8 +302,8 @@ class Exclusion(Model):
     services: list[str] | None = None
     start: datetime | None = None
     end: datetime | None = None
-    every: Literal[WEEKDAYS] | None = None  # type: ignore[valid-type]
-    at: Annotated[time, BeforeValidator(_local_time)] | None = None
+    every: Weekday | None = None
+    at: LocalTime | None = None
     duration: Duration | None = None
 
     @model_validator(mode="after")
@@ -323,8 +337,13 @@ class Contract(Model):
     owners: list[Contact] = Field(default_factory=list)
     escalation: list[EscalationStep] = Field(default_factory=list)
     services: list[Service] = Field(min_length=1)
+    calendars: dict[str, Calendar] = Field(default_factory=dict)
     exclusions: list[Exclusion] = Field(default_factory=list)
+    corrections: list[Correction] = Field(default_factory=list)
     objectives: list[Objective] = Field(min_length=1)
+    credit_cap: Share | None = Field(
+        default=None, description="cap on the credits of all objectives in one window"
+    )
 
     @field_validator("time_zone")
     @classmethod

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
 
-from pipelines.spec.schema import Model
+from pipelines.spec.fields import Model
 
 CANONICAL_FIELDS = {
     "requests": ("ts", "service", "total", "errors"),

@@ -90,7 +90,7 @@ def test_example_fields_parse_to_exact_values():
             "kind: magic",
             11,
             "objectives[0].sli.kind",
-            "Input should be 'availability' or 'latency'",
+            "unknown kind 'magic': use one of 'availability', 'latency', 'resolution_time'",
         ),
         (
             "service: api\n    sli",
@@ -191,3 +191,94 @@ def test_credits_need_a_calendar_window(tmp_path):
     )
     (line,) = problems_of(path)
     assert line.startswith(f"{path}:9: objectives[0]: credits are owed per calendar window")
+
+
+SERVICE_DESK = """\
+id: desk
+title: Service desk
+provider: IT
+consumer: Staff
+time_zone: Europe/Berlin
+calendars:
+  office: {days: [monday, tuesday, wednesday, thursday, friday], hours: ["08:00", "17:00"], holidays: {country: DE, subdivision: BE}}
+services:
+  - {id: desk}
+objectives:
+  - id: p1-resolution
+    service: desk
+    sli: {kind: resolution_time, targets: {"1 - Critical": 4h, "2 - High": 1d}}
+    target: 95%
+    calendar: office
+  - id: mttr
+    service: desk
+    sli: {kind: resolution_time, statistic: mean}
+    target: 8h
+    calendar: office
+  - id: nps
+    service: desk
+    sli: {kind: satisfaction, measure: nps, judge: lower_bound}
+    target: 20
+  - id: rpo
+    service: desk
+    sli: {kind: backup, measure: rpo}
+    target: 26h
+corrections:
+  - {reason: probe misconfigured, author: ops lead, recorded: 2026-03-02, start: 2026-03-01T10:00, end: 2026-03-01T12:00, objectives: [p1-resolution]}
+"""
+
+
+def test_targets_take_the_unit_the_sli_is_judged_on(tmp_path):
+    contract = load_contract(write(tmp_path, SERVICE_DESK))
+    targets = {objective.id: objective.target for objective in contract.objectives}
+    assert targets == {"p1-resolution": 0.95, "mttr": 8 * 3600.0, "nps": 20.0, "rpo": 26 * 3600.0}
+    assert contract.calendars["office"].holidays.subdivision == "BE"
+    assert contract.corrections[0].author == "ops lead"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "field", "message"),
+    [
+        (
+            "calendar: office\n  - id: mttr",
+            "calendar: shop\n  - id: mttr",
+            15,
+            "objectives[0].calendar",
+            "unknown calendar 'shop'",
+        ),
+        ("target: 8h", "target: 95%", 19, "objectives[1].target", "bad duration '95%'"),
+        (
+            "target: 20",
+            "target: 120",
+            24,
+            "objectives[2].target",
+            "an NPS target is a number of points from -100 to 100",
+        ),
+        (
+            "statistic: mean}",
+            "statistic: mode}",
+            18,
+            "objectives[1].sli.statistic",
+            "unknown statistic 'mode'",
+        ),
+        (
+            "objectives: [p1-resolution]",
+            "objectives: [p9]",
+            30,
+            "corrections[0].objectives[0]",
+            "unknown objective 'p9'",
+        ),
+        (
+            "country: DE",
+            "country: XX",
+            7,
+            "calendars.office.holidays",
+            "unknown holiday calendar: Country XX not available",
+        ),
+    ],
+)
+def test_problems_of_the_newer_sli_kinds(tmp_path, old, new, line, field, message):
+    assert old in SERVICE_DESK
+    path = write(tmp_path, SERVICE_DESK.replace(old, new, 1))
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}:{line}: {field}: "), problem
+    assert message in problem
