@@ -45,7 +45,8 @@ OBJECTIVES_SCHEMA = {
 def objectives_frame(contracts: list[Contract]) -> pl.DataFrame:
     """One row per objective of every contract (the ``sla.objectives`` table, OBJECTIVES_SCHEMA).
 
-    ``sli_method`` is the raw evidence read (requests, probes, histogram); ``slice_seconds`` the
+    ``sli_method`` is the raw evidence read (SLI ``source_kind``: requests, probes, histogram,
+    samples, tickets, ...); ``slice_seconds`` the
     slice length (5 min for occurrences); ``effective_start``/``effective_end`` the local
     midnights opening the contract's first day and closing its last (end null when open-ended);
     ``window_days`` the length of a rolling window.
@@ -57,6 +58,7 @@ def objectives_frame(contracts: list[Contract]) -> pl.DataFrame:
         for objective in contract.objectives:
             sli, window, budgeting = objective.sli, objective.window, objective.budgeting
             timeslices = isinstance(budgeting, Timeslices)
+            threshold = getattr(sli, "threshold", None)
             rows.append(
                 {
                     "contract_id": contract.id,
@@ -74,8 +76,8 @@ def objectives_frame(contracts: list[Contract]) -> pl.DataFrame:
                     "missing_data": objective.missing_data,
                     "unit": objective.unit,
                     "slice_target": budgeting.slice_target if timeslices else None,
-                    "threshold_seconds": sli.threshold.total_seconds() if sli.threshold else None,
-                    "percentile": sli.percentile,
+                    "threshold_seconds": threshold.total_seconds() if threshold else None,
+                    "percentile": getattr(sli, "percentile", None),
                     "window_kind": window.kind,
                     "window_period": window.period,
                     "window_days": window.length.days if window.length else None,

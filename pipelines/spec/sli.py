@@ -166,6 +166,10 @@ class TicketSli(Model):
         return self.timer or DEFAULT_TIMERS[self.kind]
 
     @property
+    def source_kind(self) -> str:
+        return "tickets"
+
+    @property
     def judged_on(self) -> str:
         return "share" if self.statistic == "share_within" else "duration"
 
@@ -187,6 +191,10 @@ class SecuritySli(Model):
         if (self.statistic == "share_within") != (self.threshold is not None):
             raise ValueError("share_within needs a threshold; a window statistic takes none")
         return self
+
+    @property
+    def source_kind(self) -> str:
+        return "security_incidents"
 
     @property
     def judged_on(self) -> str:
@@ -218,6 +226,10 @@ class BackupSli(Model):
         return self
 
     @property
+    def source_kind(self) -> str:
+        return "backup_runs" if self.measure == "rpo" else "restore_tests"
+
+    @property
     def judged_on(self) -> str:
         return "share" if self.statistic == "share_within" else "duration"
 
@@ -236,6 +248,10 @@ class SatisfactionSli(Model):
     min_responses: int = Field(default=30, ge=1)
 
     @property
+    def source_kind(self) -> str:
+        return "survey_responses"
+
+    @property
     def judged_on(self) -> str:
         return "points" if self.measure == "nps" else "share"
 
@@ -246,6 +262,10 @@ class FirstContactSli(Model):
     kind: Literal["first_contact_resolution"]
     source: str | None = None
     priorities: list[str] | None = None
+
+    @property
+    def source_kind(self) -> str:
+        return "tickets"
 
     @property
     def judged_on(self) -> str:
