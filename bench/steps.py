@@ -17,7 +17,7 @@ import resource
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from time import perf_counter
 from typing import Any, TypeVar
@@ -28,16 +28,19 @@ import polars as pl
 from bench.data import TIME_ZONE, progress
 from pipelines import warehouse
 from pipelines.ingest.load import ingest_partition
-from pipelines.sla.assets import STORED_SLICES_SQL, _evidence_end, _first_evidence
+from pipelines.sla.assets import (
+    STORED_SLICES_SQL,
+    day_evidence,
+    day_slices,
+    evidence_end,
+    first_evidence,
+)
 from pipelines.sla.burn import alert_episodes, burn_ledger, burn_rates, firing_at_end
 from pipelines.sla.objectives import (
     KEYS,
     alert_rules_frame,
-    excluded_minutes,
-    exclusion_intervals,
     objectives_frame,
 )
-from pipelines.sla.slices import objective_slices
 from pipelines.sla.windows import objective_windows
 from pipelines.spec.loader import load_contracts
 from pipelines.spec.schema import Contract
@@ -105,43 +108,30 @@ def slices(home: Path, days: list[date]) -> tuple[list[Timing], None]:
     raw_rows = stored = 0
     with _warehouse(home) as con:
         began = perf_counter()
-        as_of = _evidence_end(con)
-        first_evidence = _first_evidence(con)
+        as_of = evidence_end(con)
+        first = first_evidence(con)
         seconds["read"] += perf_counter() - began
         assert as_of is not None, "no evidence ingested"
         for done, day in enumerate(days, 1):
             start = datetime.combine(day, time(), UTC)
-            end = start + timedelta(days=1)
             lap = perf_counter()
-            requests, probes, buckets = (
-                warehouse.query(
-                    con, f"SELECT {columns} FROM {table} WHERE ts >= ? AND ts < ?", [start, end]
-                )
-                for table, columns in [
-                    ("raw.requests", "ts, service, total, errors"),
-                    ("raw.probes", "ts, service, up"),
-                    ("raw.latency_buckets", "ts, service, le_seconds, count"),
-                ]
-            )
+            evidence = {kind: rows.collect() for kind, rows in day_evidence(con, start).items()}
             seconds["read"] += perf_counter() - lap
             lap = perf_counter()
-            day_slices = objective_slices(
+            stored_day = day_slices(
+                contracts,
                 objectives,
-                requests.lazy(),
-                probes.lazy(),
-                buckets.lazy(),
-                excluded_minutes(exclusion_intervals(contracts, start, end), start, end),
-                first_evidence,
+                {kind: rows.lazy() for kind, rows in evidence.items()},
+                first,
                 start,
-                end,
                 as_of,
             )
             seconds["compute"] += perf_counter() - lap
             lap = perf_counter()
-            warehouse.replace_rows(con, [("sla.slices", "partition_date = ?", [day], day_slices)])
+            warehouse.replace_rows(con, [("sla.slices", "partition_date = ?", [day], stored_day)])
             seconds["write"] += perf_counter() - lap
-            raw_rows += requests.height
-            stored += day_slices.height
+            raw_rows += evidence["requests"].height
+            stored += stored_day.height
             progress("slices", done, len(days))
     return [
         Timing(
@@ -175,7 +165,7 @@ def windows(home: Path, firing: pl.DataFrame) -> tuple[list[Timing], pl.DataFram
     objectives = objectives_frame(_contracts(home))
     with _warehouse(home, read_only=True) as con:
         (as_of, stored), read = _best_of(
-            lambda: (_evidence_end(con), warehouse.query(con, STORED_SLICES_SQL))
+            lambda: (evidence_end(con), warehouse.query(con, STORED_SLICES_SQL))
         )
     assert as_of is not None, "no evidence ingested"
     monthly, compute = _best_of(lambda: objective_windows(objectives, stored, firing, as_of))

@@ -28,6 +28,11 @@ RAW_TABLES = {
     "probes": "raw.probes",
     "histogram": "raw.latency_buckets",
 }
+DAY_COLUMNS = {
+    "requests": "ts, service, total, errors",
+    "probes": "ts, service, up",
+    "histogram": "ts, service, le_seconds, count",
+}
 
 STORED_SLICES_SQL = (
     "SELECT contract_id, objective_id, slice_start, good, total, excluded_minutes, "
@@ -46,7 +51,7 @@ def _valid_contracts(
     return contracts, [str(problem) for problem in problems]
 
 
-def _evidence_end(con: duckdb.DuckDBPyConnection) -> datetime | None:
+def evidence_end(con: duckdb.DuckDBPyConnection) -> datetime | None:
     """The end of the latest evidence minute in the raw tables (None without evidence)."""
     latest = " UNION ALL ".join(
         f"SELECT max(ts) AS ts FROM {table}" for table in RAW_TABLES.values()
@@ -57,7 +62,7 @@ def _evidence_end(con: duckdb.DuckDBPyConnection) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
 
 
-def _first_evidence(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def first_evidence(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """service, sli_method, first_ts: the earliest raw timestamp per service and evidence table."""
     return query(
         con,
@@ -66,6 +71,41 @@ def _first_evidence(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
             "GROUP BY service"
             for method, table in RAW_TABLES.items()
         ),
+    )
+
+
+def day_evidence(con: duckdb.DuckDBPyConnection, start: datetime) -> dict[str, pl.LazyFrame]:
+    """The raw rows of the UTC day starting at ``start``, by evidence kind (selected by ``ts``:
+    a landing file of one day may hold rows of the next)."""
+    end = start + timedelta(days=1)
+    return {
+        kind: query(
+            con, f"SELECT {DAY_COLUMNS[kind]} FROM {table} WHERE ts >= ? AND ts < ?", [start, end]
+        ).lazy()
+        for kind, table in RAW_TABLES.items()
+    }
+
+
+def day_slices(
+    contracts: list[Contract],
+    objectives: pl.DataFrame,
+    evidence: dict[str, pl.LazyFrame],
+    first: pl.DataFrame,
+    start: datetime,
+    as_of: datetime,
+) -> pl.DataFrame:
+    """Every objective's slices of the UTC day starting at ``start`` (SLICES_SCHEMA)."""
+    end = start + timedelta(days=1)
+    return objective_slices(
+        objectives,
+        evidence["requests"],
+        evidence["probes"],
+        evidence["histogram"],
+        excluded_minutes(exclusion_intervals(contracts, start, end), start, end),
+        first,
+        start,
+        end,
+        as_of,
     )
 
 
@@ -106,31 +146,12 @@ def sla_slices(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mate
     objectives = objectives_frame(contracts)
     rows_per_day: dict[str, int] = {}
     with pledge.connect() as con:
-        as_of = _evidence_end(con)
-        first_evidence = _first_evidence(con)
+        as_of = evidence_end(con)
+        first = first_evidence(con)
         for day in partition_days(context):
             start = datetime.combine(day, time(), UTC)
-            end = start + timedelta(days=1)
-
-            def raw(
-                table: str, columns: str, start: datetime = start, end: datetime = end
-            ) -> pl.LazyFrame:
-                return query(
-                    con, f"SELECT {columns} FROM {table} WHERE ts >= ? AND ts < ?", [start, end]
-                ).lazy()
-
             slices = (
-                objective_slices(
-                    objectives,
-                    raw("raw.requests", "ts, service, total, errors"),
-                    raw("raw.probes", "ts, service, up"),
-                    raw("raw.latency_buckets", "ts, service, le_seconds, count"),
-                    excluded_minutes(exclusion_intervals(contracts, start, end), start, end),
-                    first_evidence,
-                    start,
-                    end,
-                    as_of,
-                )
+                day_slices(contracts, objectives, day_evidence(con, start), first, start, as_of)
                 if as_of is not None
                 else pl.DataFrame()
             )
@@ -156,7 +177,7 @@ def sla_windows(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
     contracts, _ = _valid_contracts(context, pledge)
     objectives = objectives_frame(contracts)
     with pledge.connect() as con:
-        as_of = _evidence_end(con) or datetime.now(UTC).replace(second=0, microsecond=0)
+        as_of = evidence_end(con) or datetime.now(UTC).replace(second=0, microsecond=0)
         slices = query(con, STORED_SLICES_SQL)
         ledger = burn_ledger(objectives, slices)
         alerts = alert_episodes(ledger, alert_rules_frame(contracts))
