@@ -1,4 +1,4 @@
-"""The ``pledge`` command: ``validate``, ``demo``, ``run``, ``dev``."""
+"""The ``pledge`` command: ``validate``, ``import-openslo``, ``demo``, ``run``, ``dev``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate", help="check contract files; one file:line problem per line"
     )
     validate.add_argument("paths", nargs="+", type=Path, help="contract files or folders of them")
+
+    openslo = commands.add_parser(
+        "import-openslo",
+        help="turn OpenSLO v1 Service, SLI and SLO objects into contract YAML, one per service",
+    )
+    openslo.add_argument("files", nargs="+", type=Path, help="OpenSLO YAML files")
+    openslo.add_argument(
+        "--out", type=Path, help="write <service>.yaml files into this folder (default: stdout)"
+    )
+    openslo.add_argument(
+        "--provider",
+        default="Service owner",
+        help="provider when the Service has no pledge/provider annotation or provider label "
+        "(default: %(default)s)",
+    )
+    openslo.add_argument(
+        "--consumer",
+        default="Service users",
+        help="consumer when the Service has no pledge/consumer annotation or consumer label "
+        "(default: %(default)s)",
+    )
 
     demo = commands.add_parser(
         "demo", help="write the demo scenario into PLEDGE_HOME and run the pipeline"
@@ -57,7 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev.add_argument("--home", type=Path, help="Pledge home (default: $PLEDGE_HOME or .pledge)")
 
     args = parser.parse_args(argv)
-    return {"validate": _validate, "demo": _demo, "run": _run, "dev": _dev}[args.command](args)
+    return {
+        "validate": _validate,
+        "import-openslo": _import_openslo,
+        "demo": _demo,
+        "run": _run,
+        "dev": _dev,
+    }[args.command](args)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -83,6 +110,25 @@ def _validate(args: argparse.Namespace) -> int:
     if not failed:
         print(f"{len(files)} contract file(s) valid")
     return 1 if failed else 0
+
+
+def _import_openslo(args: argparse.Namespace) -> int:
+    from pipelines.spec.openslo import import_openslo
+
+    result = import_openslo(args.files, provider=args.provider, consumer=args.consumer)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    for problem in result.problems:
+        print(problem, file=sys.stderr)
+    if args.out is None:
+        print("---\n".join(result.contracts.values()), end="")
+    else:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for contract_id, text in result.contracts.items():
+            path = args.out / f"{contract_id}.yaml"
+            path.write_text(text)
+            print(f"wrote {path}")
+    return 1 if result.problems else 0
 
 
 def _demo(args: argparse.Namespace) -> int:
