@@ -44,6 +44,126 @@ CREATE TABLE IF NOT EXISTS raw.probes (
     file VARCHAR NOT NULL
 );
 
+-- Ticket state changes, one row per event. A 'log' source loads one row per update of its file
+-- (ts: the update, state: the state after it); a 'snapshot' source one row per ticket becomes
+-- events New at opened_at, Resolved at resolved_at, Closed at closed_at. seq orders the events of
+-- one ticket at one instant (0, 1, ... in file order). opened_at .. category repeat the ticket's
+-- fields as the row gave them (null when absent or the source's missing marker).
+CREATE TABLE IF NOT EXISTS raw.ticket_events (
+    partition_date DATE NOT NULL,
+    ticket_id VARCHAR NOT NULL,
+    ts TIMESTAMPTZ NOT NULL,
+    seq BIGINT NOT NULL,
+    state VARCHAR NOT NULL,
+    priority VARCHAR,
+    opened_at TIMESTAMPTZ,
+    resolved_at TIMESTAMPTZ,
+    closed_at TIMESTAMPTZ,
+    reassignment_count BIGINT,
+    reopen_count BIGINT,
+    assignment_group VARCHAR,
+    category VARCHAR,
+    service VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    file VARCHAR NOT NULL
+);
+
+-- Security incidents, one row per incident (contained_at null while not contained).
+CREATE TABLE IF NOT EXISTS raw.security_incidents (
+    partition_date DATE NOT NULL,
+    incident_id VARCHAR NOT NULL,
+    service VARCHAR NOT NULL,
+    severity VARCHAR,
+    occurred_at TIMESTAMPTZ NOT NULL,
+    detected_at TIMESTAMPTZ NOT NULL,
+    contained_at TIMESTAMPTZ,
+    source VARCHAR NOT NULL,
+    file VARCHAR NOT NULL
+);
+
+-- Backup runs, one row per run; success false for a failed run.
+CREATE TABLE IF NOT EXISTS raw.backup_runs (
+    partition_date DATE NOT NULL,
+    service VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ NOT NULL,
+    success BOOLEAN NOT NULL,
+    source VARCHAR NOT NULL,
+    file VARCHAR NOT NULL
+);
+
+-- Restore tests, one row per test (the restore's duration is finished_at - started_at).
+CREATE TABLE IF NOT EXISTS raw.restore_tests (
+    partition_date DATE NOT NULL,
+    service VARCHAR NOT NULL,
+    test_id VARCHAR NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ NOT NULL,
+    success BOOLEAN NOT NULL,
+    source VARCHAR NOT NULL,
+    file VARCHAR NOT NULL
+);
+
+-- Survey responses: survey 'csat' (score 1-5) or 'nps' (score 0-10), whole-number scores.
+CREATE TABLE IF NOT EXISTS raw.survey_responses (
+    partition_date DATE NOT NULL,
+    service VARCHAR NOT NULL,
+    response_id VARCHAR NOT NULL,
+    ts TIMESTAMPTZ NOT NULL,
+    survey VARCHAR NOT NULL,
+    score DOUBLE NOT NULL,
+    source VARCHAR NOT NULL,
+    file VARCHAR NOT NULL
+);
+
+-- Latency samples, one row per measured request or page load.
+CREATE TABLE IF NOT EXISTS raw.latency_samples (
+    partition_date DATE NOT NULL,
+    ts TIMESTAMPTZ NOT NULL,
+    service VARCHAR NOT NULL,
+    latency_seconds DOUBLE NOT NULL,
+    source VARCHAR NOT NULL,
+    file VARCHAR NOT NULL
+);
+
+-- Re-exports: an exporter may send the same tickets, incidents, runs, tests or responses again
+-- in later files (a daily full snapshot, an overlapping event log). raw.* keeps every file's rows
+-- (a partition is what its files hold); the latest_* views keep one row per identity, from the
+-- latest partition (then the last file name) that holds it: a later export supersedes an earlier
+-- one, events already sent are not counted twice, and events only an earlier file had are kept.
+-- Read item evidence through these views. Identities: a ticket event (source, ticket_id, ts,
+-- seq); an incident (source, incident_id); a run, test or response (source, service, its id).
+CREATE OR REPLACE VIEW raw.latest_ticket_events AS
+SELECT * FROM raw.ticket_events
+QUALIFY row_number() OVER (
+    PARTITION BY source, ticket_id, ts, seq ORDER BY partition_date DESC, file DESC
+) = 1;
+
+CREATE OR REPLACE VIEW raw.latest_security_incidents AS
+SELECT * FROM raw.security_incidents
+QUALIFY row_number() OVER (
+    PARTITION BY source, incident_id ORDER BY partition_date DESC, file DESC
+) = 1;
+
+CREATE OR REPLACE VIEW raw.latest_backup_runs AS
+SELECT * FROM raw.backup_runs
+QUALIFY row_number() OVER (
+    PARTITION BY source, service, run_id ORDER BY partition_date DESC, file DESC
+) = 1;
+
+CREATE OR REPLACE VIEW raw.latest_restore_tests AS
+SELECT * FROM raw.restore_tests
+QUALIFY row_number() OVER (
+    PARTITION BY source, service, test_id ORDER BY partition_date DESC, file DESC
+) = 1;
+
+CREATE OR REPLACE VIEW raw.latest_survey_responses AS
+SELECT * FROM raw.survey_responses
+QUALIFY row_number() OVER (
+    PARTITION BY source, service, response_id ORDER BY partition_date DESC, file DESC
+) = 1;
+
 -- Every input row that was not loaded, and why (line is 1-based in the file, header = line 1).
 CREATE TABLE IF NOT EXISTS raw.rejects (
     partition_date DATE,
@@ -99,11 +219,20 @@ CREATE TABLE IF NOT EXISTS sla.objectives (
     effective_start TIMESTAMPTZ,
     effective_end TIMESTAMPTZ,
     monthly_fee DOUBLE NOT NULL,
-    currency VARCHAR NOT NULL
+    currency VARCHAR NOT NULL,
+    judged_on VARCHAR NOT NULL,
+    statistic VARCHAR,
+    measure VARCHAR,
+    severities VARCHAR[],
+    judge VARCHAR,
+    confidence DOUBLE,
+    min_responses BIGINT
 );
 
--- Good/total per slice of an objective, after exclusions. unit: 'events' (occurrences) or
--- 'minutes' (timeslices: a good slice counts its length in good minutes).
+-- Good/total per slice of an objective, after exclusions and corrections. unit: 'events'
+-- (occurrences) or 'minutes' (timeslices: a good slice counts its length in good minutes).
+-- excluded_minutes / corrected_minutes: minutes removed by exclusions / by corrections (a minute
+-- both excluded and corrected counts as excluded).
 CREATE TABLE IF NOT EXISTS sla.slices (
     partition_date DATE NOT NULL,
     contract_id VARCHAR NOT NULL,
@@ -112,11 +241,14 @@ CREATE TABLE IF NOT EXISTS sla.slices (
     good DOUBLE NOT NULL,
     total DOUBLE NOT NULL,
     excluded_minutes DOUBLE NOT NULL,
+    corrected_minutes DOUBLE NOT NULL,
     missing_minutes DOUBLE NOT NULL
 );
 
 -- One row per objective window up to as_of (the end of the latest evidence minute). attainment
 -- is null and status 'no_data' when total is 0; measured repeats attainment (unit 'ratio').
+-- Item-judged objectives (outcomes): measured is the window statistic in its unit ('seconds',
+-- 'points'), interval_low/interval_high its confidence interval (surveys; null otherwise).
 CREATE TABLE IF NOT EXISTS sla.windows (
     contract_id VARCHAR NOT NULL,
     objective_id VARCHAR NOT NULL,
@@ -135,8 +267,11 @@ CREATE TABLE IF NOT EXISTS sla.windows (
     measured DOUBLE,
     unit VARCHAR NOT NULL,
     excluded_minutes DOUBLE,
+    corrected_minutes DOUBLE,
     missing_minutes DOUBLE,
-    as_of TIMESTAMPTZ NOT NULL
+    as_of TIMESTAMPTZ NOT NULL,
+    interval_low DOUBLE,
+    interval_high DOUBLE
 );
 
 -- Burn rate per look-back at the end of every slice: (bad/total over look-back) / (1 - target).
@@ -163,7 +298,10 @@ CREATE TABLE IF NOT EXISTS sla.alerts (
 );
 
 -- Credits per calendar window (complete ones and the current one) of objectives with credits;
--- credit_pct is a share of the monthly fee (0.1 = 10%).
+-- credit_pct is a share of the monthly fee (0.1 = 10%). contract_window: the local month
+-- (YYYY-MM) holding window_start, over which the contract's credit_cap applies; tier_below /
+-- tier_credit: the tier reached (null when none); capped: the objective's cap or the contract's
+-- credit_cap reduced credit_pct below tier_credit.
 CREATE TABLE IF NOT EXISTS sla.credits (
     contract_id VARCHAR NOT NULL,
     objective_id VARCHAR NOT NULL,
@@ -171,8 +309,58 @@ CREATE TABLE IF NOT EXISTS sla.credits (
     window_start TIMESTAMPTZ NOT NULL,
     window_end TIMESTAMPTZ NOT NULL,
     is_complete BOOLEAN NOT NULL,
+    contract_window VARCHAR NOT NULL,
     attainment DOUBLE,
+    tier_below DOUBLE,
+    tier_credit DOUBLE,
     credit_pct DOUBLE NOT NULL,
     credit_amount DOUBLE NOT NULL,
-    currency VARCHAR NOT NULL
+    currency VARCHAR NOT NULL,
+    capped BOOLEAN NOT NULL
+);
+
+-- Corrections of the contracts, one row per correction and objective it applies to: the period
+-- [corrected_from, corrected_until) removed from the objective after the fact. correction is the
+-- correction's 1-based position in its contract; recorded the day it was recorded.
+CREATE TABLE IF NOT EXISTS sla.corrections (
+    contract_id VARCHAR NOT NULL,
+    objective_id VARCHAR NOT NULL,
+    correction BIGINT NOT NULL,
+    reason VARCHAR NOT NULL,
+    author VARCHAR NOT NULL,
+    recorded DATE NOT NULL,
+    corrected_from TIMESTAMPTZ NOT NULL,
+    corrected_until TIMESTAMPTZ NOT NULL
+);
+
+-- One row per counted item of an item-judged objective (ticket, incident, restore test, survey
+-- response, latency sample, RPO exposure span), after corrections: the evidence behind its
+-- windows. value is in the objective's unit (seconds; CSAT score; NPS +1/0/-1).
+CREATE TABLE IF NOT EXISTS sla.outcomes (
+    contract_id VARCHAR NOT NULL,
+    objective_id VARCHAR NOT NULL,
+    item_id VARCHAR NOT NULL,
+    counted_at TIMESTAMPTZ NOT NULL,
+    value DOUBLE,
+    good BOOLEAN,
+    detail VARCHAR
+);
+
+-- ServiceNow-style task SLA timers, one row per (ticket objective, ticket) whose timer started:
+-- business and actual elapsed time, pauses, target and (pause-shifted) breach time.
+CREATE TABLE IF NOT EXISTS sla.ticket_timers (
+    contract_id VARCHAR NOT NULL,
+    objective_id VARCHAR NOT NULL,
+    ticket_id VARCHAR NOT NULL,
+    priority VARCHAR,
+    timer_state VARCHAR NOT NULL,
+    started_at TIMESTAMPTZ,
+    stopped_at TIMESTAMPTZ,
+    business_seconds DOUBLE,
+    actual_seconds DOUBLE,
+    paused_seconds DOUBLE,
+    pauses BIGINT,
+    target_seconds DOUBLE,
+    breach_at TIMESTAMPTZ,
+    breached BOOLEAN
 );

@@ -7,15 +7,19 @@ import dagster as dg
 from pipelines.definitions import all_assets, defs
 from pipelines.partitions import daily
 
-WRITERS = {
+RAW = {
     "raw/requests",
     "raw/latency_buckets",
     "raw/probes",
-    "sla/objectives",
-    "sla/slices",
-    "sla/windows",
+    "raw/ticket_events",
+    "raw/security_incidents",
+    "raw/backup_runs",
+    "raw/restore_tests",
+    "raw/survey_responses",
+    "raw/latency_samples",
 }
-PARTITIONED = {"raw/requests", "raw/latency_buckets", "raw/probes", "sla/slices"}
+WRITERS = RAW | {"sla/objectives", "sla/slices", "sla/outcomes", "sla/windows"}
+PARTITIONED = RAW | {"sla/slices"}
 
 
 def keyed() -> dict[str, dg.AssetsDefinition]:

@@ -28,6 +28,9 @@ TABLES = (
     "sla.burn_rates",
     "sla.alerts",
     "sla.credits",
+    "sla.corrections",
+    "sla.outcomes",
+    "sla.ticket_timers",
 )
 
 
@@ -120,6 +123,7 @@ def test_reports_are_written_for_every_contract(home: Path):
         "contract-paylane-payments.html",
         "contract-platform-team.html",
         "plotly.min.js",
+        "credits-ledger.csv",
     }
     assert "Acme Cloud hosting agreement" in (reports / "index.html").read_text()
 

@@ -68,5 +68,21 @@ def _ingest_asset(kind: str) -> dg.AssetsDefinition:
 raw_requests = _ingest_asset("requests")
 raw_latency_buckets = _ingest_asset("histogram")
 raw_probes = _ingest_asset("probes")
+raw_ticket_events = _ingest_asset("tickets")
+raw_security_incidents = _ingest_asset("security_incidents")
+raw_backup_runs = _ingest_asset("backup_runs")
+raw_restore_tests = _ingest_asset("restore_tests")
+raw_survey_responses = _ingest_asset("survey_responses")
+raw_latency_samples = _ingest_asset("latency_samples")
 
-ingest_assets = [raw_requests, raw_latency_buckets, raw_probes]
+ingest_assets = [
+    raw_requests,
+    raw_latency_buckets,
+    raw_probes,
+    raw_ticket_events,
+    raw_security_incidents,
+    raw_backup_runs,
+    raw_restore_tests,
+    raw_survey_responses,
+    raw_latency_samples,
+]

@@ -37,6 +37,12 @@ RAW_TABLES = {
     "requests": "raw.requests",
     "histogram": "raw.latency_buckets",
     "probes": "raw.probes",
+    "tickets": "raw.ticket_events",
+    "security_incidents": "raw.security_incidents",
+    "backup_runs": "raw.backup_runs",
+    "restore_tests": "raw.restore_tests",
+    "survey_responses": "raw.survey_responses",
+    "latency_samples": "raw.latency_samples",
 }
 """The raw table each source kind loads into."""
 

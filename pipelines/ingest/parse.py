@@ -11,6 +11,10 @@ blank line counts and is rejected as a missing timestamp; a quoted field spannin
 later numbers). Parquet rows are numbered from 1. A CSV line with more fields than the header makes
 the whole file unreadable (the reader cannot tell which line), a shorter one has missing values.
 
+Empty fields, and the source's ``missing`` marker (e.g. "?"), are missing values: rejected in a
+required field, null in an optional one (``OPTIONAL_FIELDS``). Ticket rows come out as events
+(``ticket_events``: a snapshot row becomes New/Resolved/Closed events).
+
 Partition days come from file names: the first group of the source's ``date_pattern`` found in a
 file's name is the UTC day it belongs to. Its rows keep their own timestamps even when these fall
 outside that day (an exporter writing local days), so downstream stages select rows by ``ts``.
@@ -31,17 +35,62 @@ from pipelines.spec.sources import CANONICAL_FIELDS, Source
 
 UTC = pl.Datetime("us", "UTC")
 
-ROW_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "requests": {"ts": UTC, "service": pl.String(), "total": pl.Int64(), "errors": pl.Int64()},
-    "histogram": {
-        "ts": UTC,
-        "service": pl.String(),
-        "le_seconds": pl.Float64(),
-        "count": pl.Int64(),
-    },
-    "probes": {"ts": UTC, "service": pl.String(), "location": pl.String(), "up": pl.Boolean()},
+_LINE = "__line"
+_RECORD = "__record"
+_VALID = "__valid"
+_FIRST = "__first_of_series"
+
+FIELD_TYPES = {
+    "ts": "timestamp",
+    "opened_at": "timestamp",
+    "resolved_at": "timestamp",
+    "closed_at": "timestamp",
+    "occurred_at": "timestamp",
+    "detected_at": "timestamp",
+    "contained_at": "timestamp",
+    "started_at": "timestamp",
+    "finished_at": "timestamp",
+    "total": "counter",
+    "errors": "counter",
+    "count": "counter",
+    "reassignment_count": "counter",
+    "reopen_count": "counter",
+    "le": "bucket",
+    "score": "number",
+    "latency_seconds": "number",
+    "up": "boolean",
+    "success": "boolean",
 }
-"""The typed rows of each source kind."""
+"""How each canonical field is parsed; every other field is text."""
+
+_DTYPES: dict[str, pl.DataType] = {
+    "timestamp": UTC,
+    "counter": pl.Int64(),
+    "bucket": pl.Float64(),
+    "number": pl.Float64(),
+    "boolean": pl.Boolean(),
+    "text": pl.String(),
+}
+ROW_NAMES = {"le": "le_seconds"}
+"""Raw table columns named differently from their canonical field."""
+
+
+def _row_schema(kind: str) -> dict[str, pl.DataType]:
+    schema = {
+        ROW_NAMES.get(field, field): _DTYPES[FIELD_TYPES.get(field, "text")]
+        for field in CANONICAL_FIELDS[kind]
+    }
+    if kind == "tickets":  # seq, after ts, orders the events of one ticket at one instant
+        columns = list(schema.items())
+        after_ts = [name for name, _ in columns].index("ts") + 1
+        return dict(columns[:after_ts] + [("seq", pl.Int64())] + columns[after_ts:])
+    return schema
+
+
+ROW_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    kind: _row_schema(kind) for kind in CANONICAL_FIELDS
+}
+"""The typed rows of each source kind (the raw table's columns, less partition/source/file)."""
 
 REJECT_SCHEMA: dict[str, pl.DataType] = {
     "file": pl.String(),
@@ -50,40 +99,86 @@ REJECT_SCHEMA: dict[str, pl.DataType] = {
     "record": pl.String(),
 }
 
-IDENTITY_FIELDS = {
+DUPLICATE_KEYS: dict[str, tuple[str, ...]] = {
+    "requests": ("ts", "service"),
+    "histogram": ("ts", "service", "le"),
+    "probes": ("ts", "service", "location"),
+    "tickets": (_RECORD,),
+    "security_incidents": ("incident_id",),
+    "backup_runs": ("service", "run_id"),
+    "restore_tests": ("service", "test_id"),
+    "survey_responses": ("service", "response_id"),
+    "latency_samples": (),
+}
+"""Fields whose values identify one row of a file: a later row with the same values repeats it
+(rejected as a duplicate). A ticket row repeats only when its whole line is equal (several
+updates of a ticket can share a minute); latency samples have no identity (two requests can)."""
+
+SERIES_FIELDS: dict[str, tuple[str, ...]] = {
     "requests": ("service",),
     "histogram": ("service", "le"),
     "probes": ("service", "location"),
+    "tickets": ("ticket_id",),
+    "survey_responses": ("service", "response_id"),
+    "latency_samples": ("service",),
 }
-"""Fields that, with the timestamp, identify one measurement: a second row with them repeats it."""
+"""The series a ``ts`` belongs to: a repeated wall-clock time when clocks fall back is the later
+instant on its repeat within a series."""
+
+SNAPSHOT_EVENTS = (("opened_at", "New"), ("resolved_at", "Resolved"), ("closed_at", "Closed"))
+"""The state-change events a ticket snapshot row stands for: the state entered at each instant."""
+
+SURVEY_SCALES = {"csat": (1.0, 5.0), "nps": (0.0, 10.0)}
+"""Valid scores of each survey (whole numbers within the bounds)."""
+
+
+def timestamp_reasons(field: str) -> tuple[str, str, str, str]:
+    """The reasons a timestamp field fails for, in order: missing, unparseable, naive (no zone
+    declared), nonexistent local time (skipped when clocks spring forward)."""
+    if field == "ts":
+        return (
+            "missing timestamp",
+            "unparseable timestamp",
+            "naive timestamp",
+            "nonexistent local time",
+        )
+    return (
+        f"missing {field}",
+        f"unparseable {field}",
+        f"naive {field}",
+        f"nonexistent local {field}",
+    )
+
 
 REASONS = (
-    "missing timestamp",
-    "unparseable timestamp",
-    "naive timestamp",
-    "nonexistent local time",
+    *timestamp_reasons("ts"),
     "missing service",
     "unknown service",
-    "missing location",
+    "missing <field>: a text or id field (location, ticket id, state, incident id, ...)",
+    "missing/unparseable/naive/nonexistent local <field>: another timestamp (opened_at, ...)",
     "missing bucket bound",
     "unparseable bucket bound",
     "missing number",
     "unparseable number",
     "negative counter",
-    "errors greater than total",
     "missing boolean",
     "bad boolean",
+    "errors greater than total",
+    "resolved before opened",
+    "closed before opened",
+    "detected before occurred",
+    "contained before detected",
+    "finished before started",
+    "unknown survey",
+    "score out of range",
+    "negative latency",
     "duplicate row",
 )
-"""Every reason a row can be rejected for, in the order the rules are applied."""
+"""Every reason a row can be rejected for, in the order the rules are applied (a row gets the
+first it breaks; ``<field>`` stands for the field's name, underscores as spaces for text)."""
 
 ISO_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f")
 BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
-
-_LINE = "__line"
-_RECORD = "__record"
-_VALID = "__valid"
-_FIRST = "__first_of_series"
 
 
 class UnreadableFile(ValueError):
@@ -105,7 +200,7 @@ def parse_landing_file(
 
     ``known_services`` are the services declared by valid contracts (any other is rejected);
     ``file_name`` labels the rejects (default: the path as given). Raises ``UnreadableFile`` when
-    the file cannot be parsed at all.
+    the file cannot be parsed at all. Ticket rows come out as events (``ticket_events``).
     """
     path = Path(path)
     label = file_name or str(path)
@@ -114,7 +209,7 @@ def parse_landing_file(
         columns = frame.collect_schema()
         missing = [
             f"{source.column(field)!r} ({field})"
-            for field in CANONICAL_FIELDS[source.kind]
+            for field in source.required_columns()
             if source.column(field) not in columns
         ]
         if missing:
@@ -135,9 +230,14 @@ def parse_landing_file(
     except (pl.exceptions.PolarsError, OSError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UnreadableFile(f"{label}: cannot read as {source.format}: {reason}") from None
-    rows = typed.filter(pl.col(_VALID)).select(
-        pl.col(_value(field)).alias(field) for field in ROW_SCHEMAS[source.kind]
+    valid = typed.filter(pl.col(_VALID)).select(
+        pl.col(_LINE), *(pl.col(_value(field)).alias(field) for field in parsed.values)
     )
+    rows = (
+        ticket_events(valid, source.ticket_layout)
+        if source.kind == "tickets"
+        else valid.rename(ROW_NAMES, strict=False)
+    ).select(list(ROW_SCHEMAS[source.kind]))
     rejects = typed.filter(~pl.col(_VALID)).select(
         file=pl.lit(label, pl.String),
         line=pl.col(_LINE).cast(pl.Int64),
@@ -145,6 +245,27 @@ def parse_landing_file(
         record=pl.col(_RECORD).struct.json_encode(),
     )
     return ParsedFile(rows=rows, rejects=rejects)
+
+
+def ticket_events(tickets: pl.DataFrame, layout: str) -> pl.DataFrame:
+    """Valid ticket rows (the ``tickets`` fields typed, ``__line`` the file line) → events:
+    ``ROW_SCHEMAS["tickets"]`` plus ``__line``.
+
+    A ``log`` row is one event. A ``snapshot`` row becomes up to three events (``SNAPSHOT_EVENTS``:
+    New at opened_at, Resolved at resolved_at, Closed at closed_at, those present). ``seq``
+    numbers the events of one ticket at one instant from 0, in file order (a snapshot's in the
+    New, Resolved, Closed order), so (ticket_id, ts, seq) identifies an event across re-exports.
+    """
+    if layout == "snapshot":
+        tickets = pl.concat(
+            tickets.filter(pl.col(instant).is_not_null()).with_columns(
+                ts=pl.col(instant), state=pl.lit(state), __order=pl.lit(order)
+            )
+            for order, (instant, state) in enumerate(SNAPSHOT_EVENTS)
+        ).sort(_LINE, "__order")
+    return tickets.with_columns(
+        seq=pl.int_range(pl.len(), dtype=pl.Int64).over("ticket_id", "ts")
+    ).select(_LINE, *list(ROW_SCHEMAS["tickets"]))
 
 
 def file_sha256(path: str | Path) -> str:
@@ -196,7 +317,7 @@ class _Parsed:
     """The parsing expressions of one source over one file's columns.
 
     ``values`` turn the file's columns into the typed fields (null where a value is missing or
-    does not parse); ``first_of_series`` flags repeated measurements over the typed fields.
+    does not parse); ``first_of_series`` flags repeated rows over the typed fields.
     ``is_valid`` is the cheap test run on every row; ``first_reason`` explains a failed row and
     runs on the rejects only.
     """
@@ -205,94 +326,206 @@ class _Parsed:
         self.source = source
         self.columns = columns
         self.known_services = list(known_services)
-        kind = source.kind
-        self.values: dict[str, pl.Expr] = {
-            "ts": self._timestamp(),
-            "service": self._text("service"),
+        self.fields = source.read_fields()
+        self.optional = source.optional_fields()
+        self.markers = [""] if source.missing is None else ["", source.missing]
+        parsers = {
+            "timestamp": self._timestamp,
+            "counter": self._integer,
+            "bucket": self._number,  # "+Inf" (any case) is infinity
+            "number": self._number,
+            "boolean": self._boolean,
+            "text": self._text,
         }
-        if kind == "requests":
-            self.values |= {"total": self._integer("total"), "errors": self._integer("errors")}
-        elif kind == "histogram":
-            self.values |= {"le_seconds": self._bucket_bound(), "count": self._integer("count")}
-        else:
-            self.values |= {"location": self._text("location"), "up": self._boolean()}
+        self.values: dict[str, pl.Expr] = {
+            field: (
+                pl.lit(None, _DTYPES[self._type(field)])
+                if self._absent(field)
+                else parsers[self._type(field)](field)
+            )
+            for field in CANONICAL_FIELDS[source.kind]
+            if field in self.fields
+        }
+        if source.service is not None:
+            self.values["service"] = pl.lit(source.service, pl.String)
 
     def is_valid(self) -> pl.Expr:
         """True for a row that loads: every field parsed, no rule broken (never null)."""
         value = {field: pl.col(_value(field)) for field in self.values}
-        checks = [column.is_not_null() for column in value.values()]
+        checks = [
+            value[field].is_not_null() | self._missing(field)
+            if field in self.optional
+            else value[field].is_not_null()
+            for field in self.values
+        ]
         checks.append(value["service"].is_in(self.known_services))
-        checks += [value[field] >= 0 for field in self._counters()]
-        if self.source.kind == "requests":
-            checks.append(value["errors"] <= value["total"])
-        if self.source.kind == "histogram":
-            checks.append(value["le_seconds"].is_not_nan())
+        # null values (optional fields) are settled by the checks above
+        checks += [(value[field] >= 0).fill_null(True) for field in self._of_type("counter")]
+        checks += [value[field].is_not_nan().fill_null(True) for field in self._of_type("bucket")]
+        checks += [value[field].is_finite().fill_null(True) for field in self._of_type("number")]
+        checks += [~broken for _, broken in self._kind_rules()]
         checks.append(pl.col(_FIRST))
         return pl.all_horizontal(checks).fill_null(False)
 
     def first_reason(self) -> pl.Expr:
         """The first of ``REASONS`` a failed row breaks (String)."""
         value = {field: pl.col(_value(field)) for field in self.values}
-        kind = self.source.kind
-        rules: dict[str, pl.Expr] = {
-            "missing timestamp": self._missing("ts"),
-            "unparseable timestamp": value["ts"].is_null() & self._wall_clock().is_null(),
-            "naive timestamp": value["ts"].is_null() & pl.lit(self.source.time_zone is None),
-            "nonexistent local time": value["ts"].is_null(),
-            "missing service": self._missing("service"),
-            "unknown service": ~value["service"].is_in(self.known_services),
-        }
-        if kind == "probes":
-            rules["missing location"] = self._missing("location")
-        if kind == "histogram":
-            rules["missing bucket bound"] = self._missing("le")
-            rules["unparseable bucket bound"] = (
-                value["le_seconds"].is_null() | value["le_seconds"].is_nan()
+        rules: list[tuple[str, pl.Expr]] = []
+        timestamps = self._of_type("timestamp")
+        if "ts" in timestamps:
+            rules += self._timestamp_rules("ts")
+        rules += [
+            ("missing service", self._missing("service")),
+            ("unknown service", ~value["service"].is_in(self.known_services)),
+        ]
+        rules += [
+            (f"missing {field.replace('_', ' ')}", self._missing(field))
+            for field in self._of_type("text")
+            if field != "service" and field not in self.optional
+        ]
+        for field in timestamps:
+            if field != "ts":
+                rules += self._timestamp_rules(field)
+        for field in self._of_type("bucket"):
+            rules += [
+                ("missing bucket bound", self._missing(field)),
+                ("unparseable bucket bound", value[field].is_null() | value[field].is_nan()),
+            ]
+        numbers = self._of_type("counter") + self._of_type("number")
+        required = [field for field in numbers if field not in self.optional]
+        if required:
+            rules.append(
+                ("missing number", pl.any_horizontal(self._missing(field) for field in required))
             )
-        counters = self._counters()
+        if numbers:
+            rules.append(
+                (
+                    "unparseable number",
+                    pl.any_horizontal(
+                        (value[field].is_null() & ~self._missing(field))
+                        | ~value[field].is_finite().fill_null(True)
+                        for field in numbers
+                    ),
+                )
+            )
+        counters = self._of_type("counter")
         if counters:
-            rules["missing number"] = pl.any_horizontal(self._missing(field) for field in counters)
-            rules["unparseable number"] = pl.any_horizontal(
-                value[field].is_null() for field in counters
+            rules.append(
+                ("negative counter", pl.any_horizontal(value[field] < 0 for field in counters))
             )
-            rules["negative counter"] = pl.any_horizontal(value[field] < 0 for field in counters)
-        if kind == "requests":
-            rules["errors greater than total"] = value["errors"] > value["total"]
-        if kind == "probes":
-            rules["missing boolean"] = self._missing("up")
-            rules["bad boolean"] = value["up"].is_null()
-        rules["duplicate row"] = ~pl.col(_FIRST)
-        ordered = [(reason, rules[reason]) for reason in REASONS if reason in rules]
-        chain = pl.when(ordered[0][1]).then(pl.lit(ordered[0][0]))
-        for reason, broken in ordered[1:]:
+        for field in self._of_type("boolean"):
+            rules += [
+                ("missing boolean", self._missing(field)),
+                ("bad boolean", value[field].is_null()),
+            ]
+        rules += self._kind_rules()
+        rules.append(("duplicate row", ~pl.col(_FIRST)))
+        chain = pl.when(rules[0][1]).then(pl.lit(rules[0][0]))
+        for reason, broken in rules[1:]:
             chain = chain.when(broken).then(pl.lit(reason))
         return chain.otherwise(pl.lit(None, pl.String))
 
-    def _counters(self) -> list[str]:
-        return {"requests": ["total", "errors"], "histogram": ["count"], "probes": []}[
-            self.source.kind
-        ]
+    def _kind_rules(self) -> list[tuple[str, pl.Expr]]:
+        """Rules across fields of one kind: (reason, broken), never null."""
+        value = {field: pl.col(_value(field)) for field in self.values}
+
+        def before(later: str, earlier: str) -> pl.Expr:
+            return (value[later] < value[earlier]).fill_null(False)
+
+        kind = self.source.kind
+        if kind == "requests":
+            return [
+                ("errors greater than total", (value["errors"] > value["total"]).fill_null(False))
+            ]
+        if kind == "tickets":
+            return [
+                ("resolved before opened", before("resolved_at", "opened_at")),
+                ("closed before opened", before("closed_at", "opened_at")),
+            ]
+        if kind == "security_incidents":
+            return [
+                ("detected before occurred", before("detected_at", "occurred_at")),
+                ("contained before detected", before("contained_at", "detected_at")),
+            ]
+        if kind in ("backup_runs", "restore_tests"):
+            return [("finished before started", before("finished_at", "started_at"))]
+        if kind == "survey_responses":
+            low = value["survey"].replace_strict(
+                {survey: low for survey, (low, _) in SURVEY_SCALES.items()},
+                default=None,
+                return_dtype=pl.Float64,
+            )
+            high = value["survey"].replace_strict(
+                {survey: high for survey, (_, high) in SURVEY_SCALES.items()},
+                default=None,
+                return_dtype=pl.Float64,
+            )
+            score = value["score"]
+            return [
+                ("unknown survey", ~value["survey"].is_in(list(SURVEY_SCALES)).fill_null(False)),
+                (
+                    "score out of range",
+                    ((score < low) | (score > high) | (score != score.floor())).fill_null(False),
+                ),
+            ]
+        if kind == "latency_samples":
+            return [("negative latency", (value["latency_seconds"] < 0).fill_null(False))]
+        return []
 
     def first_of_series(self) -> pl.Expr:
-        """False for a row repeating the timestamp and identity of an earlier row of the file."""
-        identity = [
-            "le_seconds" if field == "le" else field for field in IDENTITY_FIELDS[self.source.kind]
+        """False for a row repeating the key (``DUPLICATE_KEYS``) of an earlier row of the file."""
+        key = [
+            pl.col(_RECORD) if field == _RECORD else pl.col(_value(field))
+            for field in DUPLICATE_KEYS[self.source.kind]
+            if field in self.values or field == _RECORD
         ]
-        return pl.struct(_value("ts"), *map(_value, identity)).is_first_distinct()
+        if not key:
+            return pl.lit(True)
+        return pl.struct(*key).is_first_distinct()
+
+    def _type(self, field: str) -> str:
+        return FIELD_TYPES.get(field, "text")
+
+    def _of_type(self, field_type: str) -> list[str]:
+        """The parsed fields of a type, fixed values excluded."""
+        return [
+            field
+            for field in self.values
+            if self._type(field) == field_type and field in self.fields
+        ]
+
+    def _absent(self, field: str) -> bool:
+        """An optional field whose column the file lacks: null on every row."""
+        return self.source.column(field) not in self.columns
 
     def _dtype(self, field: str) -> pl.DataType:
         return self.columns[self.source.column(field)]
 
     def _missing(self, field: str) -> pl.Expr:
+        """True where the field has no value (null, empty, the source's missing marker)."""
+        if field not in self.fields:  # a fixed value
+            return pl.lit(False)
+        if self._absent(field):
+            return pl.lit(True)
         column = pl.col(self.source.column(field))
         if self._dtype(field) == pl.String:
-            return column.is_null() | (column == "")
+            return column.is_null() | self._is_marker(column)
         return column.is_null()
 
-    def _text(self, field: str) -> pl.Expr:
+    def _string(self, field: str) -> pl.Expr:
+        """The field as text, null where missing."""
         column = pl.col(self.source.column(field))
         text = column if self._dtype(field) == pl.String else column.cast(pl.String)
-        return pl.when(text != "").then(text)
+        return pl.when(~self._is_marker(text)).then(text)
+
+    def _is_marker(self, text: pl.Expr) -> pl.Expr:
+        """True where the text is empty or the source's missing marker."""
+        return pl.any_horizontal(text == marker for marker in self.markers)
+
+    def _text(self, field: str) -> pl.Expr:
+        if field == "survey":
+            return self._string(field).str.strip_chars().str.to_lowercase()
+        return self._string(field)
 
     def _integer(self, field: str) -> pl.Expr:
         """An Int64 counter; text that is not an integer, or a fractional float, becomes null."""
@@ -304,17 +537,17 @@ class _Parsed:
             return column.cast(pl.Int64, strict=False)
         return column.cast(pl.String).str.to_integer(strict=False)
 
-    def _bucket_bound(self) -> pl.Expr:
-        """``le`` in seconds as Float64; "+Inf" (any case) is infinity."""
-        column = pl.col(self.source.column("le"))
-        if self._dtype("le") == pl.String:
+    def _number(self, field: str) -> pl.Expr:
+        """A Float64 measurement (score, seconds); text that is not a number becomes null."""
+        column = pl.col(self.source.column(field))
+        if self._dtype(field) == pl.String:
             return column.str.strip_chars().cast(pl.Float64, strict=False)
         return column.cast(pl.Float64, strict=False)
 
-    def _boolean(self) -> pl.Expr:
-        """``up`` from true/false/1/0 (any case), a Boolean or an integer 0/1; else null."""
-        column = pl.col(self.source.column("up"))
-        if self._dtype("up") == pl.Boolean:
+    def _boolean(self, field: str) -> pl.Expr:
+        """A Boolean from true/false/1/0 (any case), a Boolean or an integer 0/1; else null."""
+        column = pl.col(self.source.column(field))
+        if self._dtype(field) == pl.Boolean:
             return column
         return (
             column.cast(pl.String)
@@ -323,71 +556,91 @@ class _Parsed:
             .replace_strict(BOOLEANS, default=None, return_dtype=pl.Boolean)
         )
 
-    def _timestamp_text(self) -> pl.Expr:
-        column = pl.col(self.source.column("ts"))
-        return column if self._dtype("ts") == pl.String else column.cast(pl.String)
+    def _timestamp_rules(self, field: str) -> list[tuple[str, pl.Expr]]:
+        """Why a timestamp field failed, in order (``timestamp_reasons``; optional fields may be
+        missing)."""
+        if self._absent(field):  # an optional field the file lacks: never fails
+            return []
+        value = pl.col(_value(field))
+        failed = value.is_null() & ~self._missing(field)
+        broken = [
+            self._missing(field),
+            failed & self._wall_clock(field).is_null(),
+            failed & pl.lit(self.source.time_zone is None),
+            failed,
+        ]
+        if field in self.optional:
+            broken[0] = pl.lit(False)
+        return list(zip(timestamp_reasons(field), broken, strict=True))
 
-    def _aware_format(self) -> str | None:
-        """The format parsing text timestamps that carry an offset; None when they never do."""
-        form = self.source.timestamp_format
-        if form is None:
-            return "%+"
-        return form if re.search(r"%[:#]?z|%\+", form) else None
+    def _formats(self) -> tuple[list[str], list[str]]:
+        """The (aware, naive) formats of text timestamps: those carrying an offset, the others."""
+        formats = self.source.timestamp_formats
+        if formats is None:
+            return ["%+"], list(ISO_NAIVE_FORMATS)
+        aware = [form for form in formats if re.search(r"%[:#]?z|%\+", form)]
+        return aware, [form for form in formats if form not in aware]
 
-    def _instant(self) -> pl.Expr:
+    def _instant(self, field: str) -> pl.Expr:
         """Timestamps that carry a zone, as UTC instants (null for the others)."""
-        dtype = self._dtype("ts")
+        dtype = self._dtype(field)
         if isinstance(dtype, pl.Datetime):
             if dtype.time_zone is None:
                 return pl.lit(None, UTC)
-            return pl.col(self.source.column("ts")).dt.convert_time_zone("UTC").cast(UTC)
-        form = self._aware_format()
-        if form is None:
+            return pl.col(self.source.column(field)).dt.convert_time_zone("UTC").cast(UTC)
+        aware, _ = self._formats()
+        if not aware:
             return pl.lit(None, UTC)
-        return self._timestamp_text().str.to_datetime(
-            form, time_unit="us", time_zone="UTC", strict=False
+        return pl.coalesce(
+            self._string(field).str.to_datetime(form, time_unit="us", time_zone="UTC", strict=False)
+            for form in aware
         )
 
-    def _wall_clock(self) -> pl.Expr:
+    def _wall_clock(self, field: str) -> pl.Expr:
         """Timestamps without a zone, as naive wall-clock times (null for the others)."""
-        dtype = self._dtype("ts")
+        dtype = self._dtype(field)
         if isinstance(dtype, pl.Datetime):
             if dtype.time_zone is None:
-                return pl.col(self.source.column("ts")).cast(pl.Datetime("us"))
+                return pl.col(self.source.column(field)).cast(pl.Datetime("us"))
             return pl.lit(None, pl.Datetime("us"))
-        text = self._timestamp_text()
-        form = self.source.timestamp_format
-        if form is None:
-            return pl.coalesce(
-                text.str.to_datetime(naive, time_unit="us", strict=False)
-                for naive in ISO_NAIVE_FORMATS
-            )
-        if self._aware_format() is not None:
+        _, naive = self._formats()
+        if not naive:
             return pl.lit(None, pl.Datetime("us"))
-        return text.str.to_datetime(form, time_unit="us", strict=False)
+        text = self._string(field)
+        return pl.coalesce(
+            text.str.to_datetime(form, time_unit="us", strict=False) for form in naive
+        )
 
-    def _timestamp(self) -> pl.Expr:
-        """``ts`` as a UTC instant.
+    def _timestamp(self, field: str) -> pl.Expr:
+        """A timestamp field as a UTC instant.
 
         Timestamps with an offset (``Z``, ``+01:00``, a zoned Parquet Datetime) are instants.
         Timestamps without one are wall-clock times in the source's ``time_zone``: converted to
-        UTC when a zone is declared, null (rejected as naive) otherwise. A wall-clock time that
-        occurs twice when clocks fall back is the earlier instant on its first appearance in the
-        series (same identity fields) and the later one on its repeat; a time skipped when clocks
-        spring forward is null (rejected as a nonexistent local time).
+        UTC when a zone is declared, null (rejected as naive) otherwise. A ``ts`` wall-clock time
+        that occurs twice when clocks fall back is the earlier instant on its first appearance in
+        the series (``SERIES_FIELDS``) and the later one on its repeat (other timestamp fields:
+        always the earlier); a time skipped when clocks spring forward is null (rejected as a
+        nonexistent local time).
         """
         zone = self.source.time_zone
         if zone is None:
-            return self._instant()
-        series = pl.struct(
-            self._timestamp_text(),
-            *(pl.col(self.source.column(field)) for field in IDENTITY_FIELDS[self.source.kind]),
+            return self._instant(field)
+        ambiguous: pl.Expr = pl.lit("earliest")
+        if field == "ts":
+            series = pl.struct(
+                self._string(field),
+                *(
+                    pl.col(self.source.column(name))
+                    for name in SERIES_FIELDS[self.source.kind]
+                    if name in self.fields
+                ),
+            )
+            ambiguous = (
+                pl.when(series.is_first_distinct())
+                .then(pl.lit("earliest"))
+                .otherwise(pl.lit("latest"))
+            )
+        local = self._wall_clock(field).dt.replace_time_zone(
+            zone, ambiguous=ambiguous, non_existent="null"
         )
-        local = self._wall_clock().dt.replace_time_zone(
-            zone,
-            ambiguous=pl.when(series.is_first_distinct())
-            .then(pl.lit("earliest"))
-            .otherwise(pl.lit("latest")),
-            non_existent="null",
-        )
-        return pl.coalesce(self._instant(), local.dt.convert_time_zone("UTC"))
+        return pl.coalesce(self._instant(field), local.dt.convert_time_zone("UTC"))

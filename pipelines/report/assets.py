@@ -13,6 +13,7 @@ _TABLE_QUERIES: dict[str, tuple[str, list[object]]] = {  # keyed as REPORT_TABLE
     "windows": ("SELECT * FROM sla.windows", []),
     "alerts": ("SELECT * FROM sla.alerts", []),
     "credits": ("SELECT * FROM sla.credits", []),
+    "corrections": ("SELECT * FROM sla.corrections", []),
     # Only what the pages draw: the burn rates of the last days, the current windows' slices.
     "burn_rates": (
         """
@@ -38,7 +39,8 @@ _TABLE_QUERIES: dict[str, tuple[str, list[object]]] = {  # keyed as REPORT_TABLE
 
 def read_report_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
     """The ``sla.*`` rows the pages show, keyed as :data:`REPORT_TABLES` (all of objectives,
-    windows, alerts and credits; the current windows' slices; the last days of burn rates)."""
+    windows, alerts, credits and corrections; the current windows' slices; the last days of burn
+    rates)."""
     return {name: query(con, sql, params) for name, (sql, params) in _TABLE_QUERIES.items()}
 
 
@@ -60,6 +62,7 @@ def report_html(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
     return dg.MaterializeResult(
         metadata={
             "index": dg.MetadataValue.path(str(report.index)),
+            "credits_ledger": dg.MetadataValue.path(str(report.credits_ledger)),
             "contracts": report.contracts,
             "objectives": report.objectives,
             "breached_windows": report.breached_windows,

@@ -29,15 +29,30 @@ from pipelines.report.formatting import (
     format_share,
     status_style,
 )
-from pipelines.report.summary import contract_order, credits_owed, objective_summary
+from pipelines.report.summary import (
+    contract_order,
+    corrections_applied,
+    credits_ledger,
+    credits_owed,
+    objective_summary,
+)
 from pipelines.spec.schema import SRE_WORKBOOK_RULES, Contract, Exclusion, Objective
 from pipelines.spec.units import format_duration
 
-REPORT_TABLES = ("objectives", "windows", "burn_rates", "alerts", "credits", "slices")
+REPORT_TABLES = (
+    "objectives",
+    "windows",
+    "burn_rates",
+    "alerts",
+    "credits",
+    "slices",
+    "corrections",
+)
 """The ``sla.*`` tables a report reads, by their name without the schema."""
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 PLOTLY_JS = "plotly.min.js"
+CREDITS_LEDGER = "credits-ledger.csv"
 BURN_RATE_DAYS = 14
 
 
@@ -48,6 +63,8 @@ class ReportSet:
     index: Path
     contract_pages: dict[str, Path]
     plotly_js: Path
+    credits_ledger: Path
+    """One CSV row per contract × objective × window of ``sla.credits`` (credits_ledger)."""
     contracts: int
     objectives: int
     breached_windows: int
@@ -81,7 +98,7 @@ def _environment() -> Environment:
 def render_reports(
     out_dir: Path, contracts: list[Contract], tables: dict[str, pl.DataFrame]
 ) -> ReportSet:
-    """Write the portfolio and one page per contract into ``out_dir``.
+    """Write the portfolio, one page per contract and the credits ledger CSV into ``out_dir``.
 
     ``tables`` maps each name of :data:`REPORT_TABLES` to that ``sla.*`` table's rows (any
     subset of rows: the pages show the current window's slices and the last
@@ -98,6 +115,9 @@ def render_reports(
     environment = _environment()
     plotly_js = out_dir / PLOTLY_JS
     plotly_js.write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
+    ledger = out_dir / CREDITS_LEDGER
+    credits_ledger(mine["credits"]).write_csv(ledger, datetime_format="%Y-%m-%dT%H:%M:%SZ")
+    corrections = corrections_applied(mine["corrections"], mine["objectives"])
 
     by_id = {contract.id: contract for contract in contracts}
     ordered = [by_id[contract_id] for contract_id in contract_order(contract_ids, summary)]
@@ -106,7 +126,7 @@ def render_reports(
         page = out_dir / f"contract-{contract.id}.html"
         page.write_text(
             environment.get_template("contract.html.j2").render(
-                _contract_context(contract, summary, owed, mine)
+                _contract_context(contract, summary, owed, corrections, mine)
             ),
             encoding="utf-8",
         )
@@ -119,6 +139,7 @@ def render_reports(
         index=out_dir / "index.html",
         contract_pages=pages,
         plotly_js=plotly_js,
+        credits_ledger=ledger,
         contracts=len(contracts),
         objectives=summary.height,
         breached_windows=int(summary["breached_windows"].sum()),
@@ -149,6 +170,7 @@ def _contract_context(
     contract: Contract,
     summary: pl.DataFrame,
     owed: pl.DataFrame,
+    corrections: pl.DataFrame,
     tables: dict[str, pl.DataFrame],
 ) -> dict[str, Any]:
     """Everything ``contract.html.j2`` shows for one contract."""
@@ -177,7 +199,11 @@ def _contract_context(
         .with_columns((pl.col("ended_at") - pl.col("started_at")).alias("duration"))
         .sort("started_at", descending=True)
         .to_dicts(),
-        "gaps": windows.filter((pl.col("excluded_minutes") > 0) | (pl.col("missing_minutes") > 0))
+        "gaps": windows.filter(
+            (pl.col("excluded_minutes") > 0)
+            | (pl.col("corrected_minutes") > 0)
+            | (pl.col("missing_minutes") > 0)
+        )
         .join(
             objectives.select("objective_id", "missing_data"),
             on="objective_id",
@@ -194,6 +220,8 @@ def _contract_context(
             }
             for exclusion in contract.exclusions
         ],
+        "corrections": corrections.filter(pl.col("contract_id") == contract.id).to_dicts(),
+        "credits_ledger": CREDITS_LEDGER,
     }
 
 

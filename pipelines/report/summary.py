@@ -113,3 +113,62 @@ def credits_owed(credits: pl.DataFrame) -> pl.DataFrame:
         .sort("contract_id", "currency")
         .collect()
     )
+
+
+LEDGER_COLUMNS = [
+    "contract_id",
+    "objective_id",
+    "window_label",
+    "contract_window",
+    "window_start",
+    "window_end",
+    "is_complete",
+    "attainment",
+    "tier_below",
+    "tier_credit",
+    "credit_pct",
+    "credit_amount",
+    "currency",
+    "capped",
+]
+
+
+def credits_ledger(credits: pl.DataFrame) -> pl.DataFrame:
+    """The credits ledger: one row per contract × objective × window of ``sla.credits``.
+
+    Output: LEDGER_COLUMNS (tier_below: the tier reached, null when none; tier_credit: its credit
+    before caps; credit_pct after the objective's and the contract's caps; capped: a cap cut the
+    credit), sorted by contract, window_start and objective.
+    """
+    return credits.select(LEDGER_COLUMNS).sort("contract_id", "window_start", "objective_id")
+
+
+def corrections_applied(corrections: pl.DataFrame, objectives: pl.DataFrame) -> pl.DataFrame:
+    """One row per correction of ``sla.corrections`` with the objectives it applies to.
+
+    Inputs: ``sla.corrections`` and ``sla.objectives`` rows. Output: contract_id, correction,
+    reason, author, recorded, corrected_from, corrected_until, objectives (list of objective
+    titles, falling back to ids, sorted); sorted by contract and correction.
+    """
+    return (
+        corrections.lazy()
+        .join(
+            objectives.lazy().select(
+                *OBJECTIVE_KEY, pl.coalesce("title", "objective_id").alias("objective_title")
+            ),
+            on=OBJECTIVE_KEY,
+            how="left",
+        )
+        .group_by(
+            "contract_id",
+            "correction",
+            "reason",
+            "author",
+            "recorded",
+            "corrected_from",
+            "corrected_until",
+        )
+        .agg(pl.coalesce("objective_title", "objective_id").sort().alias("objectives"))
+        .sort("contract_id", "correction")
+        .collect()
+    )

@@ -9,7 +9,9 @@ import polars as pl
 
 from pipelines.partitions import daily, single_run
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome, partition_days
+from pipelines.sla.backups import restore_outcomes, rpo_exposures
 from pipelines.sla.burn import alert_episodes, burn_ledger, burn_rates, firing_at_end
+from pipelines.sla.corrections import corrected_minutes, corrections_frame, drop_corrected
 from pipelines.sla.credits import window_credits
 from pipelines.sla.objectives import (
     alert_rules_frame,
@@ -18,7 +20,18 @@ from pipelines.sla.objectives import (
     exclusion_intervals,
     objectives_frame,
 )
+from pipelines.sla.outcomes import OUTCOMES_SCHEMA, outcome_windows
+from pipelines.sla.samples import histogram_percentile_windows, sample_outcomes
+from pipelines.sla.security import security_outcomes
 from pipelines.sla.slices import objective_slices
+from pipelines.sla.surveys import survey_outcomes
+from pipelines.sla.tickets import (
+    TICKET_EVENTS_SCHEMA,
+    TICKET_TIMERS_SCHEMA,
+    first_contact_outcomes,
+    ticket_timers,
+    timer_outcomes,
+)
 from pipelines.sla.windows import objective_windows
 from pipelines.spec.schema import Contract
 from pipelines.warehouse import query, replace_rows
@@ -28,6 +41,14 @@ RAW_TABLES = {
     "probes": "raw.probes",
     "histogram": "raw.latency_buckets",
 }
+ITEM_RAW_ASSETS = (
+    "ticket_events",
+    "security_incidents",
+    "backup_runs",
+    "restore_tests",
+    "survey_responses",
+    "latency_samples",
+)
 DAY_COLUMNS = {
     "requests": "ts, service, total, errors",
     "probes": "ts, service, up",
@@ -36,10 +57,44 @@ DAY_COLUMNS = {
 
 STORED_SLICES_SQL = (
     "SELECT contract_id, objective_id, slice_start, good, total, excluded_minutes, "
-    "missing_minutes FROM sla.slices"
+    "corrected_minutes, missing_minutes FROM sla.slices"
 )
 """Every stored slice, as ``sla_windows`` reads them. Unordered: burn_ledger and
 objective_windows sort what they need, and an ORDER BY of a year of slices costs DuckDB seconds."""
+
+
+ITEM_EVIDENCE = {
+    "tickets": (
+        "SELECT service, ticket_id, ts, state, priority, opened_at, reassignment_count, "
+        "reopen_count FROM raw.latest_ticket_events ORDER BY ticket_id, ts, seq"
+    ),
+    "security_incidents": (
+        "SELECT incident_id, service, severity, occurred_at, detected_at, contained_at "
+        "FROM raw.latest_security_incidents"
+    ),
+    "backup_runs": (
+        "SELECT service, run_id, started_at, finished_at, success FROM raw.latest_backup_runs"
+    ),
+    "restore_tests": (
+        "SELECT service, test_id, started_at, finished_at, success FROM raw.latest_restore_tests"
+    ),
+    "survey_responses": (
+        "SELECT response_id, service, ts AS responded_at, survey, score "
+        "FROM raw.latest_survey_responses"
+    ),
+    "latency_samples": "SELECT ts, service, latency_seconds FROM raw.latency_samples",
+}
+"""The evidence of item-judged objectives, by SLI source kind (the ``raw.latest_*`` views keep
+each re-exported item once)."""
+
+
+def is_traffic(objectives: pl.DataFrame) -> pl.Series:
+    """Objectives computed through slices: request, probe and histogram evidence, except window
+    percentiles from histograms (computed from the window's summed buckets instead)."""
+    return objectives["sli_method"].is_in(list(RAW_TABLES)) & ~(
+        (objectives["sli_method"] == "histogram")
+        & objectives["statistic"].fill_null("share_within").str.starts_with("p")
+    )
 
 
 def _valid_contracts(
@@ -94,10 +149,11 @@ def day_slices(
     start: datetime,
     as_of: datetime,
 ) -> pl.DataFrame:
-    """Every objective's slices of the UTC day starting at ``start`` (SLICES_SCHEMA)."""
+    """Every traffic objective's slices of the UTC day starting at ``start`` (SLICES_SCHEMA),
+    exclusions and corrections removed."""
     end = start + timedelta(days=1)
     return objective_slices(
-        objectives,
+        objectives.filter(is_traffic(objectives)),
         evidence["requests"],
         evidence["probes"],
         evidence["histogram"],
@@ -106,20 +162,30 @@ def day_slices(
         start,
         end,
         as_of,
+        corrected=corrected_minutes(corrections_frame(contracts), start, end),
     )
 
 
 @dg.asset(key=["sla", "objectives"], pool=WAREHOUSE_POOL, group_name="sla")
 def sla_objectives(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.MaterializeResult:
-    """One row per objective of every valid contract (sla.objectives)."""
+    """One row per objective of every valid contract (sla.objectives) and per correction applied
+    to an objective (sla.corrections)."""
     contracts, problems = _valid_contracts(context, pledge)
     objectives = objectives_frame(contracts)
+    corrections = corrections_frame(contracts)
     with pledge.connect() as con:
-        replace_rows(con, [("sla.objectives", "TRUE", [], objectives)])
+        replace_rows(
+            con,
+            [
+                ("sla.objectives", "TRUE", [], objectives),
+                ("sla.corrections", "TRUE", [], corrections),
+            ],
+        )
     return dg.MaterializeResult(
         metadata={
             "contracts": len(contracts),
             "objectives": objectives.height,
+            "corrections": corrections.height,
             "invalid_contract_problems": dg.MetadataValue.md(
                 "\n".join(f"- `{problem}`" for problem in problems) or "none"
             ),
@@ -166,22 +232,112 @@ def sla_slices(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mate
     )
 
 
+def item_outcomes(
+    contracts: list[Contract],
+    objectives: pl.DataFrame,
+    evidence: dict[str, pl.DataFrame],
+    as_of: datetime,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Outcomes (OUTCOMES_SCHEMA) of every item-judged objective, and the ticket timers behind
+    the ticket ones (TICKET_TIMERS_SCHEMA). ``evidence``: ITEM_EVIDENCE's frames by kind."""
+    tickets = evidence["tickets"]
+    timers, outcomes = [], []
+    for contract in contracts:
+        for objective in contract.objectives:
+            if objective.sli.kind not in (
+                "resolution_time",
+                "response_time",
+                "first_contact_resolution",
+            ):
+                continue
+            events = tickets.filter(pl.col("service") == objective.service).select(
+                TICKET_EVENTS_SCHEMA.names()
+            )
+            if objective.sli.kind == "first_contact_resolution":
+                outcomes.append(first_contact_outcomes(events, contract, objective, as_of))
+            else:
+                timers.append(ticket_timers(events, contract, objective, as_of))
+    timer_frame = pl.concat(timers) if timers else pl.DataFrame(schema=TICKET_TIMERS_SCHEMA)
+    outcomes += [
+        timer_outcomes(timer_frame),
+        security_outcomes(objectives, evidence["security_incidents"], as_of),
+        rpo_exposures(objectives, evidence["backup_runs"], as_of),
+        restore_outcomes(objectives, evidence["restore_tests"], as_of),
+        survey_outcomes(objectives, evidence["survey_responses"]),
+        sample_outcomes(objectives, evidence["latency_samples"]),
+    ]
+    return pl.concat([frame.cast(dict(OUTCOMES_SCHEMA)) for frame in outcomes]), timer_frame
+
+
+@dg.asset(
+    key=["sla", "outcomes"],
+    deps=[
+        *(dg.AssetKey(["raw", table]) for table in ITEM_RAW_ASSETS),
+        dg.AssetKey(["sla", "objectives"]),
+    ],
+    pool=WAREHOUSE_POOL,
+    group_name="sla",
+)
+def sla_outcomes(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.MaterializeResult:
+    """Every counted item of the item-judged objectives (sla.outcomes), corrections dropped, and
+    the ticket timers (sla.ticket_timers)."""
+    contracts, _ = _valid_contracts(context, pledge)
+    objectives = objectives_frame(contracts)
+    with pledge.connect() as con:
+        as_of = evidence_end(con) or datetime.now(UTC).replace(second=0, microsecond=0)
+        evidence = {kind: query(con, sql) for kind, sql in ITEM_EVIDENCE.items()}
+        outcomes, timers = item_outcomes(contracts, objectives, evidence, as_of)
+        kept, dropped = drop_corrected(outcomes, corrections_frame(contracts))
+        replace_rows(
+            con,
+            [("sla.outcomes", "TRUE", [], kept), ("sla.ticket_timers", "TRUE", [], timers)],
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "as_of": str(as_of),
+            "outcomes": kept.height,
+            "dropped_by_corrections": dropped.height,
+            "ticket_timers": timers.height,
+            "tickets_breached": int(timers["breached"].sum() or 0),
+        }
+    )
+
+
 @dg.asset(
     key=["sla", "windows"],
-    deps=[dg.AssetKey(["sla", "slices"])],
+    deps=[dg.AssetKey(["sla", "slices"]), dg.AssetKey(["sla", "outcomes"])],
     pool=WAREHOUSE_POOL,
     group_name="sla",
 )
 def sla_windows(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.MaterializeResult:
-    """Windows, burn rates, alert episodes and credits of every objective, replaced together."""
+    """Windows of every objective (traffic ones from slices, item ones from outcomes, histogram
+    window percentiles from summed buckets), burn rates, alert episodes and credits, replaced
+    together."""
     contracts, _ = _valid_contracts(context, pledge)
     objectives = objectives_frame(contracts)
     with pledge.connect() as con:
         as_of = evidence_end(con) or datetime.now(UTC).replace(second=0, microsecond=0)
         slices = query(con, STORED_SLICES_SQL)
-        ledger = burn_ledger(objectives, slices)
+        traffic = objectives.filter(is_traffic(objectives))
+        items = objectives.filter(~is_traffic(objectives))
+        ledger = burn_ledger(traffic, slices)
         alerts = alert_episodes(ledger, alert_rules_frame(contracts))
-        windows = objective_windows(objectives, slices, firing_at_end(alerts), as_of)
+        windows = pl.concat(
+            [
+                objective_windows(traffic, slices, firing_at_end(alerts), as_of),
+                outcome_windows(
+                    items.filter(pl.col("sli_method") != "histogram"),
+                    query(con, "SELECT * FROM sla.outcomes"),
+                    as_of,
+                ),
+                histogram_percentile_windows(
+                    items.filter(pl.col("sli_method") == "histogram"),
+                    query(con, "SELECT ts, service, le_seconds, count FROM raw.latency_buckets"),
+                    as_of,
+                ),
+            ],
+            how="diagonal",
+        )
         credits = window_credits(windows, credit_tiers_frame(contracts))
         replace_rows(
             con,
@@ -210,4 +366,4 @@ def sla_windows(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
     )
 
 
-sla_assets = [sla_objectives, sla_slices, sla_windows]
+sla_assets = [sla_objectives, sla_slices, sla_outcomes, sla_windows]

@@ -10,6 +10,7 @@ import polars as pl
 from pipelines.sla.clock import local_day, local_midnight, local_to_utc
 from pipelines.spec.fields import WEEKDAYS
 from pipelines.spec.schema import Contract, Exclusion, Timeslices
+from pipelines.spec.sli import FirstContactSli, SatisfactionSli, Sli
 
 UTC_US = pl.Datetime("us", "UTC")
 KEYS = ["contract_id", "objective_id"]
@@ -39,6 +40,13 @@ OBJECTIVES_SCHEMA = {
     "effective_end": UTC_US,
     "monthly_fee": pl.Float64,
     "currency": pl.String,
+    "judged_on": pl.String,
+    "statistic": pl.String,
+    "measure": pl.String,
+    "severities": pl.List(pl.String),
+    "judge": pl.String,
+    "confidence": pl.Float64,
+    "min_responses": pl.Int64,
 }
 
 
@@ -49,7 +57,10 @@ def objectives_frame(contracts: list[Contract]) -> pl.DataFrame:
     samples, tickets, ...); ``slice_seconds`` the
     slice length (5 min for occurrences); ``effective_start``/``effective_end`` the local
     midnights opening the contract's first day and closing its last (end null when open-ended);
-    ``window_days`` the length of a rolling window.
+    ``window_days`` the length of a rolling window. ``judged_on``: share, duration or points
+    (the unit of ``target``); ``statistic``: share_within, mean, median, max or pNN (csat/nps
+    for satisfaction; null for traffic ratios); ``measure``: detect/contain, rpo/rto,
+    csat/nps; ``severities`` (security), ``judge``, ``confidence``, ``min_responses`` (surveys).
     """
     rows = []
     for contract in contracts:
@@ -89,9 +100,25 @@ def objectives_frame(contracts: list[Contract]) -> pl.DataFrame:
                     ),
                     "monthly_fee": contract.monthly_fee,
                     "currency": contract.currency,
+                    "judged_on": sli.judged_on,
+                    "statistic": _statistic(sli),
+                    "measure": getattr(sli, "measure", None),
+                    "severities": getattr(sli, "severities", None),
+                    "judge": getattr(sli, "judge", None),
+                    "confidence": getattr(sli, "confidence", None),
+                    "min_responses": getattr(sli, "min_responses", None),
                 }
             )
     return pl.DataFrame(rows, schema=OBJECTIVES_SCHEMA)
+
+
+def _statistic(sli: Sli) -> str | None:
+    """The window statistic an objective is judged on (see objectives_frame)."""
+    if isinstance(sli, SatisfactionSli):
+        return sli.measure
+    if isinstance(sli, FirstContactSli):
+        return "share_within"
+    return getattr(sli, "statistic", None)
 
 
 def alert_rules_frame(contracts: list[Contract]) -> pl.DataFrame:
@@ -131,7 +158,8 @@ def alert_rules_frame(contracts: list[Contract]) -> pl.DataFrame:
 
 def credit_tiers_frame(contracts: list[Contract]) -> pl.DataFrame:
     """Credit tiers of the objectives that have credits: contract_id, objective_id, below,
-    credit, cap (shares), monthly_fee, currency."""
+    credit, cap (shares), monthly_fee, currency, credit_cap (the contract's cap on all its
+    objectives' credits in one month, a share; null without one), time_zone."""
     rows = [
         {
             "contract_id": contract.id,
@@ -141,6 +169,8 @@ def credit_tiers_frame(contracts: list[Contract]) -> pl.DataFrame:
             "cap": objective.credits.cap,
             "monthly_fee": contract.monthly_fee,
             "currency": contract.currency,
+            "credit_cap": contract.credit_cap,
+            "time_zone": contract.time_zone,
         }
         for contract in contracts
         for objective in contract.objectives
@@ -155,6 +185,8 @@ def credit_tiers_frame(contracts: list[Contract]) -> pl.DataFrame:
         "cap": pl.Float64,
         "monthly_fee": pl.Float64,
         "currency": pl.String,
+        "credit_cap": pl.Float64,
+        "time_zone": pl.String,
     }
     return pl.DataFrame(rows, schema=schema)
 
@@ -218,21 +250,32 @@ def excluded_minutes(intervals: pl.DataFrame, start: datetime, end: datetime) ->
     """The evidence minutes an exclusion removes: every minute timestamp m in
     ``[excluded_from, excluded_until)`` and in ``[start, end)``. Output: contract_id, service,
     minute (UTC), unique."""
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
-    begins = pl.max_horizontal(pl.col("excluded_from"), pl.lit(start, UTC_US))
-    first_minute = begins.dt.truncate("1m")
-    first_minute = (
-        pl.when(first_minute < begins).then(first_minute.dt.offset_by("1m")).otherwise(first_minute)
+    return interval_minutes(
+        intervals, ["contract_id", "service"], "excluded_from", "excluded_until", start, end
     )
-    until = pl.min_horizontal(pl.col("excluded_until"), pl.lit(end, UTC_US))
+
+
+def interval_minutes(
+    intervals: pl.DataFrame,
+    keys: list[str],
+    begins: str,
+    ends: str,
+    start: datetime,
+    end: datetime,
+) -> pl.DataFrame:
+    """Every minute timestamp m with ``begins`` <= m < ``ends`` of an interval row and
+    start <= m < end, per ``keys``. Output: keys, minute (UTC), unique."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    first = pl.max_horizontal(pl.col(begins), pl.lit(start, UTC_US))
+    first_minute = first.dt.truncate("1m")
+    first_minute = (
+        pl.when(first_minute < first).then(first_minute.dt.offset_by("1m")).otherwise(first_minute)
+    )
+    until = pl.min_horizontal(pl.col(ends), pl.lit(end, UTC_US))
     return (
         intervals.lazy()
         .filter(first_minute < until)
-        .select(
-            "contract_id",
-            "service",
-            minute=pl.datetime_ranges(first_minute, until, "1m", closed="left"),
-        )
+        .select(*keys, minute=pl.datetime_ranges(first_minute, until, "1m", closed="left"))
         .explode("minute")
         .unique()
         .collect()

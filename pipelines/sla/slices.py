@@ -13,15 +13,20 @@ not after the contract's effective end); evidence outside is ignored and no slic
 Per slice:
 
 - ``excluded_minutes``: minutes of the slice removed by exclusions (their evidence counts nowhere).
+- ``corrected_minutes``: minutes of the slice removed by corrections of the objective (see
+  ``corrections.py``), exactly like exclusions but counted apart; a minute both excluded and
+  corrected counts as excluded only.
 - ``missing_minutes``: minutes of the slice within the measurement period, not excluded, with no
   evidence rows.
 - occurrences (unit events): good and total are summed over the evidence minutes kept. Missing
   minutes have no events and do not change attainment; they are only reported.
 - timeslices (unit minutes): a slice whose start falls in an exclusion is excluded whole (good =
-  total = 0, its minutes counted as excluded). Otherwise the slice's SLI is computed over its kept
-  evidence: a good slice adds its length to good and total, a bad one to total only. A slice with
-  no kept evidence, or whose evidence holds no requests/checks, counts per ``missing_data``: good
-  (length to good and total), bad (length to total) or excluded (nothing).
+  total = 0, its minutes counted as excluded); one whose start falls in a correction (and no
+  exclusion) is corrected whole (its minutes not excluded counted as corrected). Otherwise the
+  slice's SLI is computed over its kept evidence: a good slice adds its length to good and total,
+  a bad one to total only. A slice with no kept evidence, or whose evidence holds no
+  requests/checks, counts per ``missing_data``: good (length to good and total), bad (length to
+  total) or excluded (nothing).
 
 SLIs: requests good = total − errors; probes good = successful checks, total = checks; latency
 good = requests at or under the threshold from cumulative histogram buckets (see
@@ -49,6 +54,7 @@ SLICES_SCHEMA = {
     "good": pl.Float64,
     "total": pl.Float64,
     "excluded_minutes": pl.Float64,
+    "corrected_minutes": pl.Float64,
     "missing_minutes": pl.Float64,
 }
 
@@ -63,6 +69,7 @@ def objective_slices(
     start: datetime,
     end: datetime,
     as_of: datetime,
+    corrected: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Every objective's slices starting in ``[start, end)`` (UTC), evidence up to ``as_of``.
 
@@ -71,16 +78,13 @@ def objective_slices(
     ``latency_buckets`` (ts, service, le_seconds, count), which may hold more rows than the
     period; ``excluded`` (excluded_minutes: contract_id, service, minute); ``first_evidence``
     (service, sli_method, first_ts: the earliest raw timestamp of each service per evidence
-    table). Output: SLICES_SCHEMA, one row per slice of the measurement period (gaps included),
+    table); ``corrected`` (corrected_minutes: contract_id, objective_id, minute; none when
+    omitted). Output: SLICES_SCHEMA, one row per slice of the measurement period (gaps included),
     partition_date = the UTC date of slice_start, sorted by contract_id, objective_id and
     slice_start (the grid is generated in that order).
     """
     scope = _measurement_scope(objectives, first_evidence, start, end, as_of)
-    excluded_keys = _minute_keys(
-        excluded.lazy()
-        .with_columns(minute=_minute(pl.col("minute")))
-        .join(scope.lazy(), on=["contract_id", "service"], how="inner")
-    ).collect()
+    removed_keys = _removed_keys(scope, excluded, corrected)
     probe_minutes = probes.group_by("service", minute=_minute(pl.col("ts"))).agg(
         good=pl.col("up").cast(pl.Int64).sum(), total=pl.len()
     )
@@ -90,14 +94,14 @@ def objective_slices(
                 _kept_minutes(
                     requests.with_columns(minute=_minute(pl.col("ts"))), scope, "requests"
                 ).with_columns(good=pl.col("total") - pl.col("errors")),
-                excluded_keys,
+                removed_keys,
             ),
-            _ratio_evidence(_kept_minutes(probe_minutes, scope, "probes"), excluded_keys),
+            _ratio_evidence(_kept_minutes(probe_minutes, scope, "probes"), removed_keys),
             _histogram_evidence(
                 _kept_minutes(
                     latency_buckets.with_columns(minute=_minute(pl.col("ts"))), scope, "histogram"
                 ),
-                excluded_keys,
+                removed_keys,
             ),
         ],
         how="diagonal_relaxed",
@@ -126,10 +130,12 @@ def objective_slices(
     )
     judged = (
         grid.join(evidence, on=INDEX_KEYS, how="left", maintain_order="left")
-        .join(_excluded_per_slice(excluded_keys), on=INDEX_KEYS, how="left", maintain_order="left")
+        .join(_removed_per_slice(removed_keys), on=INDEX_KEYS, how="left", maintain_order="left")
         .with_columns(
-            pl.col("good", "total", "evidence_minutes", "excluded_count").fill_null(0),
-            pl.col("start_excluded").fill_null(False),
+            pl.col(
+                "good", "total", "evidence_minutes", "excluded_count", "corrected_count"
+            ).fill_null(0),
+            pl.col("start_excluded", "start_corrected").fill_null(False),
             in_scope_minutes=(
                 pl.min_horizontal(pl.col("slice_start") + pl.col("slice_us"), "scope_end")
                 - pl.max_horizontal("slice_start", "scope_start")
@@ -147,6 +153,7 @@ def objective_slices(
             pl.col("slice_good").alias("good"),
             pl.col("slice_total").alias("total"),
             pl.col("slice_excluded").alias("excluded_minutes"),
+            pl.col("slice_corrected").alias("corrected_minutes"),
             pl.col("slice_missing").alias("missing_minutes"),
         )
         .collect()
@@ -218,22 +225,47 @@ def _kept_minutes(raw: pl.LazyFrame, scope: pl.DataFrame, sli_method: str) -> pl
     )  # fmt: skip
 
 
-def _not_excluded(excluded_keys: pl.DataFrame) -> pl.Expr:
-    return ~pl.col("minute_key").is_in(excluded_keys["minute_key"].implode())
+def _removed_keys(
+    scope: pl.DataFrame, excluded: pl.DataFrame, corrected: pl.DataFrame | None
+) -> pl.DataFrame:
+    """The minutes removed from each objective's evidence, with their minute_key and
+    ``corrected`` (true for a correction's minute that no exclusion removes)."""
+    scope_columns = ["scope_index", "slice_us", "scope_start", "scope_end"]
+    removed = [
+        excluded.lazy()
+        .join(scope.lazy(), on=["contract_id", "service"], how="inner")
+        .select("minute", *scope_columns, corrected=pl.lit(False))
+    ]
+    if corrected is not None:
+        removed.append(
+            corrected.lazy()
+            .join(scope.lazy(), on=KEYS, how="inner")
+            .select("minute", *scope_columns, corrected=pl.lit(True))
+        )
+    return (
+        _minute_keys(pl.concat(removed).with_columns(minute=_minute(pl.col("minute"))))
+        .group_by("minute_key")
+        .agg(pl.all().exclude("corrected").first(), pl.col("corrected").all())
+        .collect()
+    )
 
 
-def _ratio_evidence(minutes: pl.LazyFrame, excluded_keys: pl.DataFrame) -> pl.LazyFrame:
+def _not_removed(removed_keys: pl.DataFrame) -> pl.Expr:
+    return ~pl.col("minute_key").is_in(removed_keys["minute_key"].implode())
+
+
+def _ratio_evidence(minutes: pl.LazyFrame, removed_keys: pl.DataFrame) -> pl.LazyFrame:
     """Per slice: good, total and evidence minutes (rows hold one minute each)."""
     return (
-        minutes.filter(_not_excluded(excluded_keys))
+        minutes.filter(_not_removed(removed_keys))
         .group_by(INDEX_KEYS)
         .agg(pl.col("good").sum(), pl.col("total").sum(), evidence_minutes=pl.len())
     )
 
 
-def _histogram_evidence(minutes: pl.LazyFrame, excluded_keys: pl.DataFrame) -> pl.LazyFrame:
+def _histogram_evidence(minutes: pl.LazyFrame, removed_keys: pl.DataFrame) -> pl.LazyFrame:
     """Per slice: good/total at the threshold, the percentile (when asked) and evidence minutes."""
-    kept = minutes.filter(_not_excluded(excluded_keys))
+    kept = minutes.filter(_not_removed(removed_keys))
     buckets = (
         kept.group_by([*INDEX_KEYS, "le_seconds"])
         .agg(pl.col("count").sum(), pl.col("threshold_seconds", "percentile").first())
@@ -328,27 +360,36 @@ def histogram_quantile(buckets: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
     )
 
 
-def _excluded_per_slice(excluded_keys: pl.DataFrame) -> pl.LazyFrame:
-    """Per slice: excluded minutes within scope, and whether the slice's start is excluded."""
+def _removed_per_slice(removed_keys: pl.DataFrame) -> pl.LazyFrame:
+    """Per slice: excluded and corrected minutes within scope, and whether the slice's start is
+    excluded or corrected."""
+    in_scope = (pl.col("minute") >= pl.col("scope_start")) & (
+        pl.col("minute") < pl.col("scope_end")
+    )
+    at_start = pl.col("minute") == pl.col("slice_start")
+    corrected = pl.col("corrected")
     return (
-        excluded_keys.lazy()
+        removed_keys.lazy()
         .group_by(INDEX_KEYS)
         .agg(
-            excluded_count=(
-                (pl.col("minute") >= pl.col("scope_start"))
-                & (pl.col("minute") < pl.col("scope_end"))
-            ).sum(),
-            start_excluded=(pl.col("minute") == pl.col("slice_start")).any(),
+            excluded_count=(in_scope & ~corrected).sum(),
+            corrected_count=(in_scope & corrected).sum(),
+            start_excluded=(at_start & ~corrected).any(),
+            start_corrected=(at_start & corrected).any(),
         )
     )
 
 
 def _judge() -> list[pl.Expr]:
-    """slice_good, slice_total, slice_excluded, slice_missing from a slice's evidence."""
+    """slice_good, slice_total, slice_excluded, slice_corrected, slice_missing from a slice's
+    evidence."""
     timeslices = pl.col("budgeting") == "timeslices"
     excluded_whole = timeslices & pl.col("start_excluded")
+    corrected_whole = timeslices & ~pl.col("start_excluded") & pl.col("start_corrected")
+    removed_whole = excluded_whole | corrected_whole
     length = pl.col("slice_seconds") / 60
-    missing = pl.col("in_scope_minutes") - pl.col("excluded_count") - pl.col("evidence_minutes")
+    in_scope, excluded = pl.col("in_scope_minutes"), pl.col("excluded_count")
+    missing = in_scope - excluded - pl.col("corrected_count") - pl.col("evidence_minutes")
     has_requests = pl.col("total") > 0
     passes = (
         pl.when(pl.col("percentile").is_not_null())
@@ -359,7 +400,7 @@ def _judge() -> list[pl.Expr]:
     slice_good = (
         pl.when(~timeslices)
         .then(pl.col("good"))
-        .when(excluded_whole)
+        .when(removed_whole)
         .then(0)
         .when(~has_requests)
         .then(pl.when(missing_data == "good").then(length).otherwise(0))
@@ -368,7 +409,7 @@ def _judge() -> list[pl.Expr]:
     slice_total = (
         pl.when(~timeslices)
         .then(pl.col("total"))
-        .when(excluded_whole)
+        .when(removed_whole)
         .then(0)
         .when(~has_requests)
         .then(pl.when(missing_data == "excluded").then(0).otherwise(length))
@@ -377,9 +418,12 @@ def _judge() -> list[pl.Expr]:
     return [
         slice_good.alias("slice_good"),
         slice_total.alias("slice_total"),
+        pl.when(excluded_whole).then(in_scope).otherwise(excluded).alias("slice_excluded"),
         pl.when(excluded_whole)
-        .then(pl.col("in_scope_minutes"))
-        .otherwise(pl.col("excluded_count"))
-        .alias("slice_excluded"),
-        pl.when(excluded_whole).then(0).otherwise(missing).alias("slice_missing"),
+        .then(0)
+        .when(corrected_whole)
+        .then(in_scope - excluded)
+        .otherwise(pl.col("corrected_count"))
+        .alias("slice_corrected"),
+        pl.when(removed_whole).then(0).otherwise(missing).alias("slice_missing"),
     ]

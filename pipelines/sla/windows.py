@@ -33,7 +33,7 @@ import polars as pl
 from pipelines.sla.clock import local_day, local_midnight, local_midnights
 from pipelines.sla.objectives import KEYS, UTC_US
 
-SUMMED = ["good", "total", "excluded_minutes", "missing_minutes"]
+SUMMED = ["good", "total", "excluded_minutes", "corrected_minutes", "missing_minutes"]
 WINDOW_SPEC = ["time_zone", "window_kind", "window_period", "window_days"]
 _BLOCK_SECONDS = 900
 
@@ -55,6 +55,7 @@ WINDOWS_SCHEMA = {
     "measured": pl.Float64,
     "unit": pl.String,
     "excluded_minutes": pl.Float64,
+    "corrected_minutes": pl.Float64,
     "missing_minutes": pl.Float64,
     "as_of": UTC_US,
 }
@@ -66,13 +67,15 @@ def objective_windows(
     """Every objective's windows up to ``as_of``.
 
     Inputs: ``objectives`` (objectives_frame), ``slices`` (contract_id, objective_id,
-    slice_start, good, total, excluded_minutes, missing_minutes), ``firing`` (contract_id,
-    objective_id of objectives with a burn-rate alert firing at as_of). Output: WINDOWS_SCHEMA,
+    slice_start, good, total, excluded_minutes, corrected_minutes, missing_minutes),
+    ``firing`` (contract_id, objective_id of objectives with a burn-rate alert firing at
+    as_of). Output: WINDOWS_SCHEMA,
     sorted by objective and window_start.
     """
     as_of = as_of.astimezone(UTC)
     daily = local_daily_totals(objectives, slices)
-    windows = window_bounds(objectives, daily, as_of).with_columns(
+    first_evidence = daily.group_by(KEYS).agg(first_at=pl.col("first_block").min())
+    windows = window_bounds(objectives, first_evidence, as_of).with_columns(
         day_before=pl.col("first_day") - timedelta(days=1)
     )
     cumulative = daily.sort([*KEYS, "day"]).select(
@@ -152,7 +155,7 @@ def local_daily_totals(objectives: pl.DataFrame, slices: pl.DataFrame) -> pl.Dat
     key columns; slices of unknown objectives are dropped), so the pass over the slices joins
     and groups on integers, not strings. Output: contract_id, objective_id, day (local Date),
     first_block (UTC start of the first 15-minute block holding a slice), good, total,
-    excluded_minutes, missing_minutes.
+    excluded_minutes, corrected_minutes, missing_minutes.
     """
     schema = {
         **dict.fromkeys(KEYS, pl.String),
@@ -218,19 +221,21 @@ def _block_days(zone: ZoneInfo, first: int, blocks: int) -> pl.Series:
     return pl.select(pl.lit(first_day) + pl.duration(days=pl.lit(days_after_first))).to_series()
 
 
-def window_bounds(objectives: pl.DataFrame, daily: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
-    """The windows to list per objective (see the module docstring), given its local_daily_totals.
+def window_bounds(
+    objectives: pl.DataFrame, first_evidence: pl.DataFrame, as_of: datetime
+) -> pl.DataFrame:
+    """The windows to list per objective (see the module docstring), given ``first_evidence``
+    (contract_id, objective_id, first_at: the objective's earliest slice or item, UTC).
 
     Output: contract_id, objective_id, window_label, window_start, window_end (UTC), first_day,
     last_day (the local dates the window covers).
     """
-    first_slice = daily.group_by(KEYS).agg(first_slice=pl.col("first_block").min())
     as_of_expr = pl.lit(as_of, UTC_US)
     ranged = (
-        objectives.join(first_slice, on=KEYS, how="left")
+        objectives.join(first_evidence.select(*KEYS, "first_at"), on=KEYS, how="left")
         .with_columns(
             range_start=pl.max_horizontal(
-                pl.min_horizontal("first_slice", as_of_expr - timedelta(microseconds=1)),
+                pl.min_horizontal("first_at", as_of_expr - timedelta(microseconds=1)),
                 "effective_start",
             ),
             # Up to and including the instant as_of: at a midnight, the day (and the rolling

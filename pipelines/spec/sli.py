@@ -77,9 +77,9 @@ class TrafficSli(Model):
 
     @property
     def source_kind(self) -> str:
-        """The raw evidence this SLI reads: ``requests``, ``probes``, ``histogram``, ``samples``."""
+        """The evidence (source kind) it reads: requests, probes, histogram, latency_samples."""
         if self.kind == "latency":
-            return self.evidence or "histogram"
+            return "latency_samples" if self.evidence == "samples" else "histogram"
         return self.evidence or "requests"
 
     @property

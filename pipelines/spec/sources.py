@@ -6,6 +6,19 @@ evidence comes from. Each source has a kind that fixes its canonical fields:
 - ``requests``: ts, service, total, errors (per-interval request counters)
 - ``histogram``: ts, service, le, count (cumulative latency buckets, ``le`` in seconds or "+Inf")
 - ``probes``: ts, service, location, up (one check result)
+- ``tickets``: ticket_id, ts, state, priority, opened_at, resolved_at, closed_at,
+  reassignment_count, reopen_count, assignment_group, category, service. ``layout: log`` is one row
+  per update (a ServiceNow incident event log: ts is the update time, state the state after it);
+  ``layout: snapshot`` is one row per ticket, turned into events New at opened_at, Resolved at
+  resolved_at, Closed at closed_at (ts and state are not read).
+- ``security_incidents``: incident_id, service, severity, occurred_at, detected_at, contained_at
+- ``backup_runs``: service, run_id, started_at, finished_at, success
+- ``restore_tests``: service, test_id, started_at, finished_at, success
+- ``survey_responses``: service, response_id, ts, survey (csat or nps), score
+- ``latency_samples``: ts, service, latency_seconds (one measured request or page load)
+
+``OPTIONAL_FIELDS`` may be absent from a file (unless mapped) or empty in a row: they load as null.
+``service`` may instead be fixed for the whole source (``service: service-desk``).
 """
 
 from __future__ import annotations
@@ -23,19 +36,88 @@ CANONICAL_FIELDS = {
     "requests": ("ts", "service", "total", "errors"),
     "histogram": ("ts", "service", "le", "count"),
     "probes": ("ts", "service", "location", "up"),
+    "tickets": (
+        "ticket_id",
+        "ts",
+        "state",
+        "priority",
+        "opened_at",
+        "resolved_at",
+        "closed_at",
+        "reassignment_count",
+        "reopen_count",
+        "assignment_group",
+        "category",
+        "service",
+    ),
+    "security_incidents": (
+        "incident_id",
+        "service",
+        "severity",
+        "occurred_at",
+        "detected_at",
+        "contained_at",
+    ),
+    "backup_runs": ("service", "run_id", "started_at", "finished_at", "success"),
+    "restore_tests": ("service", "test_id", "started_at", "finished_at", "success"),
+    "survey_responses": ("service", "response_id", "ts", "survey", "score"),
+    "latency_samples": ("ts", "service", "latency_seconds"),
 }
+"""The fields of each source kind, in the order of its raw table."""
+
+OPTIONAL_FIELDS = {
+    "tickets": {
+        "priority",
+        "opened_at",
+        "resolved_at",
+        "closed_at",
+        "reassignment_count",
+        "reopen_count",
+        "assignment_group",
+        "category",
+    },
+    "security_incidents": {"severity", "contained_at"},
+}
+"""Fields a row may leave empty (and a file may lack unless the source maps them)."""
+
+SNAPSHOT_FIELDS = {"ts", "state"}
+"""Ticket fields a ``snapshot`` source does not read: its events are derived from the row."""
+
+SourceKind = Literal[
+    "requests",
+    "histogram",
+    "probes",
+    "tickets",
+    "security_incidents",
+    "backup_runs",
+    "restore_tests",
+    "survey_responses",
+    "latency_samples",
+]
 
 
 class Source(Model):
-    kind: Literal["requests", "histogram", "probes"]
+    kind: SourceKind
     path: str = Field(description="glob under the landing folder, e.g. requests/*.csv")
     format: Literal["csv", "parquet"]
     time_zone: str | None = Field(
         default=None,
         description="zone of timestamps that carry no offset; without it they are rejected",
     )
-    timestamp_format: str | None = Field(
-        default=None, description="strftime format of text timestamps; default ISO 8601"
+    timestamp_format: str | list[str] | None = Field(
+        default=None,
+        description="strftime format(s) of text timestamps, the first that parses wins; "
+        "default ISO 8601",
+    )
+    missing: str | None = Field(
+        default=None, description='marker of a missing value besides the empty field, e.g. "?"'
+    )
+    service: str | None = Field(
+        default=None, description="the service of every row, when the file has no such column"
+    )
+    layout: Literal["log", "snapshot"] | None = Field(
+        default=None,
+        description="tickets only: one row per update (log, the default) or per ticket",
     )
     date_pattern: str = Field(
         default=r"(\d{4}-\d{2}-\d{2})",
@@ -63,7 +145,49 @@ class Source(Model):
                 f"unknown field(s) {sorted(unknown)} for a {self.kind} source; "
                 f"fields are {list(CANONICAL_FIELDS[self.kind])}"
             )
+        if self.service is not None and "service" in self.columns:
+            raise ValueError("service is either fixed (service: ...) or mapped (columns), not both")
+        if self.layout is not None and self.kind != "tickets":
+            raise ValueError("layout applies to tickets sources only")
         return self
+
+    @property
+    def ticket_layout(self) -> str:
+        """``log`` or ``snapshot`` (tickets sources)."""
+        return self.layout or "log"
+
+    @property
+    def timestamp_formats(self) -> tuple[str, ...] | None:
+        """The declared timestamp formats, in order; None for ISO 8601."""
+        if self.timestamp_format is None:
+            return None
+        if isinstance(self.timestamp_format, str):
+            return (self.timestamp_format,)
+        return tuple(self.timestamp_format)
+
+    def read_fields(self) -> tuple[str, ...]:
+        """The canonical fields read from the file (a fixed service and a snapshot's derived
+        ts/state are not)."""
+        skipped = {"service"} if self.service is not None else set()
+        if self.kind == "tickets" and self.ticket_layout == "snapshot":
+            skipped |= SNAPSHOT_FIELDS
+        return tuple(field for field in CANONICAL_FIELDS[self.kind] if field not in skipped)
+
+    def required_columns(self) -> tuple[str, ...]:
+        """The fields whose column must be in every file: the read fields that are not optional,
+        and optional ones the source maps explicitly."""
+        return tuple(
+            field
+            for field in self.read_fields()
+            if field not in self.optional_fields() or field in self.columns
+        )
+
+    def optional_fields(self) -> set[str]:
+        """The read fields a row may leave empty (a snapshot ticket needs its opened_at)."""
+        optional = OPTIONAL_FIELDS.get(self.kind, set())
+        if self.kind == "tickets" and self.ticket_layout == "snapshot":
+            return optional - {"opened_at"}
+        return optional
 
     def column(self, field: str) -> str:
         """The file column holding a canonical field (the field's own name unless mapped)."""

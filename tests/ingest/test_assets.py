@@ -44,6 +44,17 @@ sources:
     path: probes/*.csv
     format: csv
     columns: {ts: timestamp, up: success}
+  desk:
+    kind: tickets
+    layout: snapshot
+    path: tickets/*.csv
+    format: csv
+    service: api
+    missing: "?"
+  surveys:
+    kind: survey_responses
+    path: surveys/*.csv
+    format: csv
 """
 
 
@@ -65,6 +76,14 @@ def home(tmp_path: Path, write) -> Path:
         write(
             landing / f"probes/probes-{day}.csv",
             f"timestamp,service,location,success\n{day}T00:00:00Z,api,fra,true",
+        )
+        write(
+            landing / f"tickets/tickets-{day}.csv",
+            f"ticket_id,opened_at,resolved_at\nT1,2026-11-20T09:00:00Z,?\nT2,{day}T10:00:00Z,?",
+        )
+        write(
+            landing / f"surveys/surveys-{day}.csv",
+            f"service,response_id,ts,survey,score\napi,{day},{day}T10:00:00Z,nps,9",
         )
         minute = datetime.fromisoformat(f"{day}T00:00:00+00:00")
         (landing / "latency").mkdir(exist_ok=True)
@@ -131,7 +150,41 @@ def test_a_single_run_over_two_days(home: Path) -> None:
         (date(2026, 11, 20), 2),
         (date(2026, 11, 21), 2),
     ]
-    assert table(home, "SELECT count(*) FROM ops.ingested_files WHERE status = 'loaded'") == [(6,)]
+    assert table(home, "SELECT count(*) FROM ops.ingested_files WHERE status = 'loaded'") == [(10,)]
 
     materialize(home, partition_key="2026-11-21")
     assert table(home, "SELECT count(*) FROM raw.requests") == [(4,)]
+
+
+def test_every_evidence_kind_has_a_daily_raw_asset(home: Path) -> None:
+    assert sorted(key.to_user_string() for a in ingest_assets for key in a.keys) == [
+        "raw/backup_runs",
+        "raw/latency_buckets",
+        "raw/latency_samples",
+        "raw/probes",
+        "raw/requests",
+        "raw/restore_tests",
+        "raw/security_incidents",
+        "raw/survey_responses",
+        "raw/ticket_events",
+    ]
+    result = materialize(
+        home,
+        tags={
+            "dagster/asset_partition_range_start": "2026-11-20",
+            "dagster/asset_partition_range_end": "2026-11-21",
+        },
+    )
+
+    assert result.success
+    assert table(home, "SELECT count(*) FROM raw.ticket_events") == [(4,)]
+    assert table(
+        home, "SELECT ticket_id, partition_date FROM raw.latest_ticket_events ORDER BY 1, 2"
+    ) == [("T1", date(2026, 11, 21)), ("T2", date(2026, 11, 20)), ("T2", date(2026, 11, 21))]
+    assert table(home, "SELECT response_id, score FROM raw.survey_responses ORDER BY 1") == [
+        ("2026-11-20", 9.0),
+        ("2026-11-21", 9.0),
+    ]
+    metadata = result.asset_materializations_for_node("raw__ticket_events")[0].metadata
+    assert metadata["rows_loaded"].value == 4
+    assert metadata["files_loaded"].value == 2

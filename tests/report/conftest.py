@@ -2,7 +2,9 @@
 
 - paylane (America/New_York): one objective, breaching in 2026-03 (99.850%, budget −50%).
 - acme-cloud (Europe/Berlin): compute-availability on track (99.970%), breached 2026-02 (99.940%,
-  credit 10% of 48,000 EUR = 4,800.00 EUR); storage-uptime at risk (99.920%, budget 20%).
+  credit 10% of 48,000 EUR = 4,800.00 EUR); storage-uptime at risk (99.920%, budget 20%), 2026-01
+  credit 25% capped by the contract's 15% credit cap to 7,200.00 EUR; one correction of both
+  objectives (45 corrected minutes in storage-uptime's 2026-02).
 - evil-corp: a title with a script tag, one objective without any window (no data).
 """
 
@@ -14,6 +16,7 @@ import polars as pl
 import pytest
 
 from pipelines.sla.burn import ALERTS_SCHEMA, BURN_RATES_SCHEMA
+from pipelines.sla.corrections import corrections_frame
 from pipelines.sla.credits import CREDITS_SCHEMA
 from pipelines.sla.objectives import objectives_frame
 from pipelines.sla.slices import SLICES_SCHEMA
@@ -34,6 +37,16 @@ CONTRACT_DOCUMENTS = [
         "monthly_fee": 48000,
         "escalation": [{"level": 1, "contact": "support@acme.example", "after": "30m"}],
         "services": [{"id": "compute-api"}, {"id": "object-storage"}],
+        "credit_cap": "15%",
+        "corrections": [
+            {
+                "reason": "probe <misconfigured> after migration",
+                "author": "ops lead",
+                "recorded": "2026-02-20",
+                "start": "2026-02-14T10:00",
+                "end": "2026-02-14T10:45",
+            }
+        ],
         "exclusions": [
             {
                 "reason": "weekly patch window",
@@ -59,6 +72,7 @@ CONTRACT_DOCUMENTS = [
                 "sli": {"kind": "availability", "evidence": "probes"},
                 "target": "99.9%",
                 "budgeting": {"method": "timeslices", "slice": "5m", "slice_target": "50%"},
+                "credits": {"tiers": [{"below": "99.9%", "credit": "25%"}]},
             },
         ],
     },
@@ -247,12 +261,50 @@ CURRENT_OBJECTIVES = [
 ]
 
 
+WINDOW_COLUMNS = [
+    "contract_id",
+    "objective_id",
+    "window_label",
+    "window_start",
+    "window_end",
+    "is_complete",
+    "good",
+    "total",
+    "attainment",
+    "target",
+    "error_budget",
+    "budget_consumed",
+    "budget_remaining",
+    "status",
+    "unit",
+    "excluded_minutes",
+    "missing_minutes",
+]
+
+
 def windows_frame() -> pl.DataFrame:
-    return pl.DataFrame(
-        [row[:13] + (row[13], None, row[14], row[15], row[16]) for row in WINDOW_ROWS],
-        schema={name: dtype for name, dtype in WINDOWS_SCHEMA.items() if name != "as_of"},
-        orient="row",
-    ).with_columns(pl.lit(AS_OF, dtype=TS).alias("as_of"))
+    """WINDOW_ROWS with as_of, corrected_minutes (45 in storage-uptime's 2026-02) and every other
+    column of the sla.windows table null."""
+    schema = {**WINDOWS_SCHEMA, "corrected_minutes": pl.Float64}
+    rows = pl.DataFrame(
+        WINDOW_ROWS, schema={name: schema[name] for name in WINDOW_COLUMNS}, orient="row"
+    )
+    corrected = (
+        pl.when(pl.col("objective_id") == "storage-uptime", pl.col("window_label") == "2026-02")
+        .then(45.0)
+        .otherwise(0.0)
+    )
+    order = [name for name in WINDOWS_SCHEMA if name != "corrected_minutes"]
+    order.insert(order.index("excluded_minutes") + 1, "corrected_minutes")  # as in sla.windows
+    return rows.with_columns(
+        pl.lit(AS_OF, dtype=TS).alias("as_of"),
+        corrected.alias("corrected_minutes"),
+        *(
+            pl.lit(None, dtype=dtype).alias(name)
+            for name, dtype in schema.items()
+            if name not in [*WINDOW_COLUMNS, "as_of", "corrected_minutes"]
+        ),
+    ).select(order)
 
 
 def burn_rates_frame() -> pl.DataFrame:
@@ -290,6 +342,8 @@ def alerts_frame() -> pl.DataFrame:
 
 
 def credits_frame() -> pl.DataFrame:
+    # (contract, objective, label, start, end, contract window, attainment, tier below, tier
+    #  credit, credit pct, amount, currency, capped); every window complete.
     rows = [
         (
             "acme-cloud",
@@ -297,11 +351,29 @@ def credits_frame() -> pl.DataFrame:
             "2026-01",
             utc(2025, 12, 31, 23),
             utc(2026, 1, 31, 23),
-            True,
+            "2026-01",
             0.9998,
+            None,
+            None,
             0.0,
             0.0,
             "EUR",
+            False,
+        ),
+        (
+            "acme-cloud",
+            "storage-uptime",
+            "2026-01",
+            utc(2025, 12, 31, 23),
+            utc(2026, 1, 31, 23),
+            "2026-01",
+            0.9950,
+            0.999,
+            0.25,
+            0.15,
+            7200.0,
+            "EUR",
+            True,
         ),
         (
             "acme-cloud",
@@ -309,11 +381,14 @@ def credits_frame() -> pl.DataFrame:
             "2026-02",
             utc(2026, 1, 31, 23),
             utc(2026, 2, 28, 23),
-            True,
+            "2026-02",
             0.9994,
+            0.9995,
+            0.10,
             0.10,
             4800.0,
             "EUR",
+            False,
         ),
         (
             "paylane",
@@ -321,14 +396,22 @@ def credits_frame() -> pl.DataFrame:
             "2026-02",
             utc(2026, 2, 1, 5),
             utc(2026, 3, 1, 5),
-            True,
+            "2026-02",
             0.9995,
+            None,
+            None,
             0.0,
             0.0,
             "USD",
+            False,
         ),
     ]
-    return pl.DataFrame(rows, schema=CREDITS_SCHEMA, orient="row")
+    columns = [name for name in CREDITS_SCHEMA if name != "is_complete"]
+    return (
+        pl.DataFrame(rows, schema={name: CREDITS_SCHEMA[name] for name in columns}, orient="row")
+        .with_columns(is_complete=pl.lit(True))
+        .select(list(CREDITS_SCHEMA))
+    )
 
 
 def slices_frame() -> pl.DataFrame:
@@ -349,6 +432,7 @@ def slices_frame() -> pl.DataFrame:
                 (100.0 - (pl.col("slice_start").dt.minute() == 0).cast(pl.Float64)).alias("good"),
                 pl.lit(100.0).alias("total"),
                 pl.lit(0.0).alias("excluded_minutes"),
+                pl.lit(0.0).alias("corrected_minutes"),
                 pl.lit(0.0).alias("missing_minutes"),
             )
         )
@@ -374,4 +458,5 @@ def tables(contracts: list[Contract]) -> dict[str, pl.DataFrame]:
         "alerts": alerts_frame(),
         "credits": credits_frame(),
         "slices": slices_frame(),
+        "corrections": corrections_frame(contracts),
     }

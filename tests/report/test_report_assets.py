@@ -40,14 +40,16 @@ def test_report_asset_renders_the_warehouse_read_only(home: PledgeHome):
     index = home.settings.reports_dir / "index.html"
     assert metadata["index"] == dg.MetadataValue.path(str(index))
     assert index.exists() and (index.parent / "plotly.min.js").exists()
-    kpis = {key: metadata[key].value for key in metadata if key != "index"}
+    ledger = index.parent / "credits-ledger.csv"
+    assert metadata["credits_ledger"] == dg.MetadataValue.path(str(ledger))
+    kpis = {key: metadata[key].value for key in metadata if key not in ("index", "credits_ledger")}
     assert kpis == {
         "contracts": 3,
         "objectives": 4,
         "breached_windows": 1,
         "objectives_at_risk": 1,
         "objectives_breaching": 1,
-        "credits_total_EUR": 4800.0,
+        "credits_total_EUR": 12000.0,
         "credits_total_USD": 0.0,
     }
     page = (index.parent / "contract-paylane.html").read_text(encoding="utf-8")
@@ -73,6 +75,7 @@ def test_only_the_current_windows_slices_and_the_last_14_days_of_burn_rates_are_
     assert read["burn_rates"].height == tables["burn_rates"].height
     assert (
         read["windows"]
+        .select(tables["windows"].columns)
         .sort("contract_id", "objective_id", "window_start")
         .equals(tables["windows"].sort("contract_id", "objective_id", "window_start"))
     )

@@ -25,6 +25,7 @@ def test_writes_the_index_a_page_per_contract_and_plotly_js_once(report: ReportS
         "contract-acme-cloud.html",
         "contract-evil-corp.html",
         "contract-paylane.html",
+        "credits-ledger.csv",
         "index.html",
         "plotly.min.js",
     ]
@@ -40,7 +41,7 @@ def test_index_lists_every_contract_most_urgent_first_with_the_attainment_fed_in
         assert f">{text}<" in index
     # Inside acme-cloud the at-risk objective comes before the one on track.
     assert index.index("Object storage probes succeed") < index.index("Compute API answers")
-    assert "4,800.00 EUR" in index
+    assert "12,000.00 EUR" in index  # 4,800 + 7,200 (capped) over acme-cloud's windows
     assert 'href="contract-paylane.html"' in index
 
 
@@ -48,7 +49,7 @@ def test_kpis_count_from_the_tables(report: ReportSet):
     assert (report.contracts, report.objectives) == (3, 4)
     assert report.breached_windows == 1
     assert (report.objectives_at_risk, report.objectives_breaching) == (1, 1)
-    assert report.credits_total == {"EUR": 4800.0, "USD": 0.0}
+    assert report.credits_total == {"EUR": 12000.0, "USD": 0.0}
 
 
 def test_contract_page_shows_the_breached_windows_credit_in_the_contract_currency(report):
@@ -113,7 +114,7 @@ def test_every_chart_is_on_its_contract_page_drawn_by_the_local_plotly(report: R
 def test_rows_of_other_contracts_are_left_out(tmp_path: Path, contracts, tables):
     report = render_reports(tmp_path, contracts[:1], tables)
     assert list(report.contract_pages) == ["acme-cloud"]
-    assert report.credits_total == {"EUR": 4800.0}
+    assert report.credits_total == {"EUR": 12000.0}
     assert "Paylane" not in report.index.read_text(encoding="utf-8")
 
 
@@ -123,3 +124,49 @@ def test_empty_tables_render_every_contract_as_no_data(tmp_path: Path, contracts
     assert (report.objectives, report.breached_windows, report.credits_total) == (0, 0, {})
     index = report.index.read_text(encoding="utf-8")
     assert index.count("No objectives computed yet") == 3
+
+
+def test_credits_ledger_csv_has_a_line_per_credited_window_and_is_linked(report: ReportSet):
+    assert report.credits_ledger == report.index.parent / "credits-ledger.csv"
+    lines = report.credits_ledger.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == (
+        "contract_id,objective_id,window_label,contract_window,window_start,window_end,"
+        "is_complete,attainment,tier_below,tier_credit,credit_pct,credit_amount,currency,capped"
+    )
+    assert lines[1:] == [
+        "acme-cloud,compute-availability,2026-01,2026-01,2025-12-31T23:00:00Z,"
+        "2026-01-31T23:00:00Z,true,0.9998,,,0.0,0.0,EUR,false",
+        "acme-cloud,storage-uptime,2026-01,2026-01,2025-12-31T23:00:00Z,"
+        "2026-01-31T23:00:00Z,true,0.995,0.999,0.25,0.15,7200.0,EUR,true",
+        "acme-cloud,compute-availability,2026-02,2026-02,2026-01-31T23:00:00Z,"
+        "2026-02-28T23:00:00Z,true,0.9994,0.9995,0.1,0.1,4800.0,EUR,false",
+        "paylane,payments-availability,2026-02,2026-02,2026-02-01T05:00:00Z,"
+        "2026-03-01T05:00:00Z,true,0.9995,,,0.0,0.0,USD,false",
+    ]
+    assert 'href="credits-ledger.csv"' in report.index.read_text(encoding="utf-8")
+    page = report.contract_pages["acme-cloud"].read_text(encoding="utf-8")
+    credits = page.split('id="credits"')[1].split('id="alerts"')[0]
+    assert 'href="credits-ledger.csv"' in credits
+    assert '15.00% <span class="muted">(capped from 25.00%)</span>' in credits
+    assert "capped at 15.00% of the monthly fee" in credits
+
+
+def test_contract_page_lists_every_correction_applied(report: ReportSet):
+    page = report.contract_pages["acme-cloud"].read_text(encoding="utf-8")
+    corrections = page.split('id="corrections"')[1]
+    row = re.search(r"<tr>\s*<th scope=\"row\">.*?</tr>", corrections, re.DOTALL)
+    assert row is not None
+    cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row.group(0), re.DOTALL)
+    assert cells == [
+        "probe &lt;misconfigured&gt; after migration",
+        "ops lead",
+        "2026-02-20",
+        "2026-02-14 10:00 CET → 2026-02-14 10:45 CET",
+        "Compute API answers, Object storage probes succeed",
+    ]
+    gaps = page.split('id="data-gaps"')[1].split('id="corrections"')[0]
+    assert re.search(
+        r"<td>2026-02</td>\s*<td class=\"num\">120</td>\s*<td class=\"num\">45</td>", gaps
+    )
+    paylane = report.contract_pages["paylane"].read_text(encoding="utf-8")
+    assert "No corrections recorded for this contract." in paylane

@@ -49,4 +49,4 @@ def test_contracts_sort_by_their_most_urgent_objective(tables):
 
 def test_credits_owed_sum_every_window_per_contract_and_currency(tables):
     owed = credits_owed(tables["credits"])
-    assert owed.rows() == [("acme-cloud", "EUR", 4800.0, 1), ("paylane", "USD", 0.0, 0)]
+    assert owed.rows() == [("acme-cloud", "EUR", 12000.0, 2), ("paylane", "USD", 0.0, 0)]

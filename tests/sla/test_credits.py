@@ -52,3 +52,75 @@ def test_tiers_and_cap() -> None:
     assert amounts["2026-04"] == pytest.approx(500.0)
     assert amounts["2026-05"] == pytest.approx(600.0)
     assert set(result["currency"]) == {"USD"}
+    # Only the 50% tier is cut by the objective's 30% cap.
+    assert result.filter(pl.col("capped"))["window_label"].to_list() == ["2026-05"]
+
+
+def test_contract_cap_scales_every_objective_of_a_contract_month_alike() -> None:
+    """Fee 1,000 EUR, credit_cap 20% → at most 200 EUR per contract month (Berlin)."""
+
+    def objective(objective_id: str, window: str, tiers: list[tuple[str, str]]) -> dict:
+        return {
+            "id": objective_id,
+            "sli": {"kind": "availability"},
+            "window": window,
+            "credits": {"tiers": [{"below": below, "credit": credit} for below, credit in tiers]},
+        }
+
+    capped = make_contract(
+        [
+            objective("avail", "month", [("99.9%", "10%"), ("99%", "25%")]),
+            objective("latency", "month", [("99%", "15%")]),
+            objective("weekly", "week", [("99%", "10%")]),
+        ],
+        credit_cap="20%",
+    )
+    uncapped = make_contract([objective("avail", "month", [("99%", "25%")])], id="other")
+    rows = [
+        # 2026-02: 10% of 1,000 = 100 ≤ 200, not capped.
+        ("acme", "avail", "2026-02", utc(2026, 1, 31, 23), 0.995),
+        ("acme", "latency", "2026-02", utc(2026, 1, 31, 23), 0.995),
+        ("acme", "weekly", "2026-W09", utc(2026, 2, 22, 23), 0.999),
+        # 2026-03 (starts 28 Feb 23:00 UTC): 250 + 150 + 100 (the week from Monday 30 March
+        # counts in March) = 500 > 200 → every credit × 0.4.
+        ("acme", "avail", "2026-03", utc(2026, 2, 28, 23), 0.985),
+        ("acme", "latency", "2026-03", utc(2026, 2, 28, 23), 0.98),
+        ("acme", "weekly", "2026-W14", utc(2026, 3, 29, 22), 0.98),
+        # Another contract without a cap keeps its 25%.
+        ("other", "avail", "2026-03", utc(2026, 2, 28, 23), 0.985),
+    ]
+    windows = pl.DataFrame(
+        rows,
+        schema={
+            "contract_id": pl.String,
+            "objective_id": pl.String,
+            "window_label": pl.String,
+            "window_start": UTC_US,
+            "attainment": pl.Float64,
+        },
+        orient="row",
+    ).with_columns(window_end=pl.col("window_start"), is_complete=pl.lit(True))
+    result = window_credits(windows, credit_tiers_frame([capped, uncapped]))
+    got = {
+        (row["contract_id"], row["window_label"]): (
+            row["contract_window"],
+            row["tier_credit"],
+            row["credit_pct"],
+            row["credit_amount"],
+            row["capped"],
+        )
+        for row in result.iter_rows(named=True)
+        if row["objective_id"] != "latency"
+    }
+    assert got == {
+        ("acme", "2026-02"): ("2026-02", 0.10, 0.10, 100.0, False),
+        ("acme", "2026-W09"): ("2026-02", None, 0.0, 0.0, False),
+        ("acme", "2026-03"): ("2026-03", 0.25, pytest.approx(0.10), pytest.approx(100.0), True),
+        ("acme", "2026-W14"): ("2026-03", 0.10, pytest.approx(0.04), pytest.approx(40.0), True),
+        ("other", "2026-03"): ("2026-03", 0.25, 0.25, 250.0, False),
+    }
+    latency = result.filter(pl.col("objective_id") == "latency").sort("window_start")
+    assert latency["credit_amount"].to_list() == pytest.approx([0.0, 60.0])
+    march = result.filter(pl.col("contract_id") == "acme", pl.col("contract_window") == "2026-03")
+    assert march["credit_amount"].sum() == pytest.approx(200.0)
+    assert result.filter(pl.col("window_label") == "2026-03")["tier_below"].to_list() == [0.99] * 3

@@ -33,6 +33,7 @@ def test_attainment_is_a_share_and_windows_partition_the_slices(rows, window) ->
             "good": [float(min(a, b)) for _, a, b in rows],
             "total": [float(max(a, b)) for _, a, b in rows],
             "excluded_minutes": 0.0,
+            "corrected_minutes": 0.0,
             "missing_minutes": 0.0,
         },
         schema_overrides={"slice_start": UTC_US},

@@ -1,0 +1,239 @@
+"""Outcomes: one row per counted item (ticket, security incident, restore test, survey response,
+latency sample) of an objective judged on discrete items, and their compliance windows.
+
+OUTCOMES_SCHEMA is the interface between each kind's pure function (raw rows → outcomes) and the
+windows (outcomes → sla.windows rows). Windows have the same boundaries and labels as traffic
+objectives (``windows.window_bounds``): every window from the one holding the objective's first
+outcome (or as_of, with none yet) to the current one, within the contract's effective period.
+An item belongs to the window holding its ``counted_at`` (each overlapping window for rolling
+windows). RPO outcomes are exposure spans instead (see ``backups``): a span starting at
+``counted_at`` and lasting ``value`` seconds belongs to every window it overlaps, with the value
+it reaches there: ``min(span end, window end) − counted_at``.
+
+Per window, ``total`` = items (spans for RPO) and by ``statistic``:
+
+- share_within: good = items with good true, attainment = good/total, ``measured`` = attainment
+  (unit ``ratio``), error budget as for traffic: (1 − target) × total; at least ``target``.
+- mean, median, max, pNN of ``value``: ``measured`` in seconds, at most ``target``; good,
+  attainment and budgets null. See PERCENTILE_METHOD.
+- csat: as share_within, with a Wilson interval; nps: ``measured`` in points, with an interval
+  (``surveys``); both at least ``target``, judged on the point estimate or the interval's lower
+  bound (``judge``), and ``insufficient_data`` below ``min_responses``.
+
+Status: ``no_data`` with no item; complete windows ``met``/``breached``; the current window
+``breaching`` when what is measured so far misses the target, else ``on_track``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+
+from pipelines.sla.objectives import KEYS, UTC_US
+from pipelines.sla.windows import WINDOWS_SCHEMA, window_bounds
+
+UTC_TIME = pl.Datetime("us", "UTC")
+
+OUTCOMES_SCHEMA = pl.Schema(
+    {
+        "contract_id": pl.String,
+        "objective_id": pl.String,
+        "item_id": pl.String,
+        "counted_at": UTC_TIME,
+        "value": pl.Float64,
+        "good": pl.Boolean,
+        "detail": pl.String,
+    }
+)
+"""contract_id, objective_id; item_id (ticket number, incident id, test id, response id, ...);
+counted_at: the instant that places the item in a window; value: seconds, score, NPS category
+(+1/0/−1) or latency in seconds; good: within its target for share_within objectives, else null;
+detail: short human text for reports."""
+
+OUTCOME_WINDOWS_SCHEMA = {**WINDOWS_SCHEMA, "interval_low": pl.Float64, "interval_high": pl.Float64}
+"""WINDOWS_SCHEMA plus the confidence interval of ``measured`` (surveys; null otherwise)."""
+
+PERCENTILE_METHOD = (
+    "window percentiles pNN of item values by linear interpolation between closest ranks "
+    "(numpy's default): rank h = (n − 1) × NN/100, value = x[⌊h⌋] + (h − ⌊h⌋)(x[⌊h⌋+1] − x[⌊h⌋]); "
+    "median = p50; exact from the samples"
+)
+
+WINDOW_STATS_SCHEMA = {
+    **dict.fromkeys(KEYS, pl.String),
+    "window_label": pl.String,
+    "total": pl.Float64,
+    "good": pl.Float64,
+    "statistic_value": pl.Float64,
+    "interval_low": pl.Float64,
+    "interval_high": pl.Float64,
+}
+
+
+def outcome_windows(
+    objectives: pl.DataFrame, outcomes: pl.DataFrame, as_of: datetime
+) -> pl.DataFrame:
+    """Windows up to ``as_of`` of objectives judged on items.
+
+    Inputs: ``objectives`` (objectives_frame rows of the item-judged objectives: every row gets
+    its windows), ``outcomes`` (OUTCOMES_SCHEMA, any number of objectives). Output:
+    OUTCOME_WINDOWS_SCHEMA, sorted by objective and window_start.
+    """
+    as_of = as_of.astimezone(UTC)
+    first_items = outcomes.group_by(KEYS).agg(first_at=pl.col("counted_at").min())
+    windows = window_bounds(objectives, first_items, as_of)
+    spans = pl.col("measure").fill_null("") == "rpo"
+    counted = pl.col("counted_at").dt.epoch("us") / 1e6
+    window_end = pl.col("window_end").dt.epoch("us") / 1e6
+    span_end = counted + pl.col("value")
+    placed = (
+        windows.lazy()
+        .join(outcomes.lazy(), on=KEYS, how="inner")
+        .join(objectives.lazy().select(*KEYS, "measure"), on=KEYS, how="left")
+        .filter(
+            pl.col("counted_at") < pl.col("window_end"),
+            pl.when(spans)
+            .then(span_end > pl.col("window_start").dt.epoch("us") / 1e6)
+            .otherwise(pl.col("counted_at") >= pl.col("window_start")),
+        )
+        .with_columns(
+            value=pl.when(spans)
+            .then(pl.min_horizontal(span_end, window_end) - counted)
+            .otherwise(pl.col("value"))
+        )
+    )
+    return window_figures(objectives, windows, _window_statistics(objectives, placed), as_of)
+
+
+def _window_statistics(objectives: pl.DataFrame, placed: pl.LazyFrame) -> pl.DataFrame:
+    """Per window: total, good, statistic_value and interval (WINDOW_STATS_SCHEMA) of the items
+    placed in it (columns of windows and outcomes, ``value`` as it counts in the window)."""
+    # surveys builds its outcomes with OUTCOMES_SCHEMA from this module: import it here.
+    from pipelines.sla.surveys import nps_interval, wilson_interval, z_scores
+
+    statistic = pl.col("statistic").fill_null("share_within")
+    value = pl.col("value")
+    quantile = statistic.str.strip_prefix("p").cast(pl.Float64, strict=False) / 100
+    per_window = (
+        placed.join(objectives.lazy().select(*KEYS, "statistic", "confidence"), on=KEYS, how="left")
+        .group_by(*KEYS, "window_label")
+        .agg(
+            total=pl.len().cast(pl.Float64),
+            good=pl.col("good").sum().cast(pl.Float64),
+            promoters=(value == 1).mean(),
+            detractors=(value == -1).mean(),
+            statistic=statistic.first(),
+            confidence=pl.col("confidence").first(),
+            mean=value.mean(),
+            median=value.median(),
+            max=value.max(),
+            # quantile needs a number even where the statistic is not a percentile
+            percentile=value.quantile(quantile.first().fill_null(0.5), "linear"),
+        )
+        .collect()
+    )
+    z = pl.lit(z_scores(per_window["confidence"].fill_null(0.95)))
+    wilson_low, wilson_high = wilson_interval(pl.col("good"), pl.col("total"), z)
+    nps, nps_low, nps_high = nps_interval(
+        pl.col("promoters"), pl.col("detractors"), pl.col("total"), z
+    )
+    statistic = pl.col("statistic")
+    return per_window.select(
+        *KEYS,
+        "window_label",
+        "total",
+        "good",
+        statistic_value=pl.when(statistic == "nps")
+        .then(nps)
+        .when(statistic == "mean")
+        .then(pl.col("mean"))
+        .when(statistic == "median")
+        .then(pl.col("median"))
+        .when(statistic == "max")
+        .then(pl.col("max"))
+        .when(statistic.str.starts_with("p"))
+        .then(pl.col("percentile")),
+        interval_low=pl.when(statistic == "csat")
+        .then(wilson_low)
+        .when(statistic == "nps")
+        .then(nps_low),
+        interval_high=pl.when(statistic == "csat")
+        .then(wilson_high)
+        .when(statistic == "nps")
+        .then(nps_high),
+    ).cast(WINDOW_STATS_SCHEMA)  # type: ignore[arg-type]
+
+
+def window_figures(
+    objectives: pl.DataFrame, windows: pl.DataFrame, statistics: pl.DataFrame, as_of: datetime
+) -> pl.DataFrame:
+    """Windows with their figures and status (see the module docstring).
+
+    Inputs: ``objectives`` (objectives_frame), ``windows`` (window_bounds), ``statistics``
+    (WINDOW_STATS_SCHEMA: total, good for shares, statistic_value for durations and NPS, interval;
+    windows absent from it have no data). Output: OUTCOME_WINDOWS_SCHEMA.
+    """
+    as_of = as_of.astimezone(UTC)
+    judged_on, statistic = pl.col("judged_on"), pl.col("statistic").fill_null("share_within")
+    is_share = judged_on == "share"
+    judged_value = (
+        pl.when(pl.col("judge") == "lower_bound")
+        .then(pl.col("interval_low"))
+        .otherwise(pl.col("measured"))
+    )
+    misses = (
+        pl.when(judged_on == "duration")
+        .then(judged_value > pl.col("target"))
+        .otherwise(judged_value < pl.col("target"))
+    )
+    return (
+        windows.join(statistics, on=[*KEYS, "window_label"], how="left")
+        .join(
+            objectives.select(*KEYS, "target", "judged_on", "statistic", "judge", "min_responses"),
+            on=KEYS,
+        )
+        .with_columns(
+            is_complete=pl.col("window_end") <= pl.lit(as_of, UTC_US),
+            total=pl.col("total").fill_null(0.0),
+            good=pl.when(is_share).then(pl.col("good").fill_null(0.0)),
+        )
+        .with_columns(
+            attainment=pl.when(is_share & (pl.col("total") > 0)).then(
+                pl.col("good") / pl.col("total")
+            ),
+            error_budget=pl.when(is_share).then((1 - pl.col("target")) * pl.col("total")),
+            budget_consumed=pl.col("total") - pl.col("good"),
+        )
+        .with_columns(
+            measured=pl.when(is_share)
+            .then(pl.col("attainment"))
+            .otherwise(pl.col("statistic_value")),
+            unit=pl.when(is_share)
+            .then(pl.lit("ratio"))
+            .when(judged_on == "points")
+            .then(pl.lit("points"))
+            .otherwise(pl.lit("seconds")),
+            budget_remaining=pl.when(pl.col("error_budget") > 0).then(
+                1 - pl.col("budget_consumed") / pl.col("error_budget")
+            ),
+        )
+        .with_columns(
+            status=pl.when(pl.col("total") == 0)
+            .then(pl.lit("no_data"))
+            .when(statistic.is_in(["csat", "nps"]) & (pl.col("total") < pl.col("min_responses")))
+            .then(pl.lit("insufficient_data"))
+            .when(pl.col("is_complete"))
+            .then(pl.when(misses).then(pl.lit("breached")).otherwise(pl.lit("met")))
+            .when(misses)
+            .then(pl.lit("breaching"))
+            .otherwise(pl.lit("on_track")),
+            excluded_minutes=pl.lit(None, pl.Float64),
+            corrected_minutes=pl.lit(None, pl.Float64),
+            missing_minutes=pl.lit(None, pl.Float64),
+            as_of=pl.lit(as_of, UTC_US),
+        )
+        .select(list(OUTCOME_WINDOWS_SCHEMA))
+        .sort([*KEYS, "window_start"])
+        .cast(OUTCOME_WINDOWS_SCHEMA)  # type: ignore[arg-type]
+    )
