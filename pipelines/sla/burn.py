@@ -104,6 +104,8 @@ def alert_episodes(ledger: pl.DataFrame, rules: pl.DataFrame) -> pl.DataFrame:
     window). Output: ALERTS_SCHEMA.
     """
     objective_rules = rules.join(ledger.select(*KEYS, "objective_index").unique(), on=KEYS)
+    if objective_rules.is_empty():
+        return pl.DataFrame(schema=ALERTS_SCHEMA)
     firing = pl.concat(
         [
             _firing(ledger, objective_rules.filter(pl.col("rule") == position))

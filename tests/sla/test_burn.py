@@ -112,3 +112,10 @@ def test_look_backs_scale_with_a_weekly_window() -> None:
         pytest.approx(840),
         pytest.approx(70),
     )
+
+
+def test_no_sliced_objective_means_no_alerts() -> None:
+    # Only item-judged objectives (no slices at all): an empty ledger gives empty episodes.
+    alerts = alerts_for(MONTHLY, slice_series([0.0], 100.0, 5).clear())
+    assert alerts.is_empty()
+    assert firing_at_end(alerts).is_empty()
