@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -105,6 +105,56 @@ def test_the_maintenance_is_excluded_and_the_window_met(home: Path):
     assert measured["attainment"] == 1.0
 
 
+def local_month(column: str) -> pl.Expr:
+    return (
+        pl.col(column)
+        .str.to_datetime("%Y-%m-%dT%H:%M:%SZ", time_zone="UTC")
+        .dt.convert_time_zone("Europe/Berlin")
+        .dt.strftime("%Y-%m")
+    )
+
+
+def test_missed_backup_breaches_rpo_by_the_gap_in_the_landing_files(home: Path):
+    runs = pl.read_csv(home / "landing" / "backups" / "*.csv").filter(pl.col("success"))
+    finished = runs["finished_at"].str.to_datetime("%Y-%m-%dT%H:%M:%SZ", time_zone="UTC").sort()
+    october_end = datetime(2026, 10, 31, 23, tzinfo=UTC)  # Berlin midnight, 1 November
+    # The largest exposure reached in October: gaps between good backups, clipped at its end.
+    gaps = [
+        (min(later, october_end) - earlier).total_seconds()
+        for earlier, later in zip(finished, finished[1:], strict=False)
+        if earlier < october_end
+    ]
+    measured = window(home, "security-and-backup", "orders-rpo", "2026-10")
+    assert measured["status"] == "breached" and measured["unit"] == "seconds"
+    assert measured["measured"] == max(gaps) > 26 * 3600
+
+
+def test_slow_containment_breaches_the_mean_of_the_landing_files(home: Path):
+    incidents = pl.read_csv(home / "landing" / "security" / "*.csv").filter(
+        local_month("contained_at") == "2026-10"
+    )
+    contain = (
+        incidents["contained_at"].str.to_datetime("%Y-%m-%dT%H:%M:%SZ", time_zone="UTC")
+        - incidents["detected_at"].str.to_datetime("%Y-%m-%dT%H:%M:%SZ", time_zone="UTC")
+    ).dt.total_seconds()
+    measured = window(home, "security-and-backup", "time-to-contain", "2026-10")
+    assert measured["status"] == "breached"
+    assert measured["total"] == incidents.height
+    assert measured["measured"] == pytest.approx(contain.mean(), rel=1e-12)
+
+
+def test_nps_dip_breaches_with_the_score_of_the_landing_files(home: Path):
+    answers = pl.read_csv(home / "landing" / "surveys" / "*.csv").filter(
+        (pl.col("survey") == "nps") & (local_month("responded_at") == "2026-10")
+    )
+    promoters = (answers["score"] >= 9).sum()
+    detractors = (answers["score"] <= 6).sum()
+    measured = window(home, "service-desk", "nps", "2026-10")
+    assert measured["status"] == "breached" and measured["unit"] == "points"
+    assert measured["measured"] == pytest.approx(100 * (promoters - detractors) / answers.height)
+    assert measured["interval_low"] < measured["measured"] < measured["interval_high"]
+
+
 def test_credits_owed_for_the_breached_window(home: Path):
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         credits = con.execute(
@@ -122,6 +172,8 @@ def test_reports_are_written_for_every_contract(home: Path):
         "contract-acme-cloud.html",
         "contract-paylane-payments.html",
         "contract-platform-team.html",
+        "contract-service-desk.html",
+        "contract-security-and-backup.html",
         "plotly.min.js",
         "credits-ledger.csv",
     }

@@ -11,6 +11,7 @@ import polars as pl
 
 from pipelines.demo import traffic
 from pipelines.demo.events import (
+    CalendarWindow,
     DemoRange,
     ScriptedEvent,
     clean_month,
@@ -19,17 +20,30 @@ from pipelines.demo.events import (
     probe_failure_rates,
     scripted_events,
 )
+from pipelines.demo.items import (
+    ItemEvidence,
+    backup_runs,
+    desk_tickets,
+    restore_tests,
+    security_incidents,
+    survey_responses,
+)
 from pipelines.demo.profiles import (
     BUCKET_LABELS,
     LOCATIONS,
     PROBE_FAILURE_RATE,
     PROFILES,
 )
-from pipelines.demo.truth import ground_truth
+from pipelines.demo.truth import ground_truth, item_events_truth
 from pipelines.demo.writers import (
+    BACKUPS,
     LATENCY,
     PROBES,
     REQUESTS,
+    RESTORES,
+    SECURITY,
+    SURVEYS,
+    TICKETS,
     load_document,
     with_maintenance,
     write_contracts,
@@ -43,7 +57,9 @@ from pipelines.spec.schema import Contract
 
 EXAMPLE_CONTRACTS = REPO_ROOT / "examples" / "contracts"
 
-VOLUMES, ERRORS, LATENCIES, CHECKS = range(4)
+VOLUMES, ERRORS, LATENCIES, CHECKS, TICKETS_STREAM, INCIDENTS, BACKUP_STREAM, SURVEYS_STREAM = (
+    range(8)
+)
 """Independent random streams, so that changing one part leaves the others as they were."""
 
 
@@ -97,6 +113,33 @@ def latency_evidence(
     return traffic.latency_histogram(volumes, shares, rng)
 
 
+def item_evidence(
+    span: DemoRange, contracts: dict[str, Contract], clean: CalendarWindow | None, seed: int
+) -> ItemEvidence:
+    """The service desk's tickets and surveys and the security team's incidents, backups and
+    restore tests, with their scripted events (those in the ``clean`` month left out)."""
+    desk, security = contracts["service-desk"], contracts["security-and-backup"]
+    office = desk.calendars["office"]
+    tickets, desk_events = desk_tickets(
+        span, desk.time_zone, office, desk.id, _rng(seed, TICKETS_STREAM)
+    )
+    incidents, incident_events = security_incidents(
+        span, security.time_zone, security.id, _rng(seed, INCIDENTS)
+    )
+    backup_rng = _rng(seed, BACKUP_STREAM)
+    backups, backup_events = backup_runs(span, security.time_zone, security.id, backup_rng)
+    restores = restore_tests(span, security.time_zone, backup_rng)
+    surveys, survey_events = survey_responses(
+        span, desk.time_zone, office, desk.id, _rng(seed, SURVEYS_STREAM)
+    )
+    events = [
+        event
+        for event in desk_events + incident_events + backup_events + survey_events
+        if clean is None or event.kind == "public_holiday" or event.window.label != clean.label
+    ]
+    return ItemEvidence(tickets, incidents, backups, restores, surveys, events)
+
+
 def generate_demo(
     home: Path,
     end: date,
@@ -106,8 +149,9 @@ def generate_demo(
 ) -> dict:
     """Write the demo scenario of the ``days`` UTC days before ``end`` (``end`` itself excluded)
     into ``home``: ``contracts/`` (the examples, acme-cloud with the scripted maintenance
-    excluded), ``sources.yaml``, daily landing files (requests CSV, latency Parquet, probes CSV)
-    and ``ground_truth.json``. The same ``seed`` and ``end`` always give the same files.
+    excluded), ``sources.yaml``, daily landing files (requests CSV, latency Parquet, probes CSV;
+    ServiceNow ticket log, security incidents, backup runs, restore tests and survey responses
+    CSV) and ``ground_truth.json``. The same ``seed`` and ``end`` always give the same files.
     Returns the ground truth written."""
     report = progress or (lambda message: None)
     settings = Settings.from_env(home)
@@ -160,7 +204,25 @@ def generate_demo(
     write_daily(probes, settings.landing_dir, PROBES)
     report(f"wrote probes: {probes.height:,} rows")
 
+    items = item_evidence(span, contracts, clean, seed)
+    for frame, source in (
+        (items.tickets, TICKETS),
+        (items.incidents, SECURITY),
+        (items.backups, BACKUPS),
+        (items.restores, RESTORES),
+        (items.surveys, SURVEYS),
+    ):
+        write_daily(frame, settings.landing_dir, source)
+    item_kinds = ", ".join(event.kind for event in items.events) or "no events"
+    report(
+        f"wrote tickets ({items.tickets.height:,} updates), security incidents, backups, "
+        f"restore tests and survey responses: {item_kinds}"
+    )
+
     truth = ground_truth(seed, span, events, clean, contracts, requests, probes)
+    truth["events"] = sorted(
+        truth["events"] + item_events_truth(contracts, span, items), key=lambda e: e["start"]
+    )
     write_ground_truth(settings.home / "ground_truth.json", truth)
     report("wrote ground_truth.json")
     return truth

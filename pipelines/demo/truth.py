@@ -14,6 +14,8 @@ from pipelines.demo.events import (
     DemoRange,
     ScriptedEvent,
 )
+from pipelines.demo.items import ItemEvent, ItemEvidence
+from pipelines.sla.calendar import business_seconds
 from pipelines.spec.schema import Contract, Timeslices
 
 MET_BEFORE_END = timedelta(days=3)
@@ -189,3 +191,89 @@ def ground_truth(
         ],
         "clean_month": clean.label if clean else None,
     }
+
+
+def ticket_figures(
+    log: pl.DataFrame, contract: Contract, event_facts: dict, window: CalendarWindow
+) -> dict[str, object]:
+    """Business hours of the event's ticket and the P1/P2 share within target of its window,
+    from the ticket log (P1 and P2 tickets never wait or reopen, so opened → first Resolved is
+    their timer)."""
+    objective = contract.objective("p1-p2-resolution")
+    targets = {p: t.total_seconds() for p, t in objective.sli.targets.items()}
+    resolved = (
+        log.filter(pl.col("incident_state") == "Resolved", pl.col("priority").is_in(list(targets)))
+        .group_by("number")
+        .agg(
+            pl.col("priority").first(),
+            start=pl.col("opened_at").first(),
+            end=pl.col("sys_updated_at").min(),
+        )
+        .filter(pl.col("end").is_between(window.start, window.end, "left"))
+    )
+    seconds = business_seconds(resolved, contract.calendars[objective.calendar], contract.zone)
+    resolved = resolved.with_columns(seconds).with_columns(
+        good=pl.col("business_seconds") <= pl.col("priority").replace_strict(targets)
+    )
+    ticket = resolved.filter(pl.col("number") == event_facts["ticket_id"]).row(0, named=True)
+    good, total = int(resolved["good"].sum()), resolved.height
+    return {
+        "ticket_business_hours": ticket["business_seconds"] / 3600,
+        "ticket_within_target": ticket["good"],
+        "good": good,
+        "total": total,
+        "attainment": good / total,
+    }
+
+
+def item_measured(
+    event: ItemEvent, contract: Contract, span: DemoRange, evidence: ItemEvidence
+) -> dict[str, object]:
+    """The figures of an item event's window measured on the generated items, and the status
+    the pipeline should report for it."""
+    window = event.window
+    if event.kind in ("p1_breach", "public_holiday"):
+        figures = ticket_figures(evidence.tickets, contract, event.facts, window)
+        met = figures["attainment"] >= contract.objective(event.objective_id).target
+    elif event.kind == "slow_containment":
+        hours = evidence.incidents.filter(
+            pl.col("contained_at").is_between(window.start, window.end, "left")
+        ).select((pl.col("contained_at") - pl.col("detected_at")).dt.total_seconds() / 3600)
+        figures = {"incidents": hours.height, "mean_contain_hours": hours.to_series().mean()}
+        met = figures["mean_contain_hours"] * 3600 <= contract.objective(event.objective_id).target
+    elif event.kind == "missed_backup":
+        figures = {}
+        met = event.facts["gap_hours"] * 3600 <= contract.objective(event.objective_id).target
+    else:
+        nps = evidence.surveys.filter(
+            pl.col("survey") == "nps",
+            pl.col("responded_at").is_between(window.start, window.end, "left"),
+        )["score"]
+        point = 100 * ((nps >= 9).mean() - (nps <= 6).mean())
+        figures = {"responses": nps.len(), "nps": point}
+        met = point >= contract.objective(event.objective_id).target
+    return {**figures, "expected_status": expected_status(window, span, met)}
+
+
+def item_events_truth(
+    contracts: dict[str, Contract], span: DemoRange, evidence: ItemEvidence
+) -> list[dict[str, object]]:
+    """Ground-truth entries of the item events (same keys as the traffic events, plus their
+    facts and measured figures)."""
+    return [
+        {
+            "kind": event.kind,
+            "contract_id": event.contract_id,
+            "objective_id": event.objective_id,
+            "service": event.service,
+            "start": iso(event.start),
+            "end": iso(event.end),
+            "window_label": event.window.label,
+            "window_start": iso(event.window.start),
+            "window_end": iso(event.window.end),
+            "target": contracts[event.contract_id].objective(event.objective_id).target,
+            **event.facts,
+            **item_measured(event, contracts[event.contract_id], span, evidence),
+        }
+        for event in evidence.events
+    ]

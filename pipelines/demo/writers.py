@@ -24,26 +24,46 @@ class LandingSource:
     (``<name>/<name>-YYYY-MM-DD.<format>`` under the landing folder)."""
 
     name: str
-    kind: Literal["requests", "histogram", "probes"]
+    kind: str
     file_format: Literal["csv", "parquet"]
     columns: dict[str, str]
+    day_column: str = "timestamp"
+    """The UTC timestamp column whose day places a row in a daily file."""
+    options: tuple[tuple[str, str], ...] = ()
+    """Further source options (``service``, ``layout``), in declaration order."""
 
     @property
     def pattern(self) -> str:
         return f"{self.name}/*.{self.file_format}"
 
     def declaration(self) -> CommentedMap:
-        columns = CommentedMap(self.columns)
-        columns.fa.set_flow_style()
-        return CommentedMap(
-            kind=self.kind, path=self.pattern, format=self.file_format, columns=columns
-        )
+        declaration = CommentedMap(kind=self.kind, path=self.pattern, format=self.file_format)
+        declaration.update(self.options)
+        if self.columns:
+            columns = CommentedMap(self.columns)
+            columns.fa.set_flow_style()
+            declaration["columns"] = columns
+        return declaration
 
 
 REQUESTS = LandingSource("requests", "requests", "csv", {"ts": "timestamp", "total": "requests"})
 LATENCY = LandingSource("latency", "histogram", "parquet", {"ts": "timestamp"})
 PROBES = LandingSource("probes", "probes", "csv", {"ts": "timestamp", "up": "success"})
-SOURCES = (REQUESTS, LATENCY, PROBES)
+TICKETS = LandingSource(
+    "servicenow",
+    "tickets",
+    "csv",
+    {"ticket_id": "number", "ts": "sys_updated_at", "state": "incident_state"},
+    day_column="sys_updated_at",
+    options=(("layout", "log"), ("service", "service-desk")),
+)
+SECURITY = LandingSource("security", "security_incidents", "csv", {}, day_column="detected_at")
+BACKUPS = LandingSource("backups", "backup_runs", "csv", {}, day_column="started_at")
+RESTORES = LandingSource("restores", "restore_tests", "csv", {}, day_column="started_at")
+SURVEYS = LandingSource(
+    "surveys", "survey_responses", "csv", {"ts": "responded_at"}, day_column="responded_at"
+)
+SOURCES = (REQUESTS, LATENCY, PROBES, TICKETS, SECURITY, BACKUPS, RESTORES, SURVEYS)
 
 
 def _yaml() -> YAML:
@@ -101,7 +121,7 @@ def write_contracts(folder: Path, documents: dict[str, CommentedMap]) -> list[Pa
 
 
 def write_sources(path: Path) -> None:
-    """Write ``sources.yaml`` declaring the demo's three sources."""
+    """Write ``sources.yaml`` declaring the demo's sources."""
     document = CommentedMap(
         sources=CommentedMap((source.name, source.declaration()) for source in SOURCES)
     )
@@ -111,14 +131,14 @@ def write_sources(path: Path) -> None:
 
 
 def write_daily(frame: pl.DataFrame, landing: Path, source: LandingSource) -> list[Path]:
-    """Split ``frame`` (with a UTC ``timestamp`` column) by UTC day and write one file per day
+    """Split ``frame`` by the UTC day of its ``source.day_column`` and write one file per day
     under ``landing/<source>/``, replacing earlier demo files of that source; CSV timestamps are
     ISO 8601 with a ``Z``. Returns the paths written, in day order."""
     folder = landing / source.name
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob(f"{source.name}-*.{source.file_format}"):
         stale.unlink()
-    days = frame.with_columns(day=pl.col("timestamp").dt.date()).partition_by(
+    days = frame.with_columns(day=pl.col(source.day_column).dt.date()).partition_by(
         "day", as_dict=True, include_key=False, maintain_order=True
     )
     paths = []

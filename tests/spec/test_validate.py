@@ -44,7 +44,7 @@ def problems_of(path: Path) -> list[str]:
 
 def test_examples_are_valid(capsys):
     assert main(["validate", str(EXAMPLES)]) == 0
-    assert "3 contract file(s) valid" in capsys.readouterr().out
+    assert "5 contract file(s) valid" in capsys.readouterr().out
 
 
 def test_example_fields_parse_to_exact_values():
