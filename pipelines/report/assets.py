@@ -4,7 +4,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from pipelines.report.render import BURN_RATE_DAYS, render_reports
+from pipelines.report.render import BURN_RATE_DAYS, EXPOSURE_DAYS, render_reports
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome
 from pipelines.warehouse import query
 
@@ -34,13 +34,33 @@ _TABLE_QUERIES: dict[str, tuple[str, list[object]]] = {  # keyed as REPORT_TABLE
         """,
         [],
     ),
+    # RPO exposure spans of the last days (the only outcomes drawn); every ticket timer, for the
+    # figures per priority and the distribution of resolution times.
+    "outcomes": (
+        """
+        SELECT o.* FROM sla.outcomes AS o
+        JOIN sla.objectives AS b USING (contract_id, objective_id)
+        WHERE b.measure = 'rpo'
+        QUALIFY o.counted_at
+            > max(o.counted_at) OVER (PARTITION BY o.contract_id, o.objective_id) - to_days(?)
+        """,
+        [EXPOSURE_DAYS],
+    ),
+    "ticket_timers": (
+        """
+        SELECT contract_id, objective_id, ticket_id, priority, timer_state, business_seconds,
+               target_seconds, breached
+        FROM sla.ticket_timers
+        """,
+        [],
+    ),
 }
 
 
 def read_report_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
     """The ``sla.*`` rows the pages show, keyed as :data:`REPORT_TABLES` (all of objectives,
-    windows, alerts, credits and corrections; the current windows' slices; the last days of burn
-    rates)."""
+    windows, alerts, credits, corrections and ticket timers; the current windows' slices; the
+    last days of burn rates and of RPO exposure spans)."""
     return {name: query(con, sql, params) for name, (sql, params) in _TABLE_QUERIES.items()}
 
 

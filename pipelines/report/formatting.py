@@ -6,9 +6,13 @@ colour blindness; every status is also told by its label, a symbol and (in chart
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
+
+from pipelines.spec.units import format_duration
 
 NO_VALUE = "—"
 
@@ -27,6 +31,7 @@ class StatusStyle:
 STATUS_STYLES = {
     "breaching": StatusStyle("Breaching", "✖", "#D55E00", "#000000", "x", 0),
     "at_risk": StatusStyle("At risk", "▲", "#E69F00", "#000000", "/", 1),
+    "insufficient_data": StatusStyle("Insufficient data", "◐", "#56B4E9", "#000000", "-", 2),
     "no_data": StatusStyle("No data", "?", "#BBBBBB", "#000000", ".", 2),
     "on_track": StatusStyle("On track", "●", "#0072B2", "#FFFFFF", "", 3),
     "breached": StatusStyle("Breached", "✖", "#D55E00", "#000000", "x", 0),
@@ -103,3 +108,75 @@ def format_elapsed(value: timedelta | None) -> str:
     if days:
         return f"{days}d {hours}h {minutes:02d}m"
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
+
+
+def format_seconds(seconds: float | None) -> str:
+    """A measured duration, two units at most: ``3d 0h``, ``4h 12m``, ``37m``, ``45s``; a failed
+    restore (infinite) reads ``never``."""
+    if seconds is None:
+        return NO_VALUE
+    if seconds == float("inf"):
+        return "never"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes = round(seconds / 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
+
+
+def format_measure(value: float | None, judged_on: str, target: float | None = None) -> str:
+    """What a window measured, in the unit its objective is judged on: ``share`` as an
+    attainment (see :func:`format_attainment`), ``duration`` (seconds) as :func:`format_seconds`,
+    ``points`` as ``NPS 24.0``."""
+    if value is None:
+        return NO_VALUE
+    if judged_on == "duration":
+        return format_seconds(value)
+    if judged_on == "points":
+        return f"NPS {value:.1f}"
+    return format_attainment(value, target)
+
+
+def format_interval(
+    low: float | None, high: float | None, judged_on: str, confidence: float | None
+) -> str:
+    """A confidence interval: ``95% CI 8.4 … 41.6`` (points), ``95% CI 80.1% … 89.2%``
+    (shares); empty without one."""
+    if low is None or high is None:
+        return ""
+    level = f"{(confidence or 0.95) * 100:g}% CI"
+    if judged_on == "points":
+        return f"{level} {low:.1f} … {high:.1f}"
+    return f"{level} {format_share(low, 1)} … {format_share(high, 1)}"
+
+
+def format_window_measure(
+    window: Mapping[str, Any], judged_on: str, confidence: float | None = None
+) -> str:
+    """A window's result as the pages show it: the attainment of share objectives, else the
+    ``measured`` statistic, followed by its confidence interval when there is one
+    (``NPS 24.0 (95% CI 8.4 … 41.6)``). ``window``: a ``sla.windows`` row (attainment, measured,
+    target, interval_low, interval_high; missing keys read as null)."""
+    value = window.get("attainment") if judged_on == "share" else window.get("measured")
+    if value is None:
+        value = window.get("measured")
+    text = format_measure(value, judged_on, window.get("target"))
+    interval = format_interval(
+        window.get("interval_low"), window.get("interval_high"), judged_on, confidence
+    )
+    return f"{text} ({interval})" if interval and value is not None else text
+
+
+def format_target(target: float | None, judged_on: str) -> str:
+    """A target with its direction: durations are upper bounds (``≤ 3d``), shares and NPS lower
+    bounds (``≥ 80.000%``, ``≥ NPS 20``)."""
+    if target is None:
+        return NO_VALUE
+    if judged_on == "duration":
+        return f"≤ {format_duration(timedelta(seconds=target))}"
+    if judged_on == "points":
+        return f"≥ NPS {target:g}"
+    return f"≥ {format_share(target)}"

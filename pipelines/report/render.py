@@ -26,7 +26,10 @@ from pipelines.report.formatting import (
     format_elapsed,
     format_local_time,
     format_number,
+    format_seconds,
     format_share,
+    format_target,
+    format_window_measure,
     status_style,
 )
 from pipelines.report.summary import (
@@ -35,8 +38,13 @@ from pipelines.report.summary import (
     credits_ledger,
     credits_owed,
     objective_summary,
+    ticket_figures,
 )
+from pipelines.sla.outcomes import PERCENTILE_METHOD
+from pipelines.sla.samples import HISTOGRAM_METHOD
+from pipelines.sla.surveys import INTERVAL_METHOD
 from pipelines.spec.schema import SRE_WORKBOOK_RULES, Contract, Exclusion, Objective
+from pipelines.spec.sli import statistic_percentile
 from pipelines.spec.units import format_duration
 
 REPORT_TABLES = (
@@ -47,6 +55,8 @@ REPORT_TABLES = (
     "credits",
     "slices",
     "corrections",
+    "outcomes",
+    "ticket_timers",
 )
 """The ``sla.*`` tables a report reads, by their name without the schema."""
 
@@ -54,6 +64,17 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 PLOTLY_JS = "plotly.min.js"
 CREDITS_LEDGER = "credits-ledger.csv"
 BURN_RATE_DAYS = 14
+EXPOSURE_DAYS = 90
+"""Days of RPO exposure drawn (the asset reads no more of ``sla.outcomes``)."""
+
+_WINDOW_CAPTIONS = {
+    "share": "Attainment of each window against the target; the label on each bar gives the "
+    "status.",
+    "duration": "The {statistic} of each window in hours against the target (dashed step line); "
+    "the label on each bar gives the status.",
+    "points": "NPS of each window with its confidence interval against the target (dashed step "
+    "line); the label on each bar gives the status.",
+}
 
 
 @dataclass(frozen=True)
@@ -90,8 +111,11 @@ def _environment() -> Environment:
         burn_rate=format_burn_rate,
         local_time=format_local_time,
         elapsed=format_elapsed,
+        seconds=format_seconds,
+        target=format_target,
         status_style=status_style,
     )
+    environment.globals.update(measure=format_window_measure)
     return environment
 
 
@@ -228,18 +252,66 @@ def _contract_context(
 def _objective_context(
     contract: Contract, row: dict[str, Any], tables: dict[str, pl.DataFrame]
 ) -> dict[str, Any]:
-    """One objective's summary row, its windows and its three charts (as HTML fragments)."""
+    """One objective's summary row, its windows, its charts (name, HTML fragment or None for "no
+    data yet", caption, method text) and, for ticket objectives, its figures per priority."""
     of_objective = {
         name: frame.filter(pl.col("objective_id") == row["objective_id"])
         for name, frame in tables.items()
     }
     zone = contract.time_zone
     anchor = row["objective_id"]
+    judged_on = row["judged_on"]
     windows = of_objective["windows"].sort("window_start", descending=True)
-    charts: dict[str, Markup | None] = {"attainment": None, "budget": None, "burn": None}
-    if not windows.is_empty():
-        charts["attainment"] = Markup(
-            figures.figure_html(figures.attainment_figure(windows, zone), f"{anchor}-attainment")
+    drawn = figures.windows_drawn(windows)
+    caption = _WINDOW_CAPTIONS[judged_on].format(statistic=row["statistic"])
+    if drawn.height < windows.height:
+        caption += (
+            " Windows without data before or after these are left out of the chart"
+            f" ({windows.height - drawn.height}; see the table below)."
+        )
+    charts: list[dict[str, Any]] = [
+        {
+            "name": "windows",
+            "html": _chart(
+                figures.window_figure(drawn, zone, judged_on, row["statistic"]),
+                f"{anchor}-windows",
+            )
+            if not drawn.is_empty()
+            else None,
+            "caption": caption,
+            "method": _method(row),
+        }
+    ]
+    timers = of_objective["ticket_timers"]
+    if not timers.is_empty():
+        charts.append(
+            {
+                "name": "tickets",
+                "html": _chart(
+                    figures.ticket_times_figure(
+                        timers, row["target"] if judged_on == "duration" else None
+                    ),
+                    f"{anchor}-tickets",
+                ),
+                "caption": "Business resolution time of every completed ticket per priority "
+                "(box: quartiles and median; points: tickets; log scale) against the priority's "
+                "target.",
+                "method": None,
+            }
+        )
+    if row["measure"] == "rpo" and not of_objective["outcomes"].is_empty():
+        charts.append(
+            {
+                "name": "exposure",
+                "html": _chart(
+                    figures.exposure_figure(of_objective["outcomes"], row["target"], zone),
+                    f"{anchor}-exposure",
+                ),
+                "caption": f"Data-loss exposure over the last {EXPOSURE_DAYS} days of backups: "
+                "time since the last good backup, reset by each good backup; a window's RPO is "
+                "its highest point.",
+                "method": None,
+            }
         )
     slices = of_objective["slices"]
     if row["window_start"] is not None:
@@ -250,25 +322,58 @@ def _objective_context(
             burndown = figures.budget_burndown(
                 slices, row["target"], timedelta(seconds=row["slice_seconds"])
             )
-            charts["budget"] = Markup(
-                figures.figure_html(
-                    figures.budget_burndown_figure(
-                        burndown, row["window_start"], row["window_end"], zone
+            charts.append(
+                {
+                    "name": "budget",
+                    "html": _chart(
+                        figures.budget_burndown_figure(
+                            burndown, row["window_start"], row["window_end"], zone
+                        ),
+                        f"{anchor}-budget",
                     ),
-                    f"{anchor}-budget",
-                )
+                    "caption": "Error budget of the current window: share left (top, exhausted "
+                    "at the dashed 0 line) and cumulative bad against the budget (bottom).",
+                    "method": None,
+                }
             )
     if not of_objective["burn_rates"].is_empty():
         hourly = figures.hourly_burn_rates(of_objective["burn_rates"], BURN_RATE_DAYS)
-        charts["burn"] = Markup(
-            figures.figure_html(
-                figures.burn_rate_figure(
-                    hourly, of_objective["alerts"], _thresholds(contract, anchor), zone
+        charts.append(
+            {
+                "name": "burn",
+                "html": _chart(
+                    figures.burn_rate_figure(
+                        hourly, of_objective["alerts"], _thresholds(contract, anchor), zone
+                    ),
+                    f"{anchor}-burn",
                 ),
-                f"{anchor}-burn",
-            )
+                "caption": f"Burn rates of the last {BURN_RATE_DAYS} days (hourly maxima) "
+                "against the alert thresholds; shaded spans are alert episodes.",
+                "method": None,
+            }
         )
-    return {**row, "anchor": anchor, "windows": windows.to_dicts(), "charts": charts}
+    return {
+        **row,
+        "anchor": anchor,
+        "windows": windows.to_dicts(),
+        "charts": charts,
+        "tickets": ticket_figures(timers).to_dicts() if not timers.is_empty() else [],
+    }
+
+
+def _chart(figure: Any, div_id: str) -> Markup:
+    return Markup(figures.figure_html(figure, div_id))
+
+
+def _method(objective: dict[str, Any]) -> str | None:
+    """How the objective's window statistic is computed, when it is more than a count or mean:
+    survey intervals, percentiles from histogram buckets, percentiles from items."""
+    statistic = objective["statistic"] or ""
+    if objective["measure"] in ("csat", "nps"):
+        return INTERVAL_METHOD
+    if statistic == "median" or statistic_percentile(statistic) is not None:
+        return HISTOGRAM_METHOD if objective["sli_method"] == "histogram" else PERCENTILE_METHOD
+    return None
 
 
 def _thresholds(contract: Contract, objective_id: str) -> list[tuple[str, float]]:

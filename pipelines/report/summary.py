@@ -23,9 +23,10 @@ def objective_summary(objectives: pl.DataFrame, windows: pl.DataFrame) -> pl.Dat
     Input: ``sla.objectives`` and ``sla.windows`` rows. Output columns: every column of
     ``sla.objectives``; the current (incomplete, latest) window's window_label, window_start,
     window_end, good, total, attainment, error_budget, budget_consumed, budget_remaining,
-    excluded_minutes, missing_minutes, as_of and status (``no_data`` when there is no current
-    window); ``target`` (the current window's, else the objective's); last_window_label,
-    last_status, last_attainment of the latest complete window; breached_windows (complete
+    excluded_minutes, missing_minutes, as_of, status (``no_data`` when there is no current
+    window), measured, interval_low and interval_high; ``target`` (the current window's, else the
+    objective's); last_window_label, last_status, last_attainment, last_measured of the latest
+    complete window holding data; breached_windows (complete
     windows breached); urgency. Sorted most urgent first, then least budget left.
     """
     current = (
@@ -50,9 +51,12 @@ def objective_summary(objectives: pl.DataFrame, windows: pl.DataFrame) -> pl.Dat
             "missing_minutes",
             "as_of",
             "status",
+            "measured",
+            "interval_low",
+            "interval_high",
         )
     )
-    complete = windows.lazy().filter(pl.col("is_complete"))
+    complete = windows.lazy().filter(pl.col("is_complete"), pl.col("status") != "no_data")
     last_complete = (
         complete.sort("window_end")
         .group_by(OBJECTIVE_KEY)
@@ -60,6 +64,7 @@ def objective_summary(objectives: pl.DataFrame, windows: pl.DataFrame) -> pl.Dat
             pl.col("window_label").last().alias("last_window_label"),
             pl.col("status").last().alias("last_status"),
             pl.col("attainment").last().alias("last_attainment"),
+            pl.col("measured").last().alias("last_measured"),
             (pl.col("status") == "breached").sum().alias("breached_windows"),
         )
     )
@@ -75,6 +80,40 @@ def objective_summary(objectives: pl.DataFrame, windows: pl.DataFrame) -> pl.Dat
         .drop("window_target")
         .with_columns(urgency(pl.col("status")).alias("urgency"))
         .sort(["urgency", "budget_remaining", *OBJECTIVE_KEY], nulls_last=True)
+        .collect()
+    )
+
+
+def ticket_figures(timers: pl.DataFrame) -> pl.DataFrame:
+    """Resolution-time figures per priority of one ticket objective.
+
+    Input: its ``sla.ticket_timers`` rows. Output, one row per priority (null priority as
+    ``(none)``), sorted by priority: tickets (completed timers), within_target (share of them not
+    breached), median_seconds, mean_seconds, p90_seconds (business time of the completed timers;
+    p90 by linear interpolation between closest ranks), breached (completed timers breached),
+    open (timers still running). within_target and breached are null for a priority without
+    target (statistic objectives such as a mean).
+    """
+    completed = pl.col("timer_state") == "completed"
+    business = pl.col("business_seconds").filter(completed)
+    breached = pl.col("breached").filter(completed)
+    return (
+        timers.lazy()
+        .group_by(pl.col("priority").fill_null("(none)"))
+        .agg(
+            completed.sum().cast(pl.Int64).alias("tickets"),
+            pl.when(pl.col("target_seconds").is_not_null().any())
+            .then(1 - breached.fill_null(False).mean())
+            .alias("within_target"),
+            business.median().alias("median_seconds"),
+            business.mean().alias("mean_seconds"),
+            business.quantile(0.9, "linear").alias("p90_seconds"),
+            pl.when(pl.col("target_seconds").is_not_null().any())
+            .then(breached.sum().cast(pl.Int64))
+            .alias("breached"),
+            (pl.col("timer_state") == "running").sum().cast(pl.Int64).alias("open"),
+        )
+        .sort("priority")
         .collect()
     )
 

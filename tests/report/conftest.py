@@ -6,6 +6,9 @@
   credit 25% capped by the contract's 15% credit cap to 7,200.00 EUR; one correction of both
   objectives (45 corrected minutes in storage-uptime's 2026-02).
 - evil-corp: a title with a script tag, one objective without any window (no data).
+
+DESK (``desk_contract`` / ``desk_tables``, rendered on its own): item-judged objectives of a
+service desk (UTC), see DESK_DOCUMENT and the frames below.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from pipelines.sla.burn import ALERTS_SCHEMA, BURN_RATES_SCHEMA
 from pipelines.sla.corrections import corrections_frame
 from pipelines.sla.credits import CREDITS_SCHEMA
 from pipelines.sla.objectives import objectives_frame
+from pipelines.sla.outcomes import OUTCOME_WINDOWS_SCHEMA, OUTCOMES_SCHEMA
 from pipelines.sla.slices import SLICES_SCHEMA
-from pipelines.sla.windows import WINDOWS_SCHEMA
+from pipelines.sla.tickets import TICKET_TIMERS_SCHEMA
 from pipelines.spec.schema import Contract
 
 TS = pl.Datetime("us", "UTC")
@@ -285,7 +289,7 @@ WINDOW_COLUMNS = [
 def windows_frame() -> pl.DataFrame:
     """WINDOW_ROWS with as_of, corrected_minutes (45 in storage-uptime's 2026-02) and every other
     column of the sla.windows table null."""
-    schema = {**WINDOWS_SCHEMA, "corrected_minutes": pl.Float64}
+    schema = OUTCOME_WINDOWS_SCHEMA
     rows = pl.DataFrame(
         WINDOW_ROWS, schema={name: schema[name] for name in WINDOW_COLUMNS}, orient="row"
     )
@@ -294,8 +298,6 @@ def windows_frame() -> pl.DataFrame:
         .then(45.0)
         .otherwise(0.0)
     )
-    order = [name for name in WINDOWS_SCHEMA if name != "corrected_minutes"]
-    order.insert(order.index("excluded_minutes") + 1, "corrected_minutes")  # as in sla.windows
     return rows.with_columns(
         pl.lit(AS_OF, dtype=TS).alias("as_of"),
         corrected.alias("corrected_minutes"),
@@ -304,7 +306,7 @@ def windows_frame() -> pl.DataFrame:
             for name, dtype in schema.items()
             if name not in [*WINDOW_COLUMNS, "as_of", "corrected_minutes"]
         ),
-    ).select(order)
+    ).select(list(schema))
 
 
 def burn_rates_frame() -> pl.DataFrame:
@@ -459,4 +461,268 @@ def tables(contracts: list[Contract]) -> dict[str, pl.DataFrame]:
         "credits": credits_frame(),
         "slices": slices_frame(),
         "corrections": corrections_frame(contracts),
+        "outcomes": pl.DataFrame(schema=OUTCOMES_SCHEMA),
+        "ticket_timers": pl.DataFrame(schema=TICKET_TIMERS_SCHEMA),
+    }
+
+
+DESK_DOCUMENT = {
+    "id": "desk",
+    "title": "Service desk",
+    "provider": "IT",
+    "consumer": "Staff",
+    "services": [{"id": "desk"}],
+    "objectives": [
+        {
+            "id": "resolution",
+            "service": "desk",
+            "sli": {"kind": "resolution_time", "targets": {"P1": "4h", "P2": "8h"}},
+            "target": "80%",
+        },
+        {
+            "id": "mttr",
+            "service": "desk",
+            "sli": {"kind": "resolution_time", "statistic": "mean"},
+            "target": "3d",
+        },
+        {
+            "id": "p90",
+            "service": "desk",
+            "sli": {"kind": "resolution_time", "statistic": "p90"},
+            "target": "8h",
+        },
+        {
+            "id": "nps",
+            "service": "desk",
+            "sli": {"kind": "satisfaction", "measure": "nps"},
+            "target": 20,
+        },
+        {
+            "id": "rpo",
+            "service": "desk",
+            "sli": {"kind": "backup", "measure": "rpo"},
+            "target": "26h",
+        },
+    ],
+}
+
+# (objective, label, start, end, complete, total, measured, attainment, target, status, unit,
+#  interval_low, interval_high)
+DESK_WINDOWS = [
+    (
+        "mttr",
+        "2026-01",
+        utc(2026, 1, 1),
+        utc(2026, 2, 1),
+        True,
+        0,
+        None,
+        None,
+        259200.0,
+        "no_data",
+        "seconds",
+        None,
+        None,
+    ),
+    (
+        "mttr",
+        "2026-02",
+        utc(2026, 2, 1),
+        utc(2026, 3, 1),
+        True,
+        4,
+        200_000.0,
+        None,
+        259200.0,
+        "met",
+        "seconds",
+        None,
+        None,
+    ),
+    (
+        "mttr",
+        "2026-03",
+        utc(2026, 3, 1),
+        utc(2026, 4, 1),
+        False,
+        2,
+        302_400.0,
+        None,
+        259200.0,
+        "breaching",
+        "seconds",
+        None,
+        None,
+    ),
+    (
+        "p90",
+        "2026-03",
+        utc(2026, 3, 1),
+        utc(2026, 4, 1),
+        False,
+        2,
+        15_840.0,
+        None,
+        28800.0,
+        "on_track",
+        "seconds",
+        None,
+        None,
+    ),
+    (
+        "nps",
+        "2026-02",
+        utc(2026, 2, 1),
+        utc(2026, 3, 1),
+        True,
+        120,
+        24.0,
+        None,
+        20.0,
+        "met",
+        "points",
+        8.4,
+        41.6,
+    ),
+    (
+        "nps",
+        "2026-03",
+        utc(2026, 3, 1),
+        utc(2026, 4, 1),
+        False,
+        3,
+        50.0,
+        None,
+        20.0,
+        "insufficient_data",
+        "points",
+        None,
+        None,
+    ),
+    (
+        "resolution",
+        "2026-03",
+        utc(2026, 3, 1),
+        utc(2026, 4, 1),
+        False,
+        5,
+        0.6,
+        0.6,
+        0.8,
+        "breaching",
+        "ratio",
+        None,
+        None,
+    ),
+    (
+        "rpo",
+        "2026-03",
+        utc(2026, 3, 1),
+        utc(2026, 4, 1),
+        False,
+        2,
+        93_600.0,
+        None,
+        93_600.0,
+        "on_track",
+        "seconds",
+        None,
+        None,
+    ),
+]
+
+# (ticket, priority, state, business seconds, target seconds, breached). P1 completed: 1h, 2h,
+# 5h (breached); P2 completed: 10h (breached), 3h; one P1 still running.
+DESK_TIMERS = [
+    ("INC1", "P1", "completed", 3600.0, 14400.0, False),
+    ("INC2", "P1", "completed", 7200.0, 14400.0, False),
+    ("INC3", "P1", "completed", 18000.0, 14400.0, True),
+    ("INC4", "P1", "running", 1000.0, 14400.0, False),
+    ("INC5", "P2", "completed", 36000.0, 28800.0, True),
+    ("INC6", "P2", "completed", 10800.0, 28800.0, False),
+]
+
+
+def desk_windows_frame() -> pl.DataFrame:
+    columns = [
+        "objective_id", "window_label", "window_start", "window_end", "is_complete", "total",
+        "measured", "attainment", "target", "status", "unit", "interval_low", "interval_high",
+    ]  # fmt: skip
+    rows = pl.DataFrame(
+        DESK_WINDOWS,
+        schema={name: OUTCOME_WINDOWS_SCHEMA[name] for name in columns},
+        orient="row",
+    )
+    return rows.with_columns(
+        pl.lit("desk").alias("contract_id"),
+        pl.lit(AS_OF, dtype=TS).alias("as_of"),
+        *(
+            pl.lit(None, dtype=dtype).alias(name)
+            for name, dtype in OUTCOME_WINDOWS_SCHEMA.items()
+            if name not in [*columns, "contract_id", "as_of"]
+        ),
+    ).select(list(OUTCOME_WINDOWS_SCHEMA))
+
+
+def desk_timers_frame() -> pl.DataFrame:
+    """DESK_TIMERS for both resolution (with the priority targets) and mttr (without)."""
+    columns = [
+        "ticket_id",
+        "priority",
+        "timer_state",
+        "business_seconds",
+        "target_seconds",
+        "breached",
+    ]
+    rows = pl.DataFrame(
+        DESK_TIMERS, schema={name: TICKET_TIMERS_SCHEMA[name] for name in columns}, orient="row"
+    )
+    mttr = rows.with_columns(
+        pl.lit(None, dtype=pl.Float64).alias("target_seconds"),
+        pl.lit(None, dtype=pl.Boolean).alias("breached"),
+    )
+    return (
+        pl.concat(
+            [
+                rows.with_columns(pl.lit("resolution").alias("objective_id")),
+                mttr.with_columns(pl.lit("mttr").alias("objective_id")),
+            ]
+        )
+        .with_columns(
+            pl.lit("desk").alias("contract_id"),
+            *(
+                pl.lit(None, dtype=dtype).alias(name)
+                for name, dtype in TICKET_TIMERS_SCHEMA.items()
+                if name not in [*columns, "contract_id", "objective_id"]
+            ),
+        )
+        .select(list(TICKET_TIMERS_SCHEMA))
+    )
+
+
+def desk_outcomes_frame() -> pl.DataFrame:
+    """Two RPO exposure spans: good backups 2026-03-09 00:00 (next one 26h later) and
+    2026-03-10 02:00 (open for 10h until the as-of time)."""
+    rows = [
+        ("desk", "rpo", "b1", utc(2026, 3, 9), 93_600.0, None, None),
+        ("desk", "rpo", "b2", utc(2026, 3, 10, 2), 36_000.0, None, None),
+    ]
+    return pl.DataFrame(rows, schema=OUTCOMES_SCHEMA, orient="row")
+
+
+@pytest.fixture
+def desk_contract() -> Contract:
+    return Contract.model_validate(DESK_DOCUMENT)
+
+
+@pytest.fixture
+def desk_tables(
+    desk_contract: Contract, tables: dict[str, pl.DataFrame]
+) -> dict[str, pl.DataFrame]:
+    return {
+        **{name: frame.clear() for name, frame in tables.items()},
+        "objectives": objectives_frame([desk_contract]),
+        "windows": desk_windows_frame(),
+        "ticket_timers": desk_timers_frame(),
+        "outcomes": desk_outcomes_frame(),
     }

@@ -91,9 +91,9 @@ def test_burn_rate_figure_has_both_lines_the_thresholds_and_the_alert_episode(ta
     assert "page alert" in [annotation.text for annotation in figure.layout.annotations]
 
 
-def test_attainment_figure_tells_status_by_label_and_pattern_in_window_order(tables):
+def test_window_figure_tells_status_by_label_and_pattern_in_window_order(tables):
     windows = tables["windows"].filter(pl.col("objective_id") == "compute-availability")
-    figure = figures.attainment_figure(windows.reverse(), "Europe/Berlin")
+    figure = figures.window_figure(windows.reverse(), "Europe/Berlin")
     bars = [trace for trace in figure.data if trace.type == "bar"]
     assert [bar.name for bar in bars] == ["✔ Met", "✖ Breached", "● On track"]
     breached = bars[1]
@@ -107,7 +107,7 @@ def test_attainment_figure_tells_status_by_label_and_pattern_in_window_order(tab
     assert figure.layout.yaxis.range[0] < 0.9994 < 0.9998 < figure.layout.yaxis.range[1]
 
 
-def test_attainment_figure_marks_windows_without_data(tables):
+def test_window_figure_marks_windows_without_data(tables):
     windows = (
         tables["windows"]
         .filter(pl.col("objective_id") == "compute-availability")
@@ -122,14 +122,14 @@ def test_attainment_figure_marks_windows_without_data(tables):
             .alias("attainment"),
         )
     )
-    figure = figures.attainment_figure(windows, "Europe/Berlin")
+    figure = figures.window_figure(windows, "Europe/Berlin")
     (marker,) = [trace for trace in figure.data if trace.type == "scatter" and trace.mode == "text"]
     assert marker.x == ("2026-01",)
     assert marker.text == ("? No data",)
 
 
 def test_figure_html_is_a_fragment_without_plotly_js(tables):
-    figure = figures.attainment_figure(tables["windows"].head(2), "UTC")
+    figure = figures.window_figure(tables["windows"].head(2), "UTC")
     html = figures.figure_html(figure, "chart-x")
     assert 'id="chart-x"' in html
     assert "<html" not in html and "<script src" not in html

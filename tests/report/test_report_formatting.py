@@ -5,8 +5,12 @@ from pipelines.report.formatting import (
     format_attainment,
     format_elapsed,
     format_local_time,
+    format_measure,
     format_number,
+    format_seconds,
     format_share,
+    format_target,
+    format_window_measure,
     status_style,
 )
 
@@ -44,3 +48,27 @@ def test_every_status_has_a_label_and_a_symbol_besides_its_colour():
     assert status_style(None).label == "No data"
     assert status_style("met").colour != status_style("breached").colour
     assert status_style("met").symbol != status_style("breached").symbol
+
+
+def test_measures_and_targets_take_the_unit_the_objective_is_judged_on():
+    assert format_seconds(259_200) == "3d 0h"
+    assert format_seconds(15_120) == "4h 12m"
+    assert format_seconds(2_220) == "37m"
+    assert format_seconds(float("inf")) == "never"
+    assert format_target(259_200, "duration") == "≤ 3d"
+    assert format_target(0.8, "share") == "≥ 80.000%"
+    assert format_target(20, "points") == "≥ NPS 20"
+    assert format_measure(0.9994, "share", 0.9995) == "99.940%"
+    nps = {"measured": 24.0, "interval_low": 8.4, "interval_high": 41.6}
+    assert format_window_measure(nps, "points", 0.95) == "NPS 24.0 (95% CI 8.4 … 41.6)"
+    csat = {"attainment": 0.85, "target": 0.8, "interval_low": 0.801, "interval_high": 0.892}
+    assert format_window_measure(csat, "share", 0.9) == "85.000% (90% CI 80.1% … 89.2%)"
+    assert format_window_measure({"measured": None}, "duration") == "—"
+
+
+def test_insufficient_data_has_its_own_label_symbol_and_colour():
+    style = status_style("insufficient_data")
+    assert style.label == "Insufficient data"
+    others = [status_style(status) for status in ("no_data", "met", "at_risk", "breaching")]
+    assert style.colour not in {other.colour for other in others}
+    assert style.symbol not in {other.symbol for other in others}
