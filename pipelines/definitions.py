@@ -5,11 +5,12 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.ingest.assets import ingest_assets
+from pipelines.predict.assets import predict_assets
 from pipelines.report.assets import report_assets
 from pipelines.resources import PledgeHome
 from pipelines.sla.assets import sla_assets
 
-all_assets = [*ingest_assets, *sla_assets, *report_assets]
+all_assets = [*ingest_assets, *sla_assets, *predict_assets, *report_assets]
 
 pledge_all = dg.define_asset_job(
     "pledge_all",

@@ -226,7 +226,8 @@ CREATE TABLE IF NOT EXISTS sla.objectives (
     severities VARCHAR[],
     judge VARCHAR,
     confidence DOUBLE,
-    min_responses BIGINT
+    min_responses BIGINT,
+    risk_threshold DOUBLE NOT NULL
 );
 
 -- Good/total per slice of an objective, after exclusions and corrections. unit: 'events'
@@ -363,4 +364,41 @@ CREATE TABLE IF NOT EXISTS sla.ticket_timers (
     target_seconds DOUBLE,
     breach_at TIMESTAMPTZ,
     breached BOOLEAN
+);
+
+-- Forecasts to the end of each traffic objective's current window, per UTC hour: series 'volume'
+-- (events per hour) or 'bad_ratio'; the model chosen by holdout error; weight = share of the
+-- hour inside [as_of, window_end); interval = 10th–90th percentile of the simulated paths.
+CREATE TABLE IF NOT EXISTS predict.forecasts (
+    contract_id VARCHAR NOT NULL,
+    objective_id VARCHAR NOT NULL,
+    series VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    holdout_mae DOUBLE,
+    hour TIMESTAMPTZ NOT NULL,
+    weight DOUBLE NOT NULL,
+    mean DOUBLE,
+    interval_low DOUBLE,
+    interval_high DOUBLE
+);
+
+-- The probability that each current window ends below target, with the expected final
+-- attainment (10th–90th percentile) and when the budget is expected to run out.
+CREATE TABLE IF NOT EXISTS predict.breach_risk (
+    contract_id VARCHAR NOT NULL,
+    objective_id VARCHAR NOT NULL,
+    window_label VARCHAR NOT NULL,
+    as_of TIMESTAMPTZ NOT NULL,
+    p_breach DOUBLE NOT NULL,
+    expected_attainment DOUBLE,
+    attainment_low DOUBLE,
+    attainment_high DOUBLE,
+    predicted_exhaustion_at TIMESTAMPTZ,
+    target DOUBLE NOT NULL,
+    window_end TIMESTAMPTZ NOT NULL,
+    method VARCHAR NOT NULL,
+    volume_model VARCHAR,
+    volume_holdout_mae DOUBLE,
+    bad_ratio_model VARCHAR,
+    bad_ratio_holdout_mae DOUBLE
 );

@@ -18,7 +18,13 @@ RAW = {
     "raw/survey_responses",
     "raw/latency_samples",
 }
-WRITERS = RAW | {"sla/objectives", "sla/slices", "sla/outcomes", "sla/windows"}
+WRITERS = RAW | {
+    "sla/objectives",
+    "sla/slices",
+    "sla/outcomes",
+    "sla/windows",
+    "predict/breach_risk",
+}
 PARTITIONED = RAW | {"sla/slices"}
 
 

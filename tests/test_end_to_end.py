@@ -31,6 +31,8 @@ TABLES = (
     "sla.corrections",
     "sla.outcomes",
     "sla.ticket_timers",
+    "predict.forecasts",
+    "predict.breach_risk",
 )
 
 
@@ -153,6 +155,20 @@ def test_nps_dip_breaches_with_the_score_of_the_landing_files(home: Path):
     assert measured["status"] == "breached" and measured["unit"] == "points"
     assert measured["measured"] == pytest.approx(100 * (promoters - detractors) / answers.height)
     assert measured["interval_low"] < measured["measured"] < measured["interval_high"]
+
+
+def test_every_current_traffic_window_has_a_breach_risk(home: Path):
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        risks = con.sql(
+            "SELECT contract_id, objective_id, window_label, p_breach FROM predict.breach_risk"
+        ).pl()
+        current = con.sql(
+            "SELECT w.contract_id, w.objective_id, w.window_label FROM sla.windows AS w "
+            "JOIN sla.objectives USING (contract_id, objective_id) "
+            "WHERE NOT w.is_complete AND sli_method IN ('requests', 'probes', 'histogram')"
+        ).pl()
+    assert risks.drop("p_breach").sort(pl.all()).equals(current.sort(pl.all()))
+    assert risks["p_breach"].is_between(0, 1).all()
 
 
 def test_credits_owed_for_the_breached_window(home: Path):

@@ -46,6 +46,7 @@ _TABLE_QUERIES: dict[str, tuple[str, list[object]]] = {  # keyed as REPORT_TABLE
         """,
         [EXPOSURE_DAYS],
     ),
+    "breach_risk": ("SELECT * FROM predict.breach_risk", []),
     "ticket_timers": (
         """
         SELECT contract_id, objective_id, ticket_id, priority, timer_state, business_seconds,
@@ -66,7 +67,7 @@ def read_report_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame
 
 @dg.asset(
     key=["report", "html"],
-    deps=[["sla", "windows"]],
+    deps=[["sla", "windows"], ["predict", "breach_risk"]],
     group_name="report",
     pool=WAREHOUSE_POOL,
     kinds={"html", "plotly"},

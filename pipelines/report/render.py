@@ -39,6 +39,7 @@ from pipelines.report.summary import (
     credits_owed,
     objective_summary,
     ticket_figures,
+    with_breach_risk,
 )
 from pipelines.sla.outcomes import PERCENTILE_METHOD
 from pipelines.sla.samples import HISTOGRAM_METHOD
@@ -57,8 +58,9 @@ REPORT_TABLES = (
     "corrections",
     "outcomes",
     "ticket_timers",
+    "breach_risk",
 )
-"""The ``sla.*`` tables a report reads, by their name without the schema."""
+"""The ``sla.*`` (and ``predict.breach_risk``) tables a report reads, by name without schema."""
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 PLOTLY_JS = "plotly.min.js"
@@ -134,7 +136,9 @@ def render_reports(
         name: tables[name].filter(pl.col("contract_id").is_in(contract_ids))
         for name in REPORT_TABLES
     }
-    summary = objective_summary(mine["objectives"], mine["windows"])
+    summary = with_breach_risk(
+        objective_summary(mine["objectives"], mine["windows"]), mine["breach_risk"]
+    )
     owed = credits_owed(mine["credits"])
     environment = _environment()
     plotly_js = out_dir / PLOTLY_JS

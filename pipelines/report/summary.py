@@ -17,6 +17,25 @@ def urgency(status: pl.Expr) -> pl.Expr:
     return status.replace_strict(_URGENCY, default=UNKNOWN_STATUS.urgency, return_dtype=pl.Int64)
 
 
+def with_breach_risk(summary: pl.DataFrame, breach_risk: pl.DataFrame) -> pl.DataFrame:
+    """The objective summary with each current window's breach prediction: p_breach,
+    expected_attainment, attainment_low, attainment_high, predicted_exhaustion_at (null where
+    predict.breach_risk has no row, e.g. item-judged objectives)."""
+    return summary.join(
+        breach_risk.select(
+            *OBJECTIVE_KEY,
+            "window_label",
+            "p_breach",
+            "expected_attainment",
+            "attainment_low",
+            "attainment_high",
+            "predicted_exhaustion_at",
+        ),
+        on=[*OBJECTIVE_KEY, "window_label"],
+        how="left",
+    )
+
+
 def objective_summary(objectives: pl.DataFrame, windows: pl.DataFrame) -> pl.DataFrame:
     """One row per objective: its current window, its last complete window, and its urgency.
 

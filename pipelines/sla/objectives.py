@@ -47,6 +47,7 @@ OBJECTIVES_SCHEMA = {
     "judge": pl.String,
     "confidence": pl.Float64,
     "min_responses": pl.Int64,
+    "risk_threshold": pl.Float64,
 }
 
 
@@ -107,6 +108,7 @@ def objectives_frame(contracts: list[Contract]) -> pl.DataFrame:
                     "judge": getattr(sli, "judge", None),
                     "confidence": getattr(sli, "confidence", None),
                     "min_responses": getattr(sli, "min_responses", None),
+                    "risk_threshold": objective.alerting.risk_threshold,
                 }
             )
     return pl.DataFrame(rows, schema=OBJECTIVES_SCHEMA)

@@ -56,9 +56,16 @@ class Effective(Model):
         return self
 
 
+class Capacity(Model):
+    """What a service can take: the sustained request rate it is sized for."""
+
+    requests_per_second: float = Field(gt=0)
+
+
 class Service(Model):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     title: str | None = None
+    capacity: Capacity | None = None
 
 
 class Window(Model):
@@ -162,9 +169,13 @@ SRE_WORKBOOK_RULES = (
 
 
 class Alerting(Model):
-    """Burn-rate alert rules, stated for a 30-day window and scaled to the objective's window."""
+    """Burn-rate alert rules, stated for a 30-day window and scaled to the objective's window, and
+    the breach probability at which a current window turns at_risk."""
 
     burn_rate_rules: list[BurnRateRule] = Field(default_factory=lambda: list(SRE_WORKBOOK_RULES))
+    risk_threshold: Share = Field(
+        default=0.5, description="breach probability above which the current window is at_risk"
+    )
 
 
 ALWAYS = "24x7"

@@ -463,7 +463,30 @@ def tables(contracts: list[Contract]) -> dict[str, pl.DataFrame]:
         "corrections": corrections_frame(contracts),
         "outcomes": pl.DataFrame(schema=OUTCOMES_SCHEMA),
         "ticket_timers": pl.DataFrame(schema=TICKET_TIMERS_SCHEMA),
+        "breach_risk": breach_risk_frame(),
     }
+
+
+def breach_risk_frame() -> pl.DataFrame:
+    """storage-uptime's current window 2026-03: 62% likely to end below 99.9%, its budget
+    expected to run out 2026-03-20 14:00 UTC (15:00 in Berlin)."""
+    return pl.DataFrame(
+        {
+            "contract_id": ["acme-cloud"],
+            "objective_id": ["storage-uptime"],
+            "window_label": ["2026-03"],
+            "as_of": [AS_OF],
+            "p_breach": [0.62],
+            "expected_attainment": [0.99885],
+            "attainment_low": [0.9981],
+            "attainment_high": [0.9993],
+            "predicted_exhaustion_at": [utc(2026, 3, 20, 14)],
+            "target": [0.999],
+            "window_end": [utc(2026, 3, 31, 22)],
+            "method": ["forecast"],
+        },
+        schema_overrides={"as_of": TS, "predicted_exhaustion_at": TS, "window_end": TS},
+    )
 
 
 DESK_DOCUMENT = {

@@ -27,7 +27,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, contract_documents, ta
         YAML(typ="safe").dump(document, settings.contracts_dir / f"{document['id']}.yaml")
     with warehouse.connect(settings.warehouse_path) as con:
         for name, frame in tables.items():
-            warehouse.insert_frame(con, f"sla.{name}", frame)
+            schema = "predict" if name == "breach_risk" else "sla"
+            warehouse.insert_frame(con, f"{schema}.{name}", frame)
     return pledge
 
 

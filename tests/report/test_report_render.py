@@ -170,3 +170,15 @@ def test_contract_page_lists_every_correction_applied(report: ReportSet):
     )
     paylane = report.contract_pages["paylane"].read_text(encoding="utf-8")
     assert "No corrections recorded for this contract." in paylane
+
+
+def test_breach_risk_is_shown_where_predicted(tmp_path, contracts, tables):
+    report = render_reports(tmp_path, contracts, tables)
+    index = report.index.read_text(encoding="utf-8")
+    assert (
+        '<span class="negative" title="probability that the window ends below target">62%</span>'
+        in index
+    )
+    page = report.contract_pages["acme-cloud"].read_text(encoding="utf-8")
+    assert "Breach risk 62%: expected to end at 99.885%" in page
+    assert "(99.810% … 99.930%), error budget expected to run out 2026-03-20 15:00 CET." in page

@@ -1,0 +1,1 @@
+"""Prediction stage: forecasts, breach risk, anomaly detection and root-cause hints."""

@@ -1,0 +1,304 @@
+"""Hourly forecasts of an objective's volume and bad ratio to the end of its current window.
+
+Slices are summed per UTC hour (the last ``history_days`` days of complete hours before the hour
+holding ``as_of``; hours with no slice count as zero volume). Two series per objective:
+``volume`` (total events or minutes per hour) and ``bad_ratio`` (bad / total per hour; an hour
+with no volume takes the history's overall ratio, since it weighs nothing).
+
+Models per series, the one with the lowest mean absolute error (MAE) on a holdout of the last
+``min(24, n // 4)`` hours (fitted on the hours before) is refitted on the whole history:
+
+- ``mean``: the history's mean; always a candidate, the only one below 8 hours of history
+  (holdout_mae null then). Paths: the mean drawn with its standard error per path, plus
+  residuals bootstrapped per hour.
+- ``seasonal_naive_24`` (≥ 24 h of training), ``seasonal_naive_168`` (≥ 336 h): the last day or
+  week repeated; paths add bootstrapped seasonal differences.
+- ``holt_winters_24`` (≥ 48 h), ``holt_winters_168`` (≥ 336 h): additive Holt-Winters (level and
+  daily or weekly season, no trend: a trend extrapolated over a month runs away), heuristic
+  initialisation; paths from statsmodels' ``simulate`` (normal errors through the state
+  equations, so the level's uncertainty accumulates with the horizon). Weekly seasons of 168
+  hours hold the daily pattern too.
+
+Forecast steps are the UTC hours from the one holding ``as_of`` to the one holding the window's
+end; each step's ``weight`` is the share of the hour inside ``[as_of, window_end)``.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+from pipelines.sla.objectives import KEYS, UTC_US
+
+HISTORY_DAYS = 28
+SIMULATIONS = 500
+INTERVAL = (0.1, 0.9)
+"""Quantiles of the simulated paths reported as the prediction interval (an 80% interval)."""
+
+_HOUR_SECONDS = 3_600
+_MIN_HOLDOUT_HISTORY = 8
+
+HOURLY_SCHEMA = {
+    "contract_id": pl.String,
+    "objective_id": pl.String,
+    "hour": UTC_US,
+    "total": pl.Float64,
+    "bad": pl.Float64,
+}
+FORECASTS_SCHEMA = {
+    "contract_id": pl.String,
+    "objective_id": pl.String,
+    "series": pl.String,
+    "model": pl.String,
+    "holdout_mae": pl.Float64,
+    "hour": UTC_US,
+    "weight": pl.Float64,
+    "mean": pl.Float64,
+    "interval_low": pl.Float64,
+    "interval_high": pl.Float64,
+}
+
+
+@dataclass(frozen=True)
+class SeriesForecast:
+    """One series' chosen model, its holdout MAE (None without a holdout), the point forecast
+    per step and simulated paths of shape (steps, simulations)."""
+
+    model: str
+    holdout_mae: float | None
+    point: np.ndarray
+    paths: np.ndarray
+
+
+@dataclass(frozen=True)
+class ObjectiveForecast:
+    """Forecasts of one objective from ``as_of`` to its window's end: ``step_starts`` (epoch
+    seconds of each UTC hour), ``weights`` (share of each hour inside [as_of, window_end))."""
+
+    contract_id: str
+    objective_id: str
+    as_of: datetime
+    window_end: datetime
+    step_starts: np.ndarray
+    weights: np.ndarray
+    volume: SeriesForecast
+    bad_ratio: SeriesForecast
+
+
+def current_windows(windows: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
+    """The window holding ``as_of`` of every ratio objective (window_start ≤ as_of <
+    window_end, good and total known).
+
+    Input and output: sla.windows rows (contract_id, objective_id, window_label, window_start,
+    window_end, good, total, target, ...), one per objective.
+    """
+    moment = pl.lit(as_of.astimezone(UTC), UTC_US)
+    return windows.filter(
+        pl.col("window_start") <= moment,
+        pl.col("window_end") > moment,
+        pl.col("good").is_not_null(),
+        pl.col("total").is_not_null(),
+    ).sort(KEYS)
+
+
+def hourly_history(
+    slices: pl.DataFrame, as_of: datetime, history_days: int = HISTORY_DAYS
+) -> pl.DataFrame:
+    """Slices summed per UTC hour over the complete hours of the last ``history_days`` days
+    before the hour holding ``as_of``.
+
+    Input: sla.slices (contract_id, objective_id, slice_start, good, total). Output:
+    HOURLY_SCHEMA (hour = the hour's start; bad = total − good), sorted by objective and hour.
+    """
+    first_step = _hour_floor(as_of)
+    return (
+        slices.lazy()
+        .filter(
+            pl.col("slice_start") >= pl.lit(first_step - timedelta(days=history_days), UTC_US),
+            pl.col("slice_start") < pl.lit(first_step, UTC_US),
+        )
+        .group_by(*KEYS, hour=pl.col("slice_start").dt.truncate("1h"))
+        .agg(total=pl.col("total").sum(), bad=(pl.col("total") - pl.col("good")).sum())
+        .sort([*KEYS, "hour"])
+        .collect()
+        .cast(HOURLY_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def forecast_objectives(
+    hourly: pl.DataFrame,
+    current: pl.DataFrame,
+    as_of: datetime,
+    simulations: int = SIMULATIONS,
+    seed: int = 0,
+) -> list[ObjectiveForecast]:
+    """Volume and bad-ratio forecasts to the end of each current window.
+
+    Inputs: ``hourly`` (HOURLY_SCHEMA, from hourly_history at the same ``as_of``), ``current``
+    (current_windows: contract_id, objective_id, window_end). Objectives without history hours
+    get no forecast. Paths are reproducible: each objective's generator is seeded from ``seed``
+    and its keys.
+    """
+    as_of = as_of.astimezone(UTC)
+    first_step = _hour_floor(as_of)
+    histories = hourly.partition_by(KEYS, as_dict=True, maintain_order=True)
+    forecasts = []
+    for contract_id, objective_id, window_end in current.select(*KEYS, "window_end").iter_rows():
+        history = histories.get((contract_id, objective_id))
+        if history is None or history.is_empty():
+            continue
+        step_starts, weights = _steps(first_step, as_of, window_end)
+        total, bad = _dense_history(history, first_step)
+        overall_ratio = bad.sum() / total.sum() if total.sum() > 0 else 0.0
+        ratio = np.divide(bad, total, out=np.full_like(bad, overall_ratio), where=total > 0)
+        rng = np.random.default_rng([seed, zlib.crc32(f"{contract_id}\0{objective_id}".encode())])
+        forecasts.append(
+            ObjectiveForecast(
+                contract_id=contract_id,
+                objective_id=objective_id,
+                as_of=as_of,
+                window_end=window_end,
+                step_starts=step_starts,
+                weights=weights,
+                volume=forecast_series(total, len(step_starts), simulations, rng),
+                bad_ratio=forecast_series(ratio, len(step_starts), simulations, rng),
+            )
+        )
+    return forecasts
+
+
+def forecast_series(
+    history: np.ndarray, steps: int, simulations: int, rng: np.random.Generator
+) -> SeriesForecast:
+    """The best model of the module docstring for an hourly ``history`` (oldest first),
+    chosen by holdout MAE, refitted on all of it: ``steps`` point forecasts and paths."""
+    candidates = [name for name, minimum in _MODELS.items() if len(history) >= minimum]
+    holdout = min(24, len(history) // 4)
+    holdout_mae: float | None = None
+    model = "mean"
+    if len(history) >= _MIN_HOLDOUT_HISTORY:
+        train, test = history[:-holdout], history[-holdout:]
+        errors = {
+            name: float(np.mean(np.abs(_fit(name, train)[0](holdout) - test)))
+            for name in candidates
+            if len(train) >= _MODELS[name]
+        }
+        model = min(errors, key=errors.__getitem__)
+        holdout_mae = errors[model]
+    point, simulate = _fit(model, history)
+    return SeriesForecast(model, holdout_mae, point(steps), simulate(steps, simulations, rng))
+
+
+def forecasts_frame(forecasts: list[ObjectiveForecast]) -> pl.DataFrame:
+    """The forecasts as rows: FORECASTS_SCHEMA, one row per objective, series ('volume',
+    'bad_ratio') and hour; ``mean`` the point forecast and ``interval_low``/``interval_high`` the
+    INTERVAL quantiles of the paths (volume clipped at 0, bad ratio to [0, 1])."""
+    frames = [
+        pl.DataFrame(
+            {
+                "contract_id": forecast.contract_id,
+                "objective_id": forecast.objective_id,
+                "series": name,
+                "model": series.model,
+                "holdout_mae": series.holdout_mae,
+                "hour": forecast.step_starts * 1_000_000,
+                "weight": forecast.weights,
+                "mean": np.clip(series.point, 0, upper),
+                "interval_low": np.clip(np.quantile(series.paths, INTERVAL[0], axis=1), 0, upper),
+                "interval_high": np.clip(np.quantile(series.paths, INTERVAL[1], axis=1), 0, upper),
+            },
+            schema_overrides={"hour": pl.Int64, "holdout_mae": pl.Float64},
+        ).with_columns(pl.col("hour").cast(UTC_US))
+        for forecast in forecasts
+        for name, series, upper in (
+            ("volume", forecast.volume, None),
+            ("bad_ratio", forecast.bad_ratio, 1.0),
+        )
+    ]
+    if not frames:
+        return pl.DataFrame(schema=FORECASTS_SCHEMA)
+    return pl.concat(frames).cast(FORECASTS_SCHEMA)  # type: ignore[arg-type]
+
+
+_MODELS = {
+    "mean": 1,
+    "seasonal_naive_24": 24,
+    "holt_winters_24": 48,
+    "seasonal_naive_168": 336,
+    "holt_winters_168": 336,
+}
+"""Candidate models and the hours of history each needs (ties go to the first listed)."""
+
+PointForecast = Callable[[int], np.ndarray]
+PathSimulator = Callable[[int, int, np.random.Generator], np.ndarray]
+
+
+def _fit(model: str, history: np.ndarray) -> tuple[PointForecast, PathSimulator]:
+    """A model fitted to ``history``: its point forecast and path simulator."""
+    if model == "mean":
+        mean = float(history.mean())
+        residuals = history - mean
+        standard_error = float(history.std()) / np.sqrt(len(history))
+
+        def mean_paths(steps: int, simulations: int, rng: np.random.Generator) -> np.ndarray:
+            level = mean + rng.normal(0.0, standard_error, simulations)
+            return level + rng.choice(residuals, (steps, simulations))
+
+        return (lambda steps: np.full(steps, mean)), mean_paths
+    period = int(model.rsplit("_", 1)[1])
+    if model.startswith("seasonal_naive"):
+        season = history[-period:]
+        differences = history[period:] - history[:-period]
+
+        def naive_point(steps: int) -> np.ndarray:
+            return np.resize(season, steps)
+
+        def naive_paths(steps: int, simulations: int, rng: np.random.Generator) -> np.ndarray:
+            return naive_point(steps)[:, None] + rng.choice(differences, (steps, simulations))
+
+        return naive_point, naive_paths
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = ExponentialSmoothing(
+            history, seasonal="add", seasonal_periods=period, initialization_method="heuristic"
+        ).fit()
+
+    def holt_winters_paths(steps: int, simulations: int, rng: np.random.Generator) -> np.ndarray:
+        paths = fitted.simulate(steps, repetitions=simulations, error="add", rng=rng)
+        return np.asarray(paths).reshape(steps, simulations)
+
+    return (lambda steps: np.asarray(fitted.forecast(steps))), holt_winters_paths
+
+
+def _dense_history(history: pl.DataFrame, first_step: datetime) -> tuple[np.ndarray, np.ndarray]:
+    """Total and bad per hour from the objective's first history hour to the hour before
+    ``first_step``, zero where no slice fell."""
+    hours = history["hour"].dt.epoch("s").to_numpy() // _HOUR_SECONDS
+    end = int(first_step.timestamp()) // _HOUR_SECONDS
+    total = np.zeros(end - hours.min())
+    bad = np.zeros(end - hours.min())
+    total[hours - hours.min()] = history["total"].to_numpy()
+    bad[hours - hours.min()] = history["bad"].to_numpy()
+    return total, bad
+
+
+def _steps(
+    first_step: datetime, as_of: datetime, window_end: datetime
+) -> tuple[np.ndarray, np.ndarray]:
+    """Epoch seconds of the forecast hours and each one's share inside [as_of, window_end)."""
+    start, begin, end = (int(t.timestamp()) for t in (first_step, as_of, window_end))
+    step_starts = np.arange(start, end, _HOUR_SECONDS, dtype=np.int64)
+    inside = np.minimum(step_starts + _HOUR_SECONDS, end) - np.maximum(step_starts, begin)
+    return step_starts, inside / _HOUR_SECONDS
+
+
+def _hour_floor(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    return moment.replace(minute=0, second=0, microsecond=0)

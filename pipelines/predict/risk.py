@@ -1,0 +1,199 @@
+"""Breach risk: the probability that an objective's current window ends below target.
+
+Monte Carlo over the forecast's paths (forecast.py). For path j, with the window's good and bad
+so far (G, B, total T = G + B) and per remaining hour k its weight w_k, simulated volume V_kj
+(clipped at 0) and bad ratio r_kj:
+
+    remaining total  R_j = Σ_k w_k V_kj
+    remaining bad    D_j = Σ_k w_k V_kj r_kj, clipped to [0, R_j] (the ratio's paths are not
+                     clipped per hour, so symmetric noise around a small ratio does not bias up)
+    final attainment A_j = 1 − (B + D_j) / (T + R_j)
+
+p_breach is the share of paths with A_j < target; expected_attainment the paths' mean,
+attainment_low/attainment_high their 10th and 90th percentiles. The window's error budget in path
+j is (1 − target) × (T + R_j); the path exhausts it at the first instant its cumulative bad
+exceeds it (linear within an hour; ``as_of`` when B alone exceeds it), and
+predicted_exhaustion_at is the median over paths (null when fewer than half exhaust it before
+the window ends, so it is set exactly when p_breach ≥ 0.5 up to ties).
+
+The baseline ``linear_extrapolation_risk`` extrapolates the burn so far linearly in time: good and
+total both scale by window length / elapsed time, so the projected attainment is the attainment
+so far, and the budget runs out at window_start + (1 − target) × T × length / B.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import polars as pl
+
+from pipelines.predict.forecast import INTERVAL, ObjectiveForecast
+from pipelines.sla.objectives import KEYS, UTC_US
+
+BREACH_RISK_SCHEMA = {
+    "contract_id": pl.String,
+    "objective_id": pl.String,
+    "window_label": pl.String,
+    "as_of": UTC_US,
+    "p_breach": pl.Float64,
+    "expected_attainment": pl.Float64,
+    "attainment_low": pl.Float64,
+    "attainment_high": pl.Float64,
+    "predicted_exhaustion_at": UTC_US,
+    "target": pl.Float64,
+    "window_end": UTC_US,
+    "method": pl.String,
+    "volume_model": pl.String,
+    "volume_holdout_mae": pl.Float64,
+    "bad_ratio_model": pl.String,
+    "bad_ratio_holdout_mae": pl.Float64,
+}
+
+
+def breach_risk(
+    current: pl.DataFrame, forecasts: list[ObjectiveForecast], as_of: datetime
+) -> pl.DataFrame:
+    """Breach risk of every current window with a forecast (module docstring).
+
+    Inputs: ``current`` (forecast.current_windows at ``as_of``: contract_id, objective_id,
+    window_label, window_end, good, total, target), ``forecasts`` (forecast_objectives at the
+    same ``as_of``). Output: BREACH_RISK_SCHEMA, method 'forecast', one row per objective.
+    """
+    by_key = {(forecast.contract_id, forecast.objective_id): forecast for forecast in forecasts}
+    rows = []
+    for contract_id, objective_id, good, total, target in current.select(
+        *KEYS, "good", "total", "target"
+    ).iter_rows():
+        forecast = by_key.get((contract_id, objective_id))
+        if forecast is None:
+            continue
+        rows.append(
+            (
+                contract_id,
+                objective_id,
+                *objective_outcome(forecast, good, total, target),
+                forecast.volume.model,
+                forecast.volume.holdout_mae,
+                forecast.bad_ratio.model,
+                forecast.bad_ratio.holdout_mae,
+            )
+        )
+    outcomes = pl.DataFrame(rows, schema=_OUTCOME_SCHEMA, orient="row")
+    return (
+        current.select(*KEYS, "window_label", "target", "window_end")
+        .join(outcomes, on=KEYS)
+        .with_columns(as_of=pl.lit(as_of.astimezone(UTC), UTC_US), method=pl.lit("forecast"))
+        .select(list(BREACH_RISK_SCHEMA))
+        .cast(BREACH_RISK_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+_OUTCOME_SCHEMA = {
+    name: BREACH_RISK_SCHEMA[name]
+    for name in [
+        *KEYS,
+        "p_breach",
+        "expected_attainment",
+        "attainment_low",
+        "attainment_high",
+        "predicted_exhaustion_at",
+        "volume_model",
+        "volume_holdout_mae",
+        "bad_ratio_model",
+        "bad_ratio_holdout_mae",
+    ]
+}
+
+
+def objective_outcome(
+    forecast: ObjectiveForecast, good: float, total: float, target: float
+) -> tuple[float, float, float, float, datetime | None]:
+    """One window's p_breach, expected attainment, its 10th and 90th percentiles and the
+    predicted exhaustion time, from its good and total so far and its forecast."""
+    weights = forecast.weights[:, None]
+    volume = np.clip(forecast.volume.paths, 0.0, None) * weights
+    cumulative_total = np.cumsum(volume, axis=0)
+    cumulative_bad = np.clip(
+        np.cumsum(volume * forecast.bad_ratio.paths, axis=0), 0.0, cumulative_total
+    )
+    bad_so_far = total - good
+    final_total = total + cumulative_total[-1]
+    final_bad = bad_so_far + cumulative_bad[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        attainment = np.where(final_total > 0, 1.0 - final_bad / final_total, np.nan)
+    budget = (1.0 - target) * final_total
+    exhaustion = _exhaustion_seconds(forecast, bad_so_far, cumulative_bad, budget)
+    median_exhaustion = float(np.median(exhaustion))
+    return (
+        float(np.mean(attainment < target)),
+        float(np.mean(attainment)),
+        float(np.quantile(attainment, INTERVAL[0])),
+        float(np.quantile(attainment, INTERVAL[1])),
+        datetime.fromtimestamp(median_exhaustion, UTC) if np.isfinite(median_exhaustion) else None,
+    )
+
+
+def _exhaustion_seconds(
+    forecast: ObjectiveForecast,
+    bad_so_far: float,
+    cumulative_bad: np.ndarray,
+    budget: np.ndarray,
+) -> np.ndarray:
+    """Per path, the epoch second its cumulative bad first exceeds its budget (inf if never)."""
+    as_of = forecast.as_of.timestamp()
+    segment_starts = np.maximum(forecast.step_starts, as_of)
+    segment_seconds = forecast.weights * 3_600
+    bad_at = bad_so_far + np.vstack([np.zeros((1, cumulative_bad.shape[1])), cumulative_bad])
+    over = bad_at > budget
+    crossed = over.any(axis=0)
+    first = np.argmax(over, axis=0)
+    paths = np.arange(over.shape[1])
+    step = np.maximum(first - 1, 0)
+    before, after = bad_at[step, paths], bad_at[step + 1, paths]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.where(after > before, (budget - before) / (after - before), 0.0)
+    within = segment_starts[step] + np.clip(fraction, 0.0, 1.0) * segment_seconds[step]
+    return np.where(~crossed, np.inf, np.where(first == 0, as_of, within))
+
+
+def linear_extrapolation_risk(current: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
+    """The baseline: the burn so far extrapolated linearly to the window's end.
+
+    Input: ``current`` (forecast.current_windows at ``as_of``: contract_id, objective_id,
+    window_label, window_start, window_end, good, total, target). Output: BREACH_RISK_SCHEMA,
+    method 'linear_extrapolation': p_breach 1.0 when the projected attainment (the attainment
+    so far) is below target else 0.0, expected/low/high all the projected attainment,
+    predicted_exhaustion_at the projected crossing when before window_end (null with no bad or
+    no data), model columns null.
+    """
+    length = (pl.col("window_end") - pl.col("window_start")).dt.total_microseconds()
+    bad = pl.col("total") - pl.col("good")
+    projected = pl.when(pl.col("total") > 0).then(pl.col("good") / pl.col("total"))
+    crossing = pl.col("window_start") + pl.duration(
+        microseconds=((1 - pl.col("target")) * pl.col("total") * length / bad)
+        .round()
+        .cast(pl.Int64)
+    )
+    return (
+        current.with_columns(
+            as_of=pl.lit(as_of.astimezone(UTC), UTC_US),
+            p_breach=(projected < pl.col("target")).cast(pl.Float64),
+            expected_attainment=projected,
+            attainment_low=projected,
+            attainment_high=projected,
+            predicted_exhaustion_at=pl.when(bad > 0).then(
+                pl.when(crossing < pl.col("window_end")).then(crossing)
+            ),
+            method=pl.lit("linear_extrapolation"),
+        )
+        .with_columns(
+            pl.lit(None, pl.String).alias(name) for name in ("volume_model", "bad_ratio_model")
+        )
+        .with_columns(
+            pl.lit(None, pl.Float64).alias(name)
+            for name in ("volume_holdout_mae", "bad_ratio_holdout_mae")
+        )
+        .select(list(BREACH_RISK_SCHEMA))
+        .cast(BREACH_RISK_SCHEMA)  # type: ignore[arg-type]
+    )

@@ -1,0 +1,106 @@
+"""Forecasts: hourly history, model choice by holdout error, forecast steps and the frame."""
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+from pipelines.predict.forecast import (
+    FORECASTS_SCHEMA,
+    current_windows,
+    forecast_objectives,
+    forecast_series,
+    forecasts_frame,
+    hourly_history,
+)
+from pipelines.sla.objectives import UTC_US
+
+AS_OF = datetime(2026, 3, 11, 0, 30, tzinfo=UTC)
+
+
+def slices_frame(starts: list[datetime], good: list[float], total: list[float]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "contract_id": "acme",
+            "objective_id": "availability",
+            "slice_start": starts,
+            "good": good,
+            "total": total,
+        },
+        schema_overrides={"slice_start": UTC_US},
+    )
+
+
+def test_hourly_history_sums_complete_hours_before_the_hour_of_as_of():
+    starts = [
+        datetime(2026, 2, 10, 23, 55, tzinfo=UTC),  # older than 28 days before 00:00: dropped
+        datetime(2026, 2, 11, 0, 0, tzinfo=UTC),
+        datetime(2026, 3, 10, 23, 0, tzinfo=UTC),
+        datetime(2026, 3, 10, 23, 55, tzinfo=UTC),
+        datetime(2026, 3, 11, 0, 5, tzinfo=UTC),  # the hour holding as_of: not history
+    ]
+    hourly = hourly_history(slices_frame(starts, [1, 9, 90, 95, 50], [1, 10, 100, 100, 50]), AS_OF)
+    assert hourly["hour"].to_list() == [
+        datetime(2026, 2, 11, 0, tzinfo=UTC),
+        datetime(2026, 3, 10, 23, tzinfo=UTC),
+    ]
+    assert hourly["total"].to_list() == [10.0, 200.0]
+    assert hourly["bad"].to_list() == [1.0, 15.0]
+
+
+def test_short_history_falls_back_to_the_mean_without_holdout():
+    forecast = forecast_series(np.array([4.0, 6.0, 5.0]), 3, 200, np.random.default_rng(0))
+    assert forecast.model == "mean"
+    assert forecast.holdout_mae is None
+    assert forecast.point.tolist() == [5.0, 5.0, 5.0]
+    assert forecast.paths.shape == (3, 200)
+
+
+def test_daily_season_is_chosen_over_the_mean_with_its_holdout_error():
+    hours = np.arange(24 * 7)
+    daily = 100 + 50 * np.sin(2 * np.pi * hours / 24)
+    forecast = forecast_series(daily, 48, 300, np.random.default_rng(0))
+    assert forecast.model in ("seasonal_naive_24", "holt_winters_24")
+    assert forecast.holdout_mae is not None and forecast.holdout_mae < 1.0
+    expected = 100 + 50 * np.sin(2 * np.pi * np.arange(24 * 7, 24 * 9) / 24)
+    assert np.abs(forecast.point - expected).max() < 1.0
+
+
+def test_weekly_season_is_chosen_with_enough_history():
+    hours = np.arange(24 * 28)
+    weekly = 100 + 40 * (hours % 168 < 24) + 10 * np.sin(2 * np.pi * hours / 24)
+    noise = np.random.default_rng(1).normal(0, 1, len(hours))
+    forecast = forecast_series(weekly + noise, 24, 300, np.random.default_rng(0))
+    assert forecast.model.endswith("_168")
+    # The next 24 hours are Monday-like (hour 672 % 168 == 0): the high day.
+    assert abs(forecast.point.mean() - 140) < 2
+
+
+def test_forecast_steps_weigh_the_partial_first_hour_and_the_frame_lists_each_hour():
+    starts = [AS_OF.replace(minute=0) - timedelta(hours=h) for h in range(1, 49)]
+    slices = slices_frame(starts, [99.0] * 48, [100.0] * 48)
+    windows = pl.DataFrame(
+        {
+            "contract_id": ["acme", "acme"],
+            "objective_id": ["availability", "availability"],
+            "window_label": ["2026-03-10", "2026-03-11"],
+            "window_start": [datetime(2026, 3, 10, tzinfo=UTC), datetime(2026, 3, 11, tzinfo=UTC)],
+            "window_end": [datetime(2026, 3, 11, tzinfo=UTC), datetime(2026, 3, 11, 3, tzinfo=UTC)],
+            "good": [2000.0, 40.0],
+            "total": [2020.0, 40.0],
+            "target": [0.99, 0.99],
+        },
+        schema_overrides={"window_start": UTC_US, "window_end": UTC_US},
+    )
+    current = current_windows(windows, AS_OF)
+    assert current["window_label"].to_list() == ["2026-03-11"]
+    (forecast,) = forecast_objectives(hourly_history(slices, AS_OF), current, AS_OF, 100)
+    assert forecast.weights.tolist() == [0.5, 1.0, 1.0]
+    assert forecast.volume.point.tolist() == [100.0, 100.0, 100.0]
+    assert np.allclose(forecast.bad_ratio.point, 0.01)
+    frame = forecasts_frame([forecast])
+    assert frame.schema == pl.Schema(FORECASTS_SCHEMA)
+    assert frame.filter(pl.col("series") == "volume")["hour"].to_list() == [
+        datetime(2026, 3, 11, h, tzinfo=UTC) for h in range(3)
+    ]
+    assert frame["interval_low"].to_list() == frame["mean"].to_list()  # no spread: constant

@@ -1,0 +1,166 @@
+"""Breach risk on synthetic series whose outcome is known, exhaustion time by hand, calibration."""
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from pipelines.predict.forecast import current_windows, forecast_objectives, hourly_history
+from pipelines.predict.risk import BREACH_RISK_SCHEMA, breach_risk, linear_extrapolation_risk
+from pipelines.sla.objectives import UTC_US
+
+WINDOW_START = datetime(2026, 3, 1, tzinfo=UTC)
+WINDOW_END = datetime(2026, 3, 31, tzinfo=UTC)  # a 30-day window
+
+
+def slices_frame(
+    start: datetime, step: timedelta, good: np.ndarray, total: np.ndarray
+) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "contract_id": "acme",
+            "objective_id": "availability",
+            "slice_start": pl.datetime_range(
+                start, start + step * (len(total) - 1), step, time_zone="UTC", eager=True
+            ),
+            "good": good.astype(float),
+            "total": total.astype(float),
+        }
+    ).cast({"slice_start": UTC_US})
+
+
+def window_so_far(
+    slices: pl.DataFrame, as_of: datetime, start: datetime, end: datetime, target: float
+) -> pl.DataFrame:
+    """The sla.windows row of the window [start, end) at as_of."""
+    inside = slices.filter(pl.col("slice_start") >= start, pl.col("slice_start") < as_of)
+    return pl.DataFrame(
+        {
+            "contract_id": ["acme"],
+            "objective_id": ["availability"],
+            "window_label": ["w"],
+            "window_start": [start],
+            "window_end": [end],
+            "good": [inside["good"].sum()],
+            "total": [inside["total"].sum()],
+            "target": [target],
+        },
+        schema_overrides={"window_start": UTC_US, "window_end": UTC_US},
+    )
+
+
+def risk(slices: pl.DataFrame, window: pl.DataFrame, as_of: datetime, simulations: int = 500):
+    current = current_windows(window, as_of)
+    forecasts = forecast_objectives(hourly_history(slices, as_of), current, as_of, simulations)
+    return breach_risk(current, forecasts, as_of)
+
+
+def noisy_hours(hours: int, bad_ratio: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hourly total (Poisson around a daily cycle of mean 1000) and good (binomial bad)."""
+    rng = np.random.default_rng(seed)
+    total = rng.poisson(1000 * (1 + 0.4 * np.sin(2 * np.pi * np.arange(hours) / 24)))
+    bad = rng.binomial(total, bad_ratio)
+    return total - bad, total
+
+
+def test_exhaustion_of_a_linear_burn_is_the_hand_computed_instant():
+    # 1000 events and 2 bad per hour, in 5-minute slices, from 14 days before the window.
+    # At 10 days 30 minutes into the window: bad 481 of 240 500; the window's total will be
+    # 720 000, its budget 720 (target 99.9%), reached after 239 more bad = 119.5 hours, at
+    # 2026-03-16 00:00. Final attainment 1 − 1440 / 720 000 = 0.998.
+    start = WINDOW_START - timedelta(days=14)
+    slices_count = (44 * 24) * 12
+    total = np.full(slices_count, 1000 / 12)
+    good = total - 2 / 12
+    slices = slices_frame(start, timedelta(minutes=5), good, total)
+    as_of = datetime(2026, 3, 11, 0, 30, tzinfo=UTC)
+    window = window_so_far(slices, as_of, WINDOW_START, WINDOW_END, 0.999)
+    row = risk(slices, window, as_of).row(0, named=True)
+    assert row["p_breach"] == 1.0
+    assert row["expected_attainment"] == pytest.approx(0.998, abs=1e-9)
+    assert row["predicted_exhaustion_at"] == datetime(2026, 3, 16, tzinfo=UTC)
+    assert row["bad_ratio_holdout_mae"] == pytest.approx(0, abs=1e-12)
+    linear = linear_extrapolation_risk(window, as_of).row(0, named=True)
+    assert linear["predicted_exhaustion_at"] == datetime(2026, 3, 16, tzinfo=UTC)
+    assert linear["p_breach"] == 1.0
+
+
+def test_a_steady_burn_that_began_recently_must_breach_though_the_window_is_on_track():
+    # Clean (0.03% bad) for 14 days before the window and its first 9 days, then 0.25% bad for
+    # 3 days: attainment so far 99.92% ≥ 99.9%, so linear extrapolation sees no breach; 18 more
+    # days at 0.25% end near 99.82%.
+    history_hours = 26 * 24
+    ratio = np.where(np.arange(history_hours) < 23 * 24, 0.0003, 0.0025)
+    good, total = noisy_hours(history_hours, ratio, seed=1)
+    start = WINDOW_START - timedelta(days=14)
+    slices = slices_frame(start, timedelta(hours=1), good, total)
+    as_of = datetime(2026, 3, 13, tzinfo=UTC)
+    window = window_so_far(slices, as_of, WINDOW_START, WINDOW_END, 0.999)
+    row = risk(slices, window, as_of).row(0, named=True)
+    assert row["p_breach"] > 0.9
+    assert row["attainment_high"] < 0.999
+    assert WINDOW_START < row["predicted_exhaustion_at"] < WINDOW_END
+    assert linear_extrapolation_risk(window, as_of)["p_breach"].to_list() == [0.0]
+
+
+def test_a_clean_series_must_not_breach():
+    history_hours = 26 * 24
+    good, total = noisy_hours(history_hours, np.full(history_hours, 0.0003), seed=2)
+    slices = slices_frame(WINDOW_START - timedelta(days=14), timedelta(hours=1), good, total)
+    as_of = datetime(2026, 3, 13, tzinfo=UTC)
+    row = risk(slices, window_so_far(slices, as_of, WINDOW_START, WINDOW_END, 0.999), as_of)
+    assert row["p_breach"].to_list() == [0.0]
+    assert row["predicted_exhaustion_at"].to_list() == [None]
+    assert row["attainment_low"][0] > 0.999
+
+
+def test_an_already_breached_window_cannot_recover():
+    # 15 days at 0.3% bad: 1080 bad, more than the 720 the whole window's total allows even if
+    # every remaining event is good.
+    history_hours = 29 * 24
+    ratio = np.where(np.arange(history_hours) < 14 * 24, 0.0003, 0.003)
+    good, total = noisy_hours(history_hours, ratio, seed=3)
+    slices = slices_frame(WINDOW_START - timedelta(days=14), timedelta(hours=1), good, total)
+    as_of = datetime(2026, 3, 16, tzinfo=UTC)
+    result = risk(slices, window_so_far(slices, as_of, WINDOW_START, WINDOW_END, 0.999), as_of)
+    assert result.schema == pl.Schema(BREACH_RISK_SCHEMA)
+    row = result.row(0, named=True)
+    assert row["p_breach"] == 1.0
+    assert row["attainment_high"] < 0.999
+    assert row["predicted_exhaustion_at"] == as_of
+    assert row["method"] == "forecast" and row["window_label"] == "w"
+
+
+def test_probabilities_are_calibrated_on_simulated_windows():
+    # 160 two-day windows (target 99%) predicted half way, after 3 days of history. The bad
+    # ratio moves in regimes: each hour it jumps with probability 1/12 by a factor e^N(0, 0.3)
+    # around a base level near the target drawn per window. Binned by predicted probability
+    # ([0, 0.2), [0.2, 0.8), [0.8, 1]), the observed breach frequency is within 0.15 of the
+    # mean prediction in every bin, each holding at least 15 windows.
+    rng = np.random.default_rng(7)
+    hours, start = 5 * 24, datetime(2026, 3, 1, tzinfo=UTC)
+    window_start, window_end = start + timedelta(days=3), start + timedelta(days=5)
+    as_of = start + timedelta(days=4)
+    predicted, breached = [], []
+    for seed in range(160):
+        jumps = rng.normal(0, 0.3, hours) * (rng.random(hours) < 1 / 12)
+        ratio = np.minimum(0.01 * np.exp(rng.normal(0, 0.15) + np.cumsum(jumps)), 1.0)
+        good, total = noisy_hours(hours, ratio, seed=1000 + seed)
+        slices = slices_frame(start, timedelta(hours=1), good, total)
+        window = window_so_far(slices, as_of, window_start, window_end, 0.99)
+        predicted.append(risk(slices, window, as_of, simulations=300)["p_breach"][0])
+        breached.append(good[72:].sum() / total[72:].sum() < 0.99)
+    outcomes = pl.DataFrame({"predicted": predicted, "breached": breached}).with_columns(
+        bin=pl.when(pl.col("predicted") < 0.2)
+        .then(0)
+        .when(pl.col("predicted") < 0.8)
+        .then(1)
+        .otherwise(2)
+    )
+    bins = outcomes.group_by("bin").agg(
+        pl.len(), pl.col("predicted").mean(), observed=pl.col("breached").mean()
+    )
+    print(bins.sort("bin"))
+    assert bins.height == 3 and bins["len"].min() >= 15
+    assert (bins["predicted"] - bins["observed"]).abs().max() <= 0.15
