@@ -9,8 +9,12 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,6 +81,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     dev.add_argument("--home", type=Path, help="Pledge home (default: $PLEDGE_HOME or .pledge)")
 
+    score = commands.add_parser(
+        "score-anomalies",
+        help="score a timestamp,value CSV; writes timestamp,value,anomaly_score",
+    )
+    score.add_argument("input", type=Path, help="CSV with timestamp,value (UTC timestamps)")
+    score.add_argument("output", type=Path, help="CSV to write")
+
+    nab_eval = commands.add_parser(
+        "nab-eval", help="run the anomaly detector over a NAB corpus and print the NAB scores"
+    )
+    nab_eval.add_argument("data_dir", type=Path, help="folder of <category>/<name>.csv files")
+    nab_eval.add_argument("labels", type=Path, help="combined_windows.json")
+
+    backtest = commands.add_parser(
+        "backtest",
+        help="replay the warehouse's history and score breach risk, burn-rate alerts and "
+        "linear extrapolation per complete window",
+    )
+    backtest.add_argument(
+        "--home", type=Path, help="Pledge home (default: $PLEDGE_HOME or .pledge)"
+    )
+    backtest.add_argument(
+        "--every",
+        choices=["1h", "1d"],
+        default="1d",
+        help="how often to predict inside each window (default: %(default)s)",
+    )
+    backtest.add_argument(
+        "--out", type=Path, help="JSON file to write (default: PLEDGE_HOME/backtest.json)"
+    )
+
     args = parser.parse_args(argv)
     return {
         "validate": _validate,
@@ -84,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": _demo,
         "run": _run,
         "dev": _dev,
+        "score-anomalies": _score_anomalies,
+        "nab-eval": _nab_eval,
+        "backtest": _backtest,
     }[args.command](args)
 
 
@@ -209,6 +247,139 @@ def _dev(args: argparse.Namespace) -> int:
     }
     dagster = Path(sys.executable).with_name("dagster")
     os.execve(dagster, [str(dagster), "dev", "-w", str(REPO_ROOT / "workspace.yaml")], env)
+
+
+def _read_series(path: Path) -> pl.DataFrame:
+    import polars as pl
+
+    return (
+        pl.read_csv(path, columns=["timestamp", "value"])
+        .with_columns(
+            pl.col("timestamp").str.to_datetime(time_unit="us", time_zone="UTC"),
+            pl.col("value").cast(pl.Float64),
+        )
+        .sort("timestamp")
+    )
+
+
+def _score_anomalies(args: argparse.Namespace) -> int:
+    from pipelines.predict.anomaly import score_series
+
+    scored = score_series(_read_series(args.input))
+    scored.with_columns(scored["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S")).write_csv(args.output)
+    print(f"wrote {scored.height} rows to {args.output}")
+    return 0
+
+
+def _nab_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines.predict.anomaly import score_series
+    from pipelines.predict.nab import PROFILES, LabelledSeries, best_threshold, window_rows
+
+    labels: dict[str, list[list[str]]] = json.loads(args.labels.read_text())
+    started = time.perf_counter()
+    corpus = []
+    for name, windows in sorted(labels.items()):
+        path = args.data_dir / name
+        if not path.exists():
+            print(f"error: {path} is labelled but missing", file=sys.stderr)
+            return 2
+        file_started = time.perf_counter()
+        scored = score_series(_read_series(path))
+        rows = window_rows(scored["timestamp"], [(start, end) for start, end in windows])
+        corpus.append(LabelledSeries(name, scored["anomaly_score"].to_numpy(), rows))
+        seconds = time.perf_counter() - file_started
+        _progress(f"{name}: {scored.height} rows, {len(rows)} window(s), {seconds:.2f} s")
+    for profile in PROFILES:
+        result = best_threshold(corpus, profile)
+        print(
+            f"{profile:<20} {result.normalised:6.2f}  "
+            f"(threshold {result.threshold:.6f}, raw {result.raw:.3f})"
+        )
+    print(f"{len(corpus)} files in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    import json
+    import warnings
+
+    import polars as pl
+
+    from pipelines.predict.backtest import (
+        backtest_metrics,
+        burn_rate_predictor,
+        forecast_predictor,
+        linear_extrapolation_predictor,
+        metrics_table,
+        replay,
+    )
+    from pipelines.sla.objectives import alert_rules_frame
+    from pipelines.spec.loader import load_contracts
+    from pipelines.warehouse import connect, query
+
+    settings = Settings.from_env(args.home)
+    if not settings.warehouse_path.exists():
+        print(
+            f"error: no warehouse at {settings.warehouse_path} (run `pledge run` first)",
+            file=sys.stderr,
+        )
+        return 2
+    started = time.perf_counter()
+    contracts, problems = load_contracts(settings.contracts_dir)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    with connect(settings.warehouse_path, read_only=True) as con:
+        objectives, windows, slices = (
+            query(con, sql)
+            for sql in (
+                "SELECT * FROM sla.objectives",
+                "SELECT * FROM sla.windows",
+                "SELECT contract_id, objective_id, slice_start, good, total FROM sla.slices",
+            )
+        )
+    every = timedelta(hours=1) if args.every == "1h" else timedelta(days=1)
+    # Holt-Winters fits on all-zero bad ratios log(0) in their AIC: harmless, thousands of lines.
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module="statsmodels")
+    print(f"Backtest of {settings.warehouse_path}, predicting every {args.every}")
+    outcomes = replay(
+        objectives,
+        windows,
+        slices,
+        {
+            "breach_risk": forecast_predictor(),
+            "burn_rate_alerts": burn_rate_predictor(alert_rules_frame(contracts)),
+            "linear_extrapolation": linear_extrapolation_predictor(),
+        },
+        every=every,
+        progress=_progress,
+    )
+    metrics = backtest_metrics(outcomes)
+    print(metrics_table(metrics))
+    seconds = time.perf_counter() - started
+    out = args.out or settings.home / "backtest.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "warehouse": str(settings.warehouse_path),
+                "every": args.every,
+                "seconds": round(seconds, 1),
+                "metrics": metrics.to_dicts(),
+                "windows": outcomes.with_columns(
+                    pl.col("window_start", "window_end", "breach_at", "fired_at").dt.to_string(
+                        "iso:strict"
+                    )
+                ).to_dicts(),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    windows_scored = outcomes.unique(["contract_id", "objective_id", "window_start"]).height
+    print(f"{windows_scored} windows scored in {seconds:.1f} s; wrote {out}")
+    return 0
 
 
 def _progress(message: str) -> None:

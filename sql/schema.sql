@@ -402,3 +402,47 @@ CREATE TABLE IF NOT EXISTS predict.breach_risk (
     bad_ratio_model VARCHAR,
     bad_ratio_holdout_mae DOUBLE
 );
+
+-- Causal anomaly scores of the pipeline's own 5-minute series (per service: error_ratio,
+-- request_rate, latency_mean, latency_p99, probe_failure) over the last days of evidence.
+CREATE TABLE IF NOT EXISTS predict.anomalies (
+    series VARCHAR NOT NULL,
+    dimension VARCHAR NOT NULL,
+    member VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    ts TIMESTAMPTZ NOT NULL,
+    value DOUBLE,
+    score DOUBLE NOT NULL,
+    is_anomaly BOOLEAN NOT NULL
+);
+
+-- Root-cause hints: per burn episode of an objective, the series whose anomalies line up best.
+CREATE TABLE IF NOT EXISTS predict.root_causes (
+    contract_id VARCHAR NOT NULL,
+    objective_id VARCHAR NOT NULL,
+    episode_start TIMESTAMPTZ NOT NULL,
+    episode_end TIMESTAMPTZ NOT NULL,
+    peak_burn_rate DOUBLE,
+    rank INTEGER NOT NULL,
+    series VARCHAR NOT NULL,
+    dimension VARCHAR,
+    member VARCHAR,
+    metric VARCHAR,
+    score DOUBLE,
+    anomaly_inside DOUBLE,
+    anomaly_before DOUBLE,
+    lead_minutes DOUBLE,
+    correlation DOUBLE,
+    evidence VARCHAR
+);
+
+-- Demand against declared capacity: the day the forecast (and its upper bound) reaches it.
+CREATE TABLE IF NOT EXISTS predict.capacity (
+    service VARCHAR NOT NULL,
+    capacity DOUBLE NOT NULL,
+    current_peak DOUBLE,
+    growth_per_day DOUBLE,
+    runs_out_at DATE,
+    runs_out_earliest DATE,
+    model VARCHAR NOT NULL
+);

@@ -24,6 +24,9 @@ WRITERS = RAW | {
     "sla/outcomes",
     "sla/windows",
     "predict/breach_risk",
+    "predict/anomalies",
+    "predict/root_causes",
+    "predict/capacity",
 }
 PARTITIONED = RAW | {"sla/slices"}
 

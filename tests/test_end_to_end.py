@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
 
+from pipelines import warehouse
 from pipelines.cli import main
 
 END = date(2026, 11, 3)
@@ -33,6 +34,9 @@ TABLES = (
     "sla.ticket_timers",
     "predict.forecasts",
     "predict.breach_risk",
+    "predict.anomalies",
+    "predict.root_causes",
+    "predict.capacity",
 )
 
 
@@ -171,6 +175,22 @@ def test_every_current_traffic_window_has_a_breach_risk(home: Path):
     assert risks["p_breach"].is_between(0, 1).all()
 
 
+def test_the_database_ranks_first_for_the_payments_burn(home: Path):
+    truth = json.loads((home / "ground_truth.json").read_text())
+    failure = next(event for event in truth["events"] if event["kind"] == "dependency_failure")
+    with warehouse.connect(home / "warehouse.duckdb", read_only=True) as con:
+        hints = warehouse.query(
+            con,
+            "SELECT episode_start, episode_end, member FROM predict.root_causes "
+            "WHERE objective_id = 'payments-availability' AND rank = 1",
+        )
+    start = datetime.fromisoformat(failure["start"])
+    during = hints.filter(
+        (pl.col("episode_start") <= start + timedelta(hours=1)) & (pl.col("episode_end") >= start)
+    )
+    assert during["member"].to_list() == ["payments-db"]
+
+
 def test_credits_owed_for_the_breached_window(home: Path):
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         credits = con.execute(
@@ -199,6 +219,6 @@ def test_reports_are_written_for_every_contract(home: Path):
 def test_running_again_over_the_same_landing_folder_changes_no_row_count(home: Path):
     before = row_counts(home)
     assert before["raw.rejects"] == 0
-    assert before["raw.requests"] == 14 * 1440 * 6
+    assert before["raw.requests"] == 14 * 1440 * 7  # 6 measured services and payments-db
     assert main(["run", "--home", str(home)]) == 0
     assert row_counts(home) == before

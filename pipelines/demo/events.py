@@ -8,7 +8,7 @@ calendar month complete in every contract zone, which must show every objective 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -18,12 +18,23 @@ import polars as pl
 
 from pipelines.spec.schema import Contract
 
-EventKind = Literal["hard_outage", "latency_regression", "maintenance", "slow_degradation"]
+EventKind = Literal[
+    "dependency_failure", "hard_outage", "latency_regression", "maintenance", "slow_degradation"
+]
 
 OUTAGE_ERROR_RATE = 0.99
 """Share of compute-api requests failing during the hard outage."""
 REGRESSION_SLOWDOWN = 4.0
 """Factor on payments-api's median latency during the regression (p99 well above 800 ms)."""
+DEPENDENCY = ("payments-db", "payments-api")
+"""The database and the service whose requests fail while the database is slow."""
+DEPENDENCY_SLOWDOWN = 25.0
+"""Factor on payments-db's median latency during the dependency failure."""
+DEPENDENCY_ERROR_RATE = 0.02
+"""Extra share of payments-api requests failing while payments-db is slow (a burn rate of 40
+against 99.95%: a page, yet a small part of the month's budget)."""
+DEPENDENCY_LAG = timedelta(minutes=3)
+"""payments-api starts (and stops) failing this long after payments-db slows down (recovers)."""
 DEGRADATION_RAMP = timedelta(days=10)
 """The refunds-api error rate ramps up over the last days of its month."""
 DEGRADATION_BREACH_LEAD = timedelta(days=2)
@@ -69,6 +80,8 @@ class ScriptedEvent:
     end: datetime
     window: CalendarWindow
     target: float
+    dependent: str | None = None
+    """The service whose requests fail because of this one (dependency failures)."""
 
 
 def month_window(year: int, month: int, zone: str) -> CalendarWindow:
@@ -136,6 +149,19 @@ def latency_regression(span: DemoRange, paylane: Contract) -> ScriptedEvent:
     return _event("latency_regression", paylane, "payments-p99", start, end)
 
 
+def dependency_failure(span: DemoRange, paylane: Contract) -> ScriptedEvent | None:
+    """payments-db slows down from 11:00 to 12:00 local, 7 days before the end, and payments-api
+    requests fail DEPENDENCY_LAG later (its availability objective burns); None when the
+    contract declares no payments-db."""
+    database, dependent = DEPENDENCY
+    if database not in {service.id for service in paylane.services}:
+        return None
+    day = span.end.date() - timedelta(days=7)
+    start, end = local_period(day, time(11), timedelta(hours=1), paylane.time_zone)
+    event = _event("dependency_failure", paylane, "payments-availability", start, end)
+    return replace(event, service=database, dependent=dependent)
+
+
 def maintenance(span: DemoRange, acme: Contract) -> ScriptedEvent:
     """object-storage is down for planned work from 01:00 to 04:00 local on the last Tuesday
     at least 6 days before the end (a weekday night, clear of daylight-saving changes)."""
@@ -175,6 +201,7 @@ def scripted_events(
     candidates = [
         hard_outage(span, acme),
         latency_regression(span, paylane),
+        dependency_failure(span, paylane),
         maintenance(span, acme),
         slow_degradation(span, paylane, clean),
     ]
@@ -228,10 +255,14 @@ def error_rates_with_events(
     base_rates: np.ndarray,
     events: Sequence[ScriptedEvent],
 ) -> np.ndarray:
-    """``base_rates`` (minutes, services) with the outages set to OUTAGE_ERROR_RATE and the
-    degradation ramps added; ``volumes`` is the matching requests matrix."""
+    """``base_rates`` (minutes, services) with the outages set to OUTAGE_ERROR_RATE, the
+    degradation ramps added, and DEPENDENCY_ERROR_RATE added to the dependent service of a
+    dependency failure, DEPENDENCY_LAG late; ``volumes`` is the matching requests matrix."""
     rates = base_rates.copy()
     for event in events:
+        if event.kind == "dependency_failure" and event.dependent in services:
+            lagged = _during(minutes, event.start + DEPENDENCY_LAG, event.end + DEPENDENCY_LAG)
+            rates[lagged, services.index(event.dependent)] += DEPENDENCY_ERROR_RATE
         if event.service not in services:
             continue
         column = services.index(event.service)
@@ -250,12 +281,14 @@ def medians_with_events(
     medians: np.ndarray,
     events: Sequence[ScriptedEvent],
 ) -> np.ndarray:
-    """Median latencies (minutes, services) slowed by REGRESSION_SLOWDOWN during regressions."""
+    """Median latencies (minutes, services) slowed by REGRESSION_SLOWDOWN during regressions
+    and by DEPENDENCY_SLOWDOWN during dependency failures (of the failing dependency)."""
+    factors = {"latency_regression": REGRESSION_SLOWDOWN, "dependency_failure": DEPENDENCY_SLOWDOWN}
     slowed = medians.copy()
     for event in events:
-        if event.kind == "latency_regression" and event.service in services:
+        if event.kind in factors and event.service in services:
             slowed[_during(minutes, event.start, event.end), services.index(event.service)] *= (
-                REGRESSION_SLOWDOWN
+                factors[event.kind]
             )
     return slowed
 

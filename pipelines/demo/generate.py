@@ -57,9 +57,19 @@ from pipelines.spec.schema import Contract
 
 EXAMPLE_CONTRACTS = REPO_ROOT / "examples" / "contracts"
 
-VOLUMES, ERRORS, LATENCIES, CHECKS, TICKETS_STREAM, INCIDENTS, BACKUP_STREAM, SURVEYS_STREAM = (
-    range(8)
-)
+(
+    VOLUMES,
+    ERRORS,
+    LATENCIES,
+    CHECKS,
+    TICKETS_STREAM,
+    INCIDENTS,
+    BACKUP_STREAM,
+    SURVEYS_STREAM,
+    DEPENDENCY_VOLUMES,
+    DEPENDENCY_ERRORS,
+    DEPENDENCY_LATENCIES,
+) = range(11)
 """Independent random streams, so that changing one part leaves the others as they were."""
 
 
@@ -79,17 +89,31 @@ def measured_services(contracts: list[Contract], evidence: set[str]) -> list[str
     return [s.id for contract in contracts for s in contract.services if s.id in wanted]
 
 
+def dependency_services(contracts: list[Contract]) -> list[str]:
+    """Services declared without any objective that have a traffic profile (a database the
+    measured services call): their requests and latency are generated for root-cause hints."""
+    judged = {objective.service for contract in contracts for objective in contract.objectives}
+    return [
+        s.id
+        for contract in contracts
+        for s in contract.services
+        if s.id in PROFILES and s.id not in judged
+    ]
+
+
 def request_evidence(
     minutes: pl.Series,
     services: list[str],
     zones: list[str],
     events: list[ScriptedEvent],
     seed: int,
+    streams: tuple[int, int] = (VOLUMES, ERRORS),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Requests and failed requests per minute, int arrays (minutes, services)."""
+    """Requests and failed requests per minute, int arrays (minutes, services), drawn from the
+    random ``streams`` (volumes, errors)."""
     profiles = [PROFILES[service] for service in services]
-    volumes = traffic.request_volumes(minutes, profiles, zones, _rng(seed, VOLUMES))
-    errors_rng = _rng(seed, ERRORS)
+    volumes = traffic.request_volumes(minutes, profiles, zones, _rng(seed, streams[0]))
+    errors_rng = _rng(seed, streams[1])
     base_rates = traffic.baseline_error_rates(len(minutes), profiles, errors_rng)
     rates = error_rates_with_events(minutes, services, volumes, base_rates, events)
     return volumes, traffic.failed_requests(volumes, rates, errors_rng)
@@ -101,11 +125,12 @@ def latency_evidence(
     volumes: np.ndarray,
     events: list[ScriptedEvent],
     seed: int,
+    stream: int = LATENCIES,
 ) -> np.ndarray:
     """Cumulative latency bucket counts, int array (minutes, services, buckets), of ``volumes``
-    (minutes, services) requests."""
+    (minutes, services) requests, drawn from the random ``stream``."""
     profiles = [PROFILES[service] for service in services]
-    rng = _rng(seed, LATENCIES)
+    rng = _rng(seed, stream)
     medians = medians_with_events(
         minutes, services, traffic.latency_medians(volumes, profiles, rng), events
     )
@@ -149,7 +174,8 @@ def generate_demo(
 ) -> dict:
     """Write the demo scenario of the ``days`` UTC days before ``end`` (``end`` itself excluded)
     into ``home``: ``contracts/`` (the examples, acme-cloud with the scripted maintenance
-    excluded), ``sources.yaml``, daily landing files (requests CSV, latency Parquet, probes CSV;
+    excluded), ``sources.yaml``, daily landing files (requests CSV and latency Parquet of the
+    measured services, then of the dependencies (``dependency_services``), probes CSV;
     ServiceNow ticket log, security incidents, backup runs, restore tests and survey responses
     CSV) and ``ground_truth.json``. The same ``seed`` and ``end`` always give the same files.
     Returns the ground truth written."""
@@ -181,17 +207,41 @@ def generate_demo(
     zone_of = {s.id: c.time_zone for c in contract_list for s in c.services}
     minutes = traffic.minute_grid(span.start, span.end)
     request_services = measured_services(contract_list, {"requests", "histogram"})
+    dependencies = dependency_services(contract_list)
     volumes, failures = request_evidence(
         minutes, request_services, [zone_of[s] for s in request_services], events, seed
     )
-    requests = traffic.requests_frame(minutes, request_services, volumes, failures)
+    dependency_volumes, dependency_failures = request_evidence(
+        minutes,
+        dependencies,
+        [zone_of[s] for s in dependencies],
+        events,
+        seed,
+        (DEPENDENCY_VOLUMES, DEPENDENCY_ERRORS),
+    )
+    requests = traffic.requests_frame(
+        minutes,
+        request_services + dependencies,
+        np.column_stack([volumes, dependency_volumes]),
+        np.column_stack([failures, dependency_failures]),
+    )
     write_daily(requests, settings.landing_dir, REQUESTS)
     report(f"wrote requests: {requests.height:,} rows")
 
     latency_services = measured_services(contract_list, {"histogram"})
     columns = [request_services.index(service) for service in latency_services]
-    cumulative = latency_evidence(minutes, latency_services, volumes[:, columns], events, seed)
-    latency = traffic.latency_frame(minutes, latency_services, BUCKET_LABELS, cumulative)
+    cumulative = np.concatenate(
+        [
+            latency_evidence(minutes, latency_services, volumes[:, columns], events, seed),
+            latency_evidence(
+                minutes, dependencies, dependency_volumes, events, seed, DEPENDENCY_LATENCIES
+            ),
+        ],
+        axis=1,
+    )
+    latency = traffic.latency_frame(
+        minutes, latency_services + dependencies, BUCKET_LABELS, cumulative
+    )
     write_daily(latency, settings.landing_dir, LATENCY)
     report(f"wrote latency histograms: {latency.height:,} rows")
 

@@ -55,6 +55,7 @@ PROFILES: dict[str, ServiceProfile] = {
     # paylane-payments (America/New_York)
     "payments-api": ServiceProfile(1400, 0.2, 0.7, 5e-5, latency_median=0.12, latency_shape=4.5),
     "refunds-api": ServiceProfile(240, 0.35, 0.7, 1e-4),
+    "payments-db": ServiceProfile(2000, 0.2, 0.7, 2e-5, latency_median=0.012, latency_shape=3.0),
     "webhooks": ServiceProfile(700, 0.25, 0.7, 2e-4, latency_median=0.3, latency_shape=4.0),
     # platform-team (Europe/London)
     "k8s-api": ServiceProfile(900, 0.15, 0.35, 1e-4),
@@ -62,5 +63,6 @@ PROFILES: dict[str, ServiceProfile] = {
         1100, 0.1, 0.3, 2e-4, latency_median=0.06, latency_shape=3.5
     ),
 }
-"""Profiles of the services measured by request counters (and latency histograms); the services
+"""Profiles of the services measured by request counters (and latency histograms), and of the
+dependencies declared without objectives (payments-db: queries and their latency); the services
 measured by probes only fail at ``PROBE_FAILURE_RATE``."""

@@ -10,6 +10,7 @@ import polars as pl
 
 from pipelines.demo.events import (
     DEGRADATION_BREACH_LEAD,
+    DEPENDENCY_LAG,
     CalendarWindow,
     DemoRange,
     ScriptedEvent,
@@ -115,6 +116,20 @@ def measured(
     """The figures of ``event``'s window measured on the generated evidence, and the status the
     pipeline should report for it (``expected_status``)."""
     start, end = max(event.window.start, span.start), min(event.window.end, span.end)
+    if event.kind == "dependency_failure":
+        assert event.dependent is not None
+        figures = request_attainment(requests, event.dependent, start, end)
+        failing = request_attainment(
+            requests, event.dependent, event.start + DEPENDENCY_LAG, event.end + DEPENDENCY_LAG
+        )
+        return {
+            **figures,
+            "dependent_service": event.dependent,
+            "dependent_error_ratio": 1 - failing["attainment"],
+            "expected_status": expected_status(
+                event.window, span, figures["attainment"] >= event.target
+            ),
+        }
     if event.kind in ("hard_outage", "slow_degradation"):
         figures: dict[str, object] = request_attainment(requests, event.service, start, end)
         met = figures["attainment"] >= event.target

@@ -1,14 +1,25 @@
 """Dagster assets of the prediction stage: forecasts and breach risk of every current window.
 Thin wrappers: read the warehouse, call the pure functions, write back."""
 
+from datetime import timedelta
+
 import dagster as dg
 import polars as pl
 
+from pipelines.predict.capacity import capacity_forecast, daily_peaks, declared_capacities
 from pipelines.predict.forecast import (
     current_windows,
     forecast_objectives,
     forecasts_frame,
     hourly_history,
+)
+from pipelines.predict.rca import (
+    burn_episodes,
+    latency_series,
+    probe_series,
+    request_series,
+    root_causes,
+    scored_series,
 )
 from pipelines.predict.risk import breach_risk
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome
@@ -64,4 +75,124 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
     )
 
 
-predict_assets = [predict_breach_risk]
+ANOMALY_DAYS = 14
+"""Days of evidence scored for anomalies (the detector looks back a week at most)."""
+
+ANOMALY_THRESHOLD = 0.535
+"""Score from which a point is an anomaly: the threshold the NAB corpus chose for the standard
+profile (``pledge nab-eval``)."""
+
+
+def _recent(con, table: str, columns: str, days: int) -> pl.DataFrame:
+    """``columns`` of ``table`` over its last ``days`` days of ``ts``."""
+    return query(
+        con,
+        f"SELECT {columns} FROM {table} WHERE ts >= (SELECT max(ts) FROM {table}) - to_days(?)",
+        [days],
+    )
+
+
+@dg.asset(
+    key=["predict", "anomalies"],
+    deps=[dg.AssetKey(["raw", name]) for name in ("requests", "latency_buckets", "probes")],
+    pool=WAREHOUSE_POOL,
+    group_name="predict",
+)
+def predict_anomalies(pledge: PledgeHome) -> dg.MaterializeResult:
+    """Causal anomaly scores of every service's 5-minute error ratio, request rate, latency and
+    probe failures over the last ANOMALY_DAYS days (predict.anomalies)."""
+    with pledge.connect() as con:
+        series = pl.concat(
+            [
+                request_series(
+                    _recent(con, "raw.requests", "ts, service, total, errors", ANOMALY_DAYS)
+                ),
+                latency_series(
+                    _recent(
+                        con, "raw.latency_buckets", "ts, service, le_seconds, count", ANOMALY_DAYS
+                    )
+                ),
+                probe_series(_recent(con, "raw.probes", "ts, service, up", ANOMALY_DAYS)),
+            ]
+        )
+        scored = (
+            scored_series(series)
+            .rename({"anomaly_score": "score"})
+            .with_columns(is_anomaly=pl.col("score") >= ANOMALY_THRESHOLD)
+        )
+        replace_rows(con, [("predict.anomalies", "TRUE", [], scored)])
+    return dg.MaterializeResult(
+        metadata={
+            "series": scored["series"].n_unique(),
+            "points": scored.height,
+            "anomalies": int(scored["is_anomaly"].sum()),
+        }
+    )
+
+
+@dg.asset(
+    key=["predict", "root_causes"],
+    deps=[dg.AssetKey(["predict", "anomalies"]), dg.AssetKey(["sla", "windows"])],
+    pool=WAREHOUSE_POOL,
+    group_name="predict",
+)
+def predict_root_causes(pledge: PledgeHome) -> dg.MaterializeResult:
+    """For every burn episode of the scored days, the series whose anomalies line up with it
+    best (predict.root_causes)."""
+    with pledge.connect() as con:
+        scored = query(
+            con,
+            "SELECT series, dimension, member, metric, ts, value, score AS anomaly_score "
+            "FROM predict.anomalies",
+        )
+        since = scored["ts"].min()
+        burn = query(
+            con,
+            "SELECT contract_id, objective_id, ts, burn_5m, burn_1h FROM sla.burn_rates "
+            "WHERE ts >= ?",
+            [since + timedelta(days=1) if since else None],
+        )
+        objectives = query(
+            con, "SELECT contract_id, objective_id, service, sli_kind FROM sla.objectives"
+        )
+        hints = root_causes(burn_episodes(burn), burn, scored, objectives)
+        replace_rows(con, [("predict.root_causes", "TRUE", [], hints)])
+    return dg.MaterializeResult(
+        metadata={
+            "episodes": hints.select("contract_id", "objective_id", "episode_start").n_unique(),
+            "hints": hints.height,
+        }
+    )
+
+
+@dg.asset(
+    key=["predict", "capacity"],
+    deps=[dg.AssetKey(["raw", "requests"]), dg.AssetKey(["sla", "objectives"])],
+    pool=WAREHOUSE_POOL,
+    group_name="predict",
+)
+def predict_capacity(pledge: PledgeHome) -> dg.MaterializeResult:
+    """Demand forecasts against each declared service capacity and the day it runs out
+    (predict.capacity)."""
+    contracts, _ = pledge.contracts()
+    capacities = declared_capacities(contracts)
+    with pledge.connect() as con:
+        requests = query(
+            con,
+            "SELECT ts, service, total FROM raw.requests WHERE service IN "
+            "(SELECT unnest(?::VARCHAR[]))",
+            [capacities["service"].to_list()],
+        )
+        forecast = capacity_forecast(daily_peaks(requests), capacities)
+        replace_rows(con, [("predict.capacity", "TRUE", [], forecast)])
+    return dg.MaterializeResult(
+        metadata={
+            "services": forecast.height,
+            "running_out_within_the_horizon": forecast.filter(
+                pl.col("runs_out_earliest").is_not_null()
+            ).height,
+        }
+    )
+
+
+predict_assets = [predict_breach_risk, predict_anomalies, predict_root_causes, predict_capacity]

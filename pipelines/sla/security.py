@@ -31,7 +31,8 @@ def security_outcomes(
     Inputs: ``objectives`` (objectives_frame: measure, severities, threshold_seconds,
     statistic), ``incidents`` (raw.security_incidents: incident_id, service, severity,
     occurred_at, detected_at, contained_at). Output: OUTCOMES_SCHEMA (good null for statistic
-    objectives), detail like ``"high, contain 2.50 h"`` or ``"... (open)"``.
+    objectives), detail like ``"high, contain 2.50 h"`` or ``"... (open)"``; sorted by objective
+    and item_id.
     """
     as_of_expr = pl.lit(as_of.astimezone(UTC), UTC_US)
     detect = pl.col("measure") == "detect"
@@ -75,6 +76,7 @@ def security_outcomes(
                 pl.when(is_open).then(pl.lit(" (open)")).otherwise(pl.lit("")),
             ),
         )
+        .sort([*KEYS, "item_id"])
         .collect()
         .cast(OUTCOMES_SCHEMA)  # type: ignore[arg-type]
     )

@@ -14,6 +14,7 @@ from pipelines.demo.events import (
     clean_month,
     degradation_ramp,
     error_rates_with_events,
+    medians_with_events,
     probe_failure_rates,
     scripted_events,
 )
@@ -78,6 +79,14 @@ def test_events_of_a_14_day_range_fall_at_their_scripted_local_times(contracts: 
         ),
         # 01:00-04:00 CET on Tuesday 24 November, the last Tuesday at least 6 days before the end
         ("maintenance", "object-storage", _utc(2026, 11, 24, 0), _utc(2026, 11, 24, 3), "2026-11"),
+        # 11:00-12:00 EST, 7 days before the end: the database behind payments-api slows down
+        (
+            "dependency_failure",
+            "payments-db",
+            _utc(2026, 11, 26, 16),
+            _utc(2026, 11, 26, 17),
+            "2026-11",
+        ),
         # 13:30-14:15 CET, 4 days before the end
         (
             "hard_outage",
@@ -91,9 +100,11 @@ def test_events_of_a_14_day_range_fall_at_their_scripted_local_times(contracts: 
         "refunds-availability",
         "payments-p99",
         "storage-uptime",
+        "payments-availability",
         "compute-availability",
     ]
-    assert [e.target for e in events] == [0.999, 0.99, 0.999, 0.9995]
+    assert [e.target for e in events] == [0.999, 0.99, 0.999, 0.9995, 0.9995]
+    assert [e.dependent for e in events] == [None, None, None, "payments-api", None]
 
 
 def test_only_events_that_fit_in_the_range_are_kept(contracts: dict) -> None:
@@ -117,6 +128,7 @@ def test_degradation_skips_the_clean_month(contracts: dict) -> None:
         ("slow_degradation", "2026-08"),
         ("maintenance", "2026-10"),
         ("latency_regression", "2026-10"),
+        ("dependency_failure", "2026-10"),
         ("hard_outage", "2026-10"),
     ]
 
@@ -159,6 +171,29 @@ def test_outage_sets_the_error_rate_and_maintenance_fails_every_probe(contracts:
     maintenance = ((minutes >= _utc(2026, 11, 24)) & (minutes < _utc(2026, 11, 24, 3))).to_numpy()
     assert (failures[maintenance, 0, :] == 1).all()
     assert (failures[~maintenance, 0, :] == 0.001).all() and (failures[:, 1, :] == 0.001).all()
+
+
+def test_dependency_failure_slows_the_database_and_fails_payments_3_minutes_later(
+    contracts: dict,
+) -> None:
+    span = DemoRange.ending(date(2026, 12, 3), 14)
+    events = scripted_events(span, contracts, None)
+    minutes = minute_grid(span.start, span.end)
+    services = ["payments-api", "payments-db"]
+    rates = error_rates_with_events(
+        minutes, services, np.full((len(minutes), 2), 500), np.full((len(minutes), 2), 1e-4), events
+    )
+    failing = (minutes >= _utc(2026, 11, 26, 16, 3)) & (minutes < _utc(2026, 11, 26, 17, 3))
+    failing = failing.to_numpy()
+    assert failing.sum() == 60
+    assert rates[failing, 0] == pytest.approx(0.0201)
+    assert (rates[~failing, 0] == 1e-4).all() and (rates[:, 1] == 1e-4).all()
+    medians = medians_with_events(minutes, services, np.full((len(minutes), 2), 0.01), events)
+    slow = ((minutes >= _utc(2026, 11, 26, 16)) & (minutes < _utc(2026, 11, 26, 17))).to_numpy()
+    assert medians[slow, 1] == pytest.approx(0.25)
+    assert (medians[~slow, 1] == 0.01).all()
+    # The latency regression of payments-api (23 November) is the only other slowdown.
+    assert (medians[:, 0] > 0.01).sum() == 600
 
 
 def test_expected_status_depends_on_whether_the_window_ended_in_range() -> None:

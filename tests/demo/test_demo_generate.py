@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,7 @@ from pipelines.spec.loader import load_contracts
 from pipelines.spec.sources import load_sources
 
 END = date(2026, 12, 3)
-"""14 days before it hold all four events; 90 days before it hold the clean month 2026-10."""
+"""14 days before it hold all five traffic events; 90 days before it hold the clean month 2026-10."""
 
 REQUEST_SERVICES = [
     "compute-api",
@@ -26,8 +26,9 @@ REQUEST_SERVICES = [
     "webhooks",
     "k8s-api",
     "artifact-registry",
+    "payments-db",
 ]
-LATENCY_SERVICES = ["compute-api", "payments-api", "webhooks", "artifact-registry"]
+LATENCY_SERVICES = ["compute-api", "payments-api", "webhooks", "artifact-registry", "payments-db"]
 PROBE_SERVICES = ["object-storage", "dns", "ci-runners"]
 BUCKETS = ["0.05", "0.1", "0.25", "0.5", "0.8", "1", "2", "5", "+Inf"]
 MINUTES_PER_DAY = 1440
@@ -120,7 +121,7 @@ def test_written_contracts_validate_and_only_acme_gains_the_maintenance(
         "security-and-backup",
         "service-desk",
     ]
-    assert sum(len(c.services) for c in contracts) == 12
+    assert sum(len(c.services) for c in contracts) == 13
     examples = REPO_ROOT / "examples/contracts"
     for name in ("paylane-payments.yaml", "platform-team.yaml"):
         assert (home / "contracts" / name).read_text() == (examples / name).read_text()
@@ -166,7 +167,7 @@ def test_requests_files_hold_a_row_per_minute_and_service(demo14: tuple[Path, di
     lines = files[1].read_text().splitlines()
     assert lines[0] == "timestamp,service,requests,errors"
     assert lines[1].startswith("2026-11-20T00:00:00Z,compute-api,")
-    assert lines[7].startswith("2026-11-20T00:01:00Z,compute-api,")
+    assert lines[8].startswith("2026-11-20T00:01:00Z,compute-api,")
     day = _timestamps(pl.scan_csv(files[1], schema_overrides={"timestamp": pl.String})).collect()
     assert day.height == MINUTES_PER_DAY * len(REQUEST_SERVICES)
     assert day["service"].unique(maintain_order=True).to_list() == REQUEST_SERVICES
@@ -319,6 +320,13 @@ def test_every_scripted_event_lands_in_the_ground_truth(demo90: tuple[Path, dict
     assert expected == {
         ("hard_outage", "acme-cloud", "compute-availability", "compute-api", "2026-11"),
         ("latency_regression", "paylane-payments", "payments-p99", "payments-api", "2026-11"),
+        (
+            "dependency_failure",
+            "paylane-payments",
+            "payments-availability",
+            "payments-db",
+            "2026-11",
+        ),
         ("maintenance", "acme-cloud", "storage-uptime", "object-storage", "2026-11"),
         ("slow_degradation", "paylane-payments", "refunds-availability", "refunds-api", "2026-11"),
     }
@@ -384,3 +392,47 @@ def test_clean_month_meets_every_request_and_latency_objective(
         "registry-latency",
         "webhooks-latency",
     ]
+
+
+def test_dependency_failure_slows_payments_db_and_fails_payments_requests(
+    demo14: tuple[Path, dict],
+) -> None:
+    home, truth = demo14
+    event = _event(truth, "dependency_failure")
+    assert (event["start"], event["end"], event["dependent_service"]) == (
+        "2026-11-26T16:00:00Z",
+        "2026-11-26T17:00:00Z",
+        "payments-api",
+    )
+    assert 0.018 < event["dependent_error_ratio"] < 0.022
+    assert event["expected_status"] == "met"
+    start, end = _utc(event["start"]), _utc(event["end"])
+    slow_share = (
+        pl.scan_parquet(home / "landing/latency/*.parquet")
+        .filter(pl.col("le").is_in(["0.05", "+Inf"]))
+        .group_by(
+            "service",
+            during=pl.col("timestamp").is_between(start, end, "left"),
+        )
+        .agg(
+            slow=1
+            - pl.col("count").filter(pl.col("le") == "0.05").sum()
+            / pl.col("count").filter(pl.col("le") == "+Inf").sum()
+        )
+        .collect()
+    )
+    share = {(s, d): v for s, d, v in slow_share.iter_rows()}
+    assert share[("payments-db", False)] < 0.05 and share[("payments-db", True)] > 0.9
+    lagged = pl.col("timestamp").is_between(
+        start + timedelta(minutes=3), end + timedelta(minutes=3), "left"
+    )
+    hour_errors = (
+        _timestamps(_requests(home))
+        .filter(lagged)
+        .group_by("service")
+        .agg(ratio=pl.col("errors").sum() / pl.col("requests").sum())
+        .collect()
+    )
+    ratios = dict(hour_errors.iter_rows())
+    assert ratios.pop("payments-api") == pytest.approx(event["dependent_error_ratio"])
+    assert max(ratios.values()) < 0.005

@@ -1,0 +1,111 @@
+"""Causal anomaly scores: hand-computed spike, suppression, causality, and the NAB corpus floor."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from pipelines.cli import main
+from pipelines.predict.anomaly import anomaly_scores, score_series
+from pipelines.settings import REPO_ROOT
+
+START = datetime(2014, 4, 1, tzinfo=UTC)
+NAB_DEV = REPO_ROOT.parent / "shared/datasets/nab-dev"
+# measured 69.17 (standard) on nab-dev; a regression below this floor fails
+NAB_STANDARD_FLOOR = 68.0
+
+
+def _frame(values: list[float] | np.ndarray) -> pl.DataFrame:
+    n = len(values)
+    timestamps = pl.datetime_range(START, START + timedelta(minutes=5 * (n - 1)), "5m", eager=True)
+    return pl.DataFrame({"timestamp": timestamps, "value": np.asarray(values, dtype=float)})
+
+
+def _repeating_with_spike() -> pl.DataFrame:
+    # 3 days of 5-minute rows 99, 100, 101, 99, ...; one spike to 110 at row 432 (day 1.5)
+    values = [100.0 + (-1, 0, 1)[i % 3] for i in range(864)]
+    values[432] = 110.0
+    return _frame(values)
+
+
+def test_spike_in_a_repeating_series_scores_its_record_ratio() -> None:
+    scores = score_series(_repeating_with_spike())["anomaly_score"].to_numpy()
+    # the pattern repeats every day, so the seasonal forecast (value one day earlier, 99) wins;
+    # its residual scale is the resolution floor 0.01 x (101 - 99): z = 11 / 0.02 = 550,
+    # ratio 550 / 3 against the 3-sigma floor, score r / (1 + r)
+    assert scores[432] == pytest.approx((550 / 3) / (1 + 550 / 3))
+    # the next rows score r = log(551) / 12 / log 2 on the hour mean of log(1 + z), which is below
+    # the spike's score within the hour, so they are quiet (0)
+    assert (scores[433:444] == 0.0).all()
+    assert int(np.argmax(scores[288:])) + 288 == 432
+    # after the first day nothing else, the spike's echo one day later included, reaches 0.5
+    others = np.delete(scores[288:], 432 - 288)
+    assert others.max() < 0.5
+    assert scores[720] < 0.5
+
+
+def test_level_shift_is_flagged_once_then_absorbed() -> None:
+    rng = np.random.default_rng(3)
+    values = 50 + rng.normal(0, 1, 2016)  # 7 days
+    values[1152:] += 15  # shift at day 4
+    scores = anomaly_scores(_frame(values)["timestamp"], pl.Series(values))
+    assert scores[1152] > 0.8
+    assert int(np.argmax(scores[576:])) + 576 == 1152
+    # one day after the shift the new level is normal again
+    assert scores[1152 + 288 :].max() < 0.6
+
+
+def test_daily_seasonality_alone_is_not_anomalous() -> None:
+    rng = np.random.default_rng(5)
+    rows = np.arange(2016)
+    values = 20 + 10 * np.sin(2 * np.pi * rows / 288) + rng.normal(0, 0.5, rows.size)
+    values[1500] += 8
+    scores = score_series(_frame(values))["anomaly_score"].to_numpy()
+    assert int(np.argmax(scores[576:])) + 576 == 1500
+    assert scores[1500] > 0.8
+
+
+def test_constant_series_scores_zero() -> None:
+    scores = score_series(_frame([7.0] * 600))["anomaly_score"].to_numpy()
+    assert np.array_equal(scores, np.zeros(600))
+
+
+def test_scores_of_a_prefix_equal_the_first_scores_of_the_whole_series() -> None:
+    rng = np.random.default_rng(11)
+    rows = np.arange(3000)
+    values = 5 + np.sin(2 * np.pi * rows / 288) + rng.standard_t(3, rows.size)
+    values[2000:] += 4
+    whole = score_series(_frame(values))["anomaly_score"].to_numpy()
+    assert ((whole >= 0) & (whole <= 1)).all()
+    for cut in (1, 2, 37, 288, 289, 1500, 2001, 2999):
+        prefix = score_series(_frame(values[:cut]))["anomaly_score"].to_numpy()
+        assert np.array_equal(prefix, whole[:cut]), cut
+
+
+def test_score_anomalies_command_writes_the_score_column(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    _repeating_with_spike().with_columns(
+        pl.col("timestamp").dt.strftime("%Y-%m-%d %H:%M:%S")
+    ).write_csv(source)
+    out = tmp_path / "out.csv"
+    assert main(["score-anomalies", str(source), str(out)]) == 0
+    written = pl.read_csv(out)
+    assert written.columns == ["timestamp", "value", "anomaly_score"]
+    assert written["timestamp"][432] == "2014-04-02 12:00:00"
+    assert written["anomaly_score"][432] == pytest.approx((550 / 3) / (1 + 550 / 3))
+
+
+@pytest.mark.skipif(not NAB_DEV.exists(), reason="shared nab-dev dataset not available")
+def test_nab_dev_standard_score_stays_above_the_measured_floor(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data, labels = NAB_DEV / "data", NAB_DEV / "combined_windows.json"
+    assert main(["nab-eval", str(data), str(labels)]) == 0
+    standard = re.search(r"^standard\s+([\d.]+)", capsys.readouterr().out, re.MULTILINE)
+    assert standard is not None
+    assert float(standard.group(1)) > NAB_STANDARD_FLOOR

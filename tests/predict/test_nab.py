@@ -1,0 +1,131 @@
+"""NAB scoring rules on hand-computed cases (s(p) = 2 / (1 + e^(5p)) - 1)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from pipelines.predict.nab import (
+    PROFILES,
+    LabelledSeries,
+    best_threshold,
+    file_score,
+    probation_rows,
+    scaled_sigmoid,
+    window_rows,
+)
+
+STANDARD = PROFILES["standard"]
+LOW_FN = PROFILES["reward_low_FN_rate"]
+
+
+def _series(n: int, windows: list[tuple[int, int]], detections: dict[int, float]) -> LabelledSeries:
+    scores = np.zeros(n)
+    for row, score in detections.items():
+        scores[row] = score
+    return LabelledSeries("file.csv", scores, windows)
+
+
+def test_scaled_sigmoid_values() -> None:
+    assert scaled_sigmoid(0.0) == pytest.approx(0.0)
+    assert scaled_sigmoid(-1.0) == pytest.approx(0.9866143)
+    assert scaled_sigmoid(3.0) == pytest.approx(2 / (1 + np.exp(15)) - 1)
+    assert scaled_sigmoid(3.01) == -1.0
+
+
+def test_probation_is_fifteen_percent_capped_at_750() -> None:
+    assert probation_rows(20) == 3
+    assert probation_rows(4032) == 604
+    assert probation_rows(10_000) == 750
+
+
+def test_detection_at_window_start_scores_tp_weight() -> None:
+    # n = 20, probation 3 rows, window [10, 14] of width 5
+    assert file_score(_series(20, [(10, 14)], {10: 1.0}), 0.5, STANDARD) == pytest.approx(1.0)
+
+
+def test_later_detection_scores_less_and_only_the_best_counts() -> None:
+    # row 12: s(-3/5) / s(-1) = 0.905148 / 0.986614; the earlier row 10 wins when both fire
+    later = _series(20, [(10, 14)], {12: 1.0})
+    assert file_score(later, 0.5, STANDARD) == pytest.approx(0.9174287)
+    both = _series(20, [(10, 14)], {10: 1.0, 12: 1.0})
+    assert file_score(both, 0.5, STANDARD) == pytest.approx(1.0)
+
+
+def test_miss_scores_minus_fn_weight() -> None:
+    assert file_score(_series(20, [(10, 14)], {}), 0.5, STANDARD) == -1.0
+    assert file_score(_series(20, [(10, 14)], {}), 0.5, LOW_FN) == -2.0
+
+
+def test_false_positive_before_the_first_window_scores_minus_fp_weight() -> None:
+    assert file_score(_series(20, [(10, 14)], {5: 1.0, 10: 1.0}), 0.5, STANDARD) == (
+        pytest.approx(1.0 - 0.11)
+    )
+
+
+def test_false_positive_just_after_a_window_is_nearly_free() -> None:
+    # window [100, 200], w = 101: row 201 scores 0.11 s(1/100) = -0.0027494
+    series = _series(400, [(100, 200)], {100: 1.0, 201: 1.0})
+    assert file_score(series, 0.5, STANDARD) == pytest.approx(1.0 - 0.0027494, abs=1e-7)
+    # width-5 window [10, 14], row 15: 0.11 s(1/4) = -0.0610060
+    near = _series(20, [(10, 14)], {15: 1.0})
+    assert file_score(near, 0.5, STANDARD) == pytest.approx(-1.0 - 0.0610060)
+    far = _series(400, [(100, 104)], {399: 1.0})  # |399 - 104| / 4 > 3
+    assert file_score(far, 0.5, STANDARD) == pytest.approx(-1.0 - 0.11)
+
+
+def test_probation_rows_are_ignored() -> None:
+    # rows 0..2 are probation: a detection there is neither a false positive nor a hit
+    assert file_score(_series(20, [(1, 14)], {1: 1.0}), 0.5, STANDARD) == -1.0
+    assert file_score(_series(20, [], {2: 1.0, 3: 1.0}), 0.5, STANDARD) == pytest.approx(-0.11)
+
+
+def test_best_threshold_maximises_the_corpus_score() -> None:
+    labelled = _series(20, [(10, 14)], {12: 0.9, 5: 0.8})
+    quiet = _series(20, [], {7: 0.95})
+    # 0.95: miss -1 and FP -0.11; 0.9: hit 0.917429 and FP -0.11; 0.8: one more FP
+    corpus = [labelled, quiet]
+    result = best_threshold(corpus, "standard")
+    assert result.threshold == 0.9
+    assert result.raw == pytest.approx(0.9174287 - 0.11)
+    assert result.normalised == pytest.approx(100 * (0.9174287 - 0.11 + 1) / 2)
+    assert result.raw == pytest.approx(sum(file_score(s, 0.9, STANDARD) for s in corpus))
+
+
+def test_best_threshold_never_fires_when_every_detection_costs() -> None:
+    result = best_threshold([_series(20, [], {7: 0.95})], "reward_low_FP_rate")
+    assert result.threshold == np.inf
+    assert result.normalised == 0.0
+
+
+def test_low_fn_profile_normalises_against_twice_the_misses() -> None:
+    # threshold 0 would fire on the 25 unlabelled rows 15..39 before the first window (-2.75)
+    result = best_threshold([_series(100, [(40, 44), (60, 62)], {40: 0.9})], "reward_low_FN_rate")
+    # at 0.9: raw = 1 - 2 = -1; null = -4, perfect = 2
+    assert result.raw == pytest.approx(-1.0)
+    assert result.normalised == pytest.approx(50.0)
+
+
+def test_window_rows_maps_timestamps_to_inclusive_row_indices() -> None:
+    start = datetime(2014, 4, 1, tzinfo=UTC)
+    timestamps = pl.Series([start + timedelta(minutes=5 * i) for i in range(10)])
+    windows = [("2014-04-01 00:07:00.000000", "2014-04-01 00:20:00.000000")]
+    assert window_rows(timestamps, windows) == [(2, 4)]
+
+
+def test_sweep_agrees_with_scoring_every_candidate_threshold() -> None:
+    rng = np.random.default_rng(2)
+    corpus = [
+        LabelledSeries("a.csv", rng.random(300).round(2), [(100, 130), (200, 240)]),
+        LabelledSeries("b.csv", rng.random(200).round(2), []),
+        LabelledSeries("c.csv", rng.random(250).round(2), [(60, 90)]),
+    ]
+    for name, profile in PROFILES.items():
+        candidates = np.unique(np.concatenate([s.scores for s in corpus]))
+        totals = [sum(file_score(s, t, profile) for s in corpus) for t in candidates]
+        result = best_threshold(corpus, name)
+        assert result.raw == pytest.approx(max(max(totals), -profile.fn * 3))
+        assert result.threshold == candidates[int(np.argmax(totals))]

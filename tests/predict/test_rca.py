@@ -1,0 +1,149 @@
+"""Root-cause hints: burn episodes, candidate series, and the ranking on the demo's dependency
+failure."""
+
+from datetime import UTC, date, datetime
+
+import polars as pl
+import pytest
+
+from pipelines.demo import generate_demo
+from pipelines.predict.rca import (
+    ROOT_CAUSES_SCHEMA,
+    burn_episodes,
+    latency_series,
+    probe_series,
+    request_series,
+    root_causes,
+    scored_series,
+)
+from pipelines.sla.burn import burn_ledger, burn_rates
+
+
+def _utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+def test_episodes_merge_runs_of_1h_burn_and_trim_to_the_5m_burn() -> None:
+    ts = [_utc(2026, 3, 1, 10, m) for m in (5, 10, 15, 20)] + [
+        _utc(2026, 3, 1, 11, 0),  # 40 min after the last: same episode
+        _utc(2026, 3, 1, 14, 0),  # 3 h later: a new one, its 5m look-back never above 1
+    ]
+    burn = pl.DataFrame(
+        {
+            "contract_id": "c",
+            "objective_id": "o",
+            "ts": ts,
+            "burn_5m": [0.5, 20.0, 30.0, 0.2, 0.1, 0.9],
+            "burn_1h": [0.9, 2.0, 4.5, 4.5, 3.0, 1.5],
+        },
+        schema_overrides={"ts": pl.Datetime("us", "UTC")},
+    )
+    episodes = burn_episodes(burn)
+    assert episodes.select("episode_start", "episode_end", "peak_burn_rate").rows() == [
+        (_utc(2026, 3, 1, 10, 5), _utc(2026, 3, 1, 10, 15), 4.5),
+        (_utc(2026, 3, 1, 13, 0), _utc(2026, 3, 1, 14, 0), 1.5),
+    ]
+
+
+def test_series_are_five_minute_ratios_rates_and_histogram_latencies() -> None:
+    minutes = [_utc(2026, 3, 1, 10, m) for m in range(5)]
+    requests = pl.DataFrame(
+        {"ts": minutes, "service": "api", "total": [100] * 5, "errors": [0, 1, 0, 4, 0]}
+    )
+    assert request_series(requests).select("series", "dimension", "member", "value").rows() == [
+        ("api:error_ratio", "service", "api", 0.01),
+        ("api:request_rate", "service", "api", 500 / 300),
+    ]
+    # One minute, cumulative buckets: 90 under 0.1 s, 8 more under 0.5 s, 2 above.
+    buckets = pl.DataFrame(
+        {
+            "ts": minutes[0],
+            "service": "api",
+            "le_seconds": [0.1, 0.5, float("inf")],
+            "count": [90, 98, 100],
+        }
+    )
+    latency = dict(latency_series(buckets).select("metric", "value").iter_rows())
+    assert latency["latency_mean"] == pytest.approx((90 * 0.05 + 8 * 0.3 + 2 * 0.5) / 100)
+    # p99 = the 99th request: 1 of the 2 above 0.5 s, in +Inf, so the largest finite bound.
+    assert latency["latency_p99"] == 0.5
+    buckets = buckets.with_columns(count=pl.Series([180, 199, 200]))
+    # The 198th of 200 requests lies 18 of 19 into the 0.1-0.5 s bucket.
+    p99 = latency_series(buckets).filter(pl.col("metric") == "latency_p99")["value"].item()
+    assert p99 == pytest.approx(0.1 + 0.4 * 18 / 19)
+    probes = pl.DataFrame(
+        {"ts": minutes[:2], "service": "dns", "location": "eu", "up": [True, False]}
+    )
+    assert probe_series(probes).select("series", "value").rows() == [("dns:probe_failure", 0.5)]
+
+
+@pytest.fixture(scope="module")
+def dependency_failure(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, pl.DataFrame]:
+    home = tmp_path_factory.mktemp("demo")
+    truth = generate_demo(home, end=date(2026, 12, 3), days=14)
+    event = next(e for e in truth["events"] if e["kind"] == "dependency_failure")
+    stamp = pl.col("timestamp").str.to_datetime(
+        "%Y-%m-%dT%H:%M:%SZ", time_unit="us", time_zone="UTC"
+    )
+    text = {"timestamp": pl.String}
+    requests = (
+        pl.scan_csv(home / "landing/requests/*.csv", schema_overrides=text)
+        .select(stamp.alias("ts"), "service", total="requests", errors="errors")
+        .collect()
+    )
+    latency = (
+        pl.scan_parquet(home / "landing/latency/*.parquet")
+        .select(
+            pl.col("timestamp").alias("ts"),
+            "service",
+            le_seconds=pl.col("le").cast(pl.Float64),
+            count="count",
+        )
+        .collect()
+    )
+    probes = (
+        pl.scan_csv(home / "landing/probes/*.csv", schema_overrides=text)
+        .select(stamp.alias("ts"), "service", "location", up="success")
+        .collect()
+    )
+    keys = {"contract_id": "paylane-payments", "objective_id": "payments-availability"}
+    objectives = pl.DataFrame(
+        {**keys, "service": "payments-api", "sli_kind": "availability"}
+        | {"target": 0.9995, "slice_seconds": 60},
+        schema_overrides={"slice_seconds": pl.Int64},
+    )
+    slices = requests.filter(pl.col("service") == "payments-api").select(
+        *(pl.lit(value).alias(key) for key, value in keys.items()),
+        slice_start="ts",
+        good=(pl.col("total") - pl.col("errors")).cast(pl.Float64),
+        total=pl.col("total").cast(pl.Float64),
+    )
+    burn = burn_rates(burn_ledger(objectives, slices))
+    series = pl.concat([request_series(requests), latency_series(latency), probe_series(probes)])
+    return event, root_causes(burn_episodes(burn), burn, scored_series(series), objectives)
+
+
+def test_the_database_latency_ranks_first_for_the_payments_burn(
+    dependency_failure: tuple[dict, pl.DataFrame],
+) -> None:
+    event, hints = dependency_failure
+    assert hints.schema == pl.Schema(ROOT_CAUSES_SCHEMA)
+    # One episode: the hour payments-api failed (from 16:03), to the last burning 5 minutes.
+    assert hints.select("episode_start", "episode_end").unique().rows() == [
+        (_utc(2026, 11, 26, 16), _utc(2026, 11, 26, 17, 7))
+    ]
+    assert event["start"] == "2026-11-26T16:00:00Z"
+    top = hints.sort("rank").head(3)
+    assert top["series"].head(2).sort().to_list() == [
+        "payments-db:latency_mean",
+        "payments-db:latency_p99",
+    ]
+    first = top.row(0, named=True)
+    assert first["member"] == "payments-db" and first["metric"].startswith("latency")
+    # Well clear of the best unrelated series, anomalous from the burn's start, in step with it.
+    assert first["score"] > top["score"][2] + 0.2
+    assert first["lead_minutes"] >= 0 and first["correlation"] > 0.8
+    assert first["evidence"].startswith(f"{first['metric']} of payments-db: anomaly score")
+    # The objective's own series (payments-api's error ratio) is the burn, not a hint.
+    assert "payments-api:error_ratio" not in hints["series"].to_list()
+    assert hints["rank"].to_list() == list(range(1, 11))
