@@ -64,6 +64,33 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame
     return frame.height
 
 
+_in_transaction: set[int] = set()
+"""Connections (by id) inside ``transaction``: an inner ``transaction`` joins the outer one."""
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Everything inside lands together or not at all; nested uses join the outermost.
+
+    A run over many partitions wraps them in one transaction (one commit instead of one per
+    day); each partition's replacement stays atomic either way.
+    """
+    if id(con) in _in_transaction:
+        yield
+        return
+    con.execute("BEGIN TRANSACTION")
+    _in_transaction.add(id(con))
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    else:
+        con.execute("COMMIT")
+    finally:
+        _in_transaction.discard(id(con))
+
+
 def replace_rows(
     con: duckdb.DuckDBPyConnection,
     writes: Sequence[tuple[str, str, Sequence[Any], pl.DataFrame]],
@@ -74,12 +101,7 @@ def replace_rows(
     deleted from ``table`` and ``frame`` is appended. Either every write lands or none does, so a
     rerun of a partition never duplicates rows.
     """
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for table, where_sql, params, frame in writes:
             con.execute(f"DELETE FROM {table} WHERE {where_sql}", list(params))
             insert_frame(con, table, frame)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise

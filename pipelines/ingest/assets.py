@@ -10,6 +10,7 @@ import polars as pl
 from pipelines import partitions
 from pipelines.ingest.load import INGESTED_FILE_SCHEMA, RAW_TABLES, ingest_partition
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome, partition_days
+from pipelines.warehouse import transaction
 
 
 def _ingest_asset(kind: str) -> dg.AssetsDefinition:
@@ -38,7 +39,7 @@ def _ingest_asset(kind: str) -> dg.AssetsDefinition:
             context.log.warning(f"contract skipped: {problem}")
         known_services = {service.id for contract in contracts for service in contract.services}
         ingested = [pl.DataFrame(schema=INGESTED_FILE_SCHEMA)]
-        with pledge.connect() as con:
+        with pledge.connect() as con, transaction(con):  # one commit for the whole run
             for day in partition_days(context):
                 for name, source in sources.items():
                     ingested.append(

@@ -34,7 +34,7 @@ from pipelines.sla.tickets import (
 )
 from pipelines.sla.windows import objective_windows
 from pipelines.spec.schema import Contract
-from pipelines.warehouse import query, replace_rows
+from pipelines.warehouse import query, replace_rows, transaction
 
 RAW_TABLES = {
     "requests": "raw.requests",
@@ -214,15 +214,16 @@ def sla_slices(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mate
     with pledge.connect() as con:
         as_of = evidence_end(con)
         first = first_evidence(con)
-        for day in partition_days(context):
-            start = datetime.combine(day, time(), UTC)
-            slices = (
-                day_slices(contracts, objectives, day_evidence(con, start), first, start, as_of)
-                if as_of is not None
-                else pl.DataFrame()
-            )
-            replace_rows(con, [("sla.slices", "partition_date = ?", [day], slices)])
-            rows_per_day[day.isoformat()] = slices.height
+        with transaction(con):  # one commit for the whole run; each day replaced atomically
+            for day in partition_days(context):
+                start = datetime.combine(day, time(), UTC)
+                slices = (
+                    day_slices(contracts, objectives, day_evidence(con, start), first, start, as_of)
+                    if as_of is not None
+                    else pl.DataFrame()
+                )
+                replace_rows(con, [("sla.slices", "partition_date = ?", [day], slices)])
+                rows_per_day[day.isoformat()] = slices.height
     return dg.MaterializeResult(
         metadata={
             "slices": sum(rows_per_day.values()),
