@@ -1,4 +1,5 @@
-"""Dagster wrapper of the report stage: read the ``sla.*`` tables read-only, write the HTML."""
+"""Dagster wrapper of the report stage: read the ``sla.*`` and ``predict.*`` tables read-only,
+write the HTML."""
 
 import dagster as dg
 import duckdb
@@ -47,6 +48,16 @@ _TABLE_QUERIES: dict[str, tuple[str, list[object]]] = {  # keyed as REPORT_TABLE
         [EXPOSURE_DAYS],
     ),
     "breach_risk": ("SELECT * FROM predict.breach_risk", []),
+    "root_causes": ("SELECT * FROM predict.root_causes", []),
+    # Only the points flagged anomalous, of the days the burn-rate charts draw.
+    "anomalies": (
+        """
+        SELECT member, metric, series, ts, value, score FROM predict.anomalies
+        WHERE is_anomaly AND ts > (SELECT max(ts) FROM predict.anomalies) - to_days(?)
+        """,
+        [BURN_RATE_DAYS],
+    ),
+    "capacity": ("SELECT * FROM predict.capacity", []),
     "ticket_timers": (
         """
         SELECT contract_id, objective_id, ticket_id, priority, timer_state, business_seconds,
@@ -59,15 +70,22 @@ _TABLE_QUERIES: dict[str, tuple[str, list[object]]] = {  # keyed as REPORT_TABLE
 
 
 def read_report_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
-    """The ``sla.*`` rows the pages show, keyed as :data:`REPORT_TABLES` (all of objectives,
-    windows, alerts, credits, corrections and ticket timers; the current windows' slices; the
-    last days of burn rates and of RPO exposure spans)."""
+    """The ``sla.*`` and ``predict.*`` rows the pages show, keyed as :data:`REPORT_TABLES` (all of
+    objectives, windows, alerts, credits, corrections, ticket timers, breach risks, root-cause
+    hints and capacities; the current windows' slices; the last days of burn rates, of RPO
+    exposure spans and of the points flagged anomalous)."""
     return {name: query(con, sql, params) for name, (sql, params) in _TABLE_QUERIES.items()}
 
 
 @dg.asset(
     key=["report", "html"],
-    deps=[["sla", "windows"], ["predict", "breach_risk"]],
+    deps=[
+        ["sla", "windows"],
+        ["predict", "breach_risk"],
+        ["predict", "anomalies"],
+        ["predict", "root_causes"],
+        ["predict", "capacity"],
+    ],
     group_name="report",
     pool=WAREHOUSE_POOL,
     kinds={"html", "plotly"},

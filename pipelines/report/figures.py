@@ -410,12 +410,16 @@ def burn_rate_figure(
     alerts: pl.DataFrame,
     thresholds: Sequence[tuple[str, float]],
     time_zone: str,
+    anomalies: pl.DataFrame | None = None,
 ) -> go.Figure:
-    """Burn rates over time with the alert thresholds and the alert episodes shaded.
+    """Burn rates over time with the alert thresholds, the alert episodes shaded and the
+    anomalies of the objective's service marked at the foot of the axis.
 
     ``hourly``: the output of :func:`hourly_burn_rates`. ``alerts``: the objective's
     ``sla.alerts`` rows (severity, started_at, ended_at — null while firing). ``thresholds``:
     (label, burn rate) pairs, e.g. ``("page: 1h & 5m", 14.4)``, each drawn as a labelled line.
+    ``anomalies``: ``predict.anomalies`` rows flagged anomalous (metric, ts, value, score); those
+    from the first hour drawn on are marked, one marker trace per metric.
     """
     local = hourly.with_columns(_local("hour", time_zone).alias("local_hour"))
     times = local["local_hour"].to_list()
@@ -430,6 +434,10 @@ def burn_rate_figure(
             name=label,
             line={"color": colour, "dash": dash, "width": 2},
             hovertemplate="%{x|%Y-%m-%d %H:%M}: %{y:.2f}×<extra>" + label + "</extra>",
+        )
+    if anomalies is not None and times:
+        _add_anomaly_markers(
+            figure, anomalies.filter(pl.col("ts") >= hourly["hour"].min()), time_zone
         )
     for (label, burn_rate), dash in zip(thresholds, THRESHOLD_DASHES, strict=False):
         figure.add_hline(
@@ -462,10 +470,33 @@ def burn_rate_figure(
         template=CHART_TEMPLATE,
         title={"text": "Burn rates (multiples of the sustainable rate)"},
         hovermode="x unified",
+        legend={"y": -0.3},
+        margin={"b": 80},
         xaxis={"title": {"text": f"time ({time_zone})"}},
         yaxis={"title": {"text": "burn rate"}, "rangemode": "tozero"},
     )
     return figure
+
+
+def _add_anomaly_markers(figure: go.Figure, anomalies: pl.DataFrame, time_zone: str) -> None:
+    """One trace of triangles at burn rate 0 per metric, hovering the value and the score."""
+    local = anomalies.sort("ts").with_columns(_local("ts", time_zone).alias("local_ts"))
+    for ((metric,), rows), colour in zip(
+        local.partition_by("metric", as_dict=True, maintain_order=True).items(),
+        OKABE_ITO[2:],
+        strict=False,
+    ):
+        figure.add_scatter(
+            x=rows["local_ts"].to_list(),
+            y=[0.0] * rows.height,
+            mode="markers",
+            marker={"symbol": "triangle-up", "size": 10, "color": colour, "line": {"width": 1}},
+            name=f"anomaly: {metric}",
+            customdata=rows.select("value", "score").rows(),
+            hovertemplate="%{x|%Y-%m-%d %H:%M}: "
+            + metric
+            + " %{customdata[0]:.4g} (score %{customdata[1]:.2f})<extra>anomaly</extra>",
+        )
 
 
 def figure_html(figure: go.Figure, div_id: str) -> str:

@@ -33,11 +33,13 @@ from pipelines.report.formatting import (
     status_style,
 )
 from pipelines.report.summary import (
+    capacity_running_out,
     contract_order,
     corrections_applied,
     credits_ledger,
     credits_owed,
     objective_summary,
+    root_cause_hints,
     ticket_figures,
     with_breach_risk,
 )
@@ -59,13 +61,23 @@ REPORT_TABLES = (
     "outcomes",
     "ticket_timers",
     "breach_risk",
+    "root_causes",
+    "anomalies",
+    "capacity",
 )
-"""The ``sla.*`` (and ``predict.breach_risk``) tables a report reads, by name without schema."""
+"""The ``sla.*`` and ``predict.*`` tables a report reads, by name without schema. Those without a
+``contract_id`` (anomalies and capacity, per service) are shared by every contract."""
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 PLOTLY_JS = "plotly.min.js"
 CREDITS_LEDGER = "credits-ledger.csv"
 BURN_RATE_DAYS = 14
+ROOT_CAUSE_EPISODES = 5
+"""Burn episodes per objective shown with root-cause hints (the latest ones)."""
+ROOT_CAUSE_HINTS = 3
+"""Hints shown per burn episode (the best-ranked series)."""
+CAPACITY_DAYS = 90
+"""The portfolio lists the services whose capacity may run out within this many days."""
 EXPOSURE_DAYS = 90
 """Days of RPO exposure drawn (the asset reads no more of ``sla.outcomes``)."""
 
@@ -126,16 +138,18 @@ def render_reports(
 ) -> ReportSet:
     """Write the portfolio, one page per contract and the credits ledger CSV into ``out_dir``.
 
-    ``tables`` maps each name of :data:`REPORT_TABLES` to that ``sla.*`` table's rows (any
-    subset of rows: the pages show the current window's slices and the last
-    :data:`BURN_RATE_DAYS` days of burn rates). Rows of contracts not in ``contracts`` are ignored.
+    ``tables`` maps each name of :data:`REPORT_TABLES` to that table's rows (any subset of rows:
+    the pages show the current window's slices, the last :data:`BURN_RATE_DAYS` days of burn
+    rates and every ``anomalies`` row given, so pass only the points flagged anomalous). Rows of
+    contracts not in ``contracts`` are ignored; root-cause hints are cut to the latest
+    :data:`ROOT_CAUSE_EPISODES` episodes and :data:`ROOT_CAUSE_HINTS` hints each.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     contract_ids = [contract.id for contract in contracts]
-    mine = {
-        name: tables[name].filter(pl.col("contract_id").is_in(contract_ids))
-        for name in REPORT_TABLES
-    }
+    mine = {name: _rows_of(tables[name], "contract_id", contract_ids) for name in REPORT_TABLES}
+    mine["root_causes"] = root_cause_hints(
+        mine["root_causes"], ROOT_CAUSE_EPISODES, ROOT_CAUSE_HINTS
+    )
     summary = with_breach_risk(
         objective_summary(mine["objectives"], mine["windows"]), mine["breach_risk"]
     )
@@ -175,6 +189,7 @@ def render_reports(
         objectives_breaching=summary.filter(pl.col("status") == "breaching").height,
         credits_total=credits_total,
     )
+    as_of = mine["windows"]["as_of"].max()
     report.index.write_text(
         environment.get_template("index.html.j2").render(
             report=report,
@@ -187,7 +202,11 @@ def render_reports(
                 }
                 for contract in ordered
             ],
-            as_of=mine["windows"]["as_of"].max(),
+            as_of=as_of,
+            capacity=capacity_running_out(mine["capacity"], as_of, CAPACITY_DAYS).to_dicts()
+            if as_of is not None
+            else [],
+            capacity_days=CAPACITY_DAYS,
         ),
         encoding="utf-8",
     )
@@ -203,7 +222,7 @@ def _contract_context(
 ) -> dict[str, Any]:
     """Everything ``contract.html.j2`` shows for one contract."""
     of_contract = {
-        name: frame.filter(pl.col("contract_id") == contract.id) for name, frame in tables.items()
+        name: _rows_of(frame, "contract_id", [contract.id]) for name, frame in tables.items()
     }
     objectives = summary.filter(pl.col("contract_id") == contract.id)
     titles = objectives.select(
@@ -250,6 +269,10 @@ def _contract_context(
         ],
         "corrections": corrections.filter(pl.col("contract_id") == contract.id).to_dicts(),
         "credits_ledger": CREDITS_LEDGER,
+        "capacity": of_contract["capacity"]
+        .filter(pl.col("service").is_in([service.id for service in contract.services]))
+        .sort("service")
+        .to_dicts(),
     }
 
 
@@ -259,7 +282,7 @@ def _objective_context(
     """One objective's summary row, its windows, its charts (name, HTML fragment or None for "no
     data yet", caption, method text) and, for ticket objectives, its figures per priority."""
     of_objective = {
-        name: frame.filter(pl.col("objective_id") == row["objective_id"])
+        name: _rows_of(frame, "objective_id", [row["objective_id"]])
         for name, frame in tables.items()
     }
     zone = contract.time_zone
@@ -347,12 +370,17 @@ def _objective_context(
                 "name": "burn",
                 "html": _chart(
                     figures.burn_rate_figure(
-                        hourly, of_objective["alerts"], _thresholds(contract, anchor), zone
+                        hourly,
+                        of_objective["alerts"],
+                        _thresholds(contract, anchor),
+                        zone,
+                        of_objective["anomalies"].filter(pl.col("member") == row["service"]),
                     ),
                     f"{anchor}-burn",
                 ),
                 "caption": f"Burn rates of the last {BURN_RATE_DAYS} days (hourly maxima) "
-                "against the alert thresholds; shaded spans are alert episodes.",
+                "against the alert thresholds; shaded spans are alert episodes, triangles at "
+                f"the foot are anomalies of {row['service']}'s own 5-minute series.",
                 "method": None,
             }
         )
@@ -362,7 +390,14 @@ def _objective_context(
         "windows": windows.to_dicts(),
         "charts": charts,
         "tickets": ticket_figures(timers).to_dicts() if not timers.is_empty() else [],
+        "root_causes": of_objective["root_causes"].to_dicts(),
     }
+
+
+def _rows_of(frame: pl.DataFrame, column: str, values: list[str]) -> pl.DataFrame:
+    """The rows of ``frame`` whose ``column`` is one of ``values``; all of them when the frame has
+    no such column (the per-service tables)."""
+    return frame.filter(pl.col(column).is_in(values)) if column in frame.columns else frame
 
 
 def _chart(figure: Any, div_id: str) -> Markup:

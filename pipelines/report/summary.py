@@ -3,6 +3,8 @@ credits owed. Pure functions on the warehouse's ``sla.*`` frames."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import polars as pl
 
 from pipelines.report.formatting import STATUS_STYLES, UNKNOWN_STATUS
@@ -230,3 +232,33 @@ def corrections_applied(corrections: pl.DataFrame, objectives: pl.DataFrame) -> 
         .sort("contract_id", "correction")
         .collect()
     )
+
+
+def root_cause_hints(root_causes: pl.DataFrame, episodes: int = 5, hints: int = 3) -> pl.DataFrame:
+    """The root-cause hints a page shows: per objective its latest ``episodes`` burn episodes and
+    the ``hints`` best-ranked series of each.
+
+    Input: ``predict.root_causes`` rows (contract_id, objective_id, episode_start, episode_end,
+    peak_burn_rate, rank, series, score, evidence, ...). Output: the same columns, sorted by
+    contract, objective, latest episode first, then rank.
+    """
+    latest = pl.col("episode_start").rank("dense", descending=True).over(OBJECTIVE_KEY).le(episodes)
+    return (
+        root_causes.lazy()
+        .filter(pl.col("rank") <= hints, latest)
+        .sort([*OBJECTIVE_KEY, "episode_start", "rank"], descending=[False, False, True, False])
+        .collect()
+    )
+
+
+def capacity_running_out(capacity: pl.DataFrame, as_of: datetime, days: int = 90) -> pl.DataFrame:
+    """The services whose declared capacity may run out within ``days`` days of ``as_of``.
+
+    Input: ``predict.capacity`` rows (service, capacity, current_peak, growth_per_day,
+    runs_out_at, runs_out_earliest, model). Output: the rows whose ``runs_out_earliest`` (the
+    day the forecast's upper bound reaches the capacity) is at most ``as_of`` + ``days``, soonest
+    first.
+    """
+    return capacity.filter(
+        pl.col("runs_out_earliest") <= (as_of + timedelta(days=days)).date()
+    ).sort("runs_out_earliest", "service")

@@ -13,7 +13,7 @@ service desk (UTC), see DESK_DOCUMENT and the frames below.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -464,6 +464,9 @@ def tables(contracts: list[Contract]) -> dict[str, pl.DataFrame]:
         "outcomes": pl.DataFrame(schema=OUTCOMES_SCHEMA),
         "ticket_timers": pl.DataFrame(schema=TICKET_TIMERS_SCHEMA),
         "breach_risk": breach_risk_frame(),
+        "root_causes": root_causes_frame(),
+        "anomalies": anomalies_frame(),
+        "capacity": capacity_frame(),
     }
 
 
@@ -486,6 +489,118 @@ def breach_risk_frame() -> pl.DataFrame:
             "method": ["forecast"],
         },
         schema_overrides={"as_of": TS, "predicted_exhaustion_at": TS, "window_end": TS},
+    )
+
+
+def root_causes_frame() -> pl.DataFrame:
+    """paylane's payments-availability: the burn episode of 2026-03-09 20:00–21:30 UTC (16:00 EDT)
+    with four hints, the first one's evidence holding markup; five older one-hint episodes at
+    noon UTC on 2026-03-01 … 2026-03-05 (the one of 2026-03-01 is the sixth latest)."""
+    latest = [
+        (1, "payments-db:error_ratio", 0.91, "error_ratio of payments-db: <b>spiked</b> first"),
+        (2, "payments-api:latency_p99", 0.55, "latency_p99 of payments-api: anomalous inside"),
+        (3, "webhooks:request_rate", 0.40, "request_rate of webhooks: correlated"),
+        (4, "compute-api:error_ratio", 0.10, "error_ratio of compute-api: never anomalous"),
+    ]
+    rows = [
+        (utc(2026, 3, 9, 20), utc(2026, 3, 9, 21, 30), 20.0, rank, series, score, evidence)
+        for rank, series, score, evidence in latest
+    ] + [
+        (utc(2026, 3, day, 12), utc(2026, 3, day, 13), 15.0, 1, "refunds-api:error_ratio", 0.7,
+         f"older episode of March {day}")
+        for day in range(1, 6)
+    ]  # fmt: skip
+    columns = ["episode_start", "episode_end", "peak_burn_rate", "rank", "series", "score",
+               "evidence"]  # fmt: skip
+    return (
+        pl.DataFrame(
+            rows,
+            schema={
+                "episode_start": TS,
+                "episode_end": TS,
+                "peak_burn_rate": pl.Float64,
+                "rank": pl.Int32,
+                "series": pl.String,
+                "score": pl.Float64,
+                "evidence": pl.String,
+            },
+            orient="row",
+        )
+        .with_columns(
+            pl.lit("paylane").alias("contract_id"),
+            pl.lit("payments-availability").alias("objective_id"),
+            pl.lit("service").alias("dimension"),
+            pl.col("series").str.split(":").list.first().alias("member"),
+            pl.col("series").str.split(":").list.last().alias("metric"),
+            *(
+                pl.lit(None, dtype=pl.Float64).alias(name)
+                for name in ("anomaly_inside", "anomaly_before", "lead_minutes", "correlation")
+            ),
+        )
+        .select(
+            "contract_id",
+            "objective_id",
+            *columns[:3],
+            "rank",
+            "series",
+            "dimension",
+            "member",
+            "metric",
+            "score",
+            "anomaly_inside",
+            "anomaly_before",
+            "lead_minutes",
+            "correlation",
+            "evidence",
+        )  # fmt: skip
+    )
+
+
+def anomalies_frame() -> pl.DataFrame:
+    """Points flagged anomalous: payments-api's error ratio at 2026-03-09 20:15 and 20:40 UTC
+    (16:15 and 16:40 EDT, inside the burn chart) and at 2026-03-07 12:00 (before the first burn
+    rate drawn), object-storage's probe failures at 2026-03-09 10:00."""
+    rows = [
+        ("payments-api", "error_ratio", utc(2026, 3, 9, 20, 15), 0.05, 0.97),
+        ("payments-api", "error_ratio", utc(2026, 3, 9, 20, 40), 0.03, 0.81),
+        ("payments-api", "error_ratio", utc(2026, 3, 7, 12), 0.02, 0.75),
+        ("object-storage", "probe_failure", utc(2026, 3, 9, 10), 0.5, 0.9),
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "member": pl.String,
+            "metric": pl.String,
+            "ts": TS,
+            "value": pl.Float64,
+            "score": pl.Float64,
+        },
+        orient="row",
+    ).select(
+        (pl.col("member") + ":" + pl.col("metric")).alias("series"),
+        pl.lit("service").alias("dimension"),
+        "member",
+        "metric",
+        "ts",
+        "value",
+        "score",
+        pl.lit(True).alias("is_anomaly"),
+    )
+
+
+def capacity_frame() -> pl.DataFrame:
+    """payments-api runs out 2026-05-01 (2026-04-10 at the earliest, within 90 days of the as-of
+    time); compute-api not within the forecast (2026-07-01 at the earliest, beyond 90 days)."""
+    return pl.DataFrame(
+        {
+            "service": ["payments-api", "compute-api"],
+            "capacity": [100.0, 500.0],
+            "current_peak": [80.0, 120.0],
+            "growth_per_day": [0.005, 0.0012],
+            "runs_out_at": [date(2026, 5, 1), None],
+            "runs_out_earliest": [date(2026, 4, 10), date(2026, 7, 1)],
+            "model": ["ols_linear_trend_weekday"] * 2,
+        }
     )
 
 

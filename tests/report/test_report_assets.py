@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -9,6 +9,8 @@ from pipelines import warehouse
 from pipelines.report.assets import read_report_tables, report_html
 from pipelines.report.render import REPORT_TABLES
 from pipelines.resources import PledgeHome
+
+PREDICT_TABLES = ("breach_risk", "root_causes", "anomalies", "capacity")
 
 
 def utc(*parts: int) -> datetime:
@@ -27,7 +29,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, contract_documents, ta
         YAML(typ="safe").dump(document, settings.contracts_dir / f"{document['id']}.yaml")
     with warehouse.connect(settings.warehouse_path) as con:
         for name, frame in tables.items():
-            schema = "predict" if name == "breach_risk" else "sla"
+            schema = "predict" if name in PREDICT_TABLES else "sla"
             warehouse.insert_frame(con, f"{schema}.{name}", frame)
     return pledge
 
@@ -80,3 +82,22 @@ def test_only_the_current_windows_slices_and_the_last_14_days_of_burn_rates_are_
         .sort("contract_id", "objective_id", "window_start")
         .equals(tables["windows"].sort("contract_id", "objective_id", "window_start"))
     )
+
+
+def test_only_the_points_flagged_anomalous_of_the_last_14_days_are_read(home: PledgeHome, tables):
+    anomalies = tables["anomalies"]
+    with warehouse.connect(home.settings.warehouse_path) as con:
+        # A point not flagged, and a flagged one 15 days before the last scored point.
+        warehouse.insert_frame(
+            con, "predict.anomalies", anomalies.head(1).with_columns(is_anomaly=False)
+        )
+        warehouse.insert_frame(
+            con, "predict.anomalies", anomalies.head(1).with_columns(ts=utc(2026, 2, 22, 20, 40))
+        )
+    with home.connect(read_only=True) as con:
+        read = read_report_tables(con)
+    assert read["anomalies"].sort("ts").select("member", "metric", "ts", "score").rows() == (
+        anomalies.sort("ts").select("member", "metric", "ts", "score").rows()
+    )
+    assert read["root_causes"].height == tables["root_causes"].height
+    assert read["capacity"]["runs_out_at"].to_list() == [date(2026, 5, 1), None]

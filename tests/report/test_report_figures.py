@@ -134,3 +134,17 @@ def test_figure_html_is_a_fragment_without_plotly_js(tables):
     assert 'id="chart-x"' in html
     assert "<html" not in html and "<script src" not in html
     assert len(html) < 20_000
+
+
+def test_burn_rate_figure_marks_the_anomalies_from_the_first_hour_drawn(tables):
+    paylane = pl.col("objective_id") == "payments-availability"
+    burn_rates, alerts = tables["burn_rates"].filter(paylane), tables["alerts"].filter(paylane)
+    anomalies = tables["anomalies"].filter(pl.col("member") == "payments-api")
+    figure = figures.burn_rate_figure(
+        figures.hourly_burn_rates(burn_rates), alerts, [], "America/New_York", anomalies
+    )
+    (markers,) = [trace for trace in figure.data if trace.name == "anomaly: error_ratio"]
+    # 20:15 and 20:40 UTC in New York; the one of 2026-03-07 precedes the first hour drawn.
+    assert markers.x == (datetime(2026, 3, 9, 16, 15), datetime(2026, 3, 9, 16, 40))
+    assert markers.y == (0.0, 0.0)
+    assert [score for _value, score in markers.customdata] == [0.97, 0.81]

@@ -182,3 +182,55 @@ def test_breach_risk_is_shown_where_predicted(tmp_path, contracts, tables):
     page = report.contract_pages["acme-cloud"].read_text(encoding="utf-8")
     assert "Breach risk 62%: expected to end at 99.885%" in page
     assert "(99.810% … 99.930%), error budget expected to run out 2026-03-20 15:00 CET." in page
+
+
+def test_contract_page_shows_the_latest_root_cause_hints_escaped_in_the_contract_zone(report):
+    page = report.contract_pages["paylane"].read_text(encoding="utf-8")
+    hints = page.split('class="root-causes"')[1].split("</table>")[0]
+    assert "2026-03-09 16:00 EDT → 2026-03-09 17:30 EDT" in hints
+    first = re.search(r'<td class="num">1</td>\s*<td>([^<]*)</td>\s*<td class="num">([^<]*)</td>'
+                      r"\s*<td>([^<]*)</td>", hints)  # fmt: skip
+    assert first is not None
+    assert first.groups() == (
+        "payments-db:error_ratio",
+        "0.91",
+        "error_ratio of payments-db: &lt;b&gt;spiked&lt;/b&gt; first",
+    )
+    assert "webhooks:request_rate" in hints and "compute-api:error_ratio" not in hints
+    assert "older episode of March 2" in hints and "older episode of March 1<" not in hints
+    assert "root-causes" not in report.contract_pages["acme-cloud"].read_text(encoding="utf-8")
+
+
+def test_burn_rate_chart_marks_the_anomalies_of_the_objectives_own_service(report):
+    paylane = report.contract_pages["paylane"].read_text(encoding="utf-8")
+    chart = paylane.split('id="payments-availability-burn"')[1]
+    assert '"name":"anomaly: error_ratio"' in chart
+    assert '"x":["2026-03-09T16:15:00","2026-03-09T16:40:00"]' in chart
+    assert "probe_failure" not in paylane  # object-storage's anomaly is not paylane's
+    acme = report.contract_pages["acme-cloud"].read_text(encoding="utf-8")
+    assert '"name":"anomaly: probe_failure"' in acme.split('id="storage-uptime-burn"')[1]
+    assert "anomaly: error_ratio" not in acme
+
+
+def test_capacity_of_the_contracts_services_and_the_portfolios_services_running_out(report):
+    def capacity_rows(html: str) -> list[tuple[str, ...]]:
+        section = html.split('id="capacity"')[1].split("</table>")[0]
+        return [
+            tuple(re.findall(r"<t[hd][^>]*>([^<]*)</t[hd]>", row))
+            for row in re.findall(r"<tr>.*?</tr>", section.split("<tbody>")[1], re.DOTALL)
+        ]
+
+    paylane = report.contract_pages["paylane"].read_text(encoding="utf-8")
+    assert capacity_rows(paylane) == [
+        ("payments-api", "100", "80", "0.50%/day", "2026-05-01", "2026-04-10")
+    ]
+    acme = report.contract_pages["acme-cloud"].read_text(encoding="utf-8")
+    assert capacity_rows(acme) == [
+        ("compute-api", "500", "120", "0.12%/day", "not within the forecast", "2026-07-01")
+    ]
+    evil = report.contract_pages["evil-corp"].read_text(encoding="utf-8")
+    assert "No declared capacity for this contract" in evil
+    index = report.index.read_text(encoding="utf-8")
+    assert capacity_rows(index) == [
+        ("payments-api", "100", "80", "0.50%/day", "2026-05-01", "2026-04-10")
+    ]

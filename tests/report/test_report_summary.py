@@ -1,6 +1,18 @@
+from datetime import UTC, date, datetime
+
 import polars as pl
 
-from pipelines.report.summary import contract_order, credits_owed, objective_summary
+from pipelines.report.summary import (
+    capacity_running_out,
+    contract_order,
+    credits_owed,
+    objective_summary,
+    root_cause_hints,
+)
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
 
 
 def test_objective_summary_puts_breaching_then_at_risk_then_no_data_then_on_track(tables):
@@ -50,3 +62,26 @@ def test_contracts_sort_by_their_most_urgent_objective(tables):
 def test_credits_owed_sum_every_window_per_contract_and_currency(tables):
     owed = credits_owed(tables["credits"])
     assert owed.rows() == [("acme-cloud", "EUR", 12000.0, 2), ("paylane", "USD", 0.0, 0)]
+
+
+def test_root_cause_hints_keep_the_latest_five_episodes_and_their_three_best_hints(tables):
+    hints = root_cause_hints(tables["root_causes"])
+    assert hints.select("episode_start", "rank", "series").rows() == [
+        (utc(2026, 3, 9, 20), 1, "payments-db:error_ratio"),
+        (utc(2026, 3, 9, 20), 2, "payments-api:latency_p99"),
+        (utc(2026, 3, 9, 20), 3, "webhooks:request_rate"),
+        *((utc(2026, 3, day, 12), 1, "refunds-api:error_ratio") for day in (5, 4, 3, 2)),
+    ]
+
+
+def test_capacity_running_out_lists_the_services_whose_earliest_day_is_within_90_days(tables):
+    as_of = utc(2026, 3, 10, 12)
+    running_out = capacity_running_out(tables["capacity"], as_of)
+    assert running_out.select("service", "runs_out_at", "runs_out_earliest").rows() == [
+        ("payments-api", date(2026, 5, 1), date(2026, 4, 10))
+    ]
+    # compute-api's earliest day, 2026-07-01, is 113 days on.
+    assert capacity_running_out(tables["capacity"], as_of, days=113)["service"].to_list() == [
+        "payments-api",
+        "compute-api",
+    ]
