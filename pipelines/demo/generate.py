@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from pipelines.demo.events import (
     probe_failure_rates,
     scripted_events,
 )
+from pipelines.demo.incidents import RandomIncident, incident_error_rates, random_incidents
 from pipelines.demo.items import (
     ItemEvidence,
     backup_runs,
@@ -34,7 +35,7 @@ from pipelines.demo.profiles import (
     PROBE_FAILURE_RATE,
     PROFILES,
 )
-from pipelines.demo.truth import ground_truth, item_events_truth
+from pipelines.demo.truth import ground_truth, incidents_truth, item_events_truth
 from pipelines.demo.writers import (
     BACKUPS,
     LATENCY,
@@ -69,7 +70,8 @@ EXAMPLE_CONTRACTS = REPO_ROOT / "examples" / "contracts"
     DEPENDENCY_VOLUMES,
     DEPENDENCY_ERRORS,
     DEPENDENCY_LATENCIES,
-) = range(11)
+    RANDOM_INCIDENTS,
+) = range(12)
 """Independent random streams, so that changing one part leaves the others as they were."""
 
 
@@ -108,14 +110,16 @@ def request_evidence(
     events: list[ScriptedEvent],
     seed: int,
     streams: tuple[int, int] = (VOLUMES, ERRORS),
+    incidents: Sequence[RandomIncident] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Requests and failed requests per minute, int arrays (minutes, services), drawn from the
-    random ``streams`` (volumes, errors)."""
+    random ``streams`` (volumes, errors), with the scripted ``events`` and random ``incidents``."""
     profiles = [PROFILES[service] for service in services]
     volumes = traffic.request_volumes(minutes, profiles, zones, _rng(seed, streams[0]))
     errors_rng = _rng(seed, streams[1])
     base_rates = traffic.baseline_error_rates(len(minutes), profiles, errors_rng)
     rates = error_rates_with_events(minutes, services, volumes, base_rates, events)
+    rates += incident_error_rates(minutes, services, incidents)
     return volumes, traffic.failed_requests(volumes, rates, errors_rng)
 
 
@@ -177,7 +181,10 @@ def generate_demo(
     excluded), ``sources.yaml``, daily landing files (requests CSV and latency Parquet of the
     measured services, then of the dependencies (``dependency_services``), probes CSV;
     ServiceNow ticket log, security incidents, backup runs, restore tests and survey responses
-    CSV) and ``ground_truth.json``. The same ``seed`` and ``end`` always give the same files.
+    CSV) and ``ground_truth.json``. Demos of more than RANDOM_INCIDENTS_AFTER_DAYS days also get
+    random incidents on the request-counter services (``incidents.random_incidents``), listed in
+    the ground truth as ``random_incident``. The same ``seed`` and ``end`` always give the same
+    files.
     Returns the ground truth written."""
     report = progress or (lambda message: None)
     settings = Settings.from_env(home)
@@ -187,9 +194,12 @@ def generate_demo(
     contracts = {contract.id: contract for contract in contract_list}
     clean = clean_month(span, sorted({contract.time_zone for contract in contract_list}))
     events = scripted_events(span, contracts, clean)
+    request_services = measured_services(contract_list, {"requests", "histogram"})
+    incidents = random_incidents(span, request_services, clean, _rng(seed, RANDOM_INCIDENTS))
     report(
         f"scenario {span.start:%Y-%m-%d} to {span.end:%Y-%m-%d} (seed {seed}): "
         f"{', '.join(event.kind for event in events) or 'no events'}"
+        + (f", {len(incidents)} random incidents" if incidents else "")
     )
 
     documents = {path.name: load_document(path) for path in example_paths}
@@ -206,10 +216,14 @@ def generate_demo(
 
     zone_of = {s.id: c.time_zone for c in contract_list for s in c.services}
     minutes = traffic.minute_grid(span.start, span.end)
-    request_services = measured_services(contract_list, {"requests", "histogram"})
     dependencies = dependency_services(contract_list)
     volumes, failures = request_evidence(
-        minutes, request_services, [zone_of[s] for s in request_services], events, seed
+        minutes,
+        request_services,
+        [zone_of[s] for s in request_services],
+        events,
+        seed,
+        incidents=incidents,
     )
     dependency_volumes, dependency_failures = request_evidence(
         minutes,
@@ -271,7 +285,10 @@ def generate_demo(
 
     truth = ground_truth(seed, span, events, clean, contracts, requests, probes)
     truth["events"] = sorted(
-        truth["events"] + item_events_truth(contracts, span, items), key=lambda e: e["start"]
+        truth["events"]
+        + item_events_truth(contracts, span, items)
+        + incidents_truth(incidents, contract_list),
+        key=lambda e: e["start"],
     )
     write_ground_truth(settings.home / "ground_truth.json", truth)
     report("wrote ground_truth.json")

@@ -15,6 +15,7 @@ from pipelines.demo.events import (
     DemoRange,
     ScriptedEvent,
 )
+from pipelines.demo.incidents import RandomIncident
 from pipelines.demo.items import ItemEvent, ItemEvidence
 from pipelines.sla.calendar import business_seconds
 from pipelines.spec.schema import Contract, Timeslices
@@ -291,4 +292,26 @@ def item_events_truth(
             **item_measured(event, contracts[event.contract_id], span, evidence),
         }
         for event in evidence.events
+    ]
+
+
+def incidents_truth(
+    incidents: list[RandomIncident], contracts: list[Contract]
+) -> list[dict[str, object]]:
+    """Ground-truth entries of the random incidents: kind ``random_incident``, the contract
+    declaring the service, service, shape, start, end and peak error rate."""
+    contract_of = {
+        service.id: contract.id for contract in contracts for service in contract.services
+    }
+    return [
+        {
+            "kind": "random_incident",
+            "contract_id": contract_of[incident.service],
+            "service": incident.service,
+            "shape": incident.shape,
+            "start": iso(incident.start),
+            "end": iso(incident.end),
+            "peak_error_rate": incident.peak_error_rate,
+        }
+        for incident in incidents
     ]

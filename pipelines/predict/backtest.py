@@ -143,6 +143,7 @@ def breach_times(
         )
         .filter(pl.col("slice_start") < pl.col("window_end"))
         .join(objectives.lazy().select(*KEYS, "target", "slice_seconds"), on=KEYS)
+        .sort([*KEYS, "window_start", "slice_start"])  # a join keeps no order: sum in time order
         .with_columns(spent=pl.col("bad").cum_sum().over([*KEYS, "window_start"]))
         .filter(pl.col("spent") > (1 - pl.col("target")) * pl.col("final_total"))
         .group_by([*KEYS, "window_start"])
