@@ -13,13 +13,19 @@ the first scores of the whole series). All windows are durations, so any samplin
    rests on ``MIN_HISTORY`` residuals.
 3. The row uses the forecast with the smaller mean absolute residual over ``SCALE_WINDOW``:
    seasonal when the series repeats daily, level otherwise.
-4. Two kinds of evidence: the robust z of the row itself (spikes), and the mean of log(1 + z)
-   over the last ``SHORT_WINDOW`` (sustained shifts, bursts, changed variance).
+4. Three kinds of evidence: the robust z of the row itself (spikes), the mean of log(1 + z)
+   over the last ``SHORT_WINDOW`` (sustained shifts, bursts, changed variance), and the
+   duration of the current flat stretch (the value has not changed since the stretch began:
+   a metric stuck at zero or frozen), which movement-based z cannot see.
 5. Each evidence is divided by a reference: the larger of its maximum over the previous
    ``MEMORY`` and the median of that maximum over ``LONG_MEMORY`` (the typical daily worst of
    the past week), and a floor (``Z_FLOOR`` standard deviations, log(1 + 1) for the hour mean).
    The ratio exceeds 1 only for something more surprising than the past day and than a usual
    day, so recurring spikes, heavy tails and the aftermath of an anomaly stay quiet.
+   A flat stretch is compared with the same reference taken when the stretch began (the longest
+   flat stretch of the past day and of a usual day, at least ``FLAT_FLOOR_SECONDS``); its ratio
+   counts once, on the row where the stretch first lasts ``FLAT_FACTOR`` times that reference.
+   A series flat since its first row has no reference and never counts.
 6. The score is r / (1 + r) for the larger ratio (0.5 ties the reference), and 0 for a row
    whose score does not reach the highest of the previous ``SHORT_WINDOW`` (one anomaly, one
    alarm).
@@ -42,6 +48,8 @@ MEMORY = "1d"
 LONG_MEMORY = "7d"
 Z_FLOOR = 3.0
 SHORT_FLOOR = math.log(2.0)
+FLAT_FACTOR = 3.0
+FLAT_FLOOR_SECONDS = 3600.0
 MAD_TO_SIGMA = 1.4826
 MIN_HISTORY = 30
 TINY_SCALE = 1e-12
@@ -78,10 +86,16 @@ def score_series(frame: pl.DataFrame) -> pl.DataFrame:
             .fill_null(0.0)
             .fill_nan(0.0)
         )
-        .with_columns(recent=pl.col("z").log1p().rolling_mean_by("timestamp", SHORT_WINDOW))
+        .with_columns(
+            recent=pl.col("z").log1p().rolling_mean_by("timestamp", SHORT_WINDOW),
+            run=(pl.col("value") != pl.col("value").shift(1)).fill_null(True).cum_sum(),
+        )
+        .with_columns(flat=(ts - ts.first().over("run")).dt.total_seconds().cast(pl.Float64))
+        .with_columns(flat_reference=_reference("flat"))
+        .with_columns(flat_reference=pl.col("flat_reference").first().over("run"))
         .with_columns(
             ratio=pl.max_horizontal(
-                _record_ratio("z", Z_FLOOR), _record_ratio("recent", SHORT_FLOOR)
+                _record_ratio("z", Z_FLOOR), _record_ratio("recent", SHORT_FLOOR), _flat_ratio()
             )
         )
         .with_columns(score=pl.col("ratio") / (1.0 + pl.col("ratio")))
@@ -111,11 +125,20 @@ def _robust_z(residual: str) -> pl.Expr:
     return pl.when(mad.is_not_null()).then(pl.col(residual).abs() / scale)
 
 
-def _record_ratio(evidence: str, floor: float) -> pl.Expr:
+def _reference(evidence: str) -> pl.Expr:
     previous = pl.col(evidence).rolling_max_by("timestamp", MEMORY, closed="left")
     typical = previous.rolling_median_by("timestamp", LONG_MEMORY)
-    reference = pl.max_horizontal(previous.fill_null(0.0), typical.fill_null(0.0), pl.lit(floor))
-    return pl.col(evidence) / reference
+    return pl.max_horizontal(previous, typical)
+
+
+def _record_ratio(evidence: str, floor: float) -> pl.Expr:
+    return pl.col(evidence) / pl.max_horizontal(_reference(evidence).fill_null(0.0), pl.lit(floor))
+
+
+def _flat_ratio() -> pl.Expr:
+    ratio = pl.col("flat") / pl.max_horizontal("flat_reference", pl.lit(FLAT_FLOOR_SECONDS))
+    crossing = (ratio >= FLAT_FACTOR) & (ratio.shift(1).fill_null(0.0) < FLAT_FACTOR)
+    return pl.when(pl.col("flat_reference").is_not_null() & crossing).then(ratio).otherwise(0.0)
 
 
 def _quiet_after_alarm(score: str) -> pl.Expr:

@@ -16,8 +16,8 @@ from pipelines.settings import REPO_ROOT
 
 START = datetime(2014, 4, 1, tzinfo=UTC)
 NAB_DEV = REPO_ROOT.parent / "shared/datasets/nab-dev"
-# measured 69.17 (standard) on nab-dev; a regression below this floor fails
-NAB_STANDARD_FLOOR = 68.0
+# measured 71.50 (standard) on nab-dev; a regression below this floor fails
+NAB_STANDARD_FLOOR = 71.0
 
 
 def _frame(values: list[float] | np.ndarray) -> pl.DataFrame:
@@ -68,6 +68,19 @@ def test_daily_seasonality_alone_is_not_anomalous() -> None:
     scores = score_series(_frame(values))["anomaly_score"].to_numpy()
     assert int(np.argmax(scores[576:])) + 576 == 1500
     assert scores[1500] > 0.8
+
+
+def test_a_series_that_freezes_is_flagged_once_its_flat_stretch_lasts_three_floors() -> None:
+    # 3 days of 5-minute rows 0, 1, 2, 3, 4, 0, ...; from row 600 the value stays at 2
+    values = np.arange(864, dtype=float) % 5
+    values[600:] = 2.0
+    scores = score_series(_frame(values))["anomaly_score"].to_numpy()
+    # the frozen value is the level median (z = 0), so only the flat stretch is evidence: no flat
+    # stretch before it, so its reference is the 1-hour floor, and the ratio first reaches 3 at
+    # row 636 (36 x 300 s / 3600 s): score 3 / (1 + 3), once
+    assert scores[636] == pytest.approx(0.75)
+    assert int(np.argmax(scores[288:])) + 288 == 636
+    assert scores[637:].max() < 0.5
 
 
 def test_constant_series_scores_zero() -> None:
