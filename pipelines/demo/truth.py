@@ -173,6 +173,22 @@ def measured(
     }
 
 
+def event_entry(event: ScriptedEvent | ItemEvent) -> dict[str, object]:
+    """The fields every ground-truth event has: kind, contract, objective, service, its UTC
+    period and the window it is expected to affect."""
+    return {
+        "kind": event.kind,
+        "contract_id": event.contract_id,
+        "objective_id": event.objective_id,
+        "service": event.service,
+        "start": iso(event.start),
+        "end": iso(event.end),
+        "window_label": event.window.label,
+        "window_start": iso(event.window.start),
+        "window_end": iso(event.window.end),
+    }
+
+
 def ground_truth(
     seed: int,
     span: DemoRange,
@@ -191,15 +207,7 @@ def ground_truth(
         "days": (span.end - span.start).days,
         "events": [
             {
-                "kind": event.kind,
-                "contract_id": event.contract_id,
-                "objective_id": event.objective_id,
-                "service": event.service,
-                "start": iso(event.start),
-                "end": iso(event.end),
-                "window_label": event.window.label,
-                "window_start": iso(event.window.start),
-                "window_end": iso(event.window.end),
+                **event_entry(event),
                 "target": event.target,
                 **measured(event, contracts[event.contract_id], span, requests, probes),
             }
@@ -278,15 +286,7 @@ def item_events_truth(
     facts and measured figures)."""
     return [
         {
-            "kind": event.kind,
-            "contract_id": event.contract_id,
-            "objective_id": event.objective_id,
-            "service": event.service,
-            "start": iso(event.start),
-            "end": iso(event.end),
-            "window_label": event.window.label,
-            "window_start": iso(event.window.start),
-            "window_end": iso(event.window.end),
+            **event_entry(event),
             "target": contracts[event.contract_id].objective(event.objective_id).target,
             **event.facts,
             **item_measured(event, contracts[event.contract_id], span, evidence),
