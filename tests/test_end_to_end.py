@@ -6,6 +6,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import polars as pl
 import pytest
@@ -133,6 +134,17 @@ def test_missed_backup_breaches_rpo_by_the_gap_in_the_landing_files(home: Path):
     measured = window(home, "security-and-backup", "orders-rpo", "2026-10")
     assert measured["status"] == "breached" and measured["unit"] == "seconds"
     assert measured["measured"] == max(gaps) > 26 * 3600
+
+
+def test_current_rpo_exposure_is_the_time_since_the_last_good_backup(home: Path):
+    runs = pl.read_csv(home / "landing" / "backups" / "*.csv").filter(pl.col("success"))
+    last_good = runs["finished_at"].str.to_datetime("%Y-%m-%dT%H:%M:%SZ", time_zone="UTC").max()
+    as_of = datetime(END.year, END.month, END.day, tzinfo=UTC)  # the last evidence minute's end
+    instance = dg.DagsterInstance.from_config(str(home / "dagster"))
+    event = instance.get_latest_materialization_event(dg.AssetKey(["sla", "outcomes"]))
+    metadata = event.asset_materialization.metadata
+    exposure = metadata["rpo_exposure_hours_security-and-backup_orders-rpo"].value
+    assert exposure == round((as_of - last_good).total_seconds() / 3600, 2)
 
 
 def test_slow_containment_breaches_the_mean_of_the_landing_files(home: Path):

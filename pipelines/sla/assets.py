@@ -9,7 +9,7 @@ import polars as pl
 
 from pipelines.partitions import daily, single_run
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome, partition_days
-from pipelines.sla.backups import restore_outcomes, rpo_exposures
+from pipelines.sla.backups import current_exposure, restore_outcomes, rpo_exposures
 from pipelines.sla.burn import alert_episodes, burn_ledger, burn_rates, firing_at_end
 from pipelines.sla.corrections import corrected_minutes, corrections_frame, drop_corrected
 from pipelines.sla.credits import window_credits
@@ -281,7 +281,8 @@ def item_outcomes(
 )
 def sla_outcomes(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.MaterializeResult:
     """Every counted item of the item-judged objectives (sla.outcomes), corrections dropped, and
-    the ticket timers (sla.ticket_timers)."""
+    the ticket timers (sla.ticket_timers); metadata gives each RPO objective's current exposure
+    (hours since its last good backup)."""
     contracts, _ = _valid_contracts(context, pledge)
     objectives = objectives_frame(contracts)
     with pledge.connect() as con:
@@ -289,6 +290,7 @@ def sla_outcomes(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Ma
         evidence = {kind: query(con, sql) for kind, sql in ITEM_EVIDENCE.items()}
         outcomes, timers = item_outcomes(contracts, objectives, evidence, as_of)
         kept, dropped = drop_corrected(outcomes, corrections_frame(contracts))
+        exposure = current_exposure(objectives, evidence["backup_runs"], as_of)
         replace_rows(
             con,
             [("sla.outcomes", "TRUE", [], kept), ("sla.ticket_timers", "TRUE", [], timers)],
@@ -300,6 +302,13 @@ def sla_outcomes(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Ma
             "dropped_by_corrections": dropped.height,
             "ticket_timers": timers.height,
             "tickets_breached": int(timers["breached"].sum() or 0),
+            **{
+                f"rpo_exposure_hours_{contract_id}_{objective_id}": round(seconds / 3600, 2)
+                for contract_id, objective_id, seconds in exposure.select(
+                    "contract_id", "objective_id", "exposure_seconds"
+                ).iter_rows()
+                if seconds is not None
+            },
         }
     )
 
