@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -13,10 +14,6 @@ import pytest
 
 from pipelines import warehouse
 from pipelines.cli import main
-
-END = date(2026, 11, 3)
-"""Evidence up to 2026-11-03 00:00 UTC: the outage (4 days earlier) falls in October, which is
-complete by then, so its window must come out ``breached``."""
 
 TABLES = (
     "raw.requests",
@@ -42,21 +39,8 @@ TABLES = (
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("demo") / "home"
-    with pytest.MonkeyPatch.context() as env:
-        for variable in (
-            "PLEDGE_HOME",
-            "PLEDGE_CONTRACTS",
-            "PLEDGE_SOURCES",
-            "PLEDGE_LANDING",
-            "PLEDGE_WAREHOUSE",
-            "PLEDGE_REPORTS",
-            "DAGSTER_HOME",
-        ):
-            env.delenv(variable, raising=False)
-        assert main(["demo", "--home", str(home), "--days", "14", "--end", END.isoformat()]) == 0
-    return home
+def home(demo_home: Path) -> Path:
+    return demo_home
 
 
 def window(home: Path, contract_id: str, objective_id: str, label: str) -> dict:
@@ -136,10 +120,11 @@ def test_missed_backup_breaches_rpo_by_the_gap_in_the_landing_files(home: Path):
     assert measured["measured"] == max(gaps) > 26 * 3600
 
 
-def test_current_rpo_exposure_is_the_time_since_the_last_good_backup(home: Path):
+def test_current_rpo_exposure_is_the_time_since_the_last_good_backup(home: Path, demo_end: date):
     runs = pl.read_csv(home / "landing" / "backups" / "*.csv").filter(pl.col("success"))
     last_good = runs["finished_at"].str.to_datetime("%Y-%m-%dT%H:%M:%SZ", time_zone="UTC").max()
-    as_of = datetime(END.year, END.month, END.day, tzinfo=UTC)  # the last evidence minute's end
+    # the last evidence minute's end
+    as_of = datetime(demo_end.year, demo_end.month, demo_end.day, tzinfo=UTC)
     instance = dg.DagsterInstance.from_config(str(home / "dagster"))
     event = instance.get_latest_materialization_event(dg.AssetKey(["sla", "outcomes"]))
     metadata = event.asset_materialization.metadata
@@ -228,7 +213,10 @@ def test_reports_are_written_for_every_contract(home: Path):
     assert "Acme Cloud hosting agreement" in (reports / "index.html").read_text()
 
 
-def test_running_again_over_the_same_landing_folder_changes_no_row_count(home: Path):
+def test_running_again_over_the_same_landing_folder_changes_no_row_count(
+    home: Path, tmp_path: Path
+):
+    home = shutil.copytree(home, tmp_path / "home")  # the shared demo home stays as built
     before = row_counts(home)
     assert before["raw.rejects"] == 0
     assert before["raw.requests"] == 14 * 1440 * 7  # 6 measured services and payments-db

@@ -1,0 +1,53 @@
+"""Fixtures shared by every stage's tests: one short demo home, built once per test session."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import main
+
+DEMO_END = date(2026, 11, 3)
+"""Evidence up to 2026-11-03 00:00 UTC: the demo's outage (4 days earlier) falls in October, which
+is complete by then, so its window must come out ``breached``."""
+
+DEMO_DAYS = 14
+
+PLEDGE_VARIABLES = (
+    "PLEDGE_HOME",
+    "PLEDGE_CONTRACTS",
+    "PLEDGE_SOURCES",
+    "PLEDGE_LANDING",
+    "PLEDGE_WAREHOUSE",
+    "PLEDGE_REPORTS",
+    "DAGSTER_HOME",
+)
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`pledge demo --days 14 --end 2026-11-03` in a temporary home (warehouse, reports, landing
+    files, ground_truth.json). Shared: tests must only read it (copy it to write)."""
+    home = tmp_path_factory.mktemp("demo") / "home"
+    with pytest.MonkeyPatch.context() as env:
+        for variable in PLEDGE_VARIABLES:
+            env.delenv(variable, raising=False)
+        args = [
+            "demo",
+            "--home",
+            str(home),
+            "--days",
+            str(DEMO_DAYS),
+            "--end",
+            DEMO_END.isoformat(),
+        ]
+        assert main(args) == 0
+    return home
+
+
+@pytest.fixture(scope="session")
+def demo_end() -> date:
+    """The exclusive end of :func:`demo_home`'s evidence."""
+    return DEMO_END
