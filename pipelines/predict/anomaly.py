@@ -13,20 +13,27 @@ the first scores of the whole series). All windows are durations, so any samplin
    rests on ``MIN_HISTORY`` residuals.
 3. The row uses the forecast with the smaller mean absolute residual over ``SCALE_WINDOW``:
    seasonal when the series repeats daily, level otherwise.
-4. Three kinds of evidence: the robust z of the row itself (spikes), the mean of log(1 + z)
-   over the last ``SHORT_WINDOW`` (sustained shifts, bursts, changed variance), and the
-   duration of the current flat stretch (the value has not changed since the stretch began:
-   a metric stuck at zero or frozen), which movement-based z cannot see.
+4. Four kinds of evidence: the robust z of the row itself (spikes); the mean of log(1 + z)
+   over the last ``SHORT_WINDOW`` (bursts, changed variance); the absolute median of the
+   signed z over the same window (a sustained shift: the median ignores the isolated spikes
+   of a heavy-tailed series that dominate the mean, and its standard error is only
+   sqrt(pi / 2) / sqrt(n) for n rows, 0.36 for an hour of 5-minute rows, so a dip or bump of
+   one or two standard deviations that holds for over half the window stands out although no
+   single row does); and the duration of the current flat stretch (the value has not
+   changed since the stretch began: a metric stuck at zero or frozen), which movement-based z
+   cannot see.
 5. Each evidence is divided by a reference: the larger of its maximum over the previous
    ``MEMORY`` and the median of that maximum over ``LONG_MEMORY`` (the typical daily worst of
-   the past week), and a floor (``Z_FLOOR`` standard deviations, log(1 + 1) for the hour mean).
+   the past week), and a floor: ``Z_FLOOR`` standard deviations for the row's z, log(1 + 1)
+   for the hour mean, and ``Z_FLOOR`` standard errors of the median, sqrt(pi / 2) / sqrt(n)
+   for the n rows of the window, for the hour median (the same 3-sigma bar as the row's z).
    The ratio exceeds 1 only for something more surprising than the past day and than a usual
    day, so recurring spikes, heavy tails and the aftermath of an anomaly stay quiet.
    A flat stretch is compared with the same reference taken when the stretch began (the longest
    flat stretch of the past day and of a usual day, at least ``FLAT_FLOOR_SECONDS``); its ratio
    counts once, on the row where the stretch first lasts ``FLAT_FACTOR`` times that reference.
    A series flat since its first row has no reference and never counts.
-6. The score is r / (1 + r) for the larger ratio (0.5 ties the reference), and 0 for a row
+6. The score is r / (1 + r) for the largest ratio (0.5 ties the reference), and 0 for a row
    whose score does not reach the highest of the previous ``SHORT_WINDOW`` (one anomaly, one
    alarm).
 """
@@ -80,14 +87,16 @@ def score_series(frame: pl.DataFrame) -> pl.DataFrame:
             ),
         )
         .with_columns(
-            z=pl.when(_mean_abs("season_residual") < _mean_abs("level_residual"))
-            .then(_robust_z("season_residual"))
-            .otherwise(_robust_z("level_residual"))
+            signed_z=pl.when(_mean_abs("season_residual") < _mean_abs("level_residual"))
+            .then(_robust_signed_z("season_residual"))
+            .otherwise(_robust_signed_z("level_residual"))
             .fill_null(0.0)
             .fill_nan(0.0)
         )
+        .with_columns(z=pl.col("signed_z").abs())
         .with_columns(
             recent=pl.col("z").log1p().rolling_mean_by("timestamp", SHORT_WINDOW),
+            shift=pl.col("signed_z").rolling_median_by("timestamp", SHORT_WINDOW).abs(),
             run=(pl.col("value") != pl.col("value").shift(1)).fill_null(True).cum_sum(),
         )
         .with_columns(flat=(ts - ts.first().over("run")).dt.total_seconds().cast(pl.Float64))
@@ -95,7 +104,10 @@ def score_series(frame: pl.DataFrame) -> pl.DataFrame:
         .with_columns(flat_reference=pl.col("flat_reference").first().over("run"))
         .with_columns(
             ratio=pl.max_horizontal(
-                _record_ratio("z", Z_FLOOR), _record_ratio("recent", SHORT_FLOOR), _flat_ratio()
+                _record_ratio("z", Z_FLOOR),
+                _record_ratio("recent", SHORT_FLOOR),
+                _record_ratio("shift", _median_floor(SHORT_WINDOW)),
+                _flat_ratio(),
             )
         )
         .with_columns(score=pl.col("ratio") / (1.0 + pl.col("ratio")))
@@ -115,14 +127,20 @@ def _mean_abs(residual: str) -> pl.Expr:
     return pl.col(residual).abs().rolling_mean_by("timestamp", SCALE_WINDOW, closed="left")
 
 
-def _robust_z(residual: str) -> pl.Expr:
+def _robust_signed_z(residual: str) -> pl.Expr:
     mad = (
         pl.col(residual)
         .abs()
         .rolling_median_by("timestamp", SCALE_WINDOW, closed="left", min_samples=MIN_HISTORY)
     )
     scale = pl.max_horizontal(MAD_TO_SIGMA * mad, pl.col("resolution"), pl.lit(TINY_SCALE))
-    return pl.when(mad.is_not_null()).then(pl.col(residual).abs() / scale)
+    return pl.when(mad.is_not_null()).then(pl.col(residual) / scale)
+
+
+def _median_floor(window: str) -> pl.Expr:
+    """``Z_FLOOR`` standard errors of the median of the n standard-normal rows in ``window``."""
+    rows = pl.col("timestamp").is_not_null().cast(pl.Float64).rolling_sum_by("timestamp", window)
+    return Z_FLOOR * math.sqrt(math.pi / 2.0) / rows.sqrt()
 
 
 def _reference(evidence: str) -> pl.Expr:
@@ -131,8 +149,8 @@ def _reference(evidence: str) -> pl.Expr:
     return pl.max_horizontal(previous, typical)
 
 
-def _record_ratio(evidence: str, floor: float) -> pl.Expr:
-    return pl.col(evidence) / pl.max_horizontal(_reference(evidence).fill_null(0.0), pl.lit(floor))
+def _record_ratio(evidence: str, floor: float | pl.Expr) -> pl.Expr:
+    return pl.col(evidence) / pl.max_horizontal(_reference(evidence).fill_null(0.0), floor)
 
 
 def _flat_ratio() -> pl.Expr:
