@@ -138,6 +138,8 @@ def write_daily(frame: pl.DataFrame, landing: Path, source: LandingSource) -> li
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob(f"{source.name}-*.{source.file_format}"):
         stale.unlink()
+    if frame.is_empty():  # e.g. no restore test day in a two-day demo: nothing lands
+        return []
     days = frame.with_columns(day=pl.col(source.day_column).dt.date()).partition_by(
         "day", as_dict=True, include_key=False, maintain_order=True
     )

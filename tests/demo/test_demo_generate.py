@@ -108,6 +108,12 @@ def test_progress_reports_each_step(tmp_path: Path) -> None:
     assert messages[0].startswith("scenario 2026-12-02 to 2026-12-03 (seed 7): no events")
 
 
+def test_a_demo_without_a_restore_test_day_writes_no_restore_file(tmp_path: Path) -> None:
+    _generate(tmp_path, end=date(2026, 11, 3), days=2)  # Sunday and Monday: no Wednesday
+    assert not list((tmp_path / "landing" / "restores").glob("*"))
+    assert len(list((tmp_path / "landing" / "backups").glob("*.csv"))) == 2
+
+
 def test_written_contracts_validate_and_only_acme_gains_the_maintenance(
     demo14: tuple[Path, dict],
 ) -> None:
