@@ -366,9 +366,12 @@ CREATE TABLE IF NOT EXISTS sla.ticket_timers (
     breached BOOLEAN
 );
 
--- Forecasts to the end of each traffic objective's current window, per UTC hour: series 'volume'
--- (events per hour) or 'bad_ratio'; the model chosen by holdout error; weight = share of the
--- hour inside [as_of, window_end); interval = 10th–90th percentile of the simulated paths.
+-- Forecasts to the end of each objective's current window. Traffic objectives, per UTC hour:
+-- series 'volume' (events per hour) or 'bad_ratio'. Item-judged objectives: series 'items' (items
+-- per UTC day; `hour` is the day's start) and 'measured' (the window's final figure in its unit,
+-- one row at window_end, weight 1, model the per-item outcome model). The model is chosen by
+-- holdout error; weight = share of the step inside [as_of, window_end); interval = 10th–90th
+-- percentile of the simulated paths.
 CREATE TABLE IF NOT EXISTS predict.forecasts (
     contract_id VARCHAR NOT NULL,
     objective_id VARCHAR NOT NULL,
@@ -382,8 +385,9 @@ CREATE TABLE IF NOT EXISTS predict.forecasts (
     interval_high DOUBLE
 );
 
--- The probability that each current window ends below target, with the expected final
--- attainment (10th–90th percentile) and when the budget is expected to run out.
+-- The probability that each objective's current window ends breached, with the expected final
+-- attainment (shares) and measured figure in the objective's unit (10th–90th percentile), and
+-- when the budget is expected to run out; method: forecast, item_simulation or measured_so_far.
 CREATE TABLE IF NOT EXISTS predict.breach_risk (
     contract_id VARCHAR NOT NULL,
     objective_id VARCHAR NOT NULL,
@@ -400,8 +404,17 @@ CREATE TABLE IF NOT EXISTS predict.breach_risk (
     volume_model VARCHAR,
     volume_holdout_mae DOUBLE,
     bad_ratio_model VARCHAR,
-    bad_ratio_holdout_mae DOUBLE
+    bad_ratio_holdout_mae DOUBLE,
+    unit VARCHAR,
+    expected_measured DOUBLE,
+    measured_low DOUBLE,
+    measured_high DOUBLE
 );
+-- Warehouses created before the measured columns (item-judged objectives) get them here.
+ALTER TABLE predict.breach_risk ADD COLUMN IF NOT EXISTS unit VARCHAR;
+ALTER TABLE predict.breach_risk ADD COLUMN IF NOT EXISTS expected_measured DOUBLE;
+ALTER TABLE predict.breach_risk ADD COLUMN IF NOT EXISTS measured_low DOUBLE;
+ALTER TABLE predict.breach_risk ADD COLUMN IF NOT EXISTS measured_high DOUBLE;
 
 -- Causal anomaly scores of the pipeline's own 5-minute series (per service: error_ratio,
 -- request_rate, latency_mean, latency_p99, probe_failure) over the last days of evidence.

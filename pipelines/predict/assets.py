@@ -12,7 +12,9 @@ from pipelines.predict.forecast import (
     forecast_objectives,
     forecasts_frame,
     hourly_history,
+    windows_at,
 )
+from pipelines.predict.items import item_predictions
 from pipelines.predict.rca import (
     burn_episodes,
     latency_series,
@@ -21,9 +23,10 @@ from pipelines.predict.rca import (
     root_causes,
     scored_series,
 )
-from pipelines.predict.risk import breach_risk
+from pipelines.predict.risk import breach_risk, measured_so_far_risk
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome
-from pipelines.sla.assets import STORED_SLICES_SQL
+from pipelines.sla.assets import STORED_SLICES_SQL, is_traffic
+from pipelines.sla.objectives import KEYS
 from pipelines.warehouse import query, replace_rows
 
 AT_RISK_SQL = """
@@ -45,30 +48,60 @@ objective's threshold (a firing burn-rate alert already made it at_risk in sla/w
     group_name="predict",
 )
 def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
-    """Forecasts of volume and bad ratio to each current window's end (predict.forecasts), the
-    breach probability they imply (predict.breach_risk), and at_risk statuses in sla.windows."""
+    """Breach risk of every objective's current window (predict.breach_risk) and the forecasts
+    behind it (predict.forecasts): traffic objectives from hourly volume and bad-ratio forecasts
+    (method 'forecast'), item-judged ones by simulating the items to come ('item_simulation'),
+    any other window from its figure so far ('measured_so_far'); then at_risk statuses in
+    sla.windows."""
     with pledge.connect() as con:
         windows = query(con, "SELECT * FROM sla.windows")
         as_of = windows["as_of"].max() if windows.height else None
         if as_of is None:
             return dg.MaterializeResult(metadata={"objectives": 0})
+        objectives = query(con, "SELECT * FROM sla.objectives")
+        items = objectives.filter(
+            ~is_traffic(objectives) & (pl.col("sli_method") != "histogram")  # as sla_windows
+        )
         current = current_windows(windows, as_of)
         forecasts = forecast_objectives(
             hourly_history(query(con, STORED_SLICES_SQL), as_of), current, as_of
         )
-        risk = breach_risk(current, forecasts, as_of)
+        traffic_risk = breach_risk(current, forecasts, as_of)
+        open_windows = windows_at(windows, as_of)
+        item_risk, item_forecasts = item_predictions(
+            items,
+            open_windows.join(items.select(KEYS), on=KEYS),
+            query(con, "SELECT * FROM sla.outcomes"),
+            as_of,
+        )
+        predicted = pl.concat([traffic_risk, item_risk])
+        risk = pl.concat(
+            [
+                predicted,
+                measured_so_far_risk(
+                    open_windows.join(predicted.select(KEYS), on=KEYS, how="anti"), as_of
+                ),
+            ]
+        )
         replace_rows(
             con,
             [
-                ("predict.forecasts", "TRUE", [], forecasts_frame(forecasts)),
+                (
+                    "predict.forecasts",
+                    "TRUE",
+                    [],
+                    pl.concat([forecasts_frame(forecasts), item_forecasts]),
+                ),
                 ("predict.breach_risk", "TRUE", [], risk),
             ],
         )
         con.execute(AT_RISK_SQL)
+    methods = dict(risk.group_by("method").len().iter_rows())
     return dg.MaterializeResult(
         metadata={
             "as_of": str(as_of),
             "objectives": risk.height,
+            **{f"method_{method}": count for method, count in sorted(methods.items())},
             "p_breach_over_half": risk.filter(pl.col("p_breach") >= 0.5).height,
             "max_p_breach": float(risk["p_breach"].max() or 0.0),
         }

@@ -6,7 +6,8 @@ holding ``as_of``; hours with no slice count as zero volume). Two series per obj
 with no volume takes the history's overall ratio, since it weighs nothing).
 
 Models per series, the one with the lowest mean absolute error (MAE) on a holdout of the last
-``min(24, n // 4)`` hours (fitted on the hours before) is refitted on the whole history:
+``min(24, n // 4)`` hours (fitted on the hours before) is refitted on the whole history
+(HOURLY_MODELS; ``forecast_series`` takes other tables, e.g. DAILY_MODELS for daily item counts):
 
 - ``mean``: the history's mean; always a candidate, the only one below 8 hours of history
   (holdout_mae null then). Paths: the mean drawn with its standard error per path, plus
@@ -27,12 +28,14 @@ from __future__ import annotations
 
 import warnings
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
 from pipelines.sla.objectives import KEYS, UTC_US
@@ -42,8 +45,22 @@ SIMULATIONS = 500
 INTERVAL = (0.1, 0.9)
 """Quantiles of the simulated paths reported as the prediction interval (an 80% interval)."""
 
-_HOUR_SECONDS = 3_600
+HOUR_SECONDS = 3_600
+DAY_SECONDS = 86_400
 _MIN_HOLDOUT_HISTORY = 8
+
+HOURLY_MODELS = {
+    "mean": 1,
+    "seasonal_naive_24": 24,
+    "holt_winters_24": 48,
+    "seasonal_naive_168": 336,
+    "holt_winters_168": 336,
+}
+"""Candidate models of hourly series and the steps of history each needs (ties go to the first
+listed)."""
+
+DAILY_MODELS = {"mean": 1, "seasonal_naive_7": 7, "holt_winters_7": 14}
+"""Candidate models of daily series (weekly season) and the days of history each needs."""
 
 HOURLY_SCHEMA = {
     "contract_id": pl.String,
@@ -92,20 +109,24 @@ class ObjectiveForecast:
     bad_ratio: SeriesForecast
 
 
-def current_windows(windows: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
-    """The window holding ``as_of`` of every ratio objective (window_start ≤ as_of <
-    window_end, good and total known).
+def windows_at(windows: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
+    """The window holding ``as_of`` (window_start ≤ as_of < window_end) of every objective.
 
     Input and output: sla.windows rows (contract_id, objective_id, window_label, window_start,
-    window_end, good, total, target, ...), one per objective.
+    window_end, good, total, target, ...), one per objective, sorted by objective.
     """
     moment = pl.lit(as_of.astimezone(UTC), UTC_US)
-    return windows.filter(
-        pl.col("window_start") <= moment,
-        pl.col("window_end") > moment,
-        pl.col("good").is_not_null(),
-        pl.col("total").is_not_null(),
-    ).sort(KEYS)
+    return windows.filter(pl.col("window_start") <= moment, pl.col("window_end") > moment).sort(
+        KEYS
+    )
+
+
+def current_windows(windows: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
+    """The window holding ``as_of`` of every ratio objective (``windows_at`` with good and total
+    known): sla.windows rows, one per objective."""
+    return windows_at(windows, as_of).filter(
+        pl.col("good").is_not_null(), pl.col("total").is_not_null()
+    )
 
 
 def hourly_history(
@@ -154,7 +175,7 @@ def forecast_objectives(
         history = histories.get((contract_id, objective_id))
         if history is None or history.is_empty():
             continue
-        step_starts, weights = _steps(first_step, as_of, window_end)
+        step_starts, weights = forecast_steps(first_step, as_of, window_end, HOUR_SECONDS)
         total, bad = _dense_history(history, first_step)
         overall_ratio = bad.sum() / total.sum() if total.sum() > 0 else 0.0
         ratio = np.divide(bad, total, out=np.full_like(bad, overall_ratio), where=total > 0)
@@ -175,12 +196,18 @@ def forecast_objectives(
 
 
 def forecast_series(
-    history: np.ndarray, steps: int, simulations: int, rng: np.random.Generator
+    history: np.ndarray,
+    steps: int,
+    simulations: int,
+    rng: np.random.Generator,
+    models: dict[str, int] = HOURLY_MODELS,
+    holdout_steps: int = 24,
 ) -> SeriesForecast:
-    """The best model of the module docstring for an hourly ``history`` (oldest first),
-    chosen by holdout MAE, refitted on all of it: ``steps`` point forecasts and paths."""
-    candidates = [name for name, minimum in _MODELS.items() if len(history) >= minimum]
-    holdout = min(24, len(history) // 4)
+    """The best of ``models`` (name → steps of history needed; see the module docstring) for a
+    ``history`` (oldest first), chosen by MAE on a holdout of the last ``min(holdout_steps,
+    n // 4)`` steps, refitted on all of it: ``steps`` point forecasts and paths."""
+    candidates = [name for name, minimum in models.items() if len(history) >= minimum]
+    holdout = min(holdout_steps, len(history) // 4)
     holdout_mae: float | None = None
     model = "mean"
     if len(history) >= _MIN_HOLDOUT_HISTORY:
@@ -188,7 +215,7 @@ def forecast_series(
         errors = {
             name: float(np.mean(np.abs(_fit(name, train)[0](holdout) - test)))
             for name in candidates
-            if len(train) >= _MODELS[name]
+            if len(train) >= models[name]
         }
         model = min(errors, key=errors.__getitem__)
         holdout_mae = errors[model]
@@ -198,24 +225,17 @@ def forecast_series(
 
 def forecasts_frame(forecasts: list[ObjectiveForecast]) -> pl.DataFrame:
     """The forecasts as rows: FORECASTS_SCHEMA, one row per objective, series ('volume',
-    'bad_ratio') and hour; ``mean`` the point forecast and ``interval_low``/``interval_high`` the
-    INTERVAL quantiles of the paths (volume clipped at 0, bad ratio to [0, 1])."""
+    'bad_ratio') and hour (``series_frame``; volume clipped at 0, bad ratio to [0, 1])."""
     frames = [
-        pl.DataFrame(
-            {
-                "contract_id": forecast.contract_id,
-                "objective_id": forecast.objective_id,
-                "series": name,
-                "model": series.model,
-                "holdout_mae": series.holdout_mae,
-                "hour": forecast.step_starts * 1_000_000,
-                "weight": forecast.weights,
-                "mean": np.clip(series.point, 0, upper),
-                "interval_low": np.clip(np.quantile(series.paths, INTERVAL[0], axis=1), 0, upper),
-                "interval_high": np.clip(np.quantile(series.paths, INTERVAL[1], axis=1), 0, upper),
-            },
-            schema_overrides={"hour": pl.Int64, "holdout_mae": pl.Float64},
-        ).with_columns(pl.col("hour").cast(UTC_US))
+        series_frame(
+            forecast.contract_id,
+            forecast.objective_id,
+            name,
+            series,
+            forecast.step_starts,
+            forecast.weights,
+            upper,
+        )
         for forecast in forecasts
         for name, series, upper in (
             ("volume", forecast.volume, None),
@@ -224,17 +244,41 @@ def forecasts_frame(forecasts: list[ObjectiveForecast]) -> pl.DataFrame:
     ]
     if not frames:
         return pl.DataFrame(schema=FORECASTS_SCHEMA)
-    return pl.concat(frames).cast(FORECASTS_SCHEMA)  # type: ignore[arg-type]
+    return pl.concat(frames)
 
 
-_MODELS = {
-    "mean": 1,
-    "seasonal_naive_24": 24,
-    "holt_winters_24": 48,
-    "seasonal_naive_168": 336,
-    "holt_winters_168": 336,
-}
-"""Candidate models and the hours of history each needs (ties go to the first listed)."""
+def series_frame(
+    contract_id: str,
+    objective_id: str,
+    name: str,
+    series: SeriesForecast,
+    step_starts: np.ndarray,
+    weights: np.ndarray,
+    upper: float | None,
+) -> pl.DataFrame:
+    """One series' forecast as FORECASTS_SCHEMA rows, one per step (``hour`` = the step's start
+    from ``step_starts`` in epoch seconds): ``mean`` the point forecast and ``interval_low``/
+    ``interval_high`` the INTERVAL quantiles of the paths, clipped to [0, upper]."""
+    return (
+        pl.DataFrame(
+            {
+                "contract_id": contract_id,
+                "objective_id": objective_id,
+                "series": name,
+                "model": series.model,
+                "holdout_mae": series.holdout_mae,
+                "hour": step_starts * 1_000_000,
+                "weight": weights,
+                "mean": np.clip(series.point, 0, upper),
+                "interval_low": np.clip(np.quantile(series.paths, INTERVAL[0], axis=1), 0, upper),
+                "interval_high": np.clip(np.quantile(series.paths, INTERVAL[1], axis=1), 0, upper),
+            },
+            schema_overrides={"hour": pl.Int64, "holdout_mae": pl.Float64},
+        )
+        .with_columns(pl.col("hour").cast(UTC_US))
+        .cast(FORECASTS_SCHEMA)  # type: ignore[arg-type]
+    )
+
 
 PointForecast = Callable[[int], np.ndarray]
 PathSimulator = Callable[[int, int, np.random.Generator], np.ndarray]
@@ -264,24 +308,39 @@ def _fit(model: str, history: np.ndarray) -> tuple[PointForecast, PathSimulator]
             return naive_point(steps)[:, None] + rng.choice(differences, (steps, simulations))
 
         return naive_point, naive_paths
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _expected_warnings_ignored():
         fitted = ExponentialSmoothing(
             history, seasonal="add", seasonal_periods=period, initialization_method="heuristic"
         ).fit()
 
+    def holt_winters_point(steps: int) -> np.ndarray:
+        with _expected_warnings_ignored():
+            return np.asarray(fitted.forecast(steps))
+
     def holt_winters_paths(steps: int, simulations: int, rng: np.random.Generator) -> np.ndarray:
-        paths = fitted.simulate(steps, repetitions=simulations, error="add", rng=rng)
+        with _expected_warnings_ignored():
+            paths = fitted.simulate(steps, repetitions=simulations, error="add", rng=rng)
         return np.asarray(paths).reshape(steps, simulations)
 
-    return (lambda steps: np.asarray(fitted.forecast(steps))), holt_winters_paths
+    return holt_winters_point, holt_winters_paths
+
+
+@contextmanager
+def _expected_warnings_ignored() -> Iterator[None]:
+    """Holt-Winters warnings that say nothing about the forecast: the log of a zero error sum
+    in its information criteria (a series fitted exactly, e.g. all zeros; statsmodels recomputes
+    them on every forecast) and the optimiser's convergence notes (the holdout judges the fit)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "divide by zero encountered in log", RuntimeWarning)
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        yield
 
 
 def _dense_history(history: pl.DataFrame, first_step: datetime) -> tuple[np.ndarray, np.ndarray]:
     """Total and bad per hour from the objective's first history hour to the hour before
     ``first_step``, zero where no slice fell."""
-    hours = history["hour"].dt.epoch("s").to_numpy() // _HOUR_SECONDS
-    end = int(first_step.timestamp()) // _HOUR_SECONDS
+    hours = history["hour"].dt.epoch("s").to_numpy() // HOUR_SECONDS
+    end = int(first_step.timestamp()) // HOUR_SECONDS
     total = np.zeros(end - hours.min())
     bad = np.zeros(end - hours.min())
     total[hours - hours.min()] = history["total"].to_numpy()
@@ -289,14 +348,16 @@ def _dense_history(history: pl.DataFrame, first_step: datetime) -> tuple[np.ndar
     return total, bad
 
 
-def _steps(
-    first_step: datetime, as_of: datetime, window_end: datetime
+def forecast_steps(
+    first_step: datetime, as_of: datetime, window_end: datetime, step_seconds: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Epoch seconds of the forecast hours and each one's share inside [as_of, window_end)."""
+    """Epoch seconds of the forecast steps of ``step_seconds`` from ``first_step`` (the step
+    holding ``as_of``) to the one holding ``window_end``, and each one's share inside
+    [as_of, window_end)."""
     start, begin, end = (int(t.timestamp()) for t in (first_step, as_of, window_end))
-    step_starts = np.arange(start, end, _HOUR_SECONDS, dtype=np.int64)
-    inside = np.minimum(step_starts + _HOUR_SECONDS, end) - np.maximum(step_starts, begin)
-    return step_starts, inside / _HOUR_SECONDS
+    step_starts = np.arange(start, end, step_seconds, dtype=np.int64)
+    inside = np.minimum(step_starts + step_seconds, end) - np.maximum(step_starts, begin)
+    return step_starts, inside / step_seconds
 
 
 def _hour_floor(moment: datetime) -> datetime:

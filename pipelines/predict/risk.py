@@ -48,7 +48,18 @@ BREACH_RISK_SCHEMA = {
     "volume_holdout_mae": pl.Float64,
     "bad_ratio_model": pl.String,
     "bad_ratio_holdout_mae": pl.Float64,
+    "unit": pl.String,
+    "expected_measured": pl.Float64,
+    "measured_low": pl.Float64,
+    "measured_high": pl.Float64,
 }
+"""expected_attainment, attainment_low and attainment_high are shares (null for objectives judged
+on a statistic); ``expected_measured``, ``measured_low`` and ``measured_high`` the same figures in
+the objective's ``unit`` as sla.windows.measured (ratio, seconds or points). ``method``:
+'forecast' (traffic, this module), 'item_simulation' (items.py), 'measured_so_far' (no model
+applies: the figure so far is taken as final), 'linear_extrapolation' (the backtest baseline).
+The model columns name the models behind the prediction (for items: the item-count model and the
+per-item outcome model)."""
 
 
 def breach_risk(
@@ -84,6 +95,7 @@ def breach_risk(
         current.select(*KEYS, "window_label", "target", "window_end")
         .join(outcomes, on=KEYS)
         .with_columns(as_of=pl.lit(as_of.astimezone(UTC), UTC_US), method=pl.lit("forecast"))
+        .with_columns(_ratio_measured())
         .select(list(BREACH_RISK_SCHEMA))
         .cast(BREACH_RISK_SCHEMA)  # type: ignore[arg-type]
     )
@@ -124,14 +136,30 @@ def objective_outcome(
         attainment = np.where(final_total > 0, 1.0 - final_bad / final_total, np.nan)
     budget = (1.0 - target) * final_total
     exhaustion = _exhaustion_seconds(forecast, bad_so_far, cumulative_bad, budget)
-    median_exhaustion = float(np.median(exhaustion))
     return (
         float(np.mean(attainment < target)),
         float(np.mean(attainment)),
         float(np.quantile(attainment, INTERVAL[0])),
         float(np.quantile(attainment, INTERVAL[1])),
-        datetime.fromtimestamp(median_exhaustion, UTC) if np.isfinite(median_exhaustion) else None,
+        median_instant(exhaustion),
     )
+
+
+def median_instant(seconds: np.ndarray) -> datetime | None:
+    """The median over paths of an epoch second (inf where the path never reaches it); None
+    when fewer than half the paths reach it."""
+    median = float(np.median(seconds)) if len(seconds) else np.inf
+    return datetime.fromtimestamp(median, UTC) if np.isfinite(median) else None
+
+
+def _ratio_measured() -> list[pl.Expr]:
+    """The measured columns of a share objective: the attainment figures, unit ratio."""
+    return [
+        pl.lit("ratio").alias("unit"),
+        pl.col("expected_attainment").alias("expected_measured"),
+        pl.col("attainment_low").alias("measured_low"),
+        pl.col("attainment_high").alias("measured_high"),
+    ]
 
 
 def _exhaustion_seconds(
@@ -186,6 +214,42 @@ def linear_extrapolation_risk(current: pl.DataFrame, as_of: datetime) -> pl.Data
                 pl.when(crossing < pl.col("window_end")).then(crossing)
             ),
             method=pl.lit("linear_extrapolation"),
+        )
+        .with_columns(
+            pl.lit(None, pl.String).alias(name) for name in ("volume_model", "bad_ratio_model")
+        )
+        .with_columns(
+            pl.lit(None, pl.Float64).alias(name)
+            for name in ("volume_holdout_mae", "bad_ratio_holdout_mae")
+        )
+        .with_columns(_ratio_measured())
+        .select(list(BREACH_RISK_SCHEMA))
+        .cast(BREACH_RISK_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def measured_so_far_risk(windows: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
+    """Windows no model covers (no history to forecast from, or a window percentile of
+    histogram buckets): the figure measured so far taken as the window's final one.
+
+    Input: sla.windows rows holding ``as_of`` (contract_id, objective_id, window_label,
+    window_end, target, attainment, measured, unit, status). Output: BREACH_RISK_SCHEMA, method
+    'measured_so_far': p_breach 1.0 when the window is already ``breaching`` else 0.0 (a window
+    without data ends ``no_data``, not breached), expected/low/high the attainment and measured
+    so far, predicted_exhaustion_at and the model columns null.
+    """
+    return (
+        windows.with_columns(
+            as_of=pl.lit(as_of.astimezone(UTC), UTC_US),
+            p_breach=(pl.col("status") == "breaching").cast(pl.Float64),
+            expected_attainment="attainment",
+            attainment_low="attainment",
+            attainment_high="attainment",
+            predicted_exhaustion_at=pl.lit(None, UTC_US),
+            method=pl.lit("measured_so_far"),
+            expected_measured="measured",
+            measured_low="measured",
+            measured_high="measured",
         )
         .with_columns(
             pl.lit(None, pl.String).alias(name) for name in ("volume_model", "bad_ratio_model")

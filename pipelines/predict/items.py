@@ -1,0 +1,575 @@
+"""Forecasts and breach risk of objectives judged on items: tickets (resolution, response, first
+contact), security incidents, restore tests (RTO), backups (RPO) and survey responses.
+
+Monte Carlo: every path simulates the items still to come in the current window, adds them to
+the window's items so far, and computes the window's final figure with the SLA engine's own
+aggregation (``sla.outcomes.outcome_windows`` at the window's end), so the simulated value is
+exactly what the engine will compute: share within target, mean, median, pNN, max, CSAT or NPS
+with its interval and ``judge``, and ``insufficient_data`` below ``min_responses``.
+
+Items to come (every kind but RPO):
+
+- how many: the daily count of items (by ``counted_at``, per UTC day) over the complete days of
+  the last ITEM_HISTORY_DAYS days, forecast to the window's end with ``forecast.forecast_series``
+  and DAILY_MODELS (mean, weekly seasonal naive, Holt-Winters with a weekly season; the best by
+  holdout MAE on the last ``min(7, n // 4)`` days; the mean alone below 8 days). A path's count
+  is its weighted sum over the remaining days (weights: each day's share inside
+  [as_of, window_end)), clipped at 0 and rounded stochastically to an integer. Objectives with no
+  complete day of history get no new items.
+- when: spread over the remaining days in proportion to the point forecast (uniform within a day).
+- what: each item's (value, good) drawn with replacement from the objective's items of the last
+  ITEM_HISTORY_DAYS days (all its items when none is that recent).
+
+RPO: the window's figure is the largest exposure, which grows with the time since the last good
+backup. The open exposure span (from the last good backup, ``as_of − last`` long so far) lasts,
+per path, a gap drawn from the closed spans of the last ITEM_HISTORY_DAYS days that are longer than
+it already is (the residual life), or, when none is, what it lasted so far plus a drawn gap; the
+spans after it are drawn gaps until the window's end. Gaps between good backups already carry the
+backup success rate (a failed run lengthens the gap). With no closed span the open one lasts to the
+window's end; with no good backup at all there is nothing to simulate.
+
+Per window, over the paths (``simulations``): p_breach = share of paths whose final status is
+``breached`` (a path ending ``no_data`` or ``insufficient_data`` is not a breach);
+expected_measured the mean of the final ``measured`` (NaN-free paths), measured_low/high its
+INTERVAL quantiles; for share objectives (judged_on share: share_within, CSAT) the same figures
+are the attainment columns, null otherwise. predicted_exhaustion_at (median over paths, null when
+fewer than half get there, as in ``risk``): for share objectives the instant the bad items exceed
+the path's error budget (1 − target) × final items; for RPO the instant an exposure span passes
+the target; null for means, medians, percentiles and NPS, which have no budget that runs out.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+from pipelines.predict.forecast import (
+    DAILY_MODELS,
+    DAY_SECONDS,
+    FORECASTS_SCHEMA,
+    INTERVAL,
+    SeriesForecast,
+    forecast_series,
+    forecast_steps,
+    series_frame,
+)
+from pipelines.predict.risk import BREACH_RISK_SCHEMA, median_instant
+from pipelines.sla.objectives import KEYS, UTC_US
+from pipelines.sla.outcomes import OUTCOMES_SCHEMA, outcome_windows
+
+ITEM_HISTORY_DAYS = 28
+ITEM_SIMULATIONS = 200
+"""Paths per window: fewer than the traffic forecast's, since every path re-aggregates all the
+window's items (p_breach to within ±0.07 at 0.5, 95%)."""
+ITEM_ROWS_PER_OBJECTIVE = 1_000_000
+"""At most about this many simulated items (paths × items in the window) per objective: windows
+of very many items (latency samples) get fewer paths, down to MIN_ITEM_SIMULATIONS; their final
+figure varies little from path to path anyway."""
+MIN_ITEM_SIMULATIONS = 20
+_HOLDOUT_DAYS = 7
+_PATH_SEPARATOR = "\x1f"
+_SIMULATED_SCHEMA = {**OUTCOMES_SCHEMA, "simulation": pl.Int64}
+
+
+@dataclass(frozen=True)
+class ItemForecast:
+    """One current window's simulation over ``paths`` paths: ``arrivals`` the daily item-count
+    forecast (None for RPO and without history) over ``step_starts`` (epoch seconds of UTC days)
+    with ``weights``; ``outcome_model`` how each item's outcome is drawn; ``items`` the simulated
+    items to come (OUTCOMES_SCHEMA plus ``simulation``, the path number 0 … paths − 1; RPO: the
+    open span and those after it)."""
+
+    contract_id: str
+    objective_id: str
+    window_label: str
+    paths: int
+    step_starts: np.ndarray
+    weights: np.ndarray
+    arrivals: SeriesForecast | None
+    outcome_model: str
+    items: pl.DataFrame
+
+
+def forecast_items(
+    objectives: pl.DataFrame,
+    current: pl.DataFrame,
+    outcomes: pl.DataFrame,
+    as_of: datetime,
+    simulations: int = ITEM_SIMULATIONS,
+    seed: int = 0,
+) -> list[ItemForecast]:
+    """The items to come of each current window (module docstring).
+
+    Inputs: ``objectives`` (sla.objectives rows, OBJECTIVES_SCHEMA, of the item-judged
+    objectives), ``current`` (their sla.windows rows holding ``as_of``: contract_id,
+    objective_id, window_label, window_end, total), ``outcomes`` (sla.outcomes,
+    OUTCOMES_SCHEMA). ``simulations`` paths per window (fewer for very large windows: see
+    ITEM_ROWS_PER_OBJECTIVE). Reproducible: each objective's generator is seeded from ``seed``
+    and its keys.
+    """
+    as_of = as_of.astimezone(UTC)
+    measures = {
+        (contract_id, objective_id): measure
+        for contract_id, objective_id, measure in objectives.select(
+            *KEYS, pl.col("measure").fill_null("")
+        ).iter_rows()
+    }
+    histories = outcomes.filter(pl.col("counted_at") <= as_of).partition_by(
+        KEYS, as_dict=True, maintain_order=True
+    )
+    empty = pl.DataFrame(schema=OUTCOMES_SCHEMA)
+    forecasts = []
+    day = as_of.replace(hour=0, minute=0, second=0, microsecond=0)
+    for contract_id, objective_id, label, window_end, so_far in current.select(
+        *KEYS, "window_label", "window_end", "total"
+    ).iter_rows():
+        measure = measures.get((contract_id, objective_id))
+        if measure is None:
+            continue
+        history = histories.get((contract_id, objective_id), empty).sort("counted_at")
+        rng = np.random.default_rng([seed, zlib.crc32(f"{contract_id}\0{objective_id}".encode())])
+        step_starts, weights = forecast_steps(day, as_of, window_end, DAY_SECONDS)
+        recent = _recent(history, as_of)
+        to_come = recent.height / ITEM_HISTORY_DAYS * weights.sum()
+        paths = int(
+            np.clip(
+                ITEM_ROWS_PER_OBJECTIVE // max((so_far or 0.0) + to_come, 1.0),
+                MIN_ITEM_SIMULATIONS,
+                simulations,
+            )
+        )
+        if measure == "rpo":
+            arrivals, model = None, "backup_gap_bootstrap"
+            items = _exposure_spans(history, as_of, window_end, paths, rng)
+        else:
+            arrivals = _arrivals(history, day, len(step_starts), paths, rng)
+            model = "outcome_bootstrap"
+            items = _items_to_come(recent, as_of, step_starts, weights, arrivals, rng)
+        forecasts.append(
+            ItemForecast(
+                contract_id,
+                objective_id,
+                label,
+                paths,
+                step_starts,
+                weights,
+                arrivals,
+                model,
+                items.with_columns(
+                    contract_id=pl.lit(contract_id), objective_id=pl.lit(objective_id)
+                ).select(list(_SIMULATED_SCHEMA)),
+            )
+        )
+    return forecasts
+
+
+def _arrivals(
+    history: pl.DataFrame, day: datetime, steps: int, simulations: int, rng: np.random.Generator
+) -> SeriesForecast | None:
+    """The daily item-count forecast from the complete days before ``day``, from the later of
+    ITEM_HISTORY_DAYS days back and the first item's day (None without such a day)."""
+    if history.is_empty() or steps == 0:
+        return None
+    first_item: datetime = history["counted_at"].min()  # type: ignore[assignment]
+    first = max(
+        day - timedelta(days=ITEM_HISTORY_DAYS),
+        first_item.replace(hour=0, minute=0, second=0, microsecond=0),
+    )
+    days = (day - first).days
+    if days < 1:
+        return None
+    counted = history.filter(pl.col("counted_at") >= first, pl.col("counted_at") < day)
+    offsets = (counted["counted_at"].dt.epoch("s").to_numpy() - first.timestamp()) // DAY_SECONDS
+    counts = np.bincount(offsets.astype(np.int64), minlength=days).astype(np.float64)
+    return forecast_series(counts, steps, simulations, rng, DAILY_MODELS, _HOLDOUT_DAYS)
+
+
+def _recent(history: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
+    """The items of the last ITEM_HISTORY_DAYS days, or all of them when none is that recent."""
+    recent = history.filter(pl.col("counted_at") >= as_of - timedelta(days=ITEM_HISTORY_DAYS))
+    return recent if recent.height else history
+
+
+def _items_to_come(
+    pool: pl.DataFrame,
+    as_of: datetime,
+    step_starts: np.ndarray,
+    weights: np.ndarray,
+    arrivals: SeriesForecast | None,
+    rng: np.random.Generator,
+) -> pl.DataFrame:
+    """Simulated items of every path (_SIMULATED_SCHEMA, keys null), outcomes drawn from
+    ``pool`` (the recent items)."""
+    if arrivals is None or pool.is_empty():
+        return _simulated(np.array([]), np.array([]), pl.Series([], dtype=pl.Boolean), [])
+    expected = np.clip((arrivals.paths * weights[:, None]).sum(axis=0), 0.0, None)
+    counts = np.floor(expected + rng.random(expected.shape)).astype(np.int64)
+    simulation = np.repeat(np.arange(len(counts)), counts)
+    share = np.clip(arrivals.point, 0.0, None) * weights
+    share = share / share.sum() if share.sum() > 0 else weights / weights.sum()
+    step = rng.choice(len(share), len(simulation), p=share)
+    segment_start = np.maximum(step_starts, as_of.timestamp())
+    segment_seconds = weights * DAY_SECONDS
+    at = segment_start[step] + rng.random(len(simulation)) * segment_seconds[step]
+    drawn = rng.integers(0, pool.height, len(simulation))
+    return _simulated(at, pool["value"].to_numpy()[drawn], pool["good"].gather(drawn), simulation)
+
+
+def _exposure_spans(
+    history: pl.DataFrame,
+    as_of: datetime,
+    window_end: datetime,
+    simulations: int,
+    rng: np.random.Generator,
+) -> pl.DataFrame:
+    """Simulated exposure spans of an RPO objective from its open span on (module docstring)."""
+    if history.is_empty():
+        return _simulated(np.array([]), np.array([]), pl.Series([], dtype=pl.Boolean), [])
+    last_good = history["counted_at"][-1].timestamp()
+    closed = _recent(history.head(history.height - 1), as_of)["value"].to_numpy()
+    elapsed, end = as_of.timestamp() - last_good, window_end.timestamp()
+    longer = closed[closed > elapsed]
+    starts, lengths, paths = [], [], []
+    for path in range(simulations):
+        if closed.size == 0:
+            length = end - last_good
+        elif longer.size:
+            length = rng.choice(longer)
+        else:
+            length = elapsed + rng.choice(closed)
+        start = last_good
+        while True:
+            starts.append(start)
+            lengths.append(length)
+            paths.append(path)
+            start += length
+            if start >= end:
+                break
+            length = max(rng.choice(closed), 1.0)
+    return _simulated(
+        np.array(starts), np.array(lengths), pl.Series([None] * len(paths), dtype=pl.Boolean), paths
+    )
+
+
+def _simulated(
+    at: np.ndarray, value: np.ndarray, good: pl.Series, simulation: np.ndarray | list[int]
+) -> pl.DataFrame:
+    """Simulated items (_SIMULATED_SCHEMA, keys and item_id null) counted at epoch seconds."""
+    return (
+        pl.DataFrame(
+            {
+                "counted_at": np.round(at * 1e6).astype(np.int64),
+                "value": np.asarray(value, dtype=np.float64),
+                "good": good.cast(pl.Boolean),
+                "simulation": np.asarray(simulation, dtype=np.int64),
+            }
+        )
+        .with_columns(pl.col("counted_at").cast(UTC_US))
+        .with_columns(pl.lit(None, pl.String).alias(name) for name in (*KEYS, "item_id", "detail"))
+        .select(list(_SIMULATED_SCHEMA))
+        .cast(_SIMULATED_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+FINAL_WINDOWS_SCHEMA = {
+    **dict.fromkeys(KEYS, pl.String),
+    "window_label": pl.String,
+    "simulation": pl.Int64,
+    "measured": pl.Float64,
+    "status": pl.String,
+    "exhaustion_at": pl.Float64,
+}
+"""One row per window and path: the final ``measured`` and ``status`` as sla.windows will have
+them at the window's end, and ``exhaustion_at`` (epoch seconds; +inf when the path never gets
+there, null where the concept does not apply)."""
+
+
+def final_windows(
+    objectives: pl.DataFrame,
+    current: pl.DataFrame,
+    outcomes: pl.DataFrame,
+    forecasts: list[ItemForecast],
+    as_of: datetime,
+) -> pl.DataFrame:
+    """Each path's final window: the items so far plus the path's items to come, aggregated by
+    ``outcome_windows`` at the window's end (each path is a copy of the objective whose effective
+    period is cut to the window's last hour, so only that window is listed).
+
+    Inputs: as for ``forecast_items`` (``current`` also with window_start, good, total, target),
+    and its ``forecasts``. Output: FINAL_WINDOWS_SCHEMA.
+    """
+    as_of = as_of.astimezone(UTC)
+    windows = current.select(*KEYS, "window_label", "window_start", "window_end", "good", "total")
+    specs = objectives.join(windows, on=KEYS).with_columns(
+        effective_start=pl.col("window_end") - timedelta(hours=1),
+        effective_end=pl.col("window_end"),
+    )
+    simulated = pl.concat([forecast.items for forecast in forecasts])
+    paths = pl.concat(
+        pl.DataFrame(
+            {
+                "contract_id": forecast.contract_id,
+                "objective_id": forecast.objective_id,
+                "simulation": np.arange(forecast.paths, dtype=np.int64),
+            }
+        )
+        for forecast in forecasts
+    )
+    spans = pl.col("measure").fill_null("") == "rpo"
+    open_span = pl.col("counted_at") == pl.col("counted_at").max().over(KEYS)
+    so_far = (
+        outcomes.filter(pl.col("counted_at") <= as_of)
+        .join(specs.select(*KEYS, "measure", "window_start"), on=KEYS)
+        .filter(
+            pl.when(spans)
+            .then(
+                ~open_span
+                & (pl.col("counted_at") + pl.duration(seconds="value") > pl.col("window_start"))
+            )
+            .otherwise(pl.col("counted_at") >= pl.col("window_start"))
+        )
+        .select(OUTCOMES_SCHEMA.names())
+        .join(paths, on=KEYS)
+    )
+    items = pl.concat([so_far, simulated]).with_columns(
+        objective_id=_path_id(pl.col("objective_id"))
+    )
+    frames = []
+    for (window_end,), group in specs.group_by("window_end"):
+        path_objectives = group.join(paths, on=KEYS).with_columns(
+            objective_id=_path_id(pl.col("objective_id"))
+        )
+        figures = outcome_windows(
+            path_objectives.select(objectives.columns),
+            items.join(path_objectives.select(KEYS), on=KEYS),
+            window_end,  # type: ignore[arg-type]
+        )
+        frames.append(figures.select(*KEYS, "window_label", "measured", "status"))
+    finals = (
+        pl.concat(frames)
+        .with_columns(
+            pl.col("objective_id")
+            .str.split_exact(_PATH_SEPARATOR, 1)
+            .struct.rename_fields(["objective_id", "simulation"])
+            .struct.unnest()
+        )
+        .with_columns(pl.col("simulation").cast(pl.Int64))
+        .join(windows.select(*KEYS, "window_label"), on=[*KEYS, "window_label"])
+    )
+    return (
+        finals.join(
+            _exhaustion(specs, simulated, so_far, paths, as_of),
+            on=[*KEYS, "simulation"],
+            how="left",
+        )
+        .select(list(FINAL_WINDOWS_SCHEMA))
+        .cast(FINAL_WINDOWS_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def _path_id(objective_id: pl.Expr) -> pl.Expr:
+    return pl.concat_str(objective_id, pl.lit(_PATH_SEPARATOR), pl.col("simulation"))
+
+
+def _exhaustion(
+    specs: pl.DataFrame,
+    simulated: pl.DataFrame,
+    so_far: pl.DataFrame,
+    paths: pl.DataFrame,
+    as_of: datetime,
+) -> pl.DataFrame:
+    """KEYS, simulation, exhaustion_at (module docstring) of share and RPO objectives, from the
+    windows' ``specs`` (objectives with target, judged_on, measure, window_end, good, total),
+    the ``simulated`` items to come, the items ``so_far`` of every path and the ``paths``
+    (KEYS, simulation)."""
+    moment = as_of.timestamp()
+    seconds = pl.col("counted_at").dt.epoch("us") / 1e6
+    shares = specs.filter(pl.col("judged_on") == "share")
+    future = simulated.join(shares.select(KEYS), on=KEYS)
+    budgets = (
+        shares.select(*KEYS, "target", "good", "total")
+        .join(paths, on=KEYS)
+        .join(
+            future.group_by(*KEYS, "simulation").agg(to_come=pl.len()),
+            on=[*KEYS, "simulation"],
+            how="left",
+        )
+        .select(
+            *KEYS,
+            "simulation",
+            bad_so_far=pl.col("total") - pl.col("good"),
+            budget=(1 - pl.col("target")) * (pl.col("total") + pl.col("to_come").fill_null(0)),
+        )
+    )
+    crossings = (
+        future.sort("counted_at")
+        .with_columns(bad=(~pl.col("good")).cast(pl.Float64).cum_sum().over([*KEYS, "simulation"]))
+        .join(budgets, on=[*KEYS, "simulation"])
+        .filter(pl.col("bad_so_far") + pl.col("bad") > pl.col("budget"))
+        .group_by(*KEYS, "simulation")
+        .agg(crossing=seconds.min())
+    )
+    share_exhaustion = budgets.join(crossings, on=[*KEYS, "simulation"], how="left").select(
+        *KEYS,
+        "simulation",
+        exhaustion_at=pl.when(pl.col("bad_so_far") > pl.col("budget"))
+        .then(moment)
+        .otherwise(pl.col("crossing").fill_null(float("inf"))),
+    )
+    rpo = specs.filter(pl.col("measure") == "rpo")
+    passes = seconds + pl.col("target")
+    rpo_exhaustion = (
+        pl.concat([so_far, simulated])
+        .join(rpo.select(*KEYS, "target", "window_end"), on=KEYS)
+        .filter(
+            pl.col("value") > pl.col("target"),
+            passes < pl.col("window_end").dt.epoch("us") / 1e6,
+        )
+        .group_by(*KEYS, "simulation")
+        .agg(crossing=pl.max_horizontal(passes, pl.lit(moment)).min())
+    )
+    rpo_exhaustion = (
+        paths.join(rpo.select(KEYS), on=KEYS)
+        .join(rpo_exhaustion, on=[*KEYS, "simulation"], how="left")
+        .select(*KEYS, "simulation", exhaustion_at=pl.col("crossing").fill_null(float("inf")))
+    )
+    return pl.concat([share_exhaustion, rpo_exhaustion]).cast(
+        {"exhaustion_at": pl.Float64, "simulation": pl.Int64}
+    )
+
+
+def item_breach_risk(
+    objectives: pl.DataFrame,
+    current: pl.DataFrame,
+    forecasts: list[ItemForecast],
+    finals: pl.DataFrame,
+    as_of: datetime,
+) -> pl.DataFrame:
+    """Breach risk of every simulated window (module docstring).
+
+    Inputs: ``objectives`` and ``current`` as for ``final_windows`` (``current`` also with
+    target and unit), ``forecasts`` (forecast_items), ``finals`` (final_windows). Output:
+    BREACH_RISK_SCHEMA, method 'item_simulation', one row per window.
+    """
+    models = {
+        (forecast.contract_id, forecast.objective_id): (
+            forecast.arrivals.model if forecast.arrivals else None,
+            forecast.arrivals.holdout_mae if forecast.arrivals else None,
+            forecast.outcome_model,
+        )
+        for forecast in forecasts
+    }
+    rows = []
+    for (contract_id, objective_id), paths in finals.partition_by(
+        KEYS, as_dict=True, maintain_order=True
+    ).items():
+        measured = paths["measured"].drop_nulls().drop_nans().to_numpy()
+        exhaustion = paths["exhaustion_at"].drop_nulls().to_numpy()
+        model, mae, outcome_model = models[(contract_id, objective_id)]
+        rows.append(
+            {
+                "contract_id": contract_id,
+                "objective_id": objective_id,
+                "p_breach": float((paths["status"] == "breached").mean() or 0.0),
+                "expected_measured": float(np.mean(measured)) if measured.size else None,
+                "measured_low": float(np.quantile(measured, INTERVAL[0]))
+                if measured.size
+                else None,
+                "measured_high": float(np.quantile(measured, INTERVAL[1]))
+                if measured.size
+                else None,
+                "predicted_exhaustion_at": median_instant(exhaustion) if exhaustion.size else None,
+                "volume_model": model,
+                "volume_holdout_mae": mae,
+                "bad_ratio_model": outcome_model,
+            }
+        )
+    risk = pl.DataFrame(
+        rows,
+        schema={
+            name: BREACH_RISK_SCHEMA[name]
+            for name in (
+                *KEYS,
+                "p_breach",
+                "expected_measured",
+                "measured_low",
+                "measured_high",
+                "predicted_exhaustion_at",
+                "volume_model",
+                "volume_holdout_mae",
+                "bad_ratio_model",
+            )
+        },
+    )
+    is_share = pl.col("judged_on") == "share"
+    return (
+        current.select(*KEYS, "window_label", "target", "window_end", "unit")
+        .join(risk, on=KEYS)
+        .join(objectives.select(*KEYS, "judged_on"), on=KEYS)
+        .with_columns(
+            as_of=pl.lit(as_of.astimezone(UTC), UTC_US),
+            method=pl.lit("item_simulation"),
+            expected_attainment=pl.when(is_share).then("expected_measured"),
+            attainment_low=pl.when(is_share).then("measured_low"),
+            attainment_high=pl.when(is_share).then("measured_high"),
+            bad_ratio_holdout_mae=pl.lit(None, pl.Float64),
+        )
+        .select(list(BREACH_RISK_SCHEMA))
+        .cast(BREACH_RISK_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def item_forecasts_frame(forecasts: list[ItemForecast], risk: pl.DataFrame) -> pl.DataFrame:
+    """The item forecasts as FORECASTS_SCHEMA rows: series 'items' (the daily item count to
+    come, one row per UTC day, ``hour`` its start) where one was fitted, and series 'measured'
+    (the window's final figure in its unit: one row at window_end, weight 1, mean and interval
+    from ``risk``, model the outcome model)."""
+    frames = [
+        series_frame(
+            forecast.contract_id,
+            forecast.objective_id,
+            "items",
+            forecast.arrivals,
+            forecast.step_starts,
+            forecast.weights,
+            None,
+        )
+        for forecast in forecasts
+        if forecast.arrivals is not None
+    ]
+    measured = risk.select(
+        *KEYS,
+        series=pl.lit("measured"),
+        model="bad_ratio_model",
+        holdout_mae=pl.lit(None, pl.Float64),
+        hour="window_end",
+        weight=pl.lit(1.0),
+        mean="expected_measured",
+        interval_low="measured_low",
+        interval_high="measured_high",
+    ).filter(pl.col("mean").is_not_null())
+    return pl.concat([*frames, measured.cast(FORECASTS_SCHEMA)])  # type: ignore[arg-type]
+
+
+def item_predictions(
+    objectives: pl.DataFrame,
+    current: pl.DataFrame,
+    outcomes: pl.DataFrame,
+    as_of: datetime,
+    simulations: int = ITEM_SIMULATIONS,
+    seed: int = 0,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Breach risk (BREACH_RISK_SCHEMA) and forecasts (FORECASTS_SCHEMA) of the current windows
+    of item-judged objectives: ``forecast_items``, ``final_windows``, ``item_breach_risk`` and
+    ``item_forecasts_frame`` in turn. Inputs as for ``final_windows`` (``current``: sla.windows
+    rows holding ``as_of``)."""
+    forecasts = forecast_items(objectives, current, outcomes, as_of, simulations, seed)
+    if not forecasts:
+        return pl.DataFrame(schema=BREACH_RISK_SCHEMA), pl.DataFrame(schema=FORECASTS_SCHEMA)
+    finals = final_windows(objectives, current, outcomes, forecasts, as_of)
+    risk = item_breach_risk(objectives, current, forecasts, finals, as_of)
+    return risk, item_forecasts_frame(forecasts, risk)
