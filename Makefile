@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PLEDGE_HOME ?= .pledge
 export PLEDGE_HOME
 
-.PHONY: demo test dev bench lint install clean
+.PHONY: demo test dev bench lint install browser screenshots clean
 
 install: $(STAMP)
 
@@ -19,9 +19,23 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## generate 90 days of demo evidence, run the whole pipeline, write the reports
 	$(BIN)/pledge demo
 
-test: $(STAMP)  ## run the whole test suite
+test: $(STAMP) browser  ## run the whole test suite (the report tests open every page in Chromium)
 	$(BIN)/ruff check pipelines tests bench
 	$(BIN)/pytest
+
+# Chromium for the browser tests of the reports: Debian's package, installed when missing.
+browser:  ## install Chromium (apt-get, as root or through sudo) unless `chromium` is on the PATH
+	@command -v $${PLEDGE_CHROMIUM:-chromium} >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+	  else echo "Chromium is missing: install it as root (apt-get install chromium) or set PLEDGE_CHROMIUM to a Chromium executable" >&2; exit 1; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "Chromium is missing and apt-get is not available: install Chromium and set PLEDGE_CHROMIUM to its executable" >&2; exit 1; }; \
+	  echo "installing Chromium (Debian package chromium) for the report tests"; \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+screenshots: $(STAMP) browser  ## docs/portfolio.png, contract.png and objective.png from $(PLEDGE_HOME)/reports (run `make demo` first)
+	$(BIN)/python -m pipelines.report.browser screenshots $(PLEDGE_HOME)/reports docs
 
 dev: $(STAMP)  ## open the Dagster UI on the same code and instance as `pledge`
 	$(BIN)/pledge dev

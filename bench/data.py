@@ -8,12 +8,13 @@ size are kept.
 from __future__ import annotations
 
 import json
-import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from pipelines.progress import Progress
 
 BENCH_CONTRACT_ID = "bench"
 TIME_ZONE = "Europe/Berlin"
@@ -36,17 +37,13 @@ def write_home(home: Path, services: int, days: int, end: date, seed: int = 1) -
         for path in landing.glob("*.csv"):
             path.unlink()
         rng = np.random.default_rng(seed)
-        for offset in range(days):
-            day = end - timedelta(days=days - 1 - offset)
-            _day_frame(day, names, rng).write_csv(landing / f"requests-{day.isoformat()}.csv")
-            progress("generating landing files", offset + 1, days)
+        with Progress("writing landing files", days, "days") as written:
+            for offset in range(days):
+                day = end - timedelta(days=days - 1 - offset)
+                _day_frame(day, names, rng).write_csv(landing / f"requests-{day.isoformat()}.csv")
+                written.advance()
         marker.write_text(json.dumps(size))
     return services * days * 1440
-
-
-def progress(label: str, done: int, total: int) -> None:
-    """Overwrite one stderr line with ``label: done/total``; end the line when done."""
-    print(f"\r{label}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr)
 
 
 def _day_frame(day: date, names: list[str], rng: np.random.Generator) -> pl.DataFrame:

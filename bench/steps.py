@@ -25,9 +25,10 @@ from typing import Any, TypeVar
 import duckdb
 import polars as pl
 
-from bench.data import TIME_ZONE, progress
+from bench.data import TIME_ZONE
 from pipelines import warehouse
 from pipelines.ingest.load import ingest_partition
+from pipelines.progress import Progress
 from pipelines.sla.assets import (
     STORED_SLICES_SQL,
     day_evidence,
@@ -91,11 +92,11 @@ def ingest(home: Path, days: list[date]) -> tuple[list[Timing], None]:
     source = load_sources(home / "sources.yaml")["requests"]
     loaded = 0
     began = perf_counter()
-    with _warehouse(home) as con:
-        for done, day in enumerate(days, 1):
+    with _warehouse(home) as con, Progress("ingesting", len(days), "days") as ingested:
+        for day in days:
             files = ingest_partition(con, "requests", source, home / "landing", day, known_services)
             loaded += int(files["rows_loaded"].sum())
-            progress("ingest", done, len(days))
+            ingested.advance()
     return [Timing("ingest (ingest_partition per day)", loaded, perf_counter() - began)], None
 
 
@@ -106,13 +107,13 @@ def slices(home: Path, days: list[date]) -> tuple[list[Timing], None]:
     objectives = objectives_frame(contracts)
     seconds = dict.fromkeys(["read", "compute", "write"], 0.0)
     raw_rows = stored = 0
-    with _warehouse(home) as con:
+    with _warehouse(home) as con, Progress("slicing", len(days), "days") as sliced:
         began = perf_counter()
         as_of = evidence_end(con)
         first = first_evidence(con)
         seconds["read"] += perf_counter() - began
         assert as_of is not None, "no evidence ingested"
-        for done, day in enumerate(days, 1):
+        for day in days:
             start = datetime.combine(day, time(), UTC)
             lap = perf_counter()
             evidence = {kind: rows.collect() for kind, rows in day_evidence(con, start).items()}
@@ -132,7 +133,7 @@ def slices(home: Path, days: list[date]) -> tuple[list[Timing], None]:
             seconds["write"] += perf_counter() - lap
             raw_rows += evidence["requests"].height
             stored += stored_day.height
-            progress("slices", done, len(days))
+            sliced.advance()
     return [
         Timing(
             f"slices, per day as sla/slices ({len(days)} days)", raw_rows, sum(seconds.values())

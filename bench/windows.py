@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from datetime import date, timedelta
@@ -27,6 +28,7 @@ from polars.testing import assert_frame_equal
 
 from bench import steps
 from bench.data import write_home
+from pipelines.progress import Progress, format_duration
 
 END = date(2025, 12, 31)
 MAX_WINDOWS_VS_DUCKDB = 1.5
@@ -34,11 +36,18 @@ MIN_PANDAS_VS_WINDOWS = 10.0
 MAX_PEAK_MB = 8 * 1024
 
 
-def run(step: Any, *args: Any) -> steps.StepResult:
-    """``step`` in a fresh spawned process (its imports and memory are its own)."""
-    print(f"running {step.__name__} …", flush=True)
+def run(step: Any, *args: Any, progress: Progress) -> steps.StepResult:
+    """``step`` in a fresh spawned process (its imports and memory are its own), counted on
+    ``progress`` with a note of its time and peak memory."""
+    started = time.perf_counter()
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(steps.measured, step, *args).result()
+        result = pool.submit(steps.measured, step, *args).result()
+    progress.note(
+        f"{step.__name__}: {format_duration(time.perf_counter() - started)}, "
+        f"peak {result.peak_mb:,.0f} MB"
+    )
+    progress.advance()
+    return result
 
 
 def main() -> None:
@@ -49,14 +58,15 @@ def main() -> None:
     write_home(home, services, days, END)
     day_list = [END - timedelta(days=days - 1 - n) for n in range(days)]
 
-    results = {
-        "ingest": run(steps.ingest, home, day_list),
-        "slices": run(steps.slices, home, day_list),
-        "burn": run(steps.burn, home),
-    }
-    results["windows"] = run(steps.windows, home, results["burn"].payload)
-    results["duckdb"] = run(steps.duckdb_query, home)
-    results["pandas"] = run(steps.pandas_groupby, home)
+    with Progress("benchmark", 6, "steps") as progress:
+        results = {
+            "ingest": run(steps.ingest, home, day_list, progress=progress),
+            "slices": run(steps.slices, home, day_list, progress=progress),
+            "burn": run(steps.burn, home, progress=progress),
+        }
+        results["windows"] = run(steps.windows, home, results["burn"].payload, progress=progress)
+        results["duckdb"] = run(steps.duckdb_query, home, progress=progress)
+        results["pandas"] = run(steps.pandas_groupby, home, progress=progress)
 
     pledge = results["windows"].payload
     for method in ("duckdb", "pandas"):

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipelines.progress import Progress, step, timed_steps
 from pipelines.settings import Settings
 
 if TYPE_CHECKING:
@@ -112,6 +113,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out", type=Path, help="JSON file to write (default: PLEDGE_HOME/backtest.json)"
     )
 
+    monthly = commands.add_parser(
+        "monthly",
+        help="write each contract's monthly compliance summary (HTML and CSV) to reports/monthly",
+    )
+    monthly.add_argument("--home", type=Path, help="Pledge home (default: $PLEDGE_HOME or .pledge)")
+    monthly.add_argument(
+        "--month", help="YYYY-MM in each contract's zone (default: its last complete month)"
+    )
+
     args = parser.parse_args(argv)
     return {
         "validate": _validate,
@@ -122,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "score-anomalies": _score_anomalies,
         "nab-eval": _nab_eval,
         "backtest": _backtest,
+        "monthly": _monthly,
     }[args.command](args)
 
 
@@ -177,7 +188,7 @@ def _demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     print(f"Writing {args.days} days of demo evidence up to {end} 00:00 UTC into {settings.home}")
     truth = generate_demo(
-        settings.home, end=end, days=args.days, seed=args.seed, progress=_progress
+        settings.home, end=end, days=args.days, seed=args.seed, progress=timed_steps(started)
     )
     first = date.fromisoformat(truth["start"][:10])
     return _run_and_report(settings, first, end - timedelta(days=1), started)
@@ -218,9 +229,7 @@ def _run_and_report(settings: Settings, first: date, last: date, started: float)
             file=sys.stderr,
         )
         return 2
-    _progress(
-        f"running the pipeline for {first} .. {last} (Dagster instance {settings.dagster_home})"
-    )
+    step(f"running the pipeline for {first} .. {last} (Dagster instance {settings.dagster_home})")
     result = run_pipeline(settings, first, last)
     if not result.success:
         print(
@@ -229,7 +238,7 @@ def _run_and_report(settings: Settings, first: date, last: date, started: float)
         )
         return 1
     seconds = time.perf_counter() - started
-    _progress(f"done in {seconds:.1f} s")
+    step(f"done in {seconds:.1f} s")
     print(f"Warehouse: {settings.warehouse_path}")
     print(f"Report:    {settings.reports_dir / 'index.html'}")
     return 0
@@ -290,7 +299,7 @@ def _nab_eval(args: argparse.Namespace) -> int:
         rows = window_rows(scored["timestamp"], [(start, end) for start, end in windows])
         corpus.append(LabelledSeries(name, scored["anomaly_score"].to_numpy(), rows))
         seconds = time.perf_counter() - file_started
-        _progress(f"{name}: {scored.height} rows, {len(rows)} window(s), {seconds:.2f} s")
+        step(f"{name}: {scored.height} rows, {len(rows)} window(s), {seconds:.2f} s")
     for profile in PROFILES:
         result = best_threshold(corpus, profile)
         print(
@@ -298,6 +307,31 @@ def _nab_eval(args: argparse.Namespace) -> int:
             f"(threshold {result.threshold:.6f}, raw {result.raw:.3f})"
         )
     print(f"{len(corpus)} files in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _monthly(args: argparse.Namespace) -> int:
+    from pipelines.report.monthly import month_span, write_monthly_summaries
+    from pipelines.spec.loader import load_contracts
+    from pipelines.warehouse import connect
+
+    settings = Settings.from_env(args.home)
+    if not settings.warehouse_path.exists():
+        print(f"error: no warehouse at {settings.warehouse_path}", file=sys.stderr)
+        return 2
+    try:
+        if args.month:
+            month_span(args.month, "UTC")
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    contracts, problems = load_contracts(settings.contracts_dir)
+    for problem in problems:
+        print(f"warning: contract skipped: {problem}", file=sys.stderr)
+    with connect(settings.warehouse_path, read_only=True) as con:
+        summaries = write_monthly_summaries(con, settings.reports_dir, contracts, args.month)
+    for summary in summaries:
+        print(f"{summary.contract_id} {summary.month}: {summary.html} {summary.csv}")
     return 0
 
 
@@ -343,18 +377,19 @@ def _backtest(args: argparse.Namespace) -> int:
     # Holt-Winters fits on all-zero bad ratios log(0) in their AIC: harmless, thousands of lines.
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="statsmodels")
     print(f"Backtest of {settings.warehouse_path}, predicting every {args.every}")
-    outcomes = replay(
-        objectives,
-        windows,
-        slices,
-        {
-            "breach_risk": forecast_predictor(),
-            "burn_rate_alerts": burn_rate_predictor(alert_rules_frame(contracts)),
-            "linear_extrapolation": linear_extrapolation_predictor(),
-        },
-        every=every,
-        progress=_progress,
-    )
+    with Progress("replaying", unit="as-of times") as replayed:
+        outcomes = replay(
+            objectives,
+            windows,
+            slices,
+            {
+                "breach_risk": forecast_predictor(),
+                "burn_rate_alerts": burn_rate_predictor(alert_rules_frame(contracts)),
+                "linear_extrapolation": linear_extrapolation_predictor(),
+            },
+            every=every,
+            progress=replayed,
+        )
     metrics = backtest_metrics(outcomes)
     print(metrics_table(metrics))
     seconds = time.perf_counter() - started
@@ -380,10 +415,6 @@ def _backtest(args: argparse.Namespace) -> int:
     windows_scored = outcomes.unique(["contract_id", "objective_id", "window_start"]).height
     print(f"{windows_scored} windows scored in {seconds:.1f} s; wrote {out}")
     return 0
-
-
-def _progress(message: str) -> None:
-    print(f"  · {message}", flush=True)
 
 
 if __name__ == "__main__":

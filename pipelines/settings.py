@@ -20,6 +20,7 @@ class Settings:
     warehouse_path: Path
     reports_dir: Path
     dagster_home: Path
+    notifications_file: Path
 
     @classmethod
     def from_env(cls, home: str | os.PathLike | None = None) -> Settings:
@@ -38,6 +39,7 @@ class Settings:
             warehouse_path=path("PLEDGE_WAREHOUSE", root / "warehouse.duckdb"),
             reports_dir=path("PLEDGE_REPORTS", root / "reports"),
             dagster_home=path("DAGSTER_HOME", root / "dagster"),
+            notifications_file=path("PLEDGE_NOTIFICATIONS", root / "notifications.jsonl"),
         )
 
 

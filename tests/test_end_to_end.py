@@ -158,18 +158,30 @@ def test_nps_dip_breaches_with_the_score_of_the_landing_files(home: Path):
     assert measured["interval_low"] < measured["measured"] < measured["interval_high"]
 
 
-def test_every_current_traffic_window_has_a_breach_risk(home: Path):
+def test_every_current_window_has_a_breach_risk(home: Path):
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         risks = con.sql(
-            "SELECT contract_id, objective_id, window_label, p_breach FROM predict.breach_risk"
+            "SELECT contract_id, objective_id, window_label, p_breach, method "
+            "FROM predict.breach_risk"
         ).pl()
         current = con.sql(
-            "SELECT w.contract_id, w.objective_id, w.window_label FROM sla.windows AS w "
-            "JOIN sla.objectives USING (contract_id, objective_id) "
-            "WHERE NOT w.is_complete AND sli_method IN ('requests', 'probes', 'histogram')"
+            "SELECT w.contract_id, w.objective_id, w.window_label, "
+            "CASE WHEN sli_method IN ('requests', 'probes', 'histogram') THEN 'forecast' "
+            "ELSE 'item_simulation' END AS method "
+            "FROM sla.windows AS w JOIN sla.objectives USING (contract_id, objective_id) "
+            "WHERE NOT w.is_complete"
+        ).pl()
+        item_series = con.sql(
+            "SELECT DISTINCT objective_id, series FROM predict.forecasts "
+            "WHERE series IN ('items', 'measured')"
         ).pl()
     assert risks.drop("p_breach").sort(pl.all()).equals(current.sort(pl.all()))
     assert risks["p_breach"].is_between(0, 1).all()
+    # one missed backup (a 48 h gap) in the 13 days before: over the 28 days left of November, a
+    # 26 h RPO is likely to see another one, so the window turns at_risk
+    assert risks.filter(objective_id="orders-rpo")["p_breach"].item() > 0.5
+    assert window(home, "security-and-backup", "orders-rpo", "2026-11")["status"] == "at_risk"
+    assert set(item_series.filter(objective_id="mttr")["series"]) == {"items", "measured"}
 
 
 def test_the_database_ranks_first_for_the_payments_burn(home: Path):
@@ -200,16 +212,20 @@ def test_credits_owed_for_the_breached_window(home: Path):
 
 def test_reports_are_written_for_every_contract(home: Path):
     reports = home / "reports"
-    assert {path.name for path in reports.iterdir()} == {
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        objectives = con.execute("SELECT contract_id, objective_id FROM sla.objectives").fetchall()
+    assert len(objectives) == 21
+    names = {path.name for path in reports.iterdir()}
+    assert {name for name in names if name.endswith(".html")} == {
         "index.html",
         "contract-acme-cloud.html",
         "contract-paylane-payments.html",
         "contract-platform-team.html",
         "contract-service-desk.html",
         "contract-security-and-backup.html",
-        "plotly.min.js",
-        "credits-ledger.csv",
+        *(f"objective-{contract}~{objective}.html" for contract, objective in objectives),
     }
+    assert {"plotly.min.js", "credits-ledger.csv", ".snapshot.json"} <= names
     assert "Acme Cloud hosting agreement" in (reports / "index.html").read_text()
 
 

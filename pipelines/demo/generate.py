@@ -239,8 +239,11 @@ def generate_demo(
         np.column_stack([volumes, dependency_volumes]),
         np.column_stack([failures, dependency_failures]),
     )
-    write_daily(requests, settings.landing_dir, REQUESTS)
-    report(f"wrote requests: {requests.height:,} rows")
+    written = write_daily(requests, settings.landing_dir, REQUESTS)
+    report(
+        f"wrote requests: {requests.height:,} rows, {len(written)} days × "
+        f"{len(request_services + dependencies)} services"
+    )
 
     latency_services = measured_services(contract_list, {"histogram"})
     columns = [request_services.index(service) for service in latency_services]
@@ -256,8 +259,11 @@ def generate_demo(
     latency = traffic.latency_frame(
         minutes, latency_services + dependencies, BUCKET_LABELS, cumulative
     )
-    write_daily(latency, settings.landing_dir, LATENCY)
-    report(f"wrote latency histograms: {latency.height:,} rows")
+    written = write_daily(latency, settings.landing_dir, LATENCY)
+    report(
+        f"wrote latency histograms: {latency.height:,} rows, {len(written)} days × "
+        f"{len(latency_services + dependencies)} services"
+    )
 
     probe_services = measured_services(contract_list, {"probes"})
     failure_rates = probe_failure_rates(
@@ -265,8 +271,11 @@ def generate_demo(
     )
     success = traffic.probe_results(failure_rates, _rng(seed, CHECKS))
     probes = traffic.probes_frame(minutes, probe_services, LOCATIONS, success)
-    write_daily(probes, settings.landing_dir, PROBES)
-    report(f"wrote probes: {probes.height:,} rows")
+    written = write_daily(probes, settings.landing_dir, PROBES)
+    report(
+        f"wrote probes: {probes.height:,} rows, {len(written)} days × {len(probe_services)} "
+        f"services × {len(LOCATIONS)} locations"
+    )
 
     items = item_evidence(span, contracts, clean, seed)
     for frame, source in (

@@ -49,6 +49,7 @@ import polars as pl
 
 from pipelines.predict.forecast import HISTORY_DAYS, forecast_objectives, hourly_history
 from pipelines.predict.risk import breach_risk, linear_extrapolation_risk
+from pipelines.progress import Progress
 from pipelines.sla.burn import alert_episodes, burn_ledger
 from pipelines.sla.objectives import KEYS, UTC_US
 
@@ -181,18 +182,18 @@ def replay(
     predictors: Mapping[str, Predictor],
     every: timedelta = timedelta(days=1),
     history: timedelta = HISTORY,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> pl.DataFrame:
     """Replay every scored window with every predictor and record its first firing.
 
     Inputs: ``objectives`` (sla.objectives), ``windows`` (sla.windows), ``slices`` (sla.slices:
     contract_id, objective_id, slice_start, good, total), ``predictors`` (method name →
-    Predictor). ``progress`` gets one line per objective. Output: OUTCOMES_SCHEMA, one row per
-    scored window and method: ``fired_at`` the first as-of time it fired (null: never, or not
-    before the breach), ``predicted`` (breached and fired before breach_at), ``lead_hours``
-    (breach_at − fired_at, predicted windows only), ``false_alarm`` (met and fired).
+    Predictor). ``progress`` (its total set here) counts the as-of times replayed, with one note
+    per objective. Output: OUTCOMES_SCHEMA, one row per scored window and method: ``fired_at``
+    the first as-of time it fired (null: never, or not before the breach), ``predicted``
+    (breached and fired before breach_at), ``lead_hours`` (breach_at − fired_at, predicted
+    windows only), ``false_alarm`` (met and fired).
     """
-    report = progress or (lambda message: None)
     scored = breach_times(scored_windows(objectives, windows), objectives, slices)
     by_objective = (
         slices.select(*KEYS, "slice_start", "good", "total")
@@ -204,6 +205,14 @@ def replay(
         .sort([*KEYS, "slice_start"])
         .partition_by(KEYS, as_dict=True, maintain_order=True)
     )
+
+    def replayed(window: dict[str, Any]) -> int:
+        return len(
+            as_of_times(window["window_start"], window["breach_at"] or window["window_end"], every)
+        )
+
+    if progress is not None:
+        progress.total = sum(replayed(window) for window in scored.iter_rows(named=True))
     rows = []
     for objective in objectives.join(scored, on=KEYS, how="semi").sort(KEYS).iter_rows(named=True):
         started = time.perf_counter()
@@ -220,11 +229,14 @@ def replay(
             rows.extend(
                 {**window, "method": method, "fired_at": fired[method]} for method in predictors
             )
+            if progress is not None:
+                progress.advance(replayed(window))
         breached = objective_windows.filter(pl.col("status") == "breached").height
-        report(
-            f"{key[0]}/{key[1]}: {objective_windows.height} windows ({breached} breached) "
-            f"in {time.perf_counter() - started:.1f} s"
-        )
+        if progress is not None:
+            progress.note(
+                f"{key[0]}/{key[1]}: {objective_windows.height} windows ({breached} breached) "
+                f"in {time.perf_counter() - started:.1f} s"
+            )
     outcomes = pl.DataFrame(rows, schema={**scored.schema, "method": pl.String, "fired_at": UTC_US})
     judged = outcomes.with_columns(
         predicted=pl.col("breach_at").is_not_null() & pl.col("fired_at").is_not_null(),

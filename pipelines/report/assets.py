@@ -5,6 +5,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from pipelines.report.monthly import write_monthly_summaries
 from pipelines.report.render import BURN_RATE_DAYS, EXPOSURE_DAYS, render_reports
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome
 from pipelines.warehouse import query
@@ -35,19 +36,28 @@ _TABLE_QUERIES: dict[str, tuple[str, list[object]]] = {  # keyed as REPORT_TABLE
         """,
         [],
     ),
-    # RPO exposure spans of the last days (the only outcomes drawn); every ticket timer, for the
-    # figures per priority and the distribution of resolution times.
+    # RPO exposure spans and security incidents of the last days (the only outcomes drawn);
+    # every ticket timer, for the figures per priority, the distribution of resolution times and
+    # the breached tickets on the timelines.
     "outcomes": (
         """
         SELECT o.* FROM sla.outcomes AS o
         JOIN sla.objectives AS b USING (contract_id, objective_id)
-        WHERE b.measure = 'rpo'
+        WHERE b.measure = 'rpo' OR b.sli_kind = 'security_response'
         QUALIFY o.counted_at
             > max(o.counted_at) OVER (PARTITION BY o.contract_id, o.objective_id) - to_days(?)
         """,
         [EXPOSURE_DAYS],
     ),
     "breach_risk": ("SELECT * FROM predict.breach_risk", []),
+    # The volume and bad-ratio forecasts the burn-down's cone is drawn from.
+    "forecasts": (
+        """
+        SELECT contract_id, objective_id, series, hour, weight, mean, interval_low, interval_high
+        FROM predict.forecasts WHERE series IN ('volume', 'bad_ratio')
+        """,
+        [],
+    ),
     "root_causes": ("SELECT * FROM predict.root_causes", []),
     # Only the points flagged anomalous, of the days the burn-rate charts draw.
     "anomalies": (
@@ -60,8 +70,8 @@ _TABLE_QUERIES: dict[str, tuple[str, list[object]]] = {  # keyed as REPORT_TABLE
     "capacity": ("SELECT * FROM predict.capacity", []),
     "ticket_timers": (
         """
-        SELECT contract_id, objective_id, ticket_id, priority, timer_state, business_seconds,
-               target_seconds, breached
+        SELECT contract_id, objective_id, ticket_id, priority, timer_state, started_at,
+               stopped_at, business_seconds, target_seconds, breach_at, breached
         FROM sla.ticket_timers
         """,
         [],
@@ -71,9 +81,10 @@ _TABLE_QUERIES: dict[str, tuple[str, list[object]]] = {  # keyed as REPORT_TABLE
 
 def read_report_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
     """The ``sla.*`` and ``predict.*`` rows the pages show, keyed as :data:`REPORT_TABLES` (all of
-    objectives, windows, alerts, credits, corrections, ticket timers, breach risks, root-cause
-    hints and capacities; the current windows' slices; the last days of burn rates, of RPO
-    exposure spans and of the points flagged anomalous)."""
+    objectives, windows, alerts, credits, corrections, ticket timers, breach risks, volume and
+    bad-ratio forecasts, root-cause hints and capacities; the current windows' slices; the last
+    days of burn rates, of RPO exposure spans and security incidents, and of the points flagged
+    anomalous)."""
     return {name: query(con, sql, params) for name, (sql, params) in _TABLE_QUERIES.items()}
 
 
@@ -81,7 +92,7 @@ def read_report_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame
     key=["report", "html"],
     deps=[
         ["sla", "windows"],
-        ["predict", "breach_risk"],
+        ["predict", "breach_risk"],  # writes predict.forecasts too
         ["predict", "anomalies"],
         ["predict", "root_causes"],
         ["predict", "capacity"],
@@ -89,7 +100,8 @@ def read_report_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame
     group_name="report",
     pool=WAREHOUSE_POOL,
     kinds={"html", "plotly"},
-    description="Portfolio page and one page per contract (HTML, plotly charts, no network).",
+    description="Portfolio page, one page per contract and per objective, what changed since the "
+    "last report (HTML, plotly charts, no network).",
 )
 def report_html(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.MaterializeResult:
     contracts, problems = pledge.contracts()
@@ -103,6 +115,8 @@ def report_html(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
             "index": dg.MetadataValue.path(str(report.index)),
             "credits_ledger": dg.MetadataValue.path(str(report.credits_ledger)),
             "contracts": report.contracts,
+            "objective_pages": len(report.objective_pages),
+            "changes_since_last_report": report.changes,
             "objectives": report.objectives,
             "breached_windows": report.breached_windows,
             "objectives_at_risk": report.objectives_at_risk,
@@ -115,4 +129,46 @@ def report_html(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
     )
 
 
-report_assets = [report_html]
+class MonthlySummaryConfig(dg.Config):
+    month: str = ""
+    """YYYY-MM; empty: each contract's last complete month at the warehouse's as_of."""
+
+
+@dg.asset(
+    key=["report", "monthly_summary"],
+    deps=[["sla", "windows"]],
+    group_name="report",
+    pool=WAREHOUSE_POOL,
+    kinds={"html", "csv"},
+    description="Monthly compliance summary per contract for the provider (HTML and CSV).",
+)
+def monthly_summary(
+    context: dg.AssetExecutionContext, config: MonthlySummaryConfig, pledge: PledgeHome
+) -> dg.MaterializeResult:
+    contracts, problems = pledge.contracts()
+    for problem in problems:
+        context.log.warning(f"contract skipped: {problem}")
+    with pledge.connect(read_only=True) as con:
+        summaries = write_monthly_summaries(
+            con, pledge.settings.reports_dir, contracts, config.month or None
+        )
+    credits: dict[str, float] = {}
+    for summary in summaries:
+        for currency, amount in summary.totals.credits.items():
+            credits[currency] = credits.get(currency, 0.0) + amount
+    return dg.MaterializeResult(
+        metadata={
+            "summaries": len(summaries),
+            "months": ", ".join(sorted({s.month for s in summaries})),
+            "breached_windows": sum(s.totals.breached for s in summaries),
+            **{f"credits_{currency}": dg.MetadataValue.float(v) for currency, v in credits.items()},
+            **{
+                f"{s.contract_id}_{kind}": dg.MetadataValue.path(str(path))
+                for s in summaries
+                for kind, path in (("html", s.html), ("csv", s.csv))
+            },
+        }
+    )
+
+
+report_assets = [report_html, monthly_summary]

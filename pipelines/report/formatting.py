@@ -24,20 +24,30 @@ class StatusStyle:
     colour: str
     text_colour: str
     pattern: str
-    urgency: int
-    """Sort rank on the portfolio: 0 needs attention first."""
 
 
 STATUS_STYLES = {
-    "breaching": StatusStyle("Breaching", "✖", "#D55E00", "#000000", "x", 0),
-    "at_risk": StatusStyle("At risk", "▲", "#E69F00", "#000000", "/", 1),
-    "insufficient_data": StatusStyle("Insufficient data", "◐", "#56B4E9", "#000000", "-", 2),
-    "no_data": StatusStyle("No data", "?", "#BBBBBB", "#000000", ".", 2),
-    "on_track": StatusStyle("On track", "●", "#0072B2", "#FFFFFF", "", 3),
-    "breached": StatusStyle("Breached", "✖", "#D55E00", "#000000", "x", 0),
-    "met": StatusStyle("Met", "✔", "#009E73", "#000000", "", 3),
+    "breaching": StatusStyle("Breaching", "✖", "#D55E00", "#000000", "x"),
+    "at_risk": StatusStyle("At risk", "▲", "#E69F00", "#000000", "/"),
+    "insufficient_data": StatusStyle("Insufficient data", "◐", "#56B4E9", "#000000", "-"),
+    "no_data": StatusStyle("No data", "?", "#BBBBBB", "#000000", "."),
+    "on_track": StatusStyle("On track", "●", "#0072B2", "#FFFFFF", ""),
+    "breached": StatusStyle("Breached", "✖", "#D55E00", "#000000", "x"),
+    "met": StatusStyle("Met", "✔", "#009E73", "#000000", ""),
 }
-UNKNOWN_STATUS = StatusStyle("Unknown", "?", "#BBBBBB", "#000000", ".", 2)
+UNKNOWN_STATUS = StatusStyle("Unknown", "?", "#BBBBBB", "#000000", ".")
+
+
+RECOMMENDATION_LABELS = {
+    "tighten": "Could be tightened",
+    "renegotiate_or_invest": "Renegotiate or invest",
+    "data_gaps": "Data gaps",
+}
+
+
+def recommendation_label(recommendation: str) -> str:
+    """A review recommendation (``pipelines.report.review.RECOMMENDATIONS``) in words."""
+    return RECOMMENDATION_LABELS.get(recommendation, recommendation.replace("_", " ").capitalize())
 
 
 def status_style(status: str | None) -> StatusStyle:

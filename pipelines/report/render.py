@@ -1,4 +1,8 @@
-"""The HTML reports: ``index.html`` (the portfolio) and ``contract-<id>.html`` per contract.
+"""The HTML reports: ``index.html`` (the portfolio, contracts most urgent first),
+``contract-<id>.html`` per contract and ``objective-<contract>~<objective>.html`` per objective
+(the drill-down: windows, budget burn-down with the forecast cone, timeline, credits, root-cause
+hints, review recommendations), each saying what changed since the previous report (from the
+snapshot it left beside the pages, see changes.py).
 
 Pages are self-contained: styles are inlined, charts are plotly fragments drawing with the
 ``plotly.min.js`` written once beside the pages (taken from the installed plotly package), and no
@@ -8,8 +12,9 @@ text is HTML-escaped by Jinja2.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +24,13 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from pipelines.report import figures
+from pipelines.report.changes import (
+    SNAPSHOT_FILE,
+    changes_since,
+    read_snapshot,
+    snapshot_document,
+    snapshot_rows,
+)
 from pipelines.report.formatting import (
     format_amount,
     format_attainment,
@@ -30,8 +42,10 @@ from pipelines.report.formatting import (
     format_share,
     format_target,
     format_window_measure,
+    recommendation_label,
     status_style,
 )
+from pipelines.report.review import review_recommendations
 from pipelines.report.summary import (
     capacity_running_out,
     contract_order,
@@ -41,8 +55,8 @@ from pipelines.report.summary import (
     objective_summary,
     root_cause_hints,
     ticket_figures,
-    with_breach_risk,
 )
+from pipelines.sla.objectives import exclusion_intervals
 from pipelines.sla.outcomes import PERCENTILE_METHOD
 from pipelines.sla.samples import HISTOGRAM_METHOD
 from pipelines.sla.surveys import INTERVAL_METHOD
@@ -61,6 +75,7 @@ REPORT_TABLES = (
     "outcomes",
     "ticket_timers",
     "breach_risk",
+    "forecasts",
     "root_causes",
     "anomalies",
     "capacity",
@@ -80,6 +95,9 @@ CAPACITY_DAYS = 90
 """The portfolio lists the services whose capacity may run out within this many days."""
 EXPOSURE_DAYS = 90
 """Days of RPO exposure drawn (the asset reads no more of ``sla.outcomes``)."""
+TIMELINE_DAYS = BURN_RATE_DAYS
+"""An objective's timeline covers its current window and at least this many days before the
+as-of time (the days of anomalies read)."""
 
 _WINDOW_CAPTIONS = {
     "share": "Attainment of each window against the target; the label on each bar gives the "
@@ -97,9 +115,13 @@ class ReportSet:
 
     index: Path
     contract_pages: dict[str, Path]
+    objective_pages: dict[tuple[str, str], Path]
+    """Keyed by (contract_id, objective_id)."""
     plotly_js: Path
     credits_ledger: Path
     """One CSV row per contract × objective × window of ``sla.credits`` (credits_ledger)."""
+    snapshot: Path
+    """This report's snapshot, which the next report compares itself with."""
     contracts: int
     objectives: int
     breached_windows: int
@@ -107,9 +129,29 @@ class ReportSet:
     objectives_breaching: int
     credits_total: dict[str, float]
     """Credits owed over every window in ``sla.credits``, per currency."""
+    changes: int
+    """Changes since the previous report (0 for the first report)."""
 
 
-def _environment() -> Environment:
+@dataclass(frozen=True)
+class PreviousReport:
+    """What the previous report's snapshot said: when it was generated (None: no readable
+    snapshot), why it could not be read (None when it could or when there was none), and the
+    changes since (changes.CHANGES_SCHEMA rows; empty for the first report)."""
+
+    generated_at: datetime | None
+    problem: str | None
+    changes: pl.DataFrame
+
+
+def objective_page_name(contract_id: str, objective_id: str) -> str:
+    """The file of an objective's drill-down page. ``~`` cannot occur in an id, so no two
+    objectives share a file."""
+    return f"objective-{contract_id}~{objective_id}.html"
+
+
+def template_environment() -> Environment:
+    """The Jinja environment of every report template, with the formatting filters."""
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
@@ -128,33 +170,44 @@ def _environment() -> Environment:
         seconds=format_seconds,
         target=format_target,
         status_style=status_style,
+        recommendation=recommendation_label,
     )
-    environment.globals.update(measure=format_window_measure)
+    environment.globals.update(measure=format_window_measure, objective_page=objective_page_name)
     return environment
 
 
 def render_reports(
-    out_dir: Path, contracts: list[Contract], tables: dict[str, pl.DataFrame]
+    out_dir: Path,
+    contracts: list[Contract],
+    tables: dict[str, pl.DataFrame],
+    generated_at: datetime | None = None,
 ) -> ReportSet:
-    """Write the portfolio, one page per contract and the credits ledger CSV into ``out_dir``.
+    """Write the portfolio, one page per contract and per objective, the credits ledger CSV and
+    the snapshot (:data:`~pipelines.report.changes.SNAPSHOT_FILE`) into ``out_dir``.
 
     ``tables`` maps each name of :data:`REPORT_TABLES` to that table's rows (any subset of rows:
     the pages show the current window's slices, the last :data:`BURN_RATE_DAYS` days of burn
     rates and every ``anomalies`` row given, so pass only the points flagged anomalous). Rows of
     contracts not in ``contracts`` are ignored; root-cause hints are cut to the latest
-    :data:`ROOT_CAUSE_EPISODES` episodes and :data:`ROOT_CAUSE_HINTS` hints each.
+    :data:`ROOT_CAUSE_EPISODES` episodes and :data:`ROOT_CAUSE_HINTS` hints each. The pages say
+    what changed since the snapshot found in ``out_dir`` (written by the previous report), then
+    the snapshot is replaced; ``generated_at`` (default now) is recorded in it.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    generated_at = generated_at or datetime.now(UTC)
     contract_ids = [contract.id for contract in contracts]
     mine = {name: _rows_of(tables[name], "contract_id", contract_ids) for name in REPORT_TABLES}
     mine["root_causes"] = root_cause_hints(
         mine["root_causes"], ROOT_CAUSE_EPISODES, ROOT_CAUSE_HINTS
     )
-    summary = with_breach_risk(
-        objective_summary(mine["objectives"], mine["windows"]), mine["breach_risk"]
-    )
+    summary = objective_summary(mine["objectives"], mine["windows"], mine["breach_risk"])
+    mine["recommendations"] = review_recommendations(mine["objectives"], mine["windows"])
     owed = credits_owed(mine["credits"])
-    environment = _environment()
+    snapshot = snapshot_rows(summary, mine["credits"])
+    snapshot_path = out_dir / SNAPSHOT_FILE
+    previous = _previous_report(snapshot_path, snapshot)
+    mine["changes"] = previous.changes
+    environment = template_environment()
     plotly_js = out_dir / PLOTLY_JS
     plotly_js.write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
     ledger = out_dir / CREDITS_LEDGER
@@ -163,16 +216,25 @@ def render_reports(
 
     by_id = {contract.id: contract for contract in contracts}
     ordered = [by_id[contract_id] for contract_id in contract_order(contract_ids, summary)]
-    pages = {}
+    pages: dict[str, Path] = {}
+    objective_pages: dict[tuple[str, str], Path] = {}
+    contract_template = environment.get_template("contract.html.j2")
+    objective_template = environment.get_template("objective.html.j2")
     for contract in ordered:
+        context = _contract_context(contract, summary, owed, corrections, mine, previous)
         page = out_dir / f"contract-{contract.id}.html"
-        page.write_text(
-            environment.get_template("contract.html.j2").render(
-                _contract_context(contract, summary, owed, corrections, mine)
-            ),
-            encoding="utf-8",
-        )
+        page.write_text(contract_template.render(context), encoding="utf-8")
         pages[contract.id] = page
+        for objective in context["objectives"]:
+            key = (contract.id, objective["objective_id"])
+            objective_page = out_dir / objective_page_name(*key)
+            objective_page.write_text(
+                objective_template.render(
+                    _objective_context(contract, objective, context["tables"], previous)
+                ),
+                encoding="utf-8",
+            )
+            objective_pages[key] = objective_page
 
     credits_total = dict(
         owed.group_by("currency").agg(pl.col("credit_amount").sum()).sort("currency").rows()
@@ -180,14 +242,17 @@ def render_reports(
     report = ReportSet(
         index=out_dir / "index.html",
         contract_pages=pages,
+        objective_pages=objective_pages,
         plotly_js=plotly_js,
         credits_ledger=ledger,
+        snapshot=snapshot_path,
         contracts=len(contracts),
         objectives=summary.height,
         breached_windows=int(summary["breached_windows"].sum()),
         objectives_at_risk=summary.filter(pl.col("status") == "at_risk").height,
         objectives_breaching=summary.filter(pl.col("status") == "breaching").height,
         credits_total=credits_total,
+        changes=previous.changes.height,
     )
     as_of = mine["windows"]["as_of"].max()
     report.index.write_text(
@@ -203,6 +268,9 @@ def render_reports(
                 for contract in ordered
             ],
             as_of=as_of,
+            overview=_budget_overview(summary, "portfolio-budget", with_contract=True),
+            previous=previous,
+            changes=_changes_with_pages(previous.changes),
             capacity=capacity_running_out(mine["capacity"], as_of, CAPACITY_DAYS).to_dicts()
             if as_of is not None
             else [],
@@ -210,7 +278,36 @@ def render_reports(
         ),
         encoding="utf-8",
     )
+    snapshot_path.write_text(
+        json.dumps(snapshot_document(snapshot, generated_at, as_of), indent=1), encoding="utf-8"
+    )
     return report
+
+
+def _previous_report(path: Path, snapshot: pl.DataFrame) -> PreviousReport:
+    """The previous report's snapshot at ``path`` compared with this report's ``snapshot``; an
+    unreadable snapshot is reported (and then replaced), never fatal."""
+    no_changes = changes_since(snapshot.clear(), snapshot.clear())
+    if not path.exists():
+        return PreviousReport(None, None, no_changes)
+    try:
+        before, generated_at = read_snapshot(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as error:
+        return PreviousReport(None, f"{path.name} could not be read: {error}", no_changes)
+    return PreviousReport(generated_at, None, changes_since(before, snapshot))
+
+
+def _changes_with_pages(changes: pl.DataFrame) -> list[dict[str, Any]]:
+    """The changes as dicts, each with the page of its objective (None once it is removed)."""
+    return [
+        {
+            **change,
+            "page": objective_page_name(change["contract_id"], change["objective_id"])
+            if change["change"] != "removed_objective"
+            else None,
+        }
+        for change in changes.to_dicts()
+    ]
 
 
 def _contract_context(
@@ -219,8 +316,10 @@ def _contract_context(
     owed: pl.DataFrame,
     corrections: pl.DataFrame,
     tables: dict[str, pl.DataFrame],
+    previous: PreviousReport,
 ) -> dict[str, Any]:
-    """Everything ``contract.html.j2`` shows for one contract."""
+    """Everything ``contract.html.j2`` shows for one contract; ``tables`` holds that contract's
+    rows of every table (for its objective pages)."""
     of_contract = {
         name: _rows_of(frame, "contract_id", [contract.id]) for name, frame in tables.items()
     }
@@ -231,11 +330,15 @@ def _contract_context(
     windows = of_contract["windows"]
     return {
         "contract": contract,
+        "tables": of_contract,
         "as_of": windows["as_of"].max(),
-        "burn_rate_days": BURN_RATE_DAYS,
-        "objectives": [
-            _objective_context(contract, row, of_contract) for row in objectives.to_dicts()
-        ],
+        "previous": previous,
+        "changes": _changes_with_pages(of_contract["changes"]),
+        "objectives": objectives.to_dicts(),
+        "overview": _budget_overview(objectives, f"{contract.id}-budget", with_contract=False),
+        "recommendations": of_contract["recommendations"]
+        .join(titles, on="objective_id", how="left")
+        .to_dicts(),
         "credits": of_contract["credits"]
         .join(titles, on="objective_id", how="left")
         .sort("window_label", "objective_id", descending=[True, False])
@@ -246,19 +349,7 @@ def _contract_context(
         .with_columns((pl.col("ended_at") - pl.col("started_at")).alias("duration"))
         .sort("started_at", descending=True)
         .to_dicts(),
-        "gaps": windows.filter(
-            (pl.col("excluded_minutes") > 0)
-            | (pl.col("corrected_minutes") > 0)
-            | (pl.col("missing_minutes") > 0)
-        )
-        .join(
-            objectives.select("objective_id", "missing_data"),
-            on="objective_id",
-            how="left",
-        )
-        .join(titles, on="objective_id", how="left")
-        .sort("objective_id", "window_start", descending=[False, True])
-        .to_dicts(),
+        "gaps": _gaps(windows, objectives),
         "exclusions": [
             {
                 "reason": exclusion.reason,
@@ -276,11 +367,60 @@ def _contract_context(
     }
 
 
+def _budget_overview(summary: pl.DataFrame, div_id: str, with_contract: bool) -> Markup | None:
+    """The budget-left chart of the objectives of ``summary`` (most urgent on top), each named by
+    its title (and contract); None without objectives."""
+    if summary.is_empty():
+        return None
+    title = pl.coalesce("title", "objective_id")
+    name = pl.format("{} · {}", title, "contract_id") if with_contract else title
+    labelled = summary.with_columns(
+        pl.when(name.str.len_chars() > 48)
+        .then(name.str.slice(0, 47) + "…")
+        .otherwise(name)
+        .alias("label")
+    ).with_columns(  # two long names cut alike stay apart
+        pl.when(pl.col("label").is_duplicated())
+        .then(pl.format("{} ({})", "label", "objective_id"))
+        .otherwise("label")
+        .alias("label")
+    )
+    return _chart(figures.budget_overview_figure(labelled, "label"), div_id)
+
+
+def _gaps(windows: pl.DataFrame, objectives: pl.DataFrame) -> list[dict[str, Any]]:
+    """The windows with excluded, corrected or missing minutes, with their objective's title and
+    how missing data counts, by objective and latest window first."""
+    return (
+        windows.filter(
+            (pl.col("excluded_minutes") > 0)
+            | (pl.col("corrected_minutes") > 0)
+            | (pl.col("missing_minutes") > 0)
+        )
+        .join(
+            objectives.select(
+                "objective_id",
+                "missing_data",
+                pl.coalesce("title", "objective_id").alias("objective_title"),
+            ),
+            on="objective_id",
+            how="left",
+        )
+        .sort("objective_id", "window_start", descending=[False, True])
+        .to_dicts()
+    )
+
+
 def _objective_context(
-    contract: Contract, row: dict[str, Any], tables: dict[str, pl.DataFrame]
+    contract: Contract,
+    row: dict[str, Any],
+    tables: dict[str, pl.DataFrame],
+    previous: PreviousReport,
 ) -> dict[str, Any]:
-    """One objective's summary row, its windows, its charts (name, HTML fragment or None for "no
-    data yet", caption, method text) and, for ticket objectives, its figures per priority."""
+    """Everything ``objective.html.j2`` shows for one objective: its summary row, windows, charts
+    (name, HTML fragment or None for "no data yet", caption, method text), timeline events,
+    credits, root-cause hints, review recommendations, changes since the previous report and,
+    for ticket objectives, its figures per priority. ``tables``: its contract's rows."""
     of_objective = {
         name: _rows_of(frame, "objective_id", [row["objective_id"]])
         for name, frame in tables.items()
@@ -349,17 +489,26 @@ def _objective_context(
             burndown = figures.budget_burndown(
                 slices, row["target"], timedelta(seconds=row["slice_seconds"])
             )
+            predictions = of_objective["breach_risk"].filter(
+                pl.col("window_label") == row["window_label"]
+            )
+            cone = figures.forecast_cone(
+                of_objective["forecasts"],
+                row,
+                predictions.row(0, named=True) if predictions.height else None,
+            )
             charts.append(
                 {
                     "name": "budget",
                     "html": _chart(
                         figures.budget_burndown_figure(
-                            burndown, row["window_start"], row["window_end"], zone
+                            burndown, row["window_start"], row["window_end"], zone, cone
                         ),
                         f"{anchor}-budget",
                     ),
                     "caption": "Error budget of the current window: share left (top, exhausted "
-                    "at the dashed 0 line) and cumulative bad against the budget (bottom).",
+                    "at the dashed 0 line) and cumulative bad against the budget (bottom). "
+                    + _cone_caption(cone),
                     "method": None,
                 }
             )
@@ -384,14 +533,85 @@ def _objective_context(
                 "method": None,
             }
         )
+    events = _timeline(contract, row, of_objective)
+    if events is not None and not events[2].is_empty():
+        start, end, timeline = events
+        charts.append(
+            {
+                "name": "timeline",
+                "html": _chart(
+                    figures.timeline_figure(timeline, start, end, zone), f"{anchor}-timeline"
+                ),
+                "caption": f"What happened from {format_local_time(start, zone)} to "
+                f"{format_local_time(end, zone)}: burn-rate alert episodes, security incidents, "
+                "breached tickets, "
+                f"anomalies of {row['service']}'s own series (scored over the last "
+                f"{BURN_RATE_DAYS} days), planned maintenance and corrections (listed under "
+                "Timeline below).",
+                "method": None,
+            }
+        )
     return {
-        **row,
-        "anchor": anchor,
+        "contract": contract,
+        "objective": {**row, "anchor": anchor},
+        "as_of": row["as_of"],
+        "previous": previous,
+        "changes": _changes_with_pages(of_objective["changes"]),
         "windows": windows.to_dicts(),
         "charts": charts,
+        "timeline": {"start": events[0], "end": events[1], "events": events[2].to_dicts()}
+        if events is not None
+        else None,
         "tickets": ticket_figures(timers).to_dicts() if not timers.is_empty() else [],
         "root_causes": of_objective["root_causes"].to_dicts(),
+        "recommendations": of_objective["recommendations"].to_dicts(),
+        "credits": of_objective["credits"].sort("window_start", descending=True).to_dicts(),
+        "corrections": of_objective["corrections"].sort("corrected_from").to_dicts(),
+        "credits_ledger": CREDITS_LEDGER,
     }
+
+
+def _cone_caption(cone: pl.DataFrame) -> str:
+    """What the burn-down says about its forecast."""
+    if cone.is_empty():
+        return "No forecast of this window yet."
+    if cone["low"].is_null().all():
+        return "Dotted: the budget expected to be left to the window's end (no breach-risk band)."
+    return (
+        "Dotted: the budget expected to be left to the window's end from the volume and "
+        "bad-ratio forecasts; shaded: its 10–90 % band, which ends at the simulated final "
+        "attainment's 10th and 90th percentiles."
+    )
+
+
+def _timeline(
+    contract: Contract, row: dict[str, Any], tables: dict[str, pl.DataFrame]
+) -> tuple[datetime, datetime, pl.DataFrame] | None:
+    """The period and events (figures.timeline_events) of an objective's timeline: its current
+    window and at least the last :data:`TIMELINE_DAYS` days to the as-of time, or to the
+    window's end for the maintenance ahead. None before the objective has any window."""
+    as_of = row["as_of"] or tables["windows"]["as_of"].max()
+    if as_of is None:
+        return None
+    start = as_of - timedelta(days=TIMELINE_DAYS)
+    if row["window_start"] is not None:
+        start = min(start, row["window_start"])
+    end = max(as_of, row["window_end"] or as_of)
+    maintenance = exclusion_intervals([contract], start, end).filter(
+        pl.col("service") == row["service"]
+    )
+    outcomes = tables["outcomes"]
+    events = figures.timeline_events(
+        tables["alerts"],
+        outcomes if row["sli_kind"] == "security_response" else outcomes.clear(),
+        tables["ticket_timers"],
+        tables["anomalies"].filter(pl.col("member") == row["service"]),
+        maintenance,
+        tables["corrections"],
+        start,
+        end,
+    )
+    return start, end, events
 
 
 def _rows_of(frame: pl.DataFrame, column: str, values: list[str]) -> pl.DataFrame:

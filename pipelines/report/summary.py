@@ -7,49 +7,98 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from pipelines.report.formatting import STATUS_STYLES, UNKNOWN_STATUS
-
 OBJECTIVE_KEY = ["contract_id", "objective_id"]
 
-_URGENCY = {status: style.urgency for status, style in STATUS_STYLES.items()}
+LOW_BUDGET = 0.25
+"""A current window with less than this share of its error budget left ranks as "budget low"."""
+
+URGENCY_LABELS = ("Breaching", "At risk", "Budget low", "No data", "OK")
+"""What each urgency rank (0 … 4) means; :func:`urgency` assigns them."""
 
 
-def urgency(status: pl.Expr) -> pl.Expr:
-    """Sort rank of a status: breaching/breached 0, at risk 1, no data 2, on track/met 3."""
-    return status.replace_strict(_URGENCY, default=UNKNOWN_STATUS.urgency, return_dtype=pl.Int64)
-
-
-def with_breach_risk(summary: pl.DataFrame, breach_risk: pl.DataFrame) -> pl.DataFrame:
-    """The objective summary with each current window's breach prediction: p_breach,
-    expected_attainment, attainment_low, attainment_high, predicted_exhaustion_at (null where
-    predict.breach_risk has no row, e.g. item-judged objectives)."""
-    return summary.join(
-        breach_risk.select(
-            *OBJECTIVE_KEY,
-            "window_label",
-            "p_breach",
-            "expected_attainment",
-            "attainment_low",
-            "attainment_high",
-            "predicted_exhaustion_at",
-        ),
-        on=[*OBJECTIVE_KEY, "window_label"],
-        how="left",
+def urgency(
+    status: pl.Expr, p_breach: pl.Expr, risk_threshold: pl.Expr, budget_remaining: pl.Expr
+) -> pl.Expr:
+    """The urgency rank of an objective's current window, 0 needing attention first: 0 breaching
+    now (status ``breaching``), 1 at risk (status ``at_risk``, or a breach probability at or above
+    the objective's risk threshold), 2 budget low (less than :data:`LOW_BUDGET` of the error
+    budget left), 3 no data (also insufficient data or an unknown status), 4 on track. A null
+    ``p_breach`` or ``budget_remaining`` raises no rank."""
+    return (
+        pl.when(status.is_in(["breaching", "breached"]))
+        .then(0)
+        .when((status == "at_risk") | (p_breach >= risk_threshold).fill_null(False))
+        .then(1)
+        .when((budget_remaining < LOW_BUDGET).fill_null(False))
+        .then(2)
+        .when(~status.is_in(["on_track", "met"]).fill_null(True))
+        .then(3)
+        .otherwise(4)
+        .cast(pl.Int64)
     )
 
 
-def objective_summary(objectives: pl.DataFrame, windows: pl.DataFrame) -> pl.DataFrame:
-    """One row per objective: its current window, its last complete window, and its urgency.
+def by_urgency(summary: pl.DataFrame) -> pl.DataFrame:
+    """Objective rows (contract_id, objective_id, status, p_breach, risk_threshold,
+    budget_remaining, ...) with their ``urgency`` rank (:func:`urgency`), most urgent first;
+    within a rank the highest breach probability, then the least budget left, then the ids."""
+    return summary.with_columns(
+        urgency(
+            pl.col("status"),
+            pl.col("p_breach"),
+            pl.col("risk_threshold"),
+            pl.col("budget_remaining"),
+        ).alias("urgency")
+    ).sort(
+        ["urgency", "p_breach", "budget_remaining", *OBJECTIVE_KEY],
+        descending=[False, True, False, False, False],
+        nulls_last=True,
+    )
 
-    Input: ``sla.objectives`` and ``sla.windows`` rows. Output columns: every column of
-    ``sla.objectives``; the current (incomplete, latest) window's window_label, window_start,
-    window_end, good, total, attainment, error_budget, budget_consumed, budget_remaining,
-    excluded_minutes, missing_minutes, as_of, status (``no_data`` when there is no current
-    window), measured, interval_low and interval_high; ``target`` (the current window's, else the
-    objective's); last_window_label, last_status, last_attainment, last_measured of the latest
-    complete window holding data; breached_windows (complete
-    windows breached); urgency. Sorted most urgent first, then least budget left.
+
+_PREDICTION = {
+    "p_breach": pl.Float64,
+    "expected_attainment": pl.Float64,
+    "attainment_low": pl.Float64,
+    "attainment_high": pl.Float64,
+    "predicted_exhaustion_at": pl.Datetime("us", "UTC"),
+    "expected_measured": pl.Float64,
+    "measured_low": pl.Float64,
+    "measured_high": pl.Float64,
+}
+
+
+def objective_summary(
+    objectives: pl.DataFrame, windows: pl.DataFrame, breach_risk: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """One row per objective: its current window, its breach prediction, its last complete window
+    and its urgency.
+
+    Input: ``sla.objectives``, ``sla.windows`` and ``predict.breach_risk`` rows (none given: no
+    predictions). Output columns: every column of ``sla.objectives``; the current (incomplete,
+    latest) window's window_label, window_start, window_end, good, total, attainment,
+    error_budget, budget_consumed, budget_remaining, excluded_minutes, missing_minutes, as_of,
+    status (``no_data`` when there is no current window), measured, interval_low and
+    interval_high; ``target`` (the current window's, else the objective's); that window's
+    p_breach, expected_attainment, attainment_low, attainment_high, predicted_exhaustion_at,
+    expected_measured, measured_low and measured_high (null without a prediction; the measured
+    ones, in the objective's unit, are null in a ``predict.breach_risk`` without them);
+    last_window_label, last_status, last_attainment, last_measured of the latest complete window
+    holding data;
+    breached_windows (complete windows breached); urgency. Sorted as :func:`by_urgency`.
     """
+    if breach_risk is None:
+        breach_risk = pl.DataFrame(
+            schema={**dict.fromkeys([*OBJECTIVE_KEY, "window_label"], pl.String), **_PREDICTION}
+        )
+    predicted = breach_risk.lazy().select(
+        *OBJECTIVE_KEY,
+        "window_label",
+        *(
+            pl.col(name) if name in breach_risk.columns else pl.lit(None, dtype).alias(name)
+            for name, dtype in _PREDICTION.items()
+        ),
+    )
     current = (
         windows.lazy()
         .filter(~pl.col("is_complete"))
@@ -89,9 +138,10 @@ def objective_summary(objectives: pl.DataFrame, windows: pl.DataFrame) -> pl.Dat
             (pl.col("status") == "breached").sum().alias("breached_windows"),
         )
     )
-    return (
+    summary = (
         objectives.lazy()
         .join(current, on=OBJECTIVE_KEY, how="left")
+        .join(predicted, on=[*OBJECTIVE_KEY, "window_label"], how="left")
         .join(last_complete, on=OBJECTIVE_KEY, how="left")
         .with_columns(
             pl.col("status").fill_null("no_data"),
@@ -99,10 +149,9 @@ def objective_summary(objectives: pl.DataFrame, windows: pl.DataFrame) -> pl.Dat
             pl.col("breached_windows").fill_null(0),
         )
         .drop("window_target")
-        .with_columns(urgency(pl.col("status")).alias("urgency"))
-        .sort(["urgency", "budget_remaining", *OBJECTIVE_KEY], nulls_last=True)
         .collect()
     )
+    return by_urgency(summary)
 
 
 def ticket_figures(timers: pl.DataFrame) -> pl.DataFrame:
@@ -140,19 +189,24 @@ def ticket_figures(timers: pl.DataFrame) -> pl.DataFrame:
 
 
 def contract_order(contract_ids: list[str], summary: pl.DataFrame) -> list[str]:
-    """``contract_ids`` sorted by their most urgent objective, then by least budget left, then id.
+    """``contract_ids`` sorted by their most urgent objective (:func:`urgency`), then by their
+    highest breach probability, then by least budget left, then id.
 
     ``summary``: the output of :func:`objective_summary`. A contract with no objective in it sorts
-    as ``no_data``.
+    as no data.
     """
     ranks = summary.group_by("contract_id").agg(
-        pl.col("urgency").min(), pl.col("budget_remaining").min()
+        pl.col("urgency").min(), pl.col("p_breach").max(), pl.col("budget_remaining").min()
     )
     return (
         pl.DataFrame({"contract_id": contract_ids}, schema={"contract_id": pl.String})
         .join(ranks, on="contract_id", how="left")
-        .with_columns(pl.col("urgency").fill_null(_URGENCY["no_data"]))
-        .sort(["urgency", "budget_remaining", "contract_id"], nulls_last=True)["contract_id"]
+        .with_columns(pl.col("urgency").fill_null(URGENCY_LABELS.index("No data")))
+        .sort(
+            ["urgency", "p_breach", "budget_remaining", "contract_id"],
+            descending=[False, True, False, False],
+            nulls_last=True,
+        )["contract_id"]
         .to_list()
     )
 

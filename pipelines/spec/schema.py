@@ -8,6 +8,7 @@ each problem can point at the exact line of the file.
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,9 +41,38 @@ class Contact(Model):
 
 
 class EscalationStep(Model):
+    """One level of the escalation path. A step with ``after`` also escalates notifications: once
+    a window's first at_risk, breached or budget_exhausted notification has gone ``after``
+    without the window recovering, ``contact`` is notified (once per level)."""
+
     level: int = Field(ge=1)
     contact: str
     after: Duration | None = None
+
+
+class Notifications(Model):
+    """Who hears about the contract's breaches and risks, and through which webhook. The webhook
+    is named by the environment variable that holds its URL, so no secret sits in the contract.
+    Escalation follows the contract's ``escalation`` steps that have an ``after``."""
+
+    recipients: list[str] = Field(
+        default_factory=list,
+        description="addresses or channels notified; default: the owners' emails",
+    )
+    webhook_env: str = Field(
+        default="PLEDGE_WEBHOOK_URL",
+        description="name of the environment variable holding the webhook URL",
+    )
+
+    @field_validator("webhook_env")
+    @classmethod
+    def _variable_name(cls, name: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(  # the value is not echoed: it may be the secret URL itself
+                "not an environment variable name: give the name of the variable holding the "
+                "webhook URL (e.g. PLEDGE_WEBHOOK_URL), never the URL itself"
+            )
+        return name
 
 
 class Effective(Model):
@@ -347,6 +377,7 @@ class Contract(Model):
     review: Literal["monthly", "quarterly", "yearly"] | None = None
     owners: list[Contact] = Field(default_factory=list)
     escalation: list[EscalationStep] = Field(default_factory=list)
+    notifications: Notifications = Notifications()
     services: list[Service] = Field(min_length=1)
     calendars: dict[str, Calendar] = Field(default_factory=dict)
     exclusions: list[Exclusion] = Field(default_factory=list)
@@ -370,6 +401,13 @@ class Contract(Model):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
+
+    @property
+    def recipients(self) -> list[str]:
+        """Who is notified: ``notifications.recipients``, else the owners' emails."""
+        return self.notifications.recipients or [
+            owner.email for owner in self.owners if owner.email
+        ]
 
     def objective(self, objective_id: str) -> Objective:
         return next(o for o in self.objectives if o.id == objective_id)

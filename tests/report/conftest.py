@@ -464,6 +464,7 @@ def tables(contracts: list[Contract]) -> dict[str, pl.DataFrame]:
         "outcomes": pl.DataFrame(schema=OUTCOMES_SCHEMA),
         "ticket_timers": pl.DataFrame(schema=TICKET_TIMERS_SCHEMA),
         "breach_risk": breach_risk_frame(),
+        "forecasts": forecasts_frame(),
         "root_causes": root_causes_frame(),
         "anomalies": anomalies_frame(),
         "capacity": capacity_frame(),
@@ -489,6 +490,29 @@ def breach_risk_frame() -> pl.DataFrame:
             "method": ["forecast"],
         },
         schema_overrides={"as_of": TS, "predicted_exhaustion_at": TS, "window_end": TS},
+    )
+
+
+def forecasts_frame() -> pl.DataFrame:
+    """storage-uptime's forecast for the two hours after the as-of time (2026-03-10 12:00 and
+    13:00 UTC, whole hours): 60 minutes of volume and a bad ratio of 1% each. From 8 bad of
+    10,000 minutes (budget 10, 20% left) the expected budget left is 1 − 8.6 / 10.06 after the
+    first hour and 1 − 9.2 / 10.12 after the second."""
+    hours = [utc(2026, 3, 10, 12), utc(2026, 3, 10, 13)]
+    return pl.DataFrame(
+        {
+            "contract_id": "acme-cloud",
+            "objective_id": "storage-uptime",
+            "series": ["volume", "volume", "bad_ratio", "bad_ratio"],
+            "model": "mean",
+            "holdout_mae": None,
+            "hour": hours * 2,
+            "weight": 1.0,
+            "mean": [60.0, 60.0, 0.01, 0.01],
+            "interval_low": [50.0, 50.0, 0.0, 0.0],
+            "interval_high": [70.0, 70.0, 0.03, 0.03],
+        },
+        schema_overrides={"hour": TS, "holdout_mae": pl.Float64},
     )
 
 

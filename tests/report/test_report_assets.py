@@ -10,7 +10,7 @@ from pipelines.report.assets import read_report_tables, report_html
 from pipelines.report.render import REPORT_TABLES
 from pipelines.resources import PledgeHome
 
-PREDICT_TABLES = ("breach_risk", "root_causes", "anomalies", "capacity")
+PREDICT_TABLES = ("breach_risk", "forecasts", "root_causes", "anomalies", "capacity")
 
 
 def utc(*parts: int) -> datetime:
@@ -49,6 +49,8 @@ def test_report_asset_renders_the_warehouse_read_only(home: PledgeHome):
     assert kpis == {
         "contracts": 3,
         "objectives": 4,
+        "objective_pages": 4,
+        "changes_since_last_report": 0,
         "breached_windows": 1,
         "objectives_at_risk": 1,
         "objectives_breaching": 1,
@@ -56,7 +58,11 @@ def test_report_asset_renders_the_warehouse_read_only(home: PledgeHome):
         "credits_total_USD": 0.0,
     }
     page = (index.parent / "contract-paylane.html").read_text(encoding="utf-8")
-    assert "99.850%" in page and 'id="payments-availability-burn"' in page
+    assert "99.850%" in page
+    objective = index.parent / "objective-paylane~payments-availability.html"
+    assert 'id="payments-availability-burn"' in objective.read_text(encoding="utf-8")
+    storage = index.parent / "objective-acme-cloud~storage-uptime.html"
+    assert '"name":"forecast (expected)"' in storage.read_text(encoding="utf-8")
 
 
 def test_only_the_current_windows_slices_and_the_last_14_days_of_burn_rates_are_read(

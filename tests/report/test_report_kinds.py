@@ -15,13 +15,20 @@ from pipelines.sla.surveys import INTERVAL_METHOD
 
 
 @pytest.fixture
-def page(tmp_path: Path, desk_contract, desk_tables) -> str:
+def page(tmp_path: Path, desk_contract, desk_tables) -> dict[str, str]:
+    """The main part of each desk objective's page, by objective id."""
     report = render_reports(tmp_path, [desk_contract], desk_tables)
-    return report.contract_pages["desk"].read_text(encoding="utf-8")
+    return {
+        objective_id: path.read_text(encoding="utf-8").split("<main>")[1].split("</main>")[0]
+        for (_, objective_id), path in report.objective_pages.items()
+    }
 
 
-def _section(page: str, objective_id: str) -> str:
-    return page.split(f'<section class="objective" id="{objective_id}">')[1].split("</section>")[0]
+def _section(page: dict[str, str], objective_id: str) -> str:
+    return page[objective_id]
+
+
+WINDOWS_TABLE = '<section class="print-page" id="windows">'
 
 
 def _cells(html: str, first: str) -> list[str]:
@@ -61,9 +68,9 @@ def test_ticket_objective_shows_the_figures_and_the_distribution_per_priority(pa
 def test_mttr_reads_as_durations_against_an_upper_bound(page):
     section = _section(page, "mttr")
     assert "mean 3d 12h against a target of ≤ 3d over 2 items" in section
-    windows = section.split("Every window as a table")[1]
+    windows = section.split(WINDOWS_TABLE)[1]
     assert _cells(windows, "2026-02")[4:6] == ["2d 7h", "≤ 3d"]
-    assert "259200" not in section and "25920000" not in page
+    assert "259200" not in section and "25920000" not in "".join(page.values())
     # The leading no-data window is in the table but not in the chart.
     assert "2026-01" in windows
     assert "left out of the chart (1; see the table below)" in section
@@ -78,7 +85,7 @@ def test_percentile_and_interval_methods_are_printed_under_their_charts(page):
 
 def test_nps_shows_its_interval_and_insufficient_data_is_styled(page):
     section = _section(page, "nps")
-    windows = section.split("Every window as a table")[1]
+    windows = section.split(WINDOWS_TABLE)[1]
     assert "NPS 24.0 (95% CI 8.4 … 41.6)" in _cells(windows, "2026-02")
     assert "≥ NPS 20" in section
     badge = re.search(
@@ -97,9 +104,9 @@ def test_insufficient_data_sorts_after_breaching_and_before_on_track(desk_tables
     assert summary.select("objective_id", "status", "urgency").rows() == [
         ("mttr", "breaching", 0),
         ("resolution", "breaching", 0),
-        ("nps", "insufficient_data", 2),
-        ("p90", "on_track", 3),
-        ("rpo", "on_track", 3),
+        ("nps", "insufficient_data", 3),
+        ("p90", "on_track", 4),
+        ("rpo", "on_track", 4),
     ]
 
 
@@ -128,3 +135,36 @@ def test_nps_chart_has_the_interval_as_error_bars_and_durations_in_hours(desk_ta
     )
     assert next(trace for trace in mttr.data if trace.name == "target").y == (72.0, 72.0, 72.0)
     assert mttr.layout.title.text == "Mean per window"
+
+
+def test_an_item_prediction_is_told_in_the_objectives_unit(
+    tmp_path: Path, desk_contract, desk_tables
+):
+    # mttr (a mean, target 3d), 2026-03: 70% likely to end above 3 days, at 3d 12h (3d … 4d).
+    risk = pl.DataFrame(
+        {
+            "contract_id": ["desk"],
+            "objective_id": ["mttr"],
+            "window_label": ["2026-03"],
+            "p_breach": [0.7],
+            "expected_attainment": [None],
+            "attainment_low": [None],
+            "attainment_high": [None],
+            "predicted_exhaustion_at": [None],
+            "expected_measured": [302_400.0],
+            "measured_low": [259_200.0],
+            "measured_high": [345_600.0],
+        },
+        schema_overrides={
+            "expected_attainment": pl.Float64,
+            "attainment_low": pl.Float64,
+            "attainment_high": pl.Float64,
+            "predicted_exhaustion_at": pl.Datetime("us", "UTC"),
+        },
+    )
+    report = render_reports(tmp_path, [desk_contract], {**desk_tables, "breach_risk": risk})
+    page = report.objective_pages[("desk", "mttr")].read_text(encoding="utf-8")
+    text = " ".join(page.split())
+    assert "Breach risk 70%: expected to end at 3d 12h (3d 0h … 4d 0h)." in text
+    summary = objective_summary(desk_tables["objectives"], desk_tables["windows"], risk)
+    assert summary.filter(pl.col("objective_id") == "mttr")["urgency"].item() == 0  # breaching

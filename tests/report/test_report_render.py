@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.report.render import ReportSet, render_reports
+from pipelines.report.render import ReportSet, objective_page_name, render_reports
 
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
@@ -15,20 +15,32 @@ def report(tmp_path: Path, contracts, tables) -> ReportSet:
 
 
 def _pages(report: ReportSet) -> dict[str, str]:
-    paths = [report.index, *report.contract_pages.values()]
+    paths = [report.index, *report.contract_pages.values(), *report.objective_pages.values()]
     return {path.name: path.read_text(encoding="utf-8") for path in paths}
 
 
-def test_writes_the_index_a_page_per_contract_and_plotly_js_once(report: ReportSet):
+def _objective_page(report: ReportSet, contract_id: str, objective_id: str) -> str:
+    return report.objective_pages[(contract_id, objective_id)].read_text(encoding="utf-8")
+
+
+def test_writes_the_index_a_page_per_contract_and_objective_and_plotly_js_once(report):
     folder = report.index.parent
     assert sorted(path.name for path in folder.iterdir()) == [
+        ".snapshot.json",
         "contract-acme-cloud.html",
         "contract-evil-corp.html",
         "contract-paylane.html",
         "credits-ledger.csv",
         "index.html",
+        "objective-acme-cloud~compute-availability.html",
+        "objective-acme-cloud~storage-uptime.html",
+        "objective-evil-corp~api-availability.html",
+        "objective-paylane~payments-availability.html",
         "plotly.min.js",
     ]
+    assert objective_page_name("acme-cloud", "storage-uptime") == (
+        "objective-acme-cloud~storage-uptime.html"
+    )
     assert report.plotly_js.stat().st_size > 1_000_000
     assert "Plotly" in report.plotly_js.read_text(encoding="utf-8")[:20_000]
 
@@ -43,10 +55,36 @@ def test_index_lists_every_contract_most_urgent_first_with_the_attainment_fed_in
     assert index.index("Object storage probes succeed") < index.index("Compute API answers")
     assert "12,000.00 EUR" in index  # 4,800 + 7,200 (capped) over acme-cloud's windows
     assert 'href="contract-paylane.html"' in index
+    assert 'href="objective-paylane~payments-availability.html"' in index
+
+
+def test_every_link_from_the_portfolio_resolves_to_a_written_page(report: ReportSet):
+    folder = report.index.parent
+    seen, queue = set(), ["index.html"]
+    while queue:
+        name = queue.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        html = (folder / name).read_text(encoding="utf-8")
+        for reference in REFERENCE.findall(html):
+            target = reference.split("#")[0]
+            if not target:
+                continue
+            assert (folder / target).is_file(), (name, reference)
+            if target.endswith(".html"):
+                queue.append(target)
+    pages = {path.name for path in _pages_written(report)}
+    assert seen == pages  # every page is reachable from the portfolio
+
+
+def _pages_written(report: ReportSet) -> list[Path]:
+    return [report.index, *report.contract_pages.values(), *report.objective_pages.values()]
 
 
 def test_kpis_count_from_the_tables(report: ReportSet):
     assert (report.contracts, report.objectives) == (3, 4)
+    assert len(report.objective_pages) == 4
     assert report.breached_windows == 1
     assert (report.objectives_at_risk, report.objectives_breaching) == (1, 1)
     assert report.credits_total == {"EUR": 12000.0, "USD": 0.0}
@@ -93,20 +131,31 @@ def test_pages_refer_to_nothing_on_the_network(report: ReportSet):
             assert not reference.startswith(("http:", "https:", "//")), (name, reference)
 
 
-def test_every_chart_is_on_its_contract_page_drawn_by_the_local_plotly(report: ReportSet):
-    expected = {
-        "acme-cloud": ["compute-availability", "storage-uptime"],
-        "paylane": ["payments-availability"],
+def test_every_chart_is_on_its_objective_page_drawn_by_the_local_plotly(report: ReportSet):
+    drawn = ["windows", "budget", "burn"]
+    expected = {  # compute-availability has no event in its timeline's period
+        ("acme-cloud", "compute-availability"): drawn,
+        ("acme-cloud", "storage-uptime"): [*drawn, "timeline"],
+        ("paylane", "payments-availability"): [*drawn, "timeline"],
     }
-    for contract_id, objective_ids in expected.items():
-        page = report.contract_pages[contract_id].read_text(encoding="utf-8")
+    for (contract_id, objective_id), charts in expected.items():
+        contract_page = report.contract_pages[contract_id].read_text(encoding="utf-8")
+        # The contract page draws only the budget left per objective.
+        assert contract_page.count('class="plotly-graph-div"') == 1
+        assert f'<div id="{contract_id}-budget" class="plotly-graph-div"' in contract_page
+        page = _objective_page(report, contract_id, objective_id)
         assert '<script src="plotly.min.js"></script>' in page
-        for objective_id in objective_ids:
-            for chart in ("windows", "budget", "burn"):
-                assert f'<div id="{objective_id}-{chart}" class="plotly-graph-div"' in page
-                assert f'Plotly.newPlot(                        "{objective_id}-{chart}"' in page
+        assert f'href="{objective_page_name(contract_id, objective_id)}"' in contract_page
+        assert page.count('class="plotly-graph-div"') == len(charts)
+        for chart in charts:
+            assert f'<div id="{objective_id}-{chart}" class="plotly-graph-div"' in page
+            assert f'Plotly.newPlot(                        "{objective_id}-{chart}"' in page
         assert len(page.encode()) < 2_000_000
-    evil = report.contract_pages["evil-corp"].read_text(encoding="utf-8")
+    index = report.index.read_text(encoding="utf-8")
+    assert '<script src="plotly.min.js"></script>' in index
+    assert index.count('class="plotly-graph-div"') == 1
+    assert '<div id="portfolio-budget" class="plotly-graph-div"' in index
+    evil = _objective_page(report, "evil-corp", "api-availability")
     assert 'class="plotly-graph-div"' not in evil
     assert evil.count("No data yet for this chart.") == 1  # no budget or burn placeholders
 
@@ -179,13 +228,13 @@ def test_breach_risk_is_shown_where_predicted(tmp_path, contracts, tables):
         '<span class="negative" title="probability that the window ends below target">62%</span>'
         in index
     )
-    page = report.contract_pages["acme-cloud"].read_text(encoding="utf-8")
+    page = _objective_page(report, "acme-cloud", "storage-uptime")
     assert "Breach risk 62%: expected to end at 99.885%" in page
     assert "(99.810% … 99.930%), error budget expected to run out 2026-03-20 15:00 CET." in page
 
 
-def test_contract_page_shows_the_latest_root_cause_hints_escaped_in_the_contract_zone(report):
-    page = report.contract_pages["paylane"].read_text(encoding="utf-8")
+def test_objective_page_shows_the_latest_root_cause_hints_escaped_in_the_contract_zone(report):
+    page = _objective_page(report, "paylane", "payments-availability")
     hints = page.split('class="root-causes"')[1].split("</table>")[0]
     assert "2026-03-09 16:00 EDT → 2026-03-09 17:30 EDT" in hints
     first = re.search(r'<td class="num">1</td>\s*<td>([^<]*)</td>\s*<td class="num">([^<]*)</td>'
@@ -198,18 +247,23 @@ def test_contract_page_shows_the_latest_root_cause_hints_escaped_in_the_contract
     )
     assert "webhooks:request_rate" in hints and "compute-api:error_ratio" not in hints
     assert "older episode of March 2" in hints and "older episode of March 1<" not in hints
-    assert "root-causes" not in report.contract_pages["acme-cloud"].read_text(encoding="utf-8")
+    for objective_id in ("compute-availability", "storage-uptime"):
+        page = _objective_page(report, "acme-cloud", objective_id)
+        assert 'class="root-causes"' not in page
+        assert "No burn episode with root-cause hints." in page
 
 
 def test_burn_rate_chart_marks_the_anomalies_of_the_objectives_own_service(report):
-    paylane = report.contract_pages["paylane"].read_text(encoding="utf-8")
-    chart = paylane.split('id="payments-availability-burn"')[1]
+    paylane = _objective_page(report, "paylane", "payments-availability")
+    chart = paylane.split('id="payments-availability-burn"')[1].split("</script>")[0]
     assert '"name":"anomaly: error_ratio"' in chart
     assert '"x":["2026-03-09T16:15:00","2026-03-09T16:40:00"]' in chart
     assert "probe_failure" not in paylane  # object-storage's anomaly is not paylane's
-    acme = report.contract_pages["acme-cloud"].read_text(encoding="utf-8")
-    assert '"name":"anomaly: probe_failure"' in acme.split('id="storage-uptime-burn"')[1]
-    assert "anomaly: error_ratio" not in acme
+    storage = _objective_page(report, "acme-cloud", "storage-uptime")
+    assert '"name":"anomaly: probe_failure"' in storage.split('id="storage-uptime-burn"')[1]
+    compute = _objective_page(report, "acme-cloud", "compute-availability")
+    assert "anomaly: error_ratio" not in storage + compute
+    assert "probe_failure" not in compute
 
 
 def test_capacity_of_the_contracts_services_and_the_portfolios_services_running_out(report):

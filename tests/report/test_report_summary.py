@@ -3,11 +3,14 @@ from datetime import UTC, date, datetime
 import polars as pl
 
 from pipelines.report.summary import (
+    LOW_BUDGET,
+    by_urgency,
     capacity_running_out,
     contract_order,
     credits_owed,
     objective_summary,
     root_cause_hints,
+    urgency,
 )
 
 
@@ -20,8 +23,8 @@ def test_objective_summary_puts_breaching_then_at_risk_then_no_data_then_on_trac
     assert summary.select("objective_id", "status", "urgency").rows() == [
         ("payments-availability", "breaching", 0),
         ("storage-uptime", "at_risk", 1),
-        ("api-availability", "no_data", 2),
-        ("compute-availability", "on_track", 3),
+        ("api-availability", "no_data", 3),
+        ("compute-availability", "on_track", 4),
     ]
 
 
@@ -84,4 +87,75 @@ def test_capacity_running_out_lists_the_services_whose_earliest_day_is_within_90
     assert capacity_running_out(tables["capacity"], as_of, days=113)["service"].to_list() == [
         "payments-api",
         "compute-api",
+    ]
+
+
+URGENCY_CASES = pl.DataFrame(
+    [
+        # (objective, status, p_breach, risk_threshold, budget_remaining, expected rank)
+        ("breaching", "breaching", None, 0.5, -0.5, 0),
+        ("likely", "on_track", 0.7, 0.5, 0.6, 1),  # p_breach ≥ the threshold
+        ("at-threshold", "on_track", 0.5, 0.5, 0.6, 1),
+        ("alerting", "at_risk", 0.1, 0.5, 0.6, 1),
+        ("low-budget", "on_track", 0.2, 0.5, 0.1, 2),
+        ("no-data", "no_data", None, 0.5, None, 3),
+        ("few-responses", "insufficient_data", None, 0.5, None, 3),
+        ("fine", "on_track", 0.49, 0.5, 0.9, 4),
+        ("unpredicted", "on_track", None, 0.5, None, 4),
+        ("just-enough", "on_track", None, 0.5, LOW_BUDGET, 4),
+    ],
+    schema={
+        "objective_id": pl.String,
+        "status": pl.String,
+        "p_breach": pl.Float64,
+        "risk_threshold": pl.Float64,
+        "budget_remaining": pl.Float64,
+        "expected": pl.Int64,
+    },
+    orient="row",
+).with_columns(contract_id=pl.lit("c"))
+
+
+def test_urgency_ranks_breaching_then_at_risk_or_likely_then_low_budget_then_no_data():
+    ranks = URGENCY_CASES.select(
+        "objective_id",
+        urgency(
+            pl.col("status"), pl.col("p_breach"), pl.col("risk_threshold"),
+            pl.col("budget_remaining"),
+        ),
+    )  # fmt: skip
+    assert ranks.to_series(1).to_list() == URGENCY_CASES["expected"].to_list()
+
+
+def test_within_a_rank_the_highest_breach_risk_then_the_least_budget_comes_first():
+    ordered = by_urgency(URGENCY_CASES)
+    assert ordered["objective_id"].to_list() == [
+        "breaching",
+        "likely",  # 70%
+        "at-threshold",  # 50%
+        "alerting",  # 10%
+        "low-budget",
+        "few-responses",  # no prediction, no budget: by id
+        "no-data",
+        "fine",  # 49%, then the ones without a prediction
+        "just-enough",  # 25% left
+        "unpredicted",
+    ]
+    assert ordered["urgency"].to_list() == sorted(URGENCY_CASES["expected"].to_list())
+
+
+def test_a_likely_breach_puts_its_contract_before_one_with_little_budget_left(tables):
+    windows = tables["windows"].with_columns(
+        pl.when(pl.col("is_complete")).then("status").otherwise(pl.lit("on_track")).alias("status")
+    )
+    # storage-uptime (acme-cloud) 20% left and 62% likely to breach; payments (paylane) -50%.
+    summary = objective_summary(tables["objectives"], windows, tables["breach_risk"])
+    assert summary.select("objective_id", "urgency").rows()[:2] == [
+        ("storage-uptime", 1),
+        ("payments-availability", 2),
+    ]
+    assert contract_order(["paylane", "acme-cloud", "evil-corp"], summary) == [
+        "acme-cloud",
+        "paylane",
+        "evil-corp",
     ]

@@ -1,0 +1,1 @@
+"""Operations in Dagster: jobs, schedules, the landing sensor and asset checks."""

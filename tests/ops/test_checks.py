@@ -1,0 +1,272 @@
+"""Asset checks: hand-made warehouses for the queries, and the checks run by Dagster on a copy of
+the demo home, passing, then failing on a duplicated export and a reject-heavy day."""
+
+import shutil
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from pipelines.definitions import all_assets, all_checks
+from pipelines.ops.checks import (
+    current_window_per_objective,
+    duplicate_rows,
+    freshness_time,
+    max_ages,
+    reject_heavy_days,
+    run_days,
+    stale_sources,
+)
+from pipelines.ops.jobs import partition_range_tags
+from pipelines.resources import PledgeHome
+from pipelines.warehouse import connect, insert_frame
+
+DAY = date(2026, 11, 20)
+MIDNIGHT = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def requests_rows(file, minutes):
+    return pl.DataFrame(
+        {
+            "partition_date": [DAY] * len(minutes),
+            "ts": [MIDNIGHT + timedelta(minutes=m) for m in minutes],
+            "service": ["api"] * len(minutes),
+            "total": [10] * len(minutes),
+            "errors": [0] * len(minutes),
+            "source": ["requests"] * len(minutes),
+            "file": [file] * len(minutes),
+        }
+    )
+
+
+def survey_rows(file, ids):
+    return pl.DataFrame(
+        {
+            "partition_date": [DAY] * len(ids),
+            "service": ["desk"] * len(ids),
+            "response_id": ids,
+            "ts": [MIDNIGHT] * len(ids),
+            "survey": ["csat"] * len(ids),
+            "score": [5.0] * len(ids),
+            "source": ["surveys"] * len(ids),
+            "file": [file] * len(ids),
+        }
+    )
+
+
+def ingested(source, day, loaded, rejected, file=None):
+    return pl.DataFrame(
+        {
+            "file": [file or f"{source}/{source}-{day}.csv"],
+            "source": [source],
+            "partition_date": [day],
+            "status": ["loaded"],
+            "rows_loaded": [loaded],
+            "rows_rejected": [rejected],
+            "ingested_at": [MIDNIGHT],
+        }
+    )
+
+
+def test_a_minute_sent_by_two_files_is_a_duplicate(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:
+        insert_frame(con, "raw.requests", requests_rows("a.csv", [0, 1, 2]))
+        assert duplicate_rows(con, "raw.requests", (DAY, DAY)).is_empty()
+        insert_frame(con, "raw.requests", requests_rows("b.csv", [1]))
+        duplicates = duplicate_rows(con, "raw.requests", (DAY, DAY))
+        assert duplicates.select("ts", "service", "copies").rows() == [
+            (MIDNIGHT + timedelta(minutes=1), "api", 2)
+        ]
+        # the day after still sees it (files may cross midnight); a week later does not
+        assert duplicate_rows(con, "raw.requests", (DAY + timedelta(1),) * 2).height == 1
+        assert duplicate_rows(con, "raw.requests", (DAY + timedelta(7),) * 2).is_empty()
+        assert duplicate_rows(con, "raw.requests", None).height == 1
+
+
+def test_an_item_is_a_duplicate_within_a_file_not_when_re_exported(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:
+        insert_frame(con, "raw.survey_responses", survey_rows("s1.csv", ["R1", "R2"]))
+        insert_frame(con, "raw.survey_responses", survey_rows("s2.csv", ["R1", "R2"]))
+        assert duplicate_rows(con, "raw.survey_responses", None).is_empty()
+        insert_frame(con, "raw.survey_responses", survey_rows("s2.csv", ["R2"]))
+        assert duplicate_rows(con, "raw.survey_responses", None).select(
+            "file", "response_id", "copies"
+        ).rows() == [("s2.csv", "R2", 2)]
+
+
+def test_latency_samples_of_a_file_loaded_twice_are_duplicates(tmp_path):
+    samples = pl.DataFrame(
+        {
+            "partition_date": [DAY] * 3,
+            "ts": [MIDNIGHT] * 3,  # identical samples are legitimate
+            "service": ["web"] * 3,
+            "latency_seconds": [0.5] * 3,
+            "source": ["rum"] * 3,
+            "file": ["rum/rum-2026-11-20.csv"] * 3,
+        }
+    )
+    with connect(tmp_path / "w.duckdb") as con:
+        insert_frame(con, "ops.ingested_files", ingested("rum", DAY, 3, 0))
+        insert_frame(con, "raw.latency_samples", samples)
+        assert duplicate_rows(con, "raw.latency_samples", (DAY, DAY)).is_empty()
+        insert_frame(con, "raw.latency_samples", samples)
+        assert duplicate_rows(con, "raw.latency_samples", (DAY, DAY)).rows() == [
+            ("rum/rum-2026-11-20.csv", 2)
+        ]
+
+
+def test_reject_ratio_above_the_threshold_per_source_and_day(tmp_path):
+    with connect(tmp_path / "w.duckdb") as con:
+        for frame in (
+            ingested("requests", DAY, 99, 1),  # exactly 1 %: allowed
+            ingested("requests", DAY + timedelta(1), 98, 2),  # 2 %
+            ingested("probes", DAY, 0, 5),  # another kind's source
+        ):
+            insert_frame(con, "ops.ingested_files", frame)
+        heavy = reject_heavy_days(con, ["requests"], None, 0.01)
+        assert heavy.rows() == [("requests", DAY + timedelta(1), 98, 2, 0.02)]
+        assert reject_heavy_days(con, ["requests"], (DAY, DAY), 0.01).is_empty()
+        assert reject_heavy_days(con, ["requests"], None, 0.05).is_empty()
+
+
+def test_stale_sources_and_their_thresholds():
+    ages = max_ages({"req": "requests", "sec": "security_incidents", "rst": "restore_tests"})
+    assert ages == {"req": timedelta(hours=36), "sec": None, "rst": timedelta(days=8)}
+    ages = max_ages({"req": "requests", "sec": "security_incidents"}, "req=2, sec=720,other=1")
+    assert ages == {"req": timedelta(hours=2), "sec": timedelta(days=30)}
+    with pytest.raises(ValueError, match="PLEDGE_FRESHNESS: 'req' is not source=hours"):
+        max_ages({"req": "requests"}, "req")
+
+    as_of = datetime(2026, 11, 21, tzinfo=UTC)
+    newest = pl.DataFrame(
+        {"source": ["req", "sec"], "newest": [as_of - timedelta(hours=3), as_of]},
+        schema={"source": pl.String, "newest": pl.Datetime("us", "UTC")},
+    )
+    limits = {"req": timedelta(hours=2), "sec": timedelta(days=1), "none": timedelta(days=1)}
+    stale = stale_sources(newest, limits, as_of)
+    assert stale.select("source", "age_hours", "max_age_hours").rows() == [
+        ("none", None, 24.0),
+        ("req", 3.0, 2.0),
+    ]
+
+
+def test_the_days_and_time_a_check_judges():
+    assert run_days(partition_range_tags(DAY, DAY + timedelta(2))) == (DAY, DAY + timedelta(2))
+    assert run_days({"dagster/partition": "2026-11-20"}) == (DAY, DAY)
+    assert run_days({}) is None
+    now = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    assert freshness_time((DAY, DAY), now) == datetime(2026, 11, 21, tzinfo=UTC)
+    assert freshness_time((DAY, now.date()), now) == now
+    assert freshness_time(None, now) == now
+
+
+@pytest.fixture
+def home(demo_home, tmp_path):
+    """A writable copy of the demo home (warehouse, sources, contracts, landing files)."""
+    copy = tmp_path / "home"
+    shutil.copytree(demo_home, copy, ignore=shutil.ignore_patterns("reports", "dagster"))
+    return copy
+
+
+def run(home, selection, first, last):
+    return dg.materialize(
+        [*all_assets, *all_checks],
+        selection=selection,
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={"pledge": PledgeHome(home=str(home))},
+        tags=partition_range_tags(first, last),
+        raise_on_error=False,
+    )
+
+
+def evaluations(result):
+    return {
+        (e.asset_key.to_user_string(), e.check_name): e
+        for e in result.get_asset_check_evaluations()
+    }
+
+
+def test_every_check_passes_on_the_demo(home, demo_end):
+    result = run(home, dg.AssetSelection.all_asset_checks(), demo_end - timedelta(14), demo_end)
+    assert result.success
+    found = evaluations(result)
+    assert len(found) == sum(len(list(checks.check_specs)) for checks in all_checks) == 9 * 3 + 1
+    assert all(evaluation.passed for evaluation in found.values()), [
+        key for key, evaluation in found.items() if not evaluation.passed
+    ]
+
+
+def test_a_resent_export_blocks_the_slices(home, demo_end):
+    day = demo_end - timedelta(days=1)
+    original = home / "landing" / "requests" / f"requests-{day}.csv"
+    lines = original.read_text().splitlines()
+    resend = original.with_name(f"requests-{day}-resend.csv")
+    resend.write_text("\n".join(lines[:1] + lines[1:4]) + "\n")  # three rows already sent
+    selection = dg.AssetSelection.assets(["raw", "requests"], ["sla", "slices"])
+    result = run(home, selection, day, day)
+    assert not result.success
+    check = evaluations(result)[("raw/requests", "no_duplicate_rows")]
+    assert not check.passed
+    assert check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.blocking
+    assert check.metadata["duplicate_keys"].value == 3
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert materialized == {"raw/requests"}  # sla/slices did not run on doubled counts
+
+
+def test_a_reject_heavy_day_blocks_and_freshness_only_warns(home, demo_end):
+    day = demo_end - timedelta(days=1)
+    bad = home / "landing" / "surveys" / f"surveys-{day}-late.csv"
+    bad.write_text(
+        "service,response_id,responded_at,survey,score\n"
+        + "".join(f"service-desk,X{n},not a time,csat,5\n" for n in range(50))
+    )
+    result = run(home, dg.AssetSelection.assets(["raw", "survey_responses"]), day, day)
+    assert not result.success
+    check = evaluations(result)[("raw/survey_responses", "reject_ratio")]
+    assert not check.passed and check.blocking
+    assert check.metadata["reject_heavy_days"].value == 1
+
+    # judged as of a week after the demo ends, the surveys are stale: a warning, the run succeeds
+    later = demo_end + timedelta(days=7)
+    bad.unlink()
+    result = run(home, dg.AssetSelection.checks(*all_checks), later, later)
+    fresh = evaluations(result)[("raw/requests", "fresh_sources")]
+    assert not fresh.passed
+    assert fresh.severity == dg.AssetCheckSeverity.WARN
+    assert "requests" in fresh.metadata["stale_sources"].value
+
+
+def test_an_objective_without_a_current_window_fails(home):
+    with connect(home / "warehouse.duckdb") as con:
+        con.execute(
+            "DELETE FROM sla.windows WHERE contract_id = 'acme-cloud' "
+            "AND objective_id = 'compute-availability' AND NOT is_complete"
+        )
+    result = dg.materialize(
+        [*all_assets, current_window_per_objective],
+        selection=dg.AssetSelection.checks(current_window_per_objective),
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={"pledge": PledgeHome(home=str(home))},
+    )
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed
+    assert check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.metadata["objectives_without_window"].value == 1
+    assert "compute-availability" in check.metadata["objectives"].value
+
+
+def test_pledge_run_runs_the_checks_and_fails_on_a_blocking_one(
+    home, demo_end, monkeypatch, capsys
+):
+    from pipelines.cli import main
+
+    for variable in ("PLEDGE_HOME", "PLEDGE_LANDING", "PLEDGE_WAREHOUSE", "DAGSTER_HOME"):
+        monkeypatch.delenv(variable, raising=False)
+    day = (demo_end - timedelta(days=1)).isoformat()
+    original = home / "landing" / "requests" / f"requests-{day}.csv"
+    lines = original.read_text().splitlines()
+    original.with_name(f"requests-{day}-resend.csv").write_text("\n".join(lines[:3]) + "\n")
+    assert main(["run", "--home", str(home), "--from", day, "--to", day]) == 1
+    assert "error: the pipeline run failed" in capsys.readouterr().err

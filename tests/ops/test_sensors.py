@@ -1,0 +1,126 @@
+"""The landing sensor on an ephemeral instance over a temporary landing folder."""
+
+import json
+import os
+from datetime import date
+
+import dagster as dg
+import pytest
+
+from pipelines.definitions import defs
+from pipelines.ops.jobs import PARTITION_RANGE_END, PARTITION_RANGE_START
+from pipelines.ops.sensors import RECENT_NS, LandingCursor, advance, day_ranges, landing_sensor
+from pipelines.resources import PledgeHome
+
+SOURCES = """\
+sources:
+  requests:
+    kind: requests
+    path: requests/*.csv
+    format: csv
+  surveys:
+    kind: survey_responses
+    path: surveys/*.csv
+    format: csv
+"""
+
+
+@pytest.fixture
+def home(tmp_path):
+    (tmp_path / "sources.yaml").write_text(SOURCES)
+    (tmp_path / "landing" / "requests").mkdir(parents=True)
+    (tmp_path / "landing" / "surveys").mkdir(parents=True)
+    return tmp_path
+
+
+def evaluate(home, cursor=None):
+    context = dg.build_sensor_context(
+        instance=dg.DagsterInstance.ephemeral(),
+        cursor=cursor,
+        definitions=defs,
+        resources={"pledge": PledgeHome(home=str(home))},
+    )
+    result = landing_sensor.evaluate_tick(context)
+    return result.run_requests or [], result.cursor
+
+
+def drop(home, name, text="ts,service,total,errors\n"):
+    path = home / "landing" / name
+    path.write_text(text)
+    return path
+
+
+def test_a_new_file_starts_one_run_for_its_day_and_only_once(home):
+    drop(home, "requests/requests-2026-11-20.csv")
+    [request], cursor = evaluate(home)
+    assert request.partition_key == "2026-11-20"
+    assert request.job_name in (None, "ingest_and_windows")
+    assert request.run_key.startswith("landing-2026-11-20-2026-11-20-")
+    assert json.loads(cursor)["files"].keys() == {"requests/requests-2026-11-20.csv"}
+
+    again, cursor_again = evaluate(home, cursor)
+    assert again == []
+    assert cursor_again == cursor
+
+
+def test_a_changed_file_starts_another_run(home):
+    path = drop(home, "requests/requests-2026-11-20.csv")
+    [first], cursor = evaluate(home)
+    path.write_text("ts,service,total,errors\n2026-11-20T00:00:00Z,api,10,0\n")
+    [second], _ = evaluate(home, cursor)
+    assert second.partition_key == "2026-11-20"
+    assert second.run_key != first.run_key
+
+
+def test_files_of_consecutive_days_start_one_run_per_range(home):
+    drop(home, "requests/requests-2026-11-20.csv")
+    drop(home, "surveys/surveys-2026-11-21.csv", "service,response_id,ts,survey,score\n")
+    drop(home, "requests/requests-2026-11-24.csv")
+    drop(home, "requests/notes.csv")  # no date: belongs to no partition
+    ranged, single = evaluate(home)[0]
+    assert ranged.tags[PARTITION_RANGE_START] == "2026-11-20"
+    assert ranged.tags[PARTITION_RANGE_END] == "2026-11-21"
+    assert single.partition_key == "2026-11-24"
+
+
+def test_a_day_outside_the_partitions_is_not_requested(home):
+    drop(home, "requests/requests-1999-01-01.csv")
+    requests, _ = evaluate(home)
+    assert requests == []
+
+
+def test_missing_landing_folder_or_sources_skip(tmp_path):
+    context = dg.build_sensor_context(
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={"pledge": PledgeHome(home=str(tmp_path))},
+    )
+    result = landing_sensor.evaluate_tick(context)
+    assert result.run_requests == []
+    assert "no sources file" in result.skip_message
+
+
+def test_the_cursor_forgets_old_files_but_still_sees_them_as_seen(home):
+    old = drop(home, "requests/requests-2026-11-01.csv")
+    new = drop(home, "requests/requests-2026-11-20.csv")
+    os.utime(old, ns=(new.stat().st_mtime_ns - RECENT_NS - 1,) * 2)
+    [_, _], cursor = evaluate(home)
+    kept = LandingCursor.parse(cursor)
+    assert set(kept.files) == {"requests/requests-2026-11-20.csv"}
+    assert kept.horizon == new.stat().st_mtime_ns - RECENT_NS
+    assert evaluate(home, cursor)[0] == []
+    old.write_text("ts,service,total,errors\n")  # touched again: newer than the horizon
+    [request], _ = evaluate(home, cursor)
+    assert request.partition_key == "2026-11-01"
+
+
+def test_advance_and_day_ranges():
+    cursor = advance(LandingCursor(), {"a": (10 * RECENT_NS, 5), "b": (1, 7)})
+    assert cursor == LandingCursor(9 * RECENT_NS, {"a": (10 * RECENT_NS, 5)})
+    assert LandingCursor.parse(cursor.dump()) == cursor
+    assert advance(cursor, {}) == cursor
+    days = {date(2026, 11, d) for d in (1, 2, 3, 5, 7, 8)}
+    assert day_ranges(days) == [
+        (date(2026, 11, 1), date(2026, 11, 3)),
+        (date(2026, 11, 5), date(2026, 11, 5)),
+        (date(2026, 11, 7), date(2026, 11, 8)),
+    ]
