@@ -230,7 +230,7 @@ def _run_and_report(settings: Settings, first: date, last: date, started: float)
         )
         return 2
     step(f"running the pipeline for {first} .. {last} (Dagster instance {settings.dagster_home})")
-    result = run_pipeline(settings, first, last)
+    result = run_pipeline(settings, first, last, on_step=timed_steps(started))
     if not result.success:
         print(
             "error: the pipeline run failed; see the Dagster logs above or in `make dev`",

@@ -9,10 +9,12 @@ import time
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from pipelines.demo import generate_demo
 from pipelines.progress import CLEAR_LINE, Progress, format_duration, timed_steps
+from pipelines.run import RUN_TAG, steps_reported
 
 
 class Clock:
@@ -107,3 +109,19 @@ def test_demo_generation_prints_each_step_with_its_counts_and_time(
     assert re.match(r"  · wrote requests: [\d,]+ rows, 8 days × \d+ services \(at", requests)
     assert any(line.startswith("  · wrote probes:") and "8 days ×" in line for line in lines)
     assert lines[-1].startswith("  · wrote ground_truth.json (at ")
+
+
+def test_run_pipeline_tells_each_step_success_once_in_order() -> None:
+    @dg.asset
+    def upstream() -> int:
+        return 1
+
+    @dg.asset
+    def downstream(upstream: int) -> int:
+        return upstream + 1
+
+    told: list[str] = []
+    instance = dg.DagsterInstance.ephemeral()
+    with steps_reported(instance, "one-run", told.append):
+        dg.materialize([upstream, downstream], instance=instance, tags={RUN_TAG: "one-run"})
+    assert told == ["upstream done", "downstream done"]
