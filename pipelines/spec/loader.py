@@ -6,6 +6,7 @@ line of every key so that pydantic's error locations can be mapped back to the f
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +40,18 @@ class ContractError(ValueError):
 
 
 def load_contract(path: str | Path) -> Contract:
-    """Parse and validate one contract file; raises ContractError listing every problem."""
+    """Parse and validate one contract file; raises ContractError listing every problem.
+
+    A file unchanged since its last load (same size and modification time) is not parsed again:
+    every asset of a run loads the contracts, and the models are frozen."""
     path = Path(path)
+    stat = path.stat()
+    return _load_contract(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _load_contract(path: Path, mtime_ns: int, size: int) -> Contract:
+    """``load_contract`` of the file's version with this modification time and size."""
     try:
         document = YAML(typ="rt").load(path.read_text())
     except MarkedYAMLError as error:

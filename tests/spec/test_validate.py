@@ -42,6 +42,14 @@ def problems_of(path: Path) -> list[str]:
     return [str(problem) for problem in error.value.problems]
 
 
+def test_an_edited_contract_is_read_again(tmp_path):
+    path = write(tmp_path, VALID)
+    assert load_contract(path).title == "Tiny"
+    assert load_contract(path) is load_contract(path)  # unchanged: parsed once
+    path.write_text(VALID.replace("title: Tiny", "title: Tiny, edited"))
+    assert load_contract(path).title == "Tiny, edited"
+
+
 def test_examples_are_valid(capsys):
     assert main(["validate", str(EXAMPLES)]) == 0
     assert "5 contract file(s) valid" in capsys.readouterr().out
