@@ -33,7 +33,7 @@ def _ingest_asset(kind: str) -> dg.AssetsDefinition:
             else {}
         )
         if not sources:
-            context.log.warning(f"no {kind!r} source declared in {settings.sources_file}")
+            context.log.info(f"no {kind!r} source declared in {settings.sources_file}")
         contracts, problems = pledge.contracts()
         for problem in problems:
             context.log.warning(f"contract skipped: {problem}")
