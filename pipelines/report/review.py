@@ -9,8 +9,9 @@ objective's complete windows only the non-overlapping ones are read: the latest 
   evidence for more than :data:`DATA_GAP_MAX_MISSING_SHARE` of its minutes (``missing_minutes``).
 - ``renegotiate_or_invest``: at least :data:`MIN_JUDGED_WINDOWS` judged windows, and more than
   :data:`RENEGOTIATE_MIN_BREACHED_SHARE` of them breached.
-- ``tighten``: at least :data:`MIN_JUDGED_WINDOWS` judged windows, none breached, no data gap, and
-  even the worst window stayed far from the target ("never near"), measured in the objective's
+- ``tighten``: at least :data:`MIN_JUDGED_WINDOWS` judged windows, none breached, no data gap, the
+  current window not :data:`NEAR_NOW_STATUSES` (breaching or at risk now is near), and even the
+  worst complete window stayed far from the target ("never near"), measured in the objective's
   unit: for shares, the worst window used at most :data:`TIGHTEN_MAX_BUDGET_USED` of its error
   budget, (1 − value) / (1 − target); for durations (upper bounds), the worst value was at most
   :data:`TIGHTEN_MAX_DURATION_SHARE` of the target; for points (NPS, lower bounds), the worst
@@ -52,6 +53,9 @@ DATA_GAP_MAX_MISSING_SHARE = 0.01
 
 DATA_GAP_STATUSES = ("no_data", "insufficient_data")
 
+NEAR_NOW_STATUSES = ("breaching", "at_risk")
+"""Statuses of a current window that rule out tightening, whatever the complete windows say."""
+
 RECOMMENDATIONS = ("tighten", "renegotiate_or_invest", "data_gaps")
 
 REVIEW_SCHEMA = {
@@ -72,10 +76,15 @@ def review_recommendations(objectives: pl.DataFrame, windows: pl.DataFrame) -> p
     none are absent); recommendation one of RECOMMENDATIONS, reason a sentence with the figures;
     sorted by contract, objective and recommendation in RECOMMENDATIONS order.
     """
+    near_now = set(
+        windows.filter(~pl.col("is_complete") & pl.col("status").is_in(NEAR_NOW_STATUSES))
+        .select(KEYS)
+        .iter_rows()
+    )
     rows = [
         {"contract_id": contract_id, "objective_id": objective_id, **recommendation}
         for contract_id, objective_id, recommendation in _recommend(
-            _window_history(objectives, windows)
+            _window_history(objectives, windows), near_now
         )
     ]
     order = {name: rank for rank, name in enumerate(RECOMMENDATIONS)}
@@ -138,8 +147,11 @@ def _window_history(objectives: pl.DataFrame, windows: pl.DataFrame) -> pl.DataF
     )
 
 
-def _recommend(history: pl.DataFrame) -> Iterator[tuple[str, str, dict[str, str]]]:
-    """(contract_id, objective_id, {recommendation, reason}) for each recommendation earned."""
+def _recommend(
+    history: pl.DataFrame, near_now: set[tuple[str, str]]
+) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """(contract_id, objective_id, {recommendation, reason}) for each recommendation earned;
+    ``near_now``: the objectives whose current window is breaching or at risk."""
     for row in history.iter_rows(named=True):
         keys = row["contract_id"], row["objective_id"]
         windows = "complete windows" + (" (non-overlapping)" if row["rolling"] else "")
@@ -154,7 +166,12 @@ def _recommend(history: pl.DataFrame) -> Iterator[tuple[str, str, dict[str, str]
                 "renegotiate the target or invest in the service"
             )
             yield *keys, {"recommendation": "renegotiate_or_invest", "reason": reason}
-        elif row["breached"] == 0 and not row["gap_statuses"] and not row["short_windows"]:
+        elif (
+            row["breached"] == 0
+            and not row["gap_statuses"]
+            and not row["short_windows"]
+            and keys not in near_now
+        ):
             headroom = _headroom(row)
             if headroom is not None:
                 reason = (

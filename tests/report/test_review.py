@@ -36,7 +36,7 @@ def daily_windows(
     interval_low: list[float | None] | None = None,
     step: timedelta = DAY,
     length: timedelta = DAY,
-    current: bool = True,
+    current: str | None = "on_track",
 ) -> list[dict]:
     """One complete window per value (a day each, unless told), then an incomplete current one;
     the status follows the value unless ``statuses`` says otherwise."""
@@ -62,9 +62,9 @@ def daily_windows(
                 "interval_low": interval_low[index] if interval_low else None,
             }
         )
-    if current:  # the current window never counts, however bad
+    if current:  # an incomplete current window with that status, its figures never read
         rows.append({**rows[-1], "window_start": rows[-1]["window_end"], "is_complete": False,
-                     "window_end": rows[-1]["window_end"] + length, "status": "breaching",
+                     "window_end": rows[-1]["window_end"] + length, "status": current,
                      "attainment": 0.0, "measured": 0.0})  # fmt: skip
     return rows
 
@@ -92,6 +92,16 @@ def test_a_share_objective_far_from_its_target_in_every_window_could_be_tightene
             "(20% of its error budget used): could be tightened",
         )
     ]
+
+
+def test_a_current_window_breaching_or_at_risk_rules_out_tightening():
+    values = [0.9999, 0.9998, 1.0]
+    for status in ("breaching", "at_risk"):
+        windows = daily_windows("availability", 0.999, values, current=status)
+        assert review([objective("availability")], windows) == []
+    # The current window's figures are not read otherwise: a bad on-track one changes nothing.
+    windows = daily_windows("availability", 0.999, values, current="on_track")
+    assert [row[1] for row in review([objective("availability")], windows)] == ["tighten"]
 
 
 def test_half_the_budget_used_once_is_near_enough_not_to_tighten():
@@ -205,7 +215,7 @@ def test_rolling_windows_count_only_the_non_overlapping_ones():
     # The one breach (day 3) falls between them and is not read twice over.
     values = [1.0] * 15
     values[3] = 0.5
-    windows = daily_windows("rolling", 0.999, values, step=DAY, length=7 * DAY, current=False)
+    windows = daily_windows("rolling", 0.999, values, step=DAY, length=7 * DAY, current=None)
     rolling = objective("rolling", window_kind="rolling", window_days=7)
     assert review([rolling], windows) == [
         (
