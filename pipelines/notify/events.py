@@ -20,8 +20,10 @@ Each event goes out once per objective and window: its key is (event, contract, 
 label), with ``escalated-<level>`` as the event of an escalation. A window that flips back and
 forth is told its first trouble of each kind and its first recovery only. Windows in scope are
 the current ones and those that ended less than LOOKBACK before ``as_of``: older windows can no
-longer produce events, so the cursor forgets them and stays bounded. A rolling window is a new
-window (label) every day, so a lasting breach of a rolling objective is told once a day.
+longer produce events, so the cursor forgets them and stays bounded. Of a rolling objective only
+the current window is in scope (its complete windows are the same window seen on earlier days);
+it is a new window (label) every day, so a lasting breach of a rolling objective is told once a
+day.
 """
 
 from __future__ import annotations
@@ -142,17 +144,30 @@ def window_states(
     """
     thresholds = pl.DataFrame(
         [
-            (contract.id, objective.id, objective.alerting.risk_threshold)
+            (
+                contract.id,
+                objective.id,
+                objective.alerting.risk_threshold,
+                objective.window.kind == "rolling",
+            )
             for contract in contracts
             for objective in contract.objectives
         ],
-        schema={"contract_id": pl.String, "objective_id": pl.String, "risk_threshold": pl.Float64},
+        schema={
+            "contract_id": pl.String,
+            "objective_id": pl.String,
+            "risk_threshold": pl.Float64,
+            "rolling": pl.Boolean,
+        },
         orient="row",
     )
     status = pl.col("status")
     return (
         windows.filter(pl.col("window_end") > as_of - LOOKBACK)
         .join(thresholds, on=KEYS)
+        # a rolling objective's complete windows are yesterday's views of the current one
+        .filter(~pl.col("rolling") | ~pl.col("is_complete"))
+        .drop("rolling")
         .join(
             risk.select(*KEYS, "window_label", "p_breach", "predicted_exhaustion_at"),
             on=[*KEYS, "window_label"],

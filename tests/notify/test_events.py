@@ -236,3 +236,34 @@ def test_cursor_is_compact_and_forgets_windows_out_of_scope():
     assert Sent.from_cursor(cursor) == sent
     with pytest.raises(ValueError, match="clear it"):
         Sent.from_cursor('{"something": "else"}')
+
+
+def test_a_rolling_objective_is_told_of_its_current_window_only():
+    rolling = Contract.model_validate(
+        {
+            **CONTRACT_DOCUMENT,
+            "objectives": [
+                {
+                    "id": "avail",
+                    "service": "api",
+                    "sli": {"kind": "availability"},
+                    "target": "99%",
+                    "window": "rolling 7d",
+                }
+            ],
+        }
+    )
+    day = timedelta(days=1)
+    # yesterday's and the day before's 7-day windows, breached, and today's, still breaching
+    frame = windows(
+        *(
+            ("avail", (AS_OF - offset - 7 * day, AS_OF - offset), "breached", 0.98, -1.0)
+            for offset in (2 * day, day)
+        ),
+        ("avail", (AS_OF - 6 * day, AS_OF + day), "breaching", 0.98, -1.0),
+    ).with_columns(window_label=pl.format("rolling 7d to {}", pl.col("window_end").dt.date()))
+    events = events_of(frame, risk(), Sent(), contract=rolling)
+    assert [event.key for event in events] == [
+        "breached|acme|avail|rolling 7d to 2026-11-21",
+        "budget_exhausted|acme|avail|rolling 7d to 2026-11-21",
+    ]
