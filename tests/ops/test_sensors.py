@@ -2,14 +2,17 @@
 
 import json
 import os
-from datetime import date
+import time
+from datetime import UTC, date, datetime
 
 import dagster as dg
+import polars as pl
 import pytest
 
+from pipelines import warehouse
 from pipelines.definitions import defs
 from pipelines.ops.jobs import PARTITION_RANGE_END, PARTITION_RANGE_START
-from pipelines.ops.sensors import RECENT_NS, LandingCursor, advance, day_ranges, landing_sensor
+from pipelines.ops.sensors import LandingCursor, day_ranges, landing_sensor, pending_files
 from pipelines.resources import PledgeHome
 
 SOURCES = """\
@@ -99,25 +102,52 @@ def test_missing_landing_folder_or_sources_skip(tmp_path):
     assert "no sources file" in result.skip_message
 
 
-def test_the_cursor_forgets_old_files_but_still_sees_them_as_seen(home):
-    old = drop(home, "requests/requests-2026-11-01.csv")
-    new = drop(home, "requests/requests-2026-11-20.csv")
-    os.utime(old, ns=(new.stat().st_mtime_ns - RECENT_NS - 1,) * 2)
-    [_, _], cursor = evaluate(home)
-    kept = LandingCursor.parse(cursor)
-    assert set(kept.files) == {"requests/requests-2026-11-20.csv"}
-    assert kept.horizon == new.stat().st_mtime_ns - RECENT_NS
-    assert evaluate(home, cursor)[0] == []
-    old.write_text("ts,service,total,errors\n")  # touched again: newer than the horizon
+def record_ingested(home, name, at):
+    """The row an ingest writes into ops.ingested_files for a loaded landing file."""
+    frame = pl.DataFrame(
+        [(name, "requests", "loaded", 0, 0, at)],
+        schema={
+            "file": pl.String,
+            "source": pl.String,
+            "status": pl.String,
+            "rows_loaded": pl.Int64,
+            "rows_rejected": pl.Int64,
+            "ingested_at": pl.Datetime("us", "UTC"),
+        },
+        orient="row",
+    )
+    with warehouse.connect(home / "warehouse.duckdb") as con:
+        warehouse.insert_frame(con, "ops.ingested_files", frame)
+
+
+def test_files_already_ingested_are_not_requested_whatever_their_mtime(home):
+    ingested = drop(home, "requests/requests-2026-11-01.csv")
+    copied = drop(home, "requests/requests-2026-11-02.csv")
+    record_ingested(home, "requests/requests-2026-11-01.csv", datetime.now(UTC))
+    # copied in later, its old mtime kept (cp -p): still pending, as never ingested
+    os.utime(copied, ns=(ingested.stat().st_mtime_ns - 10**12,) * 2)
+    [request], cursor = evaluate(home)
+    assert request.partition_key == "2026-11-02"
+    assert set(LandingCursor.parse(cursor).files) == {"requests/requests-2026-11-02.csv"}
+    # once ingested, the cursor forgets it and nothing is requested
+    record_ingested(home, "requests/requests-2026-11-02.csv", datetime.now(UTC))
+    requests, cursor = evaluate(home, cursor)
+    assert requests == []
+    assert LandingCursor.parse(cursor).files == {}
+    # edited after its ingest: pending again
+    ingested.write_text("ts,service,total,errors\n2026-11-01T00:00:00Z,api,10,0\n")
+    os.utime(ingested, ns=(time.time_ns() + 10**9,) * 2)
     [request], _ = evaluate(home, cursor)
     assert request.partition_key == "2026-11-01"
 
 
-def test_advance_and_day_ranges():
-    cursor = advance(LandingCursor(), {"a": (10 * RECENT_NS, 5), "b": (1, 7)})
-    assert cursor == LandingCursor(9 * RECENT_NS, {"a": (10 * RECENT_NS, 5)})
+def test_pending_files_and_day_ranges():
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    ns = int(at.timestamp()) * 10**9
+    current = {"a": (ns - 1, 5), "b": (ns + 1, 7), "c": (ns, 9)}
+    assert pending_files(current, {"a": at, "b": at}) == {"b": (ns + 1, 7), "c": (ns, 9)}
+    cursor = LandingCursor({"b": (ns + 1, 7)})
     assert LandingCursor.parse(cursor.dump()) == cursor
-    assert advance(cursor, {}) == cursor
     days = {date(2026, 11, d) for d in (1, 2, 3, 5, 7, 8)}
     assert day_ranges(days) == [
         (date(2026, 11, 1), date(2026, 11, 3)),
