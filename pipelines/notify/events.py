@@ -21,9 +21,9 @@ label), with ``escalated-<level>`` as the event of an escalation. A window that 
 forth is told its first trouble of each kind and its first recovery only. Windows in scope are
 the current ones and those that ended less than LOOKBACK before ``as_of``: older windows can no
 longer produce events, so the cursor forgets them and stays bounded. Of a rolling objective only
-the current window is in scope (its complete windows are the same window seen on earlier days);
-it is a new window (label) every day, so a lasting breach of a rolling objective is told once a
-day.
+the current window is in scope (its complete windows are the same window seen on earlier days),
+and since it is relabelled every day its events are about a trouble episode (``_window_id``):
+a lasting breach is told once, its recovery once, and a later breach starts a new episode.
 """
 
 from __future__ import annotations
@@ -112,6 +112,23 @@ class Sent:
         )
         entry["sent"].setdefault(event.name, int(sent_at.timestamp()))
 
+    def open_episode(self, prefix: str) -> str | None:
+        """The window (id starting with ``prefix``) told of trouble and not yet of recovery."""
+        return next(
+            (
+                window
+                for window, entry in self.windows.items()
+                if window.startswith(prefix) and "recovered" not in entry["sent"]
+            ),
+            None,
+        )
+
+    def extend(self, window: str, window_end: datetime) -> None:
+        """Keep a window that is sent events in scope until ``window_end`` at least."""
+        if window in self.windows:
+            entry = self.windows[window]
+            entry["end"] = max(entry["end"], int(window_end.timestamp()))
+
     def record_journal(self, entries: list[dict]) -> None:
         """Remember the events of journal lines (payloads with ``sent_at``)."""
         for entry in entries:
@@ -139,8 +156,8 @@ def window_states(
     ``risk`` (predict.breach_risk: contract_id, objective_id, window_label, p_breach,
     predicted_exhaustion_at). Objectives of contracts not in ``contracts`` are left out.
     Output: the windows columns, p_breach, predicted_exhaustion_at, risk_threshold (Float64) and
-    the Boolean flags breached, budget_exhausted, at_risk, healthy; sorted by objective and
-    window_start.
+    the Boolean flags rolling (the objective's window), breached, budget_exhausted, at_risk,
+    healthy; sorted by objective and window_start.
     """
     thresholds = pl.DataFrame(
         [
@@ -167,7 +184,6 @@ def window_states(
         .join(thresholds, on=KEYS)
         # a rolling objective's complete windows are yesterday's views of the current one
         .filter(~pl.col("rolling") | ~pl.col("is_complete"))
-        .drop("rolling")
         .join(
             risk.select(*KEYS, "window_label", "p_breach", "predicted_exhaustion_at"),
             on=[*KEYS, "window_label"],
@@ -199,7 +215,8 @@ def new_events(
 ) -> list[Event]:
     """The events of ``states`` (window_states) not sent yet, in window order, each window's
     troubles most severe first, then recovery, then escalations by level.
-    ``now`` times escalations against the sent times held in ``sent``."""
+    ``now`` times escalations against the sent times held in ``sent``; an open trouble episode of
+    a rolling objective is kept in scope in ``sent`` while it lasts (``Sent.extend``)."""
     by_id = {contract.id: contract for contract in contracts}
     return [
         event
@@ -212,7 +229,9 @@ def _window_events(
     row: dict, contract: Contract, sent: Sent, now: datetime, reports_dir: Path
 ) -> list[Event]:
     """The unsent events of one window_states row."""
-    window = "|".join((row["contract_id"], row["objective_id"], row["window_label"]))
+    window = _window_id(row, sent)
+    if row["rolling"]:
+        sent.extend(window, row["window_end"])
     done = sent.events_of(window)
     troubles = [name for name in TROUBLES if row[name]]
     fields = _window_fields(row, contract, reports_dir)
@@ -245,6 +264,16 @@ def _window_events(
             and now - first_told >= step.after
         ]
     return events
+
+
+def _window_id(row: dict, sent: Sent) -> str:
+    """``contract|objective|window label``. A rolling objective's window is relabelled every day,
+    so its events are about its trouble episode instead: ``contract|objective|since <label>``, the
+    label of the day the episode was first told, until its recovery is told."""
+    objective = f"{row['contract_id']}|{row['objective_id']}|"
+    if not row["rolling"]:
+        return objective + row["window_label"]
+    return sent.open_episode(objective + "since ") or f"{objective}since {row['window_label']}"
 
 
 def _window_fields(row: dict, contract: Contract, reports_dir: Path) -> dict:

@@ -238,32 +238,73 @@ def test_cursor_is_compact_and_forgets_windows_out_of_scope():
         Sent.from_cursor('{"something": "else"}')
 
 
-def test_a_rolling_objective_is_told_of_its_current_window_only():
-    rolling = Contract.model_validate(
-        {
-            **CONTRACT_DOCUMENT,
-            "objectives": [
-                {
-                    "id": "avail",
-                    "service": "api",
-                    "sli": {"kind": "availability"},
-                    "target": "99%",
-                    "window": "rolling 7d",
-                }
-            ],
-        }
-    )
+ROLLING = Contract.model_validate(
+    {
+        **CONTRACT_DOCUMENT,
+        "objectives": [
+            {
+                "id": "avail",
+                "service": "api",
+                "sli": {"kind": "availability"},
+                "target": "99%",
+                "window": "rolling 7d",
+            }
+        ],
+    }
+)
+
+
+def rolling_windows(as_of: datetime, *statuses: str) -> pl.DataFrame:
+    """The 7-day windows of the days before ``as_of`` (complete), then the current one, with
+    ``statuses`` in that order."""
     day = timedelta(days=1)
-    # yesterday's and the day before's 7-day windows, breached, and today's, still breaching
+    ends = [as_of - (len(statuses) - 2 - index) * day for index in range(len(statuses))]
     frame = windows(
         *(
-            ("avail", (AS_OF - offset - 7 * day, AS_OF - offset), "breached", 0.98, -1.0)
-            for offset in (2 * day, day)
-        ),
-        ("avail", (AS_OF - 6 * day, AS_OF + day), "breaching", 0.98, -1.0),
-    ).with_columns(window_label=pl.format("rolling 7d to {}", pl.col("window_end").dt.date()))
-    events = events_of(frame, risk(), Sent(), contract=rolling)
-    assert [event.key for event in events] == [
-        "breached|acme|avail|rolling 7d to 2026-11-21",
-        "budget_exhausted|acme|avail|rolling 7d to 2026-11-21",
+            ("avail", (end - 7 * day, end), status, 0.98 if status != "on_track" else 0.995, -1.0)
+            for end, status in zip(ends, statuses, strict=True)
+        )
+    ).with_columns(
+        window_label=pl.format("rolling 7d to {}", pl.col("window_end").dt.date()),
+        is_complete=pl.col("window_end") <= as_of,
+        as_of=pl.lit(as_of, UTC_US),
+        budget_remaining=pl.when(pl.col("status") == "on_track").then(0.5).otherwise(-1.0),
+    )
+    return frame
+
+
+def test_a_rolling_objective_is_told_once_per_trouble_episode():
+    def tick(as_of: datetime, *statuses: str) -> list[str]:
+        frame = rolling_windows(as_of, *statuses)
+        states = window_states(frame, risk(), [ROLLING], as_of)
+        told = send(new_events(states, [ROLLING], sent, as_of, REPORTS), sent, as_of)
+        sent.prune(as_of)  # as the sensor does after each tick
+        return told
+
+    sent = Sent()
+    day = timedelta(days=1)
+    # two complete windows already breached: only the current one is told of, once
+    assert tick(AS_OF, "breached", "breached", "breaching") == [
+        "breached|acme|avail|since rolling 7d to 2026-11-21",
+        "budget_exhausted|acme|avail|since rolling 7d to 2026-11-21",
+    ]
+    # the next days relabel the window: the same episode, escalated once per level (30 m, 4 h),
+    # then nothing new, and kept in scope
+    assert tick(AS_OF + day, "breaching") == [
+        "escalated-1|acme|avail|since rolling 7d to 2026-11-21",
+        "escalated-2|acme|avail|since rolling 7d to 2026-11-21",
+    ]
+    for later in range(2, 10):
+        assert tick(AS_OF + later * day, "breaching") == []
+    assert sent.windows["acme|avail|since rolling 7d to 2026-11-21"]["end"] == int(
+        (AS_OF + 10 * day).timestamp()
+    )
+    assert tick(AS_OF + 10 * day, "on_track") == [
+        "recovered|acme|avail|since rolling 7d to 2026-11-21"
+    ]
+    assert tick(AS_OF + 11 * day, "on_track") == []
+    # a later breach is a new episode
+    assert tick(AS_OF + 12 * day, "breaching") == [
+        "breached|acme|avail|since rolling 7d to 2026-12-03",
+        "budget_exhausted|acme|avail|since rolling 7d to 2026-12-03",
     ]
