@@ -43,6 +43,12 @@ class PledgeHome(dg.ConfigurableResource):
     def sources(self) -> dict[str, Source]:
         return load_sources(self.settings.sources_file)
 
+    def sources_of_kind(self, kind: str) -> dict[str, Source]:
+        """The declared sources of one kind by name; none without a sources file."""
+        if not self.settings.sources_file.exists():
+            return {}
+        return {name: source for name, source in self.sources().items() if source.kind == kind}
+
 
 def partition_days(context: dg.AssetExecutionContext) -> list[date]:
     """The days a (possibly multi-partition, single-run backfill) materialisation covers."""

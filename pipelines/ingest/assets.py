@@ -27,11 +27,7 @@ def _ingest_asset(kind: str) -> dg.AssetsDefinition:
     )
     def ingest(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.MaterializeResult:
         settings = pledge.settings
-        sources = (
-            {name: source for name, source in pledge.sources().items() if source.kind == kind}
-            if settings.sources_file.exists()
-            else {}
-        )
+        sources = pledge.sources_of_kind(kind)
         if not sources:
             context.log.info(f"no {kind!r} source declared in {settings.sources_file}")
         contracts, problems = pledge.contracts()

@@ -127,6 +127,19 @@ def newest_evidence(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
     return query(con, f"SELECT source, max({column}) AS newest FROM {table} GROUP BY source")
 
 
+def max_reject_ratio(setting: str | None) -> float:
+    """``PLEDGE_MAX_REJECT_RATIO`` as a share in [0, 1] (DEFAULT_MAX_REJECT_RATIO when unset)."""
+    if not setting:
+        return DEFAULT_MAX_REJECT_RATIO
+    try:
+        ratio = float(setting)
+    except ValueError:
+        ratio = -1.0
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"PLEDGE_MAX_REJECT_RATIO: {setting!r} is not a share between 0 and 1")
+    return ratio
+
+
 def max_ages(sources: Mapping[str, str], setting: str | None = None) -> dict[str, timedelta | None]:
     """Each source's maximum evidence age (None: not checked). ``sources``: name → kind;
     ``setting``: ``PLEDGE_FRESHNESS`` text, ``source=hours`` pairs separated by commas."""
@@ -237,12 +250,6 @@ def _listing(frame: pl.DataFrame, limit: int = 20) -> dg.MetadataValue:
     return dg.MetadataValue.md("\n".join(lines + more))
 
 
-def _source_kinds(pledge: PledgeHome, kind: str) -> dict[str, str]:
-    if not pledge.settings.sources_file.exists():
-        return {}
-    return {name: s.kind for name, s in pledge.sources().items() if s.kind == kind}
-
-
 def raw_checks(asset: dg.AssetsDefinition, kind: str) -> dg.AssetChecksDefinition:
     """The duplicate, reject and freshness checks of one raw asset (source kind ``kind``), run
     as one step on one read-only connection (each can still be run alone)."""
@@ -276,7 +283,7 @@ def raw_checks(asset: dg.AssetsDefinition, kind: str) -> dg.AssetChecksDefinitio
         context: dg.AssetCheckExecutionContext, pledge: PledgeHome
     ) -> Iterator[dg.AssetCheckResult]:
         days = run_days(context.run.tags)
-        sources = _source_kinds(pledge, kind)
+        sources = {name: kind for name in pledge.sources_of_kind(kind)}
         selected = {key.name for key in context.selected_asset_check_keys}
         with pledge.connect(read_only=True) as con:
             if "no_duplicate_rows" in selected:
@@ -291,9 +298,7 @@ def raw_checks(asset: dg.AssetsDefinition, kind: str) -> dg.AssetChecksDefinitio
                     },
                 )
             if "reject_ratio" in selected:
-                max_ratio = float(
-                    os.environ.get("PLEDGE_MAX_REJECT_RATIO", DEFAULT_MAX_REJECT_RATIO)
-                )
+                max_ratio = max_reject_ratio(os.environ.get("PLEDGE_MAX_REJECT_RATIO"))
                 heavy = reject_heavy_days(con, sorted(sources), days, max_ratio)
                 yield dg.AssetCheckResult(
                     check_name="reject_ratio",

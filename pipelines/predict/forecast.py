@@ -153,6 +153,12 @@ def hourly_history(
     )
 
 
+def objective_rng(seed: int, contract_id: str, objective_id: str) -> np.random.Generator:
+    """A generator for one objective's simulations: reproducible from ``seed`` and the keys, and
+    independent of the other objectives (adding one changes no other's paths)."""
+    return np.random.default_rng([seed, zlib.crc32(f"{contract_id}\0{objective_id}".encode())])
+
+
 def forecast_objectives(
     hourly: pl.DataFrame,
     current: pl.DataFrame,
@@ -179,7 +185,7 @@ def forecast_objectives(
         total, bad = _dense_history(history, first_step)
         overall_ratio = bad.sum() / total.sum() if total.sum() > 0 else 0.0
         ratio = np.divide(bad, total, out=np.full_like(bad, overall_ratio), where=total > 0)
-        rng = np.random.default_rng([seed, zlib.crc32(f"{contract_id}\0{objective_id}".encode())])
+        rng = objective_rng(seed, contract_id, objective_id)
         forecasts.append(
             ObjectiveForecast(
                 contract_id=contract_id,

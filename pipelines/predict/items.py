@@ -40,7 +40,6 @@ the target; null for means, medians, percentiles and NPS, which have no budget t
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -55,6 +54,7 @@ from pipelines.predict.forecast import (
     SeriesForecast,
     forecast_series,
     forecast_steps,
+    objective_rng,
     series_frame,
 )
 from pipelines.predict.risk import BREACH_RISK_SCHEMA, median_instant
@@ -131,7 +131,7 @@ def forecast_items(
         if measure is None:
             continue
         history = histories.get((contract_id, objective_id), empty).sort("counted_at")
-        rng = np.random.default_rng([seed, zlib.crc32(f"{contract_id}\0{objective_id}".encode())])
+        rng = objective_rng(seed, contract_id, objective_id)
         step_starts, weights = forecast_steps(day, as_of, window_end, DAY_SECONDS)
         recent = _recent(history, as_of)
         to_come = recent.height / ITEM_HISTORY_DAYS * weights.sum()

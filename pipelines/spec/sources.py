@@ -66,16 +66,7 @@ CANONICAL_FIELDS = {
 """The fields of each source kind, in the order of its raw table."""
 
 OPTIONAL_FIELDS = {
-    "tickets": {
-        "priority",
-        "opened_at",
-        "resolved_at",
-        "closed_at",
-        "reassignment_count",
-        "reopen_count",
-        "assignment_group",
-        "category",
-    },
+    "tickets": set(CANONICAL_FIELDS["tickets"]) - {"ticket_id", "ts", "state", "service"},
     "security_incidents": {"severity", "contained_at"},
 }
 """Fields a row may leave empty (and a file may lack unless the source maps them)."""

@@ -14,6 +14,7 @@ from pipelines.ops.checks import (
     duplicate_rows,
     freshness_time,
     max_ages,
+    max_reject_ratio,
     reject_heavy_days,
     run_days,
     stale_sources,
@@ -128,6 +129,14 @@ def test_reject_ratio_above_the_threshold_per_source_and_day(tmp_path):
         assert heavy.rows() == [("requests", DAY + timedelta(1), 98, 2, 0.02)]
         assert reject_heavy_days(con, ["requests"], (DAY, DAY), 0.01).is_empty()
         assert reject_heavy_days(con, ["requests"], None, 0.05).is_empty()
+
+
+def test_the_reject_ratio_setting_is_a_share():
+    assert max_reject_ratio(None) == max_reject_ratio("") == 0.01
+    assert max_reject_ratio("0.05") == 0.05
+    for bad in ("5%", "1.5", "-0.1"):
+        with pytest.raises(ValueError, match="PLEDGE_MAX_REJECT_RATIO: .* is not a share"):
+            max_reject_ratio(bad)
 
 
 def test_stale_sources_and_their_thresholds():
