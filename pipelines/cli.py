@@ -18,6 +18,22 @@ if TYPE_CHECKING:
     import polars as pl
 
 
+EXIT_RUN_FAILED = 1
+EXIT_CONFIGURATION = 2
+EXIT_EVIDENCE = 3
+EXIT_WAREHOUSE_BUSY = 4
+EXIT_CODES = f"""exit codes (when several apply, the smallest):
+  0  every step ran, every landing file loaded, no reject ratio exceeded
+  {EXIT_RUN_FAILED}  the pipeline run failed (a step raised an error or a blocking check failed)
+  {EXIT_CONFIGURATION}  usage or configuration error: bad arguments, no landing files, or a problem
+     in sources.yaml (valid sources still run; the bad ones are listed as file:line)
+  {EXIT_EVIDENCE}  evidence problem: a landing file failed to load, or a source rejected more than
+     PLEDGE_MAX_REJECT_RATIO of a day's rows (the files are named on stderr; the reports
+     are still written, with a data-quality banner and reports/rejects.html)
+  {EXIT_WAREHOUSE_BUSY}  gave up waiting for the warehouse: a live run or another process held it
+     for PLEDGE_POOL_WAIT_SECONDS (600); runs whose process is gone are freed by themselves"""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pledge", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -61,7 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=7)
 
     run = commands.add_parser(
-        "run", help="run the pipeline on your own contracts and landing folder"
+        "run",
+        help="run the pipeline on your own contracts and landing folder",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("--home", type=Path, help="Pledge home (default: $PLEDGE_HOME or .pledge)")
     run.add_argument(
@@ -196,6 +215,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from pipelines.run import landing_days
+    from pipelines.spec.sources import read_sources
 
     settings = Settings.from_env(args.home)
     if not settings.sources_file.exists():
@@ -204,6 +224,18 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    sources, problems = read_sources(settings.sources_file)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not sources:
+        print(f"error: no valid source in {settings.sources_file}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    if problems:
+        print(
+            f"error: {len(problems)} problem(s) in {settings.sources_file}; "
+            f"running the valid sources ({', '.join(sources)})",
+            file=sys.stderr,
+        )
     days = landing_days(settings)
     first, last = (
         args.first or (days[0] if days else None),
@@ -215,32 +247,83 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    return _run_and_report(settings, first, last, time.perf_counter())
+    exit_code = _run_and_report(settings, first, last, time.perf_counter())
+    if problems and exit_code != EXIT_RUN_FAILED:
+        return EXIT_CONFIGURATION
+    return exit_code
 
 
 def _run_and_report(settings: Settings, first: date, last: date, started: float) -> int:
-    from pipelines.partitions import PARTITION_START
-    from pipelines.run import run_pipeline
+    """Run the pipeline for ``first..last``, print the evidence summary of those days and name
+    every file that failed or rejected too much on stderr; returns the exit code (EXIT_CODES)."""
+    from pipelines.ingest.summary import failed_files, read_ingest_records, summary_text
+    from pipelines.run import WarehouseBusy, pool_wait_from_env, run_pipeline
+    from pipelines.settings import DEFAULT_PARTITION_START, PARTITION_START_VARIABLE
+    from pipelines.warehouse import connect
 
-    if first < date.fromisoformat(PARTITION_START):
+    setting = os.environ.get(PARTITION_START_VARIABLE, "").strip()
+    try:
+        start = date.fromisoformat(setting) if setting else min(first, DEFAULT_PARTITION_START)
+    except ValueError:
+        print(f"error: {PARTITION_START_VARIABLE}={setting!r}: not a day", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    if first < start:
         print(
-            f"error: {first} lies before the first partition {PARTITION_START}; "
-            "set PLEDGE_PARTITION_START earlier",
+            f"error: {first} lies before the first partition {start}; run as "
+            f"`{PARTITION_START_VARIABLE}={first} pledge run` (or leave it unset)",
             file=sys.stderr,
         )
-        return 2
+        return EXIT_CONFIGURATION
+    if start < DEFAULT_PARTITION_START and not setting:
+        os.environ[PARTITION_START_VARIABLE] = start.isoformat()  # read by pipelines.partitions
+        step(
+            f"partitions start at {start}, the first day run (the landing sensor and `make dev` "
+            f"need {PARTITION_START_VARIABLE}={start} too)"
+        )
+    try:
+        wait = pool_wait_from_env()
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_CONFIGURATION
     step(f"running the pipeline for {first} .. {last} (Dagster instance {settings.dagster_home})")
-    result = run_pipeline(settings, first, last, on_step=timed_steps(started))
+    try:
+        result = run_pipeline(
+            settings, first, last, on_step=timed_steps(started), pool_wait_seconds=wait
+        )
+    except WarehouseBusy as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_WAREHOUSE_BUSY
+    failed: list[tuple[str, str]] = []
+    if settings.warehouse_path.exists():
+        with connect(settings.warehouse_path, read_only=True) as con:
+            records = read_ingest_records(con, (first, last))
+        print(f"Evidence of {first} .. {last}, per source:")
+        print(summary_text(records))
+        failed = failed_files(records).select("file", "error").rows()
+    evidence_errors = [
+        *(f"landing file not loaded: {file}: {error}" for file, error in failed),
+        *(
+            f"reject ratio exceeded: {line}"
+            for evaluation in result.get_asset_check_evaluations()
+            if evaluation.check_name == "reject_ratio" and not evaluation.passed
+            for line in (evaluation.description or str(evaluation.asset_key)).splitlines()
+        ),
+    ]
+    for error in evidence_errors:
+        print(f"error: {error}", file=sys.stderr)
     if not result.success:
         print(
             "error: the pipeline run failed; see the Dagster logs above or in `make dev`",
             file=sys.stderr,
         )
-        return 1
+        return EXIT_RUN_FAILED
     seconds = time.perf_counter() - started
     step(f"done in {seconds:.1f} s")
     print(f"Warehouse: {settings.warehouse_path}")
     print(f"Report:    {settings.reports_dir / 'index.html'}")
+    if evidence_errors:
+        print(f"Rejects:   {settings.reports_dir / 'rejects.html'}")
+        return EXIT_EVIDENCE
     return 0
 
 

@@ -16,7 +16,7 @@ from pipelines import warehouse
 from pipelines.settings import Settings
 from pipelines.spec.loader import Problem, load_contracts
 from pipelines.spec.schema import Contract
-from pipelines.spec.sources import Source, load_sources
+from pipelines.spec.sources import Source, read_sources
 
 WAREHOUSE_POOL = "warehouse"
 """Every asset that writes the warehouse sits in this pool; the instance limits it to 1."""
@@ -41,7 +41,8 @@ class PledgeHome(dg.ConfigurableResource):
         return load_contracts(self.settings.contracts_dir)
 
     def sources(self) -> dict[str, Source]:
-        return load_sources(self.settings.sources_file)
+        """The valid sources of the home (``pledge run`` reports the problems of the others)."""
+        return read_sources(self.settings.sources_file)[0]
 
     def sources_of_kind(self, kind: str) -> dict[str, Source]:
         """The declared sources of one kind by name; none without a sources file."""

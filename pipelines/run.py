@@ -1,24 +1,40 @@
 """Materialise the whole graph in-process on a Pledge home, recorded in its Dagster instance.
 
 Runs started here show up in ``make dev`` because both use ``<home>/dagster`` as DAGSTER_HOME.
+Each run is tagged with its process (pid, host, process start time), so that a later run can tell
+a run whose process was killed from a live one: before it starts, a run marks the killed ones
+failed and frees their ``warehouse`` pool slots, and waits (up to ``PLEDGE_POOL_WAIT_SECONDS``)
+while a live run or another process holds the pool or the warehouse file.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import socket
 import threading
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
+import duckdb
+import psutil
 
+from pipelines.progress import step
+from pipelines.resources import WAREHOUSE_POOL
 from pipelines.settings import Settings
+from pipelines.warehouse import connect
 
 INSTANCE_CONFIG = Path(__file__).with_name("dagster.yaml")
 """The instance settings every Pledge home starts from (the warehouse pool's limit of 1)."""
+
+POOL_WAIT_VARIABLE = "PLEDGE_POOL_WAIT_SECONDS"
+DEFAULT_POOL_WAIT_SECONDS = 600.0
 
 
 def prepare_instance(dagster_home: Path) -> Path:
@@ -31,12 +47,12 @@ def prepare_instance(dagster_home: Path) -> Path:
 
 
 def landing_file_days(settings: Settings) -> dict[Path, date]:
-    """Every landing file of a declared source whose name holds a date, and that UTC day."""
+    """Every landing file of a valid declared source whose name holds a date, and that UTC day."""
     from pipelines.ingest.parse import landing_files, partition_day
-    from pipelines.spec.sources import load_sources
+    from pipelines.spec.sources import read_sources
 
     days: dict[Path, date] = {}
-    for source in load_sources(settings.sources_file).values():
+    for source in read_sources(settings.sources_file)[0].values():
         for path in landing_files(settings.landing_dir, source):
             day = partition_day(path.name, source.date_pattern)
             if day is not None:
@@ -55,11 +71,15 @@ def run_pipeline(
     last_day: date,
     log_level: str = "WARNING",
     on_step: Callable[[str], None] | None = None,
+    pool_wait_seconds: float = DEFAULT_POOL_WAIT_SECONDS,
+    say: Callable[[str], None] = step,
 ) -> dg.ExecuteInProcessResult:
     """Ingest days ``first_day..last_day`` and recompute everything downstream, in one run, with
     the asset checks (a failed blocking check stops what is downstream; the result is then not
     ``success``).
 
+    First waits for the warehouse (:func:`wait_for_warehouse`, telling ``say`` what it frees or
+    waits for, at most ``pool_wait_seconds``; raises :class:`WarehouseBusy` after that).
     The console shows Dagster's messages at ``log_level`` and above; the full event log is in the
     instance either way. ``on_step`` is told ``"<step> done"`` as each step succeeds."""
     from pipelines.definitions import all_assets, all_checks
@@ -67,7 +87,12 @@ def run_pipeline(
     from pipelines.resources import PledgeHome
 
     instance = dg.DagsterInstance.from_config(str(prepare_instance(settings.dagster_home)))
-    tags = {**partition_range_tags(first_day, last_day), RUN_TAG: uuid.uuid4().hex}
+    wait_for_warehouse(instance, settings.warehouse_path, pool_wait_seconds, say)
+    tags = {
+        **partition_range_tags(first_day, last_day),
+        **process_tags(),
+        RUN_TAG: uuid.uuid4().hex,
+    }
     with steps_reported(instance, tags[RUN_TAG], on_step):
         return dg.materialize(
             [*all_assets, *all_checks],
@@ -82,7 +107,151 @@ def run_pipeline(
 RUN_TAG = "pledge/cli_run"
 """Tags each run started by ``run_pipeline``, so the step watcher finds it in the instance."""
 
+PID_TAG, HOST_TAG, PROCESS_START_TAG = "pledge/pid", "pledge/host", "pledge/process_start"
+"""The process running a run started by ``run_pipeline``: its pid, host name and start time (a
+Unix time, so that a recycled pid is not taken for the original process)."""
+
 POLL_SECONDS = 0.5
+
+UNFINISHED_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+DUCKDB_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.*) \(PID (?P<pid>\d+)\)")
+
+
+class WarehouseBusy(Exception):
+    """The warehouse stayed held by a live run or process for longer than the wait allowed."""
+
+
+def pool_wait_from_env() -> float:
+    """``PLEDGE_POOL_WAIT_SECONDS`` (default 600): how long a run waits for the warehouse."""
+    text = os.environ.get(POOL_WAIT_VARIABLE, "").strip()
+    try:
+        seconds = float(text) if text else DEFAULT_POOL_WAIT_SECONDS
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise ValueError(f"{POOL_WAIT_VARIABLE}={text!r}: expected a number of seconds >= 0")
+    return seconds
+
+
+def process_tags() -> dict[str, str]:
+    """The tags naming this process (pid, host, start time) on a run it starts."""
+    process = psutil.Process()
+    return {
+        PID_TAG: str(process.pid),
+        HOST_TAG: socket.gethostname(),
+        PROCESS_START_TAG: f"{process.create_time():.3f}",
+    }
+
+
+def process_gone(tags: Mapping[str, str]) -> bool:
+    """Whether the process named by a run's tags has ended (or its pid now names another
+    process). False when the run has no such tags (it was not started by ``run_pipeline``, e.g.
+    from ``make dev``) or ran on another host: then nothing here can tell."""
+    if PID_TAG not in tags or tags.get(HOST_TAG) != socket.gethostname():
+        return False
+    try:
+        process = psutil.Process(int(tags[PID_TAG]))
+        started = process.create_time()
+        zombie = process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.AccessDenied:
+        return False
+    return zombie or abs(started - float(tags[PROCESS_START_TAG])) > 1
+
+
+def describe_run(record: dg.RunRecord) -> str:
+    """``run <id> (process <pid> on <host>, started <UTC time>)``, as far as the run tells."""
+    run = record.dagster_run
+    started = record.start_time or record.create_timestamp.timestamp()
+    when = datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if PID_TAG in run.tags:
+        process = f"process {run.tags[PID_TAG]} on {run.tags.get(HOST_TAG)}"
+        return f"run {run.run_id} ({process}, started {when})"
+    return (
+        f"run {run.run_id} (job {run.job_name}, {run.status.value}, started {when}; "
+        "if its process is gone, terminate it in the Dagster UI)"
+    )
+
+
+def free_dead_runs(instance: dg.DagsterInstance, say: Callable[[str], None]) -> list[dg.RunRecord]:
+    """Mark failed every unfinished run of ``run_pipeline`` whose process is gone, free the
+    ``warehouse`` pool slots of those runs and of finished runs, telling ``say`` of each; return
+    the runs left holding (or waiting for) a slot, and the unfinished runs of live processes."""
+    pool = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
+    in_pool = {slot.run_id for slot in pool.claimed_slots} | {s.run_id for s in pool.pending_steps}
+    candidates = list(instance.get_run_records(dg.RunsFilter(statuses=UNFINISHED_STATUSES)))
+    if in_pool:
+        candidates.extend(instance.get_run_records(dg.RunsFilter(run_ids=sorted(in_pool))))
+    records = {
+        record.dagster_run.run_id: record
+        for record in candidates
+        if record.dagster_run.run_id in in_pool or PID_TAG in record.dagster_run.tags
+    }
+    holders = []
+    for run_id, record in sorted(records.items()):
+        run = record.dagster_run
+        if not run.is_finished and process_gone(run.tags):
+            process = run.tags[PID_TAG]
+            instance.report_run_failed(run, f"Process {process} of this run is gone.")
+            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+            say(f"freed the warehouse pool from run {run_id} (process {process} is gone)")
+        elif run.is_finished:
+            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+            say(f"freed the warehouse pool from run {run_id} (it ended {run.status.value})")
+        else:
+            holders.append(record)
+    return holders
+
+
+def warehouse_lock_holder(path: Path) -> str | None:
+    """``process <pid> (<program>), which has <path> open`` when another process has the
+    warehouse file open, else None."""
+    if not path.exists():
+        return None
+    try:
+        with connect(path):
+            return None
+    except duckdb.IOException as error:
+        holder = DUCKDB_LOCK_HOLDER.search(str(error))
+        if holder is None:
+            raise
+        return f"process {holder['pid']} ({holder['program']}), which has {path} open"
+
+
+def wait_for_warehouse(
+    instance: dg.DagsterInstance,
+    warehouse_path: Path,
+    wait_seconds: float,
+    say: Callable[[str], None],
+) -> None:
+    """Return once no live run holds the ``warehouse`` pool and no other process has the
+    warehouse file open, freeing the pool from dead runs (:func:`free_dead_runs`) on the way.
+    Tells ``say`` once of each holder it waits for; raises :class:`WarehouseBusy` naming the
+    holder after ``wait_seconds``."""
+    deadline = time.monotonic() + wait_seconds
+    told: set[str] = set()
+    while True:
+        holders = [describe_run(record) for record in free_dead_runs(instance, say)]
+        holder = holders[0] if holders else warehouse_lock_holder(warehouse_path)
+        if holder is None:
+            return
+        if holder not in told:
+            told.add(holder)
+            say(f"waiting for the warehouse, held by {holder}")
+        if time.monotonic() >= deadline:
+            raise WarehouseBusy(
+                f"gave up after {wait_seconds:g} s waiting for the warehouse, held by {holder} "
+                f"(set {POOL_WAIT_VARIABLE} to wait longer)"
+            )
+        time.sleep(POLL_SECONDS)
 
 
 @contextmanager

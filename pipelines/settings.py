@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 
@@ -45,3 +46,8 @@ class Settings:
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SQL_DIR = REPO_ROOT / "sql"
+
+PARTITION_START_VARIABLE = "PLEDGE_PARTITION_START"
+DEFAULT_PARTITION_START = date(2025, 1, 1)
+"""The first daily partition when PLEDGE_PARTITION_START is unset (``pledge run`` starts them at
+its first day instead when that is earlier)."""

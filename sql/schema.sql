@@ -165,19 +165,27 @@ QUALIFY row_number() OVER (
 ) = 1;
 
 -- Every input row that was not loaded, and why (line is 1-based in the file, header = line 1).
+-- record: the line's text when it could not be split into the header's fields (undecodable bytes
+-- written \xNN), else the row's values as JSON; item_id: the ticket, incident, run, test or
+-- response id of the row when its fields could be split (trimmed), else NULL.
 CREATE TABLE IF NOT EXISTS raw.rejects (
     partition_date DATE,
     source VARCHAR NOT NULL,
     file VARCHAR NOT NULL,
     line BIGINT,
     reason VARCHAR NOT NULL,
-    record VARCHAR
+    record VARCHAR,
+    item_id VARCHAR
 );
+ALTER TABLE raw.rejects ADD COLUMN IF NOT EXISTS item_id VARCHAR;
 
 -- Every landing file seen (file: path under the landing folder). status is 'loaded', 'duplicate'
 -- (same sha256 as a file already loaded under another name; duplicate_of names it; nothing loaded)
 -- or 'failed' (could not be parsed at all; error says why). Files whose name holds no date have
 -- partition_date NULL and status 'failed'; sha256 is NULL for files that were not read.
+-- rows_in: the file's data rows (CSV records after the header, Parquet rows; 0 unless loaded,
+-- NULL in rows recorded before the column existed) = rows_loaded + rows_rejected; a ticket row
+-- counts once however many events it loads.
 CREATE TABLE IF NOT EXISTS ops.ingested_files (
     file VARCHAR NOT NULL,
     sha256 VARCHAR,
@@ -188,8 +196,10 @@ CREATE TABLE IF NOT EXISTS ops.ingested_files (
     rows_rejected BIGINT NOT NULL,
     error VARCHAR,
     duplicate_of VARCHAR,
-    ingested_at TIMESTAMPTZ NOT NULL
+    ingested_at TIMESTAMPTZ NOT NULL,
+    rows_in BIGINT
 );
+ALTER TABLE ops.ingested_files ADD COLUMN IF NOT EXISTS rows_in BIGINT;
 
 -- One row per objective of every valid contract. sli_method is the raw evidence read (requests,
 -- probes, histogram); slice_seconds the slice length (300 for occurrences); unit 'events' or
@@ -250,6 +260,8 @@ CREATE TABLE IF NOT EXISTS sla.slices (
 -- is null and status 'no_data' when total is 0; measured repeats attainment (unit 'ratio').
 -- Item-judged objectives (outcomes): measured is the window statistic in its unit ('seconds',
 -- 'points'), interval_low/interval_high its confidence interval (surveys; null otherwise).
+-- Ticket timer objectives: unmatched / incomplete, the tickets in the window with a priority the
+-- objective has no target for (not counted) / with a rejected update (null for other objectives).
 CREATE TABLE IF NOT EXISTS sla.windows (
     contract_id VARCHAR NOT NULL,
     objective_id VARCHAR NOT NULL,
@@ -272,8 +284,12 @@ CREATE TABLE IF NOT EXISTS sla.windows (
     missing_minutes DOUBLE,
     as_of TIMESTAMPTZ NOT NULL,
     interval_low DOUBLE,
-    interval_high DOUBLE
+    interval_high DOUBLE,
+    unmatched BIGINT,
+    incomplete BIGINT
 );
+ALTER TABLE sla.windows ADD COLUMN IF NOT EXISTS unmatched BIGINT;
+ALTER TABLE sla.windows ADD COLUMN IF NOT EXISTS incomplete BIGINT;
 
 -- Burn rate per look-back at the end of every slice: (bad/total over look-back) / (1 - target).
 CREATE TABLE IF NOT EXISTS sla.burn_rates (
@@ -348,7 +364,10 @@ CREATE TABLE IF NOT EXISTS sla.outcomes (
 );
 
 -- ServiceNow-style task SLA timers, one row per (ticket objective, ticket) whose timer started:
--- business and actual elapsed time, pauses, target and (pause-shifted) breach time.
+-- business and actual elapsed time, pauses, target and (pause-shifted) breach time. unmatched:
+-- a priority the objective has no target for (no target, not counted in its windows);
+-- incomplete: raw.ticket_rejects holds a line of the ticket (a rejected update), so its timer
+-- may be wrong.
 CREATE TABLE IF NOT EXISTS sla.ticket_timers (
     contract_id VARCHAR NOT NULL,
     objective_id VARCHAR NOT NULL,
@@ -363,8 +382,20 @@ CREATE TABLE IF NOT EXISTS sla.ticket_timers (
     pauses BIGINT,
     target_seconds DOUBLE,
     breach_at TIMESTAMPTZ,
-    breached BOOLEAN
+    breached BOOLEAN,
+    unmatched BOOLEAN,
+    incomplete BOOLEAN
 );
+ALTER TABLE sla.ticket_timers ADD COLUMN IF NOT EXISTS unmatched BOOLEAN;
+ALTER TABLE sla.ticket_timers ADD COLUMN IF NOT EXISTS incomplete BOOLEAN;
+
+-- The rejected lines of ticket sources naming a ticket (item_id), with each service the source
+-- loaded tickets of: a ticket of that service with this id has a rejected update.
+CREATE OR REPLACE VIEW raw.ticket_rejects AS
+SELECT s.service, r.*
+FROM raw.rejects AS r
+JOIN (SELECT DISTINCT source, service FROM raw.ticket_events) AS s USING (source)
+WHERE r.item_id IS NOT NULL;
 
 -- Forecasts to the end of each objective's current window. Traffic objectives, per UTC hour:
 -- series 'volume' (events per hour) or 'bad_ratio'. Item-judged objectives: series 'items' (items
@@ -387,13 +418,14 @@ CREATE TABLE IF NOT EXISTS predict.forecasts (
 
 -- The probability that each objective's current window ends breached, with the expected final
 -- attainment (shares) and measured figure in the objective's unit (10th–90th percentile), and
--- when the budget is expected to run out; method: forecast, item_simulation or measured_so_far.
+-- when the budget is expected to run out; method: forecast, item_simulation, measured_so_far or
+-- insufficient_history (too little history for any model: p_breach and the figures null).
 CREATE TABLE IF NOT EXISTS predict.breach_risk (
     contract_id VARCHAR NOT NULL,
     objective_id VARCHAR NOT NULL,
     window_label VARCHAR NOT NULL,
     as_of TIMESTAMPTZ NOT NULL,
-    p_breach DOUBLE NOT NULL,
+    p_breach DOUBLE,
     expected_attainment DOUBLE,
     attainment_low DOUBLE,
     attainment_high DOUBLE,
@@ -415,6 +447,8 @@ ALTER TABLE predict.breach_risk ADD COLUMN IF NOT EXISTS unit VARCHAR;
 ALTER TABLE predict.breach_risk ADD COLUMN IF NOT EXISTS expected_measured DOUBLE;
 ALTER TABLE predict.breach_risk ADD COLUMN IF NOT EXISTS measured_low DOUBLE;
 ALTER TABLE predict.breach_risk ADD COLUMN IF NOT EXISTS measured_high DOUBLE;
+-- Warehouses created before insufficient_history rows had p_breach NOT NULL.
+ALTER TABLE predict.breach_risk ALTER COLUMN p_breach DROP NOT NULL;
 
 -- Causal anomaly scores of the pipeline's own 5-minute series (per service: error_ratio,
 -- request_rate, latency_mean, latency_p99, probe_failure) over the last days of evidence.

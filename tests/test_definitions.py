@@ -77,7 +77,7 @@ def test_checks_read_the_warehouse_in_its_pool_and_block_where_downstream_would_
         (pool,) = checks.node_def.pools
         assert pool == WAREHOUSE_POOL
         for spec in checks.check_specs:
-            assert spec.blocking == (spec.name in {"no_duplicate_rows", "reject_ratio"}), spec.name
+            assert spec.blocking == (spec.name == "no_duplicate_rows"), spec.name
 
 
 def test_a_monthly_schedule_per_zone_of_the_homes_contracts(tmp_path):

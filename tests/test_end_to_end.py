@@ -218,6 +218,7 @@ def test_reports_are_written_for_every_contract(home: Path):
     names = {path.name for path in reports.iterdir()}
     assert {name for name in names if name.endswith(".html")} == {
         "index.html",
+        "rejects.html",
         "contract-acme-cloud.html",
         "contract-paylane-payments.html",
         "contract-platform-team.html",

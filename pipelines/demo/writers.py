@@ -14,6 +14,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from pipelines.demo.events import ScriptedEvent
+from pipelines.demo.items import PRIORITIES
 
 CSV_TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -29,8 +30,8 @@ class LandingSource:
     columns: dict[str, str]
     day_column: str = "timestamp"
     """The UTC timestamp column whose day places a row in a daily file."""
-    options: tuple[tuple[str, str], ...] = ()
-    """Further source options (``service``, ``layout``), in declaration order."""
+    options: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
+    """Further source options (``service``, ``layout``, ``priorities``), in declaration order."""
 
     @property
     def pattern(self) -> str:
@@ -38,7 +39,11 @@ class LandingSource:
 
     def declaration(self) -> CommentedMap:
         declaration = CommentedMap(kind=self.kind, path=self.pattern, format=self.file_format)
-        declaration.update(self.options)
+        for option, value in self.options:
+            if isinstance(value, tuple):
+                value = CommentedSeq(value)
+                value.fa.set_flow_style()
+            declaration[option] = value
         if self.columns:
             columns = CommentedMap(self.columns)
             columns.fa.set_flow_style()
@@ -55,7 +60,7 @@ TICKETS = LandingSource(
     "csv",
     {"ticket_id": "number", "ts": "sys_updated_at", "state": "incident_state"},
     day_column="sys_updated_at",
-    options=(("layout", "log"), ("service", "service-desk")),
+    options=(("layout", "log"), ("service", "service-desk"), ("priorities", PRIORITIES)),
 )
 SECURITY = LandingSource("security", "security_incidents", "csv", {}, day_column="detected_at")
 BACKUPS = LandingSource("backups", "backup_runs", "csv", {}, day_column="started_at")

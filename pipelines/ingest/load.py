@@ -1,9 +1,11 @@
 """Load one (day, source) partition of landing files into the warehouse, atomically.
 
 Every file of the day gets one ``ops.ingested_files`` row: ``loaded`` (its valid rows in the raw
-table, its invalid ones in ``raw.rejects``), ``duplicate`` (same sha256 as a file already loaded
-under another name, in another partition or earlier in this one: nothing loaded) or ``failed``
-(the file could not be parsed at all: ``error`` says why; the other files still load).
+table, its invalid ones in ``raw.rejects``; ``rows_in = rows_loaded + rows_rejected``, counted in
+file rows: a ticket row loading as several events counts once), ``duplicate`` (same sha256 as a
+file already loaded under another name, in another partition or earlier in this one: nothing
+loaded) or ``failed`` (the file could not be parsed at all: ``error`` says why; the other files
+still load). A file's rows not adding up raises ``UnaccountedRows``.
 
 Files matching the source's glob whose name holds no date belong to no partition: they are
 recorded as ``failed`` with ``partition_date`` NULL, and that list is refreshed (deleted and
@@ -57,7 +59,13 @@ INGESTED_FILE_SCHEMA: dict[str, pl.DataType] = {
     "error": pl.String(),
     "duplicate_of": pl.String(),
     "ingested_at": pl.Datetime("us", "UTC"),
+    "rows_in": pl.Int64(),
 }
+
+
+class UnaccountedRows(RuntimeError):
+    """A parsed file whose rows in differ from rows loaded + rows rejected (a defect of the
+    parser, never of the file)."""
 
 
 def ingest_partition(
@@ -105,11 +113,17 @@ def ingest_partition(
             except UnreadableFile as error:
                 record |= {"status": "failed", "error": str(error)}
             else:
+                if parsed.rows_in != parsed.rows_loaded + parsed.rejects.height:
+                    raise UnaccountedRows(
+                        f"{name}: {parsed.rows_in} rows in, {parsed.rows_loaded} loaded + "
+                        f"{parsed.rejects.height} rejected"
+                    )
                 loaded_elsewhere[digests[path]] = name
                 rows.append(parsed.rows.with_columns(file=pl.lit(name)))
                 rejects.append(parsed.rejects)
                 record |= {
-                    "rows_loaded": parsed.rows.height,
+                    "rows_in": parsed.rows_in,
+                    "rows_loaded": parsed.rows_loaded,
                     "rows_rejected": parsed.rejects.height,
                 }
         records.append(record | {"partition_date": day})
@@ -123,7 +137,7 @@ def ingest_partition(
         )
 
     ingested_files = pl.DataFrame(
-        [{"rows_loaded": 0, "rows_rejected": 0} | record for record in records],
+        [{"rows_in": 0, "rows_loaded": 0, "rows_rejected": 0} | record for record in records],
         schema=INGESTED_FILE_SCHEMA,
     ).with_columns(
         source=pl.lit(source_name), ingested_at=pl.lit(ingested_at, pl.Datetime("us", "UTC"))

@@ -1,15 +1,27 @@
 """One landing file of a source → typed rows and rejects (pure: Polars only, no warehouse).
 
-A CSV file is read with every column as text, so nothing is lost on the way in; Parquet keeps its
-types. Every canonical field is then parsed with vectorised expressions and each row is checked
-against a fixed list of rules (``REASONS``, in order: a row is rejected for the first rule it
-breaks). Valid rows come out typed, timestamps as instants in UTC; the others come out as rejects
-with their line number and their values as JSON, so nothing is dropped silently.
+A CSV file is split into records at the byte level (``records.split_csv``: the source's
+``encoding``, CR/LF/CRLF line endings, RFC 4180 quoting) with every field as text, so nothing is
+lost on the way in; Parquet keeps its types. A CSV line that cannot be decoded, holds a NUL, is
+empty, breaks quoting or has a field count other than the header's is rejected on its own; every
+other line goes on. Every canonical field is then parsed with vectorised expressions and each row
+is checked against a fixed list of rules (``REASONS``, in order: a row is rejected for the first
+rule it breaks). Valid rows come out typed, timestamps as instants in UTC; the others come out as
+rejects with their line number and their values as JSON, so nothing is dropped silently.
 
-Line numbers: CSV lines are 1-based with the header on line 1 (the first data row is line 2; a
-blank line counts and is rejected as a missing timestamp; a quoted field spanning lines would shift
-later numbers). Parquet rows are numbered from 1. A CSV line with more fields than the header makes
-the whole file unreadable (the reader cannot tell which line), a shorter one has missing values.
+Line numbers: a CSV record's line is the 1-based physical line it starts on, the header being
+line 1 (a blank line counts, and is rejected as an empty line). Parquet rows are numbered from 1.
+A whole file is unreadable (``UnreadableFile``) only without a readable header, with a repeated or
+missing header column, or as a corrupt Parquet file.
+
+Histogram buckets are checked per (ts, service) group of otherwise valid rows: every bound
+positive or +Inf, counts cumulative (non-decreasing with the bound) and a +Inf bucket (the total
+the SLA stages read); a group breaking one is rejected whole. Ticket text fields are trimmed of
+surrounding whitespace before they are checked or loaded, and a tickets source declaring its
+``priorities`` rejects any other (non-empty) priority.
+
+Accounting: every data record (row) of a file is either loaded or rejected (``ParsedFile``'s
+``rows_in = rows_loaded + rejects.height``); a ticket row loads as up to three events.
 
 Empty fields, and the source's ``missing`` marker (e.g. "?"), are missing values: rejected in a
 required field, null in an optional one (``OPTIONAL_FIELDS``). Ticket rows come out as events
@@ -31,14 +43,16 @@ from pathlib import Path
 
 import polars as pl
 
+from pipelines.ingest.records import FIELDS, LINE, UnreadableFile, split_csv
 from pipelines.spec.sources import CANONICAL_FIELDS, Source
 
 UTC = pl.Datetime("us", "UTC")
 
-_LINE = "__line"
+_LINE = LINE
 _RECORD = "__record"
 _VALID = "__valid"
 _FIRST = "__first_of_series"
+_GROUP = "__group_reason"
 
 FIELD_TYPES = {
     "ts": "timestamp",
@@ -97,7 +111,23 @@ REJECT_SCHEMA: dict[str, pl.DataType] = {
     "line": pl.Int64(),
     "reason": pl.String(),
     "record": pl.String(),
+    "item_id": pl.String(),
 }
+"""A rejected row: ``record`` is a CSV line's text when it could not be split into the header's
+fields (undecodable bytes written ``\\xNN``), else the row's values as JSON; ``item_id`` the
+item's id (``ITEM_ID_FIELDS``, trimmed) when the row's fields could be split, else null."""
+
+ITEM_ID_FIELDS = {
+    "tickets": "ticket_id",
+    "security_incidents": "incident_id",
+    "backup_runs": "run_id",
+    "restore_tests": "test_id",
+    "survey_responses": "response_id",
+}
+"""The field naming the item a row is about, for the kinds whose rows are about items."""
+
+TRIMMED_KINDS = {"tickets"}
+"""Kinds whose text fields are trimmed of surrounding whitespace before they are checked."""
 
 DUPLICATE_KEYS: dict[str, tuple[str, ...]] = {
     "requests": ("ts", "service"),
@@ -151,6 +181,13 @@ def timestamp_reasons(field: str) -> tuple[str, str, str, str]:
 
 
 REASONS = (
+    "not valid <encoding>: a byte of the line does not decode",
+    "NUL byte",
+    "empty line",
+    "unbalanced quote",
+    "text after a closing quote",
+    "quote inside an unquoted field",
+    "<n> fields where the header has <m>",
     *timestamp_reasons("ts"),
     "missing service",
     "unknown service",
@@ -166,6 +203,7 @@ REASONS = (
     "errors greater than total",
     "resolved before opened",
     "closed before opened",
+    "unknown priority",
     "detected before occurred",
     "contained before detected",
     "finished before started",
@@ -173,24 +211,30 @@ REASONS = (
     "score out of range",
     "negative latency",
     "duplicate row",
+    "bucket bound not positive",
+    "histogram not cumulative",
+    "histogram without +Inf bucket",
 )
 """Every reason a row can be rejected for, in the order the rules are applied (a row gets the
-first it breaks; ``<field>`` stands for the field's name, underscores as spaces for text)."""
+first it breaks; ``<field>`` stands for the field's name, underscores as spaces for text). The
+first seven are CSV line damage (``records.split_csv``), the last three histogram groups."""
 
 ISO_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f")
 BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 
 
-class UnreadableFile(ValueError):
-    """A file that cannot be parsed at all (corrupt, not UTF-8, required columns missing)."""
-
-
 @dataclass(frozen=True)
 class ParsedFile:
-    """``rows`` follow ``ROW_SCHEMAS[kind]``; ``rejects`` follow ``REJECT_SCHEMA``."""
+    """``rows`` follow ``ROW_SCHEMAS[kind]``; ``rejects`` follow ``REJECT_SCHEMA``.
+
+    ``rows_in`` counts the file's data rows (CSV records after the header, Parquet rows) and
+    ``rows_loaded`` those that loaded: ``rows`` itself for every kind but tickets, whose rows
+    become events (a snapshot row up to three)."""
 
     rows: pl.DataFrame
     rejects: pl.DataFrame
+    rows_in: int
+    rows_loaded: int
 
 
 def parse_landing_file(
@@ -204,8 +248,13 @@ def parse_landing_file(
     """
     path = Path(path)
     label = file_name or str(path)
+    line_rejects = pl.DataFrame(schema=REJECT_SCHEMA)
     try:
-        frame = _scan(path, source.format)
+        if source.format == "csv":
+            split = split_csv(path.read_bytes(), source.encoding, label)
+            frame = split.records.lazy()
+        else:
+            frame = pl.scan_parquet(path).with_row_index(_LINE, offset=1)
         columns = frame.collect_schema()
         missing = [
             f"{source.column(field)!r} ({field})"
@@ -225,8 +274,18 @@ def parse_landing_file(
             )
             .with_columns(parsed.first_of_series().alias(_FIRST))
             .with_columns(parsed.is_valid().alias(_VALID))
+            .with_columns(parsed.group_reason().alias(_GROUP))
+            .with_columns(pl.col(_VALID) & pl.col(_GROUP).is_null())
             .collect()
         )
+        if source.format == "csv":
+            line_rejects = split.rejects.select(
+                file=pl.lit(label, pl.String),
+                line=pl.col(_LINE),
+                reason=pl.col("reason"),
+                record=pl.col("record"),
+                item_id=parsed.item_id(split.header, pl.col(FIELDS)),
+            )
     except (pl.exceptions.PolarsError, OSError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UnreadableFile(f"{label}: cannot read as {source.format}: {reason}") from None
@@ -238,13 +297,19 @@ def parse_landing_file(
         if source.kind == "tickets"
         else valid.rename(ROW_NAMES, strict=False)
     ).select(list(ROW_SCHEMAS[source.kind]))
-    rejects = typed.filter(~pl.col(_VALID)).select(
+    rule_rejects = typed.filter(~pl.col(_VALID)).select(
         file=pl.lit(label, pl.String),
         line=pl.col(_LINE).cast(pl.Int64),
         reason=parsed.first_reason(),
         record=pl.col(_RECORD).struct.json_encode(),
+        item_id=parsed.item_id(),
     )
-    return ParsedFile(rows=rows, rejects=rejects)
+    return ParsedFile(
+        rows=rows,
+        rejects=pl.concat([line_rejects, rule_rejects]).sort("line"),
+        rows_in=typed.height + line_rejects.height,
+        rows_loaded=valid.height,
+    )
 
 
 def ticket_events(tickets: pl.DataFrame, layout: str) -> pl.DataFrame:
@@ -304,13 +369,6 @@ def undated_files(files: Iterable[Path], date_pattern: str) -> list[Path]:
 
 def _value(field: str) -> str:
     return f"__{field}"
-
-
-def _scan(path: Path, file_format: str) -> pl.LazyFrame:
-    if file_format == "csv":
-        frame = pl.scan_csv(path, infer_schema=False, encoding="utf8", truncate_ragged_lines=False)
-        return frame.with_row_index(_LINE, offset=2)
-    return pl.scan_parquet(path).with_row_index(_LINE, offset=1)
 
 
 class _Parsed:
@@ -423,7 +481,7 @@ class _Parsed:
         chain = pl.when(rules[0][1]).then(pl.lit(rules[0][0]))
         for reason, broken in rules[1:]:
             chain = chain.when(broken).then(pl.lit(reason))
-        return chain.otherwise(pl.lit(None, pl.String))
+        return chain.otherwise(pl.col(_GROUP))
 
     def _kind_rules(self) -> list[tuple[str, pl.Expr]]:
         """Rules across fields of one kind: (reason, broken), never null."""
@@ -438,10 +496,14 @@ class _Parsed:
                 ("errors greater than total", (value["errors"] > value["total"]).fill_null(False))
             ]
         if kind == "tickets":
-            return [
+            rules = [
                 ("resolved before opened", before("resolved_at", "opened_at")),
                 ("closed before opened", before("closed_at", "opened_at")),
             ]
+            if self.source.priorities is not None:
+                unknown = ~value["priority"].is_in(self.source.priorities)
+                rules.append(("unknown priority", unknown.fill_null(False)))
+            return rules
         if kind == "security_incidents":
             return [
                 ("detected before occurred", before("detected_at", "occurred_at")),
@@ -483,6 +545,39 @@ class _Parsed:
             return pl.lit(True)
         return pl.struct(*key).is_first_distinct()
 
+    def group_reason(self) -> pl.Expr:
+        """Why a histogram row's (ts, service) group is rejected (String, null when it loads),
+        judged on the group's otherwise valid rows (``_VALID``); null for other kinds."""
+        if self.source.kind != "histogram":
+            return pl.lit(None, pl.String)
+        valid = pl.col(_VALID)
+        bound = pl.col(_value("le")).filter(valid)
+        count = pl.col(_value("count")).filter(valid)
+        group = [pl.col(_value("ts")), pl.col(_value("service"))]
+        return pl.when(valid).then(
+            pl.when((bound <= 0).any().over(group))
+            .then(pl.lit("bucket bound not positive"))
+            .when((count.sort_by(bound).diff() < 0).any().over(group))
+            .then(pl.lit("histogram not cumulative"))
+            .when(~(bound == float("inf")).any().over(group))
+            .then(pl.lit("histogram without +Inf bucket"))
+        )
+
+    def item_id(self, header: list[str] | None = None, fields: pl.Expr | None = None) -> pl.Expr:
+        """The id of the item a rejected row is about (``ITEM_ID_FIELDS``; String, trimmed, null
+        when missing or the kind has none): from the row's column, or from ``fields`` (a
+        List of the line's texts) at the column's place in ``header``."""
+        field = ITEM_ID_FIELDS.get(self.source.kind)
+        if field is None or self._absent(field):
+            return pl.lit(None, pl.String)
+        column = self.source.column(field)
+        if fields is None:
+            text = pl.col(column).cast(pl.String)
+        else:
+            text = fields.list.get(header.index(column), null_on_oob=True)
+        text = text.str.strip_chars()
+        return pl.when(~self._is_marker(text)).then(text)
+
     def _type(self, field: str) -> str:
         return FIELD_TYPES.get(field, "text")
 
@@ -507,15 +602,22 @@ class _Parsed:
             return pl.lit(False)
         if self._absent(field):
             return pl.lit(True)
-        column = pl.col(self.source.column(field))
         if self._dtype(field) == pl.String:
-            return column.is_null() | self._is_marker(column)
-        return column.is_null()
+            text = self._source_text(field)
+            return text.is_null() | self._is_marker(text)
+        return pl.col(self.source.column(field)).is_null()
+
+    def _source_text(self, field: str) -> pl.Expr:
+        """The field's column as text; trimmed for the text fields of ``TRIMMED_KINDS``."""
+        column = pl.col(self.source.column(field))
+        text = column if self._dtype(field) == pl.String else column.cast(pl.String)
+        if self.source.kind in TRIMMED_KINDS and self._type(field) == "text":
+            return text.str.strip_chars()
+        return text
 
     def _string(self, field: str) -> pl.Expr:
         """The field as text, null where missing."""
-        column = pl.col(self.source.column(field))
-        text = column if self._dtype(field) == pl.String else column.cast(pl.String)
+        text = self._source_text(field)
         return pl.when(~self._is_marker(text)).then(text)
 
     def _is_marker(self, text: pl.Expr) -> pl.Expr:

@@ -51,8 +51,8 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
     """Breach risk of every objective's current window (predict.breach_risk) and the forecasts
     behind it (predict.forecasts): traffic objectives from hourly volume and bad-ratio forecasts
     (method 'forecast'), item-judged ones by simulating the items to come ('item_simulation'),
-    any other window from its figure so far ('measured_so_far'); then at_risk statuses in
-    sla.windows."""
+    either with too little history for that 'insufficient_history' (p_breach null), any other
+    window from its figure so far ('measured_so_far'); then at_risk statuses in sla.windows."""
     with pledge.connect() as con:
         windows = query(con, "SELECT * FROM sla.windows")
         as_of = windows["as_of"].max() if windows.height else None
@@ -62,7 +62,8 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
         items = objectives.filter(
             ~is_traffic(objectives) & (pl.col("sli_method") != "histogram")  # as sla_windows
         )
-        current = current_windows(windows, as_of)
+        traffic = objectives.filter(is_traffic(objectives)).select(KEYS)
+        current = current_windows(windows.join(traffic, on=KEYS), as_of)
         forecasts = forecast_objectives(
             hourly_history(query(con, STORED_SLICES_SQL), as_of), current, as_of
         )

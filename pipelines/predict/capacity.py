@@ -17,13 +17,13 @@ import numpy as np
 import polars as pl
 import statsmodels.api as sm
 
+from pipelines.predict.forecast import INSUFFICIENT_HISTORY
 from pipelines.spec.schema import Contract
 
 HORIZON_DAYS = 730
 MIN_DAYS = 14
 UPPER_QUANTILE = 0.95
 MODEL = "ols_linear_trend_weekday"
-INSUFFICIENT = "insufficient_history"
 
 CAPACITIES_SCHEMA = {"service": pl.String, "capacity": pl.Float64}
 PEAKS_SCHEMA = {"service": pl.String, "day": pl.Date, "peak": pl.Float64}
@@ -89,7 +89,7 @@ def service_forecast(peaks: pl.DataFrame, capacity: float) -> dict[str, object]:
     (``day``, ``peak``, sorted by day): ``current_peak`` the highest peak of the last 7 days,
     ``growth_per_day`` the fitted trend as a share of it."""
     if peaks.height < MIN_DAYS:
-        return dict.fromkeys(list(CAPACITY_SCHEMA)[2:-1]) | {"model": INSUFFICIENT}
+        return dict.fromkeys(list(CAPACITY_SCHEMA)[2:-1]) | {"model": INSUFFICIENT_HISTORY}
     days = peaks["day"].cast(pl.Int64).to_numpy()
     fit = sm.OLS(peaks["peak"].to_numpy(), _design(days)).fit()
     future = np.arange(days[-1] + 1, days[-1] + 1 + HORIZON_DAYS)
@@ -109,7 +109,8 @@ def capacity_forecast(peaks: pl.DataFrame, capacities: pl.DataFrame) -> pl.DataF
 
     Inputs: ``peaks`` (PEAKS_SCHEMA, from ``daily_peaks``), ``capacities`` (CAPACITIES_SCHEMA,
     from ``declared_capacities``). Output: CAPACITY_SCHEMA, one row per declared capacity (the
-    forecast fields null and ``model`` INSUFFICIENT with fewer than MIN_DAYS daily peaks).
+    forecast fields null and ``model`` INSUFFICIENT_HISTORY with fewer than MIN_DAYS daily
+    peaks).
     """
     rows = [
         {

@@ -7,18 +7,24 @@ with no volume takes the history's overall ratio, since it weighs nothing).
 
 Models per series, the one with the lowest mean absolute error (MAE) on a holdout of the last
 ``min(24, n // 4)`` hours (fitted on the hours before) is refitted on the whole history
-(HOURLY_MODELS; ``forecast_series`` takes other tables, e.g. DAILY_MODELS for daily item counts):
+(HOURLY_MODELS; ``forecast_series`` takes other tables, e.g. DAILY_MODELS for daily item counts).
+Each model needs a number of steps of history, of the training part to take part in the holdout
+and of the whole history to be refitted:
 
-- ``mean``: the history's mean; always a candidate, the only one below 8 hours of history
+- ``mean`` (≥ 24 h: a part of a day is biased by the daily cycle): the history's mean; the
+  fallback when the training part is too short for every model or shorter than 8 hours
   (holdout_mae null then). Paths: the mean drawn with its standard error per path, plus
   residuals bootstrapped per hour.
 - ``seasonal_naive_24`` (≥ 24 h of training), ``seasonal_naive_168`` (≥ 336 h): the last day or
   week repeated; paths add bootstrapped seasonal differences.
 - ``holt_winters_24`` (≥ 48 h), ``holt_winters_168`` (≥ 336 h): additive Holt-Winters (level and
   daily or weekly season, no trend: a trend extrapolated over a month runs away), heuristic
-  initialisation; paths from statsmodels' ``simulate`` (normal errors through the state
-  equations, so the level's uncertainty accumulates with the horizon). Weekly seasons of 168
-  hours hold the daily pattern too.
+  initialisation (``holt_winters_history`` steps at least); paths from statsmodels' ``simulate``
+  (normal errors through the state equations, so the level's uncertainty accumulates with the
+  horizon). Weekly seasons of 168 hours hold the daily pattern too.
+
+A history shorter than every model needs gets no forecast: its prediction is
+INSUFFICIENT_HISTORY.
 
 Forecast steps are the UTC hours from the one holding ``as_of`` to the one holding the window's
 end; each step's ``weight`` is the share of the hour inside ``[as_of, window_end)``.
@@ -49,18 +55,32 @@ HOUR_SECONDS = 3_600
 DAY_SECONDS = 86_400
 _MIN_HOLDOUT_HISTORY = 8
 
-HOURLY_MODELS = {
-    "mean": 1,
-    "seasonal_naive_24": 24,
-    "holt_winters_24": 48,
-    "seasonal_naive_168": 336,
-    "holt_winters_168": 336,
-}
-"""Candidate models of hourly series and the steps of history each needs (ties go to the first
-listed)."""
+INSUFFICIENT_HISTORY = "insufficient_history"
+"""What a prediction is when its history is shorter than every model needs: the method of its
+predict.breach_risk row (probabilities and figures null) and the model of its predict.capacity
+row."""
 
-DAILY_MODELS = {"mean": 1, "seasonal_naive_7": 7, "holt_winters_7": 14}
-"""Candidate models of daily series (weekly season) and the days of history each needs."""
+
+def holt_winters_history(period: int) -> int:
+    """Steps of history the heuristic initialisation of a seasonal Holt-Winters needs in
+    statsmodels: at least 10, two full seasons, and 10 + 2 × (period // 2) (the centred moving
+    average loses half a season at each end and leaves 10 to estimate the level from)."""
+    return max(10, 2 * period, 10 + 2 * (period // 2))
+
+
+HOURLY_MODELS = {
+    "mean": 24,
+    "seasonal_naive_24": 24,
+    "holt_winters_24": holt_winters_history(24),
+    "seasonal_naive_168": 336,
+    "holt_winters_168": holt_winters_history(168),
+}
+"""Candidate models of hourly series and the steps of history each needs, simplest first (the
+first is the fallback; ties go to the first listed)."""
+
+DAILY_MODELS = {"mean": 7, "seasonal_naive_7": 7, "holt_winters_7": holt_winters_history(7)}
+"""Candidate models of daily series (weekly season) and the days of history each needs (a week
+at least: fewer days are biased by the weekly cycle)."""
 
 HOURLY_SCHEMA = {
     "contract_id": pl.String,
@@ -169,9 +189,9 @@ def forecast_objectives(
     """Volume and bad-ratio forecasts to the end of each current window.
 
     Inputs: ``hourly`` (HOURLY_SCHEMA, from hourly_history at the same ``as_of``), ``current``
-    (current_windows: contract_id, objective_id, window_end). Objectives without history hours
-    get no forecast. Paths are reproducible: each objective's generator is seeded from ``seed``
-    and its keys.
+    (current_windows: contract_id, objective_id, window_end). Objectives whose history is
+    shorter than every model needs (HOURLY_MODELS) get no forecast. Paths are reproducible:
+    each objective's generator is seeded from ``seed`` and its keys.
     """
     as_of = as_of.astimezone(UTC)
     first_step = _hour_floor(as_of)
@@ -186,6 +206,10 @@ def forecast_objectives(
         overall_ratio = bad.sum() / total.sum() if total.sum() > 0 else 0.0
         ratio = np.divide(bad, total, out=np.full_like(bad, overall_ratio), where=total > 0)
         rng = objective_rng(seed, contract_id, objective_id)
+        volume = forecast_series(total, len(step_starts), simulations, rng)
+        bad_ratio = forecast_series(ratio, len(step_starts), simulations, rng)
+        if volume is None or bad_ratio is None:
+            continue
         forecasts.append(
             ObjectiveForecast(
                 contract_id=contract_id,
@@ -194,8 +218,8 @@ def forecast_objectives(
                 window_end=window_end,
                 step_starts=step_starts,
                 weights=weights,
-                volume=forecast_series(total, len(step_starts), simulations, rng),
-                bad_ratio=forecast_series(ratio, len(step_starts), simulations, rng),
+                volume=volume,
+                bad_ratio=bad_ratio,
             )
         )
     return forecasts
@@ -208,24 +232,27 @@ def forecast_series(
     rng: np.random.Generator,
     models: dict[str, int] = HOURLY_MODELS,
     holdout_steps: int = 24,
-) -> SeriesForecast:
+) -> SeriesForecast | None:
     """The best of ``models`` (name → steps of history needed; see the module docstring) for a
     ``history`` (oldest first), chosen by MAE on a holdout of the last ``min(holdout_steps,
-    n // 4)`` steps, refitted on all of it: ``steps`` point forecasts and paths."""
-    candidates = [name for name, minimum in models.items() if len(history) >= minimum]
-    holdout = min(holdout_steps, len(history) // 4)
-    holdout_mae: float | None = None
-    model = "mean"
+    n // 4)`` steps, refitted on all of it: ``steps`` point forecasts and paths. Without a
+    holdout (a history under 8 steps, or a training part too short for every model) the first
+    of ``models``; None when the history is shorter than every model needs
+    (INSUFFICIENT_HISTORY)."""
+    if len(history) < min(models.values()):
+        return None
+    errors: dict[str, float] = {}
     if len(history) >= _MIN_HOLDOUT_HISTORY:
+        holdout = min(holdout_steps, len(history) // 4)
         train, test = history[:-holdout], history[-holdout:]
         errors = {
             name: float(np.mean(np.abs(_fit(name, train)[0](holdout) - test)))
-            for name in candidates
-            if len(train) >= models[name]
+            for name, minimum in models.items()
+            if len(train) >= minimum
         }
-        model = min(errors, key=errors.__getitem__)
-        holdout_mae = errors[model]
+    model = min(errors, key=errors.__getitem__) if errors else next(iter(models))
     point, simulate = _fit(model, history)
+    holdout_mae = errors.get(model)
     return SeriesForecast(model, holdout_mae, point(steps), simulate(steps, simulations, rng))
 
 

@@ -12,10 +12,10 @@ Items to come (every kind but RPO):
 - how many: the daily count of items (by ``counted_at``, per UTC day) over the complete days of
   the last ITEM_HISTORY_DAYS days, forecast to the window's end with ``forecast.forecast_series``
   and DAILY_MODELS (mean, weekly seasonal naive, Holt-Winters with a weekly season; the best by
-  holdout MAE on the last ``min(7, n // 4)`` days; the mean alone below 8 days). A path's count
-  is its weighted sum over the remaining days (weights: each day's share inside
-  [as_of, window_end)), clipped at 0 and rounded stochastically to an integer. Objectives with no
-  complete day of history get no new items.
+  holdout MAE on the last ``min(7, n // 4)`` days; the mean alone while the days before the
+  holdout are fewer than a week). A path's count is its weighted sum over the remaining days
+  (weights: each day's share inside [as_of, window_end)), clipped at 0 and rounded
+  stochastically to an integer.
 - when: spread over the remaining days in proportion to the point forecast (uniform within a day).
 - what: each item's (value, good) drawn with replacement from the objective's items of the last
   ITEM_HISTORY_DAYS days (all its items when none is that recent).
@@ -26,7 +26,12 @@ per path, a gap drawn from the closed spans of the last ITEM_HISTORY_DAYS days t
 it already is (the residual life), or, when none is, what it lasted so far plus a drawn gap; the
 spans after it are drawn gaps until the window's end. Gaps between good backups already carry the
 backup success rate (a failed run lengthens the gap). With no closed span the open one lasts to the
-window's end; with no good backup at all there is nothing to simulate.
+window's end.
+
+Too little history: an objective whose items (RPO: good backups) span fewer than
+MIN_HISTORY_DAYS complete days before the day holding ``as_of`` (counted from the later of
+ITEM_HISTORY_DAYS days back and its first item's day), or that has none, is not simulated: its
+prediction is INSUFFICIENT_HISTORY.
 
 Per window, over the paths (``simulations``): p_breach = share of paths whose final status is
 ``breached`` (a path ending ``no_data`` or ``insufficient_data`` is not a breach);
@@ -50,6 +55,7 @@ from pipelines.predict.forecast import (
     DAILY_MODELS,
     DAY_SECONDS,
     FORECASTS_SCHEMA,
+    INSUFFICIENT_HISTORY,
     INTERVAL,
     SeriesForecast,
     forecast_series,
@@ -70,6 +76,9 @@ ITEM_ROWS_PER_OBJECTIVE = 1_000_000
 of very many items (latency samples) get fewer paths, down to MIN_ITEM_SIMULATIONS; their final
 figure varies little from path to path anyway."""
 MIN_ITEM_SIMULATIONS = 20
+MIN_HISTORY_DAYS = min(DAILY_MODELS.values())
+"""Complete days of item history an objective needs to be simulated: what the simplest model of
+its daily item count needs (RPO objectives, whose gaps are drawn instead, need as many)."""
 _HOLDOUT_DAYS = 7
 _PATH_SEPARATOR = "\x1f"
 _SIMULATED_SCHEMA = {**OUTCOMES_SCHEMA, "simulation": pl.Int64}
@@ -131,6 +140,9 @@ def forecast_items(
         if measure is None:
             continue
         history = histories.get((contract_id, objective_id), empty).sort("counted_at")
+        first, days = _history_days(history, day)
+        if days < MIN_HISTORY_DAYS:
+            continue
         rng = objective_rng(seed, contract_id, objective_id)
         step_starts, weights = forecast_steps(day, as_of, window_end, DAY_SECONDS)
         recent = _recent(history, as_of)
@@ -146,7 +158,7 @@ def forecast_items(
             arrivals, model = None, "backup_gap_bootstrap"
             items = _exposure_spans(history, as_of, window_end, paths, rng)
         else:
-            arrivals = _arrivals(history, day, len(step_starts), paths, rng)
+            arrivals = _arrivals(history, first, day, len(step_starts), paths, rng)
             model = "outcome_bootstrap"
             items = _items_to_come(recent, as_of, step_starts, weights, arrivals, rng)
         forecasts.append(
@@ -167,25 +179,35 @@ def forecast_items(
     return forecasts
 
 
-def _arrivals(
-    history: pl.DataFrame, day: datetime, steps: int, simulations: int, rng: np.random.Generator
-) -> SeriesForecast | None:
-    """The daily item-count forecast from the complete days before ``day``, from the later of
-    ITEM_HISTORY_DAYS days back and the first item's day (None without such a day)."""
-    if history.is_empty() or steps == 0:
-        return None
-    first_item: datetime = history["counted_at"].min()  # type: ignore[assignment]
+def _history_days(history: pl.DataFrame, day: datetime) -> tuple[datetime, int]:
+    """The first day of an objective's item history (``history`` sorted by counted_at): the
+    later of ITEM_HISTORY_DAYS days before ``day`` and its first item's day; and the complete
+    days from it to ``day`` (0 without items)."""
+    if history.is_empty():
+        return day, 0
+    first_item: datetime = history["counted_at"][0]
     first = max(
         day - timedelta(days=ITEM_HISTORY_DAYS),
         first_item.replace(hour=0, minute=0, second=0, microsecond=0),
     )
-    days = (day - first).days
-    if days < 1:
-        return None
+    return first, max((day - first).days, 0)
+
+
+def _arrivals(
+    history: pl.DataFrame,
+    first: datetime,
+    day: datetime,
+    steps: int,
+    simulations: int,
+    rng: np.random.Generator,
+) -> SeriesForecast | None:
+    """The daily item-count forecast from the complete days from ``first`` to ``day``."""
     counted = history.filter(pl.col("counted_at") >= first, pl.col("counted_at") < day)
     offsets = (counted["counted_at"].dt.epoch("s").to_numpy() - first.timestamp()) // DAY_SECONDS
-    counts = np.bincount(offsets.astype(np.int64), minlength=days).astype(np.float64)
-    return forecast_series(counts, steps, simulations, rng, DAILY_MODELS, _HOLDOUT_DAYS)
+    counts = np.bincount(offsets.astype(np.int64), minlength=(day - first).days)
+    return forecast_series(
+        counts.astype(np.float64), steps, simulations, rng, DAILY_MODELS, _HOLDOUT_DAYS
+    )
 
 
 def _recent(history: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
@@ -449,11 +471,12 @@ def item_breach_risk(
     finals: pl.DataFrame,
     as_of: datetime,
 ) -> pl.DataFrame:
-    """Breach risk of every simulated window (module docstring).
+    """Breach risk of every current window (module docstring).
 
     Inputs: ``objectives`` and ``current`` as for ``final_windows`` (``current`` also with
     target and unit), ``forecasts`` (forecast_items), ``finals`` (final_windows). Output:
-    BREACH_RISK_SCHEMA, method 'item_simulation', one row per window.
+    BREACH_RISK_SCHEMA, one row per window: method 'item_simulation', or INSUFFICIENT_HISTORY
+    (figures null) for a window that was not simulated.
     """
     models = {
         (forecast.contract_id, forecast.objective_id): (
@@ -508,11 +531,13 @@ def item_breach_risk(
     is_share = pl.col("judged_on") == "share"
     return (
         current.select(*KEYS, "window_label", "target", "window_end", "unit")
-        .join(risk, on=KEYS)
+        .join(risk, on=KEYS, how="left")
         .join(objectives.select(*KEYS, "judged_on"), on=KEYS)
         .with_columns(
             as_of=pl.lit(as_of.astimezone(UTC), UTC_US),
-            method=pl.lit("item_simulation"),
+            method=pl.when(pl.col("p_breach").is_null())
+            .then(pl.lit(INSUFFICIENT_HISTORY))
+            .otherwise(pl.lit("item_simulation")),
             expected_attainment=pl.when(is_share).then("expected_measured"),
             attainment_low=pl.when(is_share).then("measured_low"),
             attainment_high=pl.when(is_share).then("measured_high"),
@@ -568,8 +593,10 @@ def item_predictions(
     ``item_forecasts_frame`` in turn. Inputs as for ``final_windows`` (``current``: sla.windows
     rows holding ``as_of``)."""
     forecasts = forecast_items(objectives, current, outcomes, as_of, simulations, seed)
-    if not forecasts:
-        return pl.DataFrame(schema=BREACH_RISK_SCHEMA), pl.DataFrame(schema=FORECASTS_SCHEMA)
-    finals = final_windows(objectives, current, outcomes, forecasts, as_of)
+    finals = (
+        final_windows(objectives, current, outcomes, forecasts, as_of)
+        if forecasts
+        else pl.DataFrame(schema=FINAL_WINDOWS_SCHEMA)
+    )
     risk = item_breach_risk(objectives, current, forecasts, finals, as_of)
     return risk, item_forecasts_frame(forecasts, risk)

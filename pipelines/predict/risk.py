@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 
-from pipelines.predict.forecast import INTERVAL, ObjectiveForecast
+from pipelines.predict.forecast import INSUFFICIENT_HISTORY, INTERVAL, ObjectiveForecast
 from pipelines.sla.objectives import KEYS, UTC_US
 
 BREACH_RISK_SCHEMA = {
@@ -56,8 +56,10 @@ BREACH_RISK_SCHEMA = {
 """expected_attainment, attainment_low and attainment_high are shares (null for objectives judged
 on a statistic); ``expected_measured``, ``measured_low`` and ``measured_high`` the same figures in
 the objective's ``unit`` as sla.windows.measured (ratio, seconds or points). ``method``:
-'forecast' (traffic, this module), 'item_simulation' (items.py), 'measured_so_far' (no model
-applies: the figure so far is taken as final), 'linear_extrapolation' (the backtest baseline).
+'forecast' (traffic, this module), 'item_simulation' (items.py), 'insufficient_history' (too
+little history for any model: p_breach, the figures and the model columns null),
+'measured_so_far' (no model applies: the figure so far is taken as final),
+'linear_extrapolation' (the backtest baseline).
 The model columns name the models behind the prediction (for items: the item-count model and the
 per-item outcome model)."""
 
@@ -65,11 +67,12 @@ per-item outcome model)."""
 def breach_risk(
     current: pl.DataFrame, forecasts: list[ObjectiveForecast], as_of: datetime
 ) -> pl.DataFrame:
-    """Breach risk of every current window with a forecast (module docstring).
+    """Breach risk of every current window (module docstring).
 
     Inputs: ``current`` (forecast.current_windows at ``as_of``: contract_id, objective_id,
     window_label, window_end, good, total, target), ``forecasts`` (forecast_objectives at the
-    same ``as_of``). Output: BREACH_RISK_SCHEMA, method 'forecast', one row per objective.
+    same ``as_of``). Output: BREACH_RISK_SCHEMA, one row per objective: method 'forecast', or
+    INSUFFICIENT_HISTORY (figures null) for a window without a forecast.
     """
     by_key = {(forecast.contract_id, forecast.objective_id): forecast for forecast in forecasts}
     rows = []
@@ -93,8 +96,13 @@ def breach_risk(
     outcomes = pl.DataFrame(rows, schema=_OUTCOME_SCHEMA, orient="row")
     return (
         current.select(*KEYS, "window_label", "target", "window_end")
-        .join(outcomes, on=KEYS)
-        .with_columns(as_of=pl.lit(as_of.astimezone(UTC), UTC_US), method=pl.lit("forecast"))
+        .join(outcomes, on=KEYS, how="left")
+        .with_columns(
+            as_of=pl.lit(as_of.astimezone(UTC), UTC_US),
+            method=pl.when(pl.col("volume_model").is_null())
+            .then(pl.lit(INSUFFICIENT_HISTORY))
+            .otherwise(pl.lit("forecast")),
+        )
         .with_columns(_ratio_measured())
         .select(list(BREACH_RISK_SCHEMA))
         .cast(BREACH_RISK_SCHEMA)  # type: ignore[arg-type]

@@ -5,8 +5,15 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from pipelines.ingest.summary import read_ingest_records, read_rejects
 from pipelines.report.monthly import write_monthly_summaries
-from pipelines.report.render import BURN_RATE_DAYS, EXPOSURE_DAYS, render_reports
+from pipelines.report.render import (
+    BURN_RATE_DAYS,
+    EXPOSURE_DAYS,
+    REJECTS_PER_FILE,
+    render_reports,
+    write_rejects_page,
+)
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome
 from pipelines.warehouse import query
 
@@ -71,8 +78,21 @@ _TABLE_QUERIES: dict[str, tuple[str, list[object]]] = {  # keyed as REPORT_TABLE
     "ticket_timers": (
         """
         SELECT contract_id, objective_id, ticket_id, priority, timer_state, started_at,
-               stopped_at, business_seconds, target_seconds, breach_at, breached
+               stopped_at, business_seconds, target_seconds, breach_at, breached, unmatched,
+               incomplete
         FROM sla.ticket_timers
+        """,
+        [],
+    ),
+    # The rejected lines behind each incomplete ticket timer.
+    "ticket_rejects": (
+        """
+        SELECT t.contract_id, t.objective_id, t.ticket_id, r.file, r.line, r.reason
+        FROM sla.ticket_timers AS t
+        JOIN sla.objectives AS o USING (contract_id, objective_id)
+        JOIN raw.ticket_rejects AS r ON r.service = o.service AND r.item_id = t.ticket_id
+        WHERE t.incomplete
+        ORDER BY t.ticket_id, r.file, r.line
         """,
         [],
     ),
@@ -101,7 +121,7 @@ def read_report_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame
     pool=WAREHOUSE_POOL,
     kinds={"html", "plotly"},
     description="Portfolio page, one page per contract and per objective, what changed since the "
-    "last report (HTML, plotly charts, no network).",
+    "last report, the rejected evidence (HTML, plotly charts, no network).",
 )
 def report_html(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.MaterializeResult:
     contracts, problems = pledge.contracts()
@@ -109,10 +129,15 @@ def report_html(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
         context.log.warning(f"contract skipped: {problem}")
     with pledge.connect(read_only=True) as con:
         tables = read_report_tables(con)
-    report = render_reports(pledge.settings.reports_dir, contracts, tables)
+        evidence = read_ingest_records(con)
+        rejects = read_rejects(con, REJECTS_PER_FILE)
+    reports_dir = pledge.settings.reports_dir
+    report = render_reports(reports_dir, contracts, tables, evidence=evidence)
+    rejects_page = write_rejects_page(reports_dir, evidence, rejects)
     return dg.MaterializeResult(
         metadata={
             "index": dg.MetadataValue.path(str(report.index)),
+            "rejects_page": dg.MetadataValue.path(str(rejects_page)),
             "credits_ledger": dg.MetadataValue.path(str(report.credits_ledger)),
             "contracts": report.contracts,
             "objective_pages": len(report.objective_pages),

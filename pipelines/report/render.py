@@ -23,6 +23,12 @@ import polars as pl
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from pipelines.ingest.summary import (
+    IngestRecords,
+    failed_files,
+    source_summary,
+    top_reasons,
+)
 from pipelines.report import figures
 from pipelines.report.changes import (
     SNAPSHOT_FILE,
@@ -55,6 +61,7 @@ from pipelines.report.summary import (
     objective_summary,
     root_cause_hints,
     ticket_figures,
+    unmatched_priorities,
 )
 from pipelines.sla.objectives import exclusion_intervals
 from pipelines.sla.outcomes import PERCENTILE_METHOD
@@ -74,6 +81,7 @@ REPORT_TABLES = (
     "corrections",
     "outcomes",
     "ticket_timers",
+    "ticket_rejects",
     "breach_risk",
     "forecasts",
     "root_causes",
@@ -84,6 +92,9 @@ REPORT_TABLES = (
 ``contract_id`` (anomalies and capacity, per service) are shared by every contract."""
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+REJECTS_PAGE = "rejects.html"
+REJECTS_PER_FILE = 200
+"""Rejects listed per file on the rejects page (the first by line; the page says how many more)."""
 PLOTLY_JS = "plotly.min.js"
 CREDITS_LEDGER = "credits-ledger.csv"
 BURN_RATE_DAYS = 14
@@ -181,6 +192,7 @@ def render_reports(
     contracts: list[Contract],
     tables: dict[str, pl.DataFrame],
     generated_at: datetime | None = None,
+    evidence: IngestRecords | None = None,
 ) -> ReportSet:
     """Write the portfolio, one page per contract and per objective, the credits ledger CSV and
     the snapshot (:data:`~pipelines.report.changes.SNAPSHOT_FILE`) into ``out_dir``.
@@ -191,7 +203,9 @@ def render_reports(
     contracts not in ``contracts`` are ignored; root-cause hints are cut to the latest
     :data:`ROOT_CAUSE_EPISODES` episodes and :data:`ROOT_CAUSE_HINTS` hints each. The pages say
     what changed since the snapshot found in ``out_dir`` (written by the previous report), then
-    the snapshot is replaced; ``generated_at`` (default now) is recorded in it.
+    the snapshot is replaced; ``generated_at`` (default now) is recorded in it. When
+    ``evidence`` has a failed file or a rejected row, the portfolio opens with a data-quality
+    banner linking to :data:`REJECTS_PAGE` (written by :func:`write_rejects_page`).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     generated_at = generated_at or datetime.now(UTC)
@@ -275,6 +289,10 @@ def render_reports(
             if as_of is not None
             else [],
             capacity_days=CAPACITY_DAYS,
+            evidence=_evidence_problems(evidence)
+            if evidence is not None and evidence.has_problems
+            else None,
+            rejects_page=REJECTS_PAGE,
         ),
         encoding="utf-8",
     )
@@ -282,6 +300,60 @@ def render_reports(
         json.dumps(snapshot_document(snapshot, generated_at, as_of), indent=1), encoding="utf-8"
     )
     return report
+
+
+def write_rejects_page(out_dir: Path, evidence: IngestRecords, rejects: pl.DataFrame) -> Path:
+    """Write :data:`REJECTS_PAGE` into ``out_dir``: every failed file with its error, then per
+    file with rejects its first rejects (``rejects``: summary.REJECT_LISTING_SCHEMA rows, at most
+    :data:`REJECTS_PER_FILE` per file are shown) and how many more there are."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    per_file = (
+        evidence.reasons.group_by("source", "file")
+        .agg(pl.col("rejects").sum())
+        .sort("source", "file")
+    )
+    files = [
+        {
+            "source": source,
+            "file": file,
+            "rejects": total,
+            "rows": rejects.filter((pl.col("source") == source) & (pl.col("file") == file))
+            .head(REJECTS_PER_FILE)
+            .to_dicts(),
+        }
+        for source, file, total in per_file.iter_rows()
+    ]
+    page = out_dir / REJECTS_PAGE
+    page.write_text(
+        template_environment()
+        .get_template("rejects.html.j2")
+        .render(
+            evidence=_evidence_problems(evidence),
+            failed=failed_files(evidence).to_dicts(),
+            files=files,
+            per_file=REJECTS_PER_FILE,
+            as_of=None,
+        ),
+        encoding="utf-8",
+    )
+    return page
+
+
+def _evidence_problems(evidence: IngestRecords) -> dict[str, Any]:
+    """The banner's facts: files failed and rows rejected in all, and per source with a failed
+    file or a reject its counts (summary.source_summary) and top reasons (summary.top_reasons)."""
+    summary = source_summary(evidence).filter(
+        (pl.col("files_failed") > 0) | (pl.col("rows_rejected") > 0)
+    )
+    reasons = top_reasons(evidence)
+    return {
+        "files_failed": int(summary["files_failed"].sum()),
+        "rows_rejected": int(summary["rows_rejected"].sum()),
+        "sources": [
+            row | {"reasons": reasons.filter(pl.col("source") == row["source"]).to_dicts()}
+            for row in summary.to_dicts()
+        ],
+    }
 
 
 def _previous_report(path: Path, snapshot: pl.DataFrame) -> PreviousReport:
@@ -420,7 +492,8 @@ def _objective_context(
     """Everything ``objective.html.j2`` shows for one objective: its summary row, windows, charts
     (name, HTML fragment or None for "no data yet", caption, method text), timeline events,
     credits, root-cause hints, review recommendations, changes since the previous report and,
-    for ticket objectives, its figures per priority. ``tables``: its contract's rows."""
+    for ticket objectives, its figures per priority, its unmatched tickets per priority and the
+    rejected lines of its incomplete tickets. ``tables``: its contract's rows."""
     of_objective = {
         name: _rows_of(frame, "objective_id", [row["objective_id"]])
         for name, frame in tables.items()
@@ -449,7 +522,7 @@ def _objective_context(
             "method": _method(row),
         }
     ]
-    timers = of_objective["ticket_timers"]
+    timers = of_objective["ticket_timers"].filter(~pl.col("unmatched"))  # the counted ones
     if not timers.is_empty():
         charts.append(
             {
@@ -563,6 +636,8 @@ def _objective_context(
         if events is not None
         else None,
         "tickets": ticket_figures(timers).to_dicts() if not timers.is_empty() else [],
+        "unmatched": unmatched_priorities(of_objective["ticket_timers"]).to_dicts(),
+        "ticket_rejects": of_objective["ticket_rejects"].to_dicts(),
         "root_causes": of_objective["root_causes"].to_dicts(),
         "recommendations": of_objective["recommendations"].to_dicts(),
         "credits": of_objective["credits"].sort("window_start", descending=True).to_dicts(),

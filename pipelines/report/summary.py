@@ -65,6 +65,7 @@ _PREDICTION = {
     "expected_measured": pl.Float64,
     "measured_low": pl.Float64,
     "measured_high": pl.Float64,
+    "method": pl.String,
 }
 
 
@@ -78,11 +79,12 @@ def objective_summary(
     predictions). Output columns: every column of ``sla.objectives``; the current (incomplete,
     latest) window's window_label, window_start, window_end, good, total, attainment,
     error_budget, budget_consumed, budget_remaining, excluded_minutes, missing_minutes, as_of,
-    status (``no_data`` when there is no current window), measured, interval_low and
-    interval_high; ``target`` (the current window's, else the objective's); that window's
+    status (``no_data`` when there is no current window), measured, interval_low,
+    interval_high, unmatched and incomplete (tickets); ``target`` (the current window's, else
+    the objective's); that window's
     p_breach, expected_attainment, attainment_low, attainment_high, predicted_exhaustion_at,
-    expected_measured, measured_low and measured_high (null without a prediction; the measured
-    ones, in the objective's unit, are null in a ``predict.breach_risk`` without them);
+    expected_measured, measured_low, measured_high and method (null without a prediction; the
+    measured ones, in the objective's unit, are null in a ``predict.breach_risk`` without them);
     last_window_label, last_status, last_attainment, last_measured of the latest complete window
     holding data;
     breached_windows (complete windows breached); urgency. Sorted as :func:`by_urgency`.
@@ -124,6 +126,8 @@ def objective_summary(
             "measured",
             "interval_low",
             "interval_high",
+            "unmatched",
+            "incomplete",
         )
     )
     complete = windows.lazy().filter(pl.col("is_complete"), pl.col("status") != "no_data")
@@ -185,6 +189,20 @@ def ticket_figures(timers: pl.DataFrame) -> pl.DataFrame:
         )
         .sort("priority")
         .collect()
+    )
+
+
+def unmatched_priorities(timers: pl.DataFrame) -> pl.DataFrame:
+    """The unmatched tickets of one ticket objective per priority.
+
+    Input: its ``sla.ticket_timers`` rows. Output: priority (null as ``no priority``), tickets;
+    most tickets first, then by priority.
+    """
+    return (
+        timers.filter(pl.col("unmatched"))
+        .group_by(pl.col("priority").fill_null("no priority"))
+        .agg(tickets=pl.len())
+        .sort(["tickets", "priority"], descending=[True, False])
     )
 
 

@@ -1,12 +1,14 @@
 """Dagster assets of the SLA stage: objectives, daily slices, and windows with burn rates,
 alerts and credits. Thin wrappers: read the warehouse, call the pure functions, write back."""
 
+from collections.abc import Collection
 from datetime import UTC, datetime, time, timedelta
 
 import dagster as dg
 import duckdb
 import polars as pl
 
+from pipelines.ingest.load import RAW_TABLES as LOADED_TABLES
 from pipelines.partitions import daily, single_run
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome, partition_days
 from pipelines.sla.backups import current_exposure, restore_outcomes, rpo_exposures
@@ -20,7 +22,7 @@ from pipelines.sla.objectives import (
     exclusion_intervals,
     objectives_frame,
 )
-from pipelines.sla.outcomes import OUTCOMES_SCHEMA, outcome_windows
+from pipelines.sla.outcomes import OUTCOMES_SCHEMA, TIMER_KINDS, outcome_windows
 from pipelines.sla.samples import histogram_percentile_windows, sample_outcomes
 from pipelines.sla.security import security_outcomes
 from pipelines.sla.slices import objective_slices
@@ -29,6 +31,7 @@ from pipelines.sla.tickets import (
     TICKET_EVENTS_SCHEMA,
     TICKET_TIMERS_SCHEMA,
     first_contact_outcomes,
+    ticket_flags,
     ticket_timers,
     timer_outcomes,
 )
@@ -87,6 +90,9 @@ ITEM_EVIDENCE = {
 """The evidence of item-judged objectives, by SLI source kind (the ``raw.latest_*`` views keep
 each re-exported item once)."""
 
+REJECTED_TICKETS_SQL = "SELECT DISTINCT service, item_id AS ticket_id FROM raw.ticket_rejects"
+"""service, ticket_id: the tickets with a rejected update."""
+
 
 def is_traffic(objectives: pl.DataFrame) -> pl.Series:
     """Objectives computed through slices: request, probe and histogram evidence, except window
@@ -106,10 +112,22 @@ def _valid_contracts(
     return contracts, [str(problem) for problem in problems]
 
 
+EVIDENCE_END_TIME = {
+    "raw.security_incidents": "greatest(detected_at, contained_at)",
+    "raw.backup_runs": "finished_at",
+    "raw.restore_tests": "finished_at",
+}
+"""The latest instant a raw row speaks of, where it is not ``ts``: an incident's containment (or
+detection while it runs), a backup run's or restore test's end."""
+
+
 def evidence_end(con: duckdb.DuckDBPyConnection) -> datetime | None:
-    """The end of the latest evidence minute in the raw tables (None without evidence)."""
+    """``as_of`` of every stage: the end of the latest evidence minute of any kind (every raw
+    table: traffic, tickets, incidents, backups, restore tests, surveys, latency samples; None
+    without evidence)."""
     latest = " UNION ALL ".join(
-        f"SELECT max(ts) AS ts FROM {table}" for table in RAW_TABLES.values()
+        f"SELECT max({EVIDENCE_END_TIME.get(table, 'ts')}) AS ts FROM {table}"
+        for table in LOADED_TABLES.values()
     )
     [(value,)] = con.execute(
         f"SELECT date_trunc('minute', max(ts)) + INTERVAL 1 MINUTE FROM ({latest})"
@@ -201,6 +219,7 @@ def sla_objectives(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.
         dg.AssetKey(["raw", "requests"]),
         dg.AssetKey(["raw", "latency_buckets"]),
         dg.AssetKey(["raw", "probes"]),
+        *(dg.AssetKey(["raw", table]) for table in ITEM_RAW_ASSETS),  # as_of: evidence_end
         dg.AssetKey(["sla", "objectives"]),
     ],
     pool=WAREHOUSE_POOL,
@@ -238,26 +257,32 @@ def item_outcomes(
     objectives: pl.DataFrame,
     evidence: dict[str, pl.DataFrame],
     as_of: datetime,
+    rejected_tickets: pl.DataFrame,
+    declared_priorities: Collection[str] = (),
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Outcomes (OUTCOMES_SCHEMA) of every item-judged objective, and the ticket timers behind
-    the ticket ones (TICKET_TIMERS_SCHEMA). ``evidence``: ITEM_EVIDENCE's frames by kind."""
+    the ticket ones (TICKET_TIMERS_SCHEMA). ``evidence``: ITEM_EVIDENCE's frames by kind;
+    ``rejected_tickets``: service, ticket_id of the tickets with a rejected update;
+    ``declared_priorities``: the priorities the tickets sources declare (``priorities:``)."""
     tickets = evidence["tickets"]
     timers, outcomes = [], []
     for contract in contracts:
         for objective in contract.objectives:
-            if objective.sli.kind not in (
-                "resolution_time",
-                "response_time",
-                "first_contact_resolution",
-            ):
+            if objective.sli.kind not in (*TIMER_KINDS, "first_contact_resolution"):
                 continue
-            events = tickets.filter(pl.col("service") == objective.service).select(
-                TICKET_EVENTS_SCHEMA.names()
-            )
+            of_service = pl.col("service") == objective.service
+            events = tickets.filter(of_service).select(TICKET_EVENTS_SCHEMA.names())
             if objective.sli.kind == "first_contact_resolution":
-                outcomes.append(first_contact_outcomes(events, contract, objective, as_of))
+                outcomes.append(
+                    first_contact_outcomes(events, contract, objective, as_of, declared_priorities)
+                )
             else:
-                timers.append(ticket_timers(events, contract, objective, as_of))
+                incomplete = rejected_tickets.filter(of_service)
+                timers.append(
+                    ticket_timers(
+                        events, contract, objective, as_of, incomplete, declared_priorities
+                    )
+                )
     timer_frame = pl.concat(timers) if timers else pl.DataFrame(schema=TICKET_TIMERS_SCHEMA)
     outcomes += [
         timer_outcomes(timer_frame),
@@ -288,7 +313,13 @@ def sla_outcomes(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Ma
     with pledge.connect() as con:
         as_of = evidence_end(con) or datetime.now(UTC).replace(second=0, microsecond=0)
         evidence = {kind: query(con, sql) for kind, sql in ITEM_EVIDENCE.items()}
-        outcomes, timers = item_outcomes(contracts, objectives, evidence, as_of)
+        rejected = query(con, REJECTED_TICKETS_SQL)
+        declared = {
+            priority
+            for source in pledge.sources_of_kind("tickets").values()
+            for priority in source.priorities or ()
+        }
+        outcomes, timers = item_outcomes(contracts, objectives, evidence, as_of, rejected, declared)
         kept, dropped = drop_corrected(outcomes, corrections_frame(contracts))
         exposure = current_exposure(objectives, evidence["backup_runs"], as_of)
         replace_rows(
@@ -302,6 +333,8 @@ def sla_outcomes(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Ma
             "dropped_by_corrections": dropped.height,
             "ticket_timers": timers.height,
             "tickets_breached": int(timers["breached"].sum() or 0),
+            "tickets_unmatched": int(timers["unmatched"].sum() or 0),
+            "tickets_incomplete": int(timers["incomplete"].sum() or 0),
             **{
                 f"rpo_exposure_hours_{contract_id}_{objective_id}": round(seconds / 3600, 2)
                 for contract_id, objective_id, seconds in exposure.select(
@@ -339,6 +372,7 @@ def sla_windows(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
                     items.filter(pl.col("sli_method") != "histogram"),
                     query(con, "SELECT * FROM sla.outcomes"),
                     as_of,
+                    ticket_flags(query(con, "SELECT * FROM sla.ticket_timers"), as_of),
                 ),
                 histogram_percentile_windows(
                     items.filter(pl.col("sli_method") == "histogram"),

@@ -51,8 +51,32 @@ counted_at: the instant that places the item in a window; value: seconds, score,
 (+1/0/−1) or latency in seconds; good: within its target for share_within objectives, else null;
 detail: short human text for reports."""
 
-OUTCOME_WINDOWS_SCHEMA = {**WINDOWS_SCHEMA, "interval_low": pl.Float64, "interval_high": pl.Float64}
-"""WINDOWS_SCHEMA plus the confidence interval of ``measured`` (surveys; null otherwise)."""
+TICKET_FLAGS_SCHEMA = pl.Schema(
+    {
+        "contract_id": pl.String,
+        "objective_id": pl.String,
+        "counted_at": UTC_TIME,
+        "unmatched": pl.Boolean,
+        "incomplete": pl.Boolean,
+    }
+)
+"""One row per unmatched or incomplete ticket timer placed in the windows (``tickets``):
+counted_at, the instant that places it; unmatched (a priority the objective has no target for,
+not counted), incomplete (an update of the ticket was rejected at load)."""
+
+OUTCOME_WINDOWS_SCHEMA = {
+    **WINDOWS_SCHEMA,
+    "interval_low": pl.Float64,
+    "interval_high": pl.Float64,
+    "unmatched": pl.Int64,
+    "incomplete": pl.Int64,
+}
+"""WINDOWS_SCHEMA plus the confidence interval of ``measured`` (surveys; null otherwise) and, for
+ticket timer objectives (null otherwise), the tickets placed in the window that are unmatched
+(not counted: a priority the objective has no target for) and incomplete (a rejected update)."""
+
+TIMER_KINDS = ("resolution_time", "response_time")
+"""The SLI kinds judged on ticket timers."""
 
 PERCENTILE_METHOD = (
     "window percentiles pNN of item values by linear interpolation between closest ranks "
@@ -72,16 +96,27 @@ WINDOW_STATS_SCHEMA = {
 
 
 def outcome_windows(
-    objectives: pl.DataFrame, outcomes: pl.DataFrame, as_of: datetime
+    objectives: pl.DataFrame,
+    outcomes: pl.DataFrame,
+    as_of: datetime,
+    ticket_flags: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Windows up to ``as_of`` of objectives judged on items.
 
     Inputs: ``objectives`` (objectives_frame rows of the item-judged objectives: every row gets
-    its windows), ``outcomes`` (OUTCOMES_SCHEMA, any number of objectives). Output:
-    OUTCOME_WINDOWS_SCHEMA, sorted by objective and window_start.
+    its windows), ``outcomes`` (OUTCOMES_SCHEMA, any number of objectives), ``ticket_flags``
+    (TICKET_FLAGS_SCHEMA, from ``tickets.ticket_flags``; none given: no flagged ticket; the
+    windows start at the first outcome or flagged ticket). Output: OUTCOME_WINDOWS_SCHEMA,
+    sorted by objective and window_start.
     """
     as_of = as_of.astimezone(UTC)
-    first_items = outcomes.group_by(KEYS).agg(first_at=pl.col("counted_at").min())
+    if ticket_flags is None:
+        ticket_flags = pl.DataFrame(schema=TICKET_FLAGS_SCHEMA)
+    first_items = (
+        pl.concat([frame.select(*KEYS, "counted_at") for frame in (outcomes, ticket_flags)])
+        .group_by(KEYS)
+        .agg(first_at=pl.col("counted_at").min())
+    )
     windows = window_bounds(objectives, first_items, as_of)
     spans = pl.col("measure").fill_null("") == "rpo"
     counted = pl.col("counted_at").dt.epoch("us") / 1e6
@@ -103,7 +138,38 @@ def outcome_windows(
             .otherwise(pl.col("value"))
         )
     )
-    return window_figures(objectives, windows, _window_statistics(objectives, placed), as_of)
+    figures = window_figures(objectives, windows, _window_statistics(objectives, placed), as_of)
+    return _with_ticket_flags(figures, objectives, ticket_flags)
+
+
+def _with_ticket_flags(
+    windows: pl.DataFrame, objectives: pl.DataFrame, ticket_flags: pl.DataFrame
+) -> pl.DataFrame:
+    """OUTCOME_WINDOWS_SCHEMA ``windows`` with the unmatched and incomplete tickets of
+    ``ticket_flags`` (TICKET_FLAGS_SCHEMA) counted per window: 0 for a ticket timer objective
+    without any, null for the other objectives."""
+    counts = (
+        windows.select(*KEYS, "window_label", "window_start", "window_end")
+        .join(ticket_flags, on=KEYS)
+        .filter(
+            pl.col("counted_at") >= pl.col("window_start"),
+            pl.col("counted_at") < pl.col("window_end"),
+        )
+        .group_by(*KEYS, "window_label")
+        .agg(pl.col("unmatched").sum(), pl.col("incomplete").sum())
+    )
+    timer_objective = pl.col("sli_kind").is_in(TIMER_KINDS)
+    return (
+        windows.drop("unmatched", "incomplete")
+        .join(counts, on=[*KEYS, "window_label"], how="left")
+        .join(objectives.select(*KEYS, "sli_kind"), on=KEYS, how="left")
+        .with_columns(
+            pl.when(timer_objective).then(pl.col(name).fill_null(0)).alias(name)
+            for name in ("unmatched", "incomplete")
+        )
+        .select(list(OUTCOME_WINDOWS_SCHEMA))
+        .cast(OUTCOME_WINDOWS_SCHEMA)  # type: ignore[arg-type]
+    )
 
 
 def _window_statistics(objectives: pl.DataFrame, placed: pl.LazyFrame) -> pl.DataFrame:
@@ -231,6 +297,8 @@ def window_figures(
             excluded_minutes=pl.lit(None, pl.Float64),
             corrected_minutes=pl.lit(None, pl.Float64),
             missing_minutes=pl.lit(None, pl.Float64),
+            unmatched=pl.lit(None, pl.Int64),
+            incomplete=pl.lit(None, pl.Int64),
             as_of=pl.lit(as_of, UTC_US),
         )
         .select(list(OUTCOME_WINDOWS_SCHEMA))

@@ -24,16 +24,36 @@ a timer still running at ``as_of`` is measured up to it.
 The whole log is processed in one vectorised pass: each update's timer status is a function of
 its own state, runs are cumulative sums of restart flags, and every segment between two updates
 is measured with one binary search into the calendar's working intervals.
+
+Priorities are matched trimmed, on both sides (a ticket's ``"3 - Moderate "`` is the contract's
+``"3 - Moderate"``). An objective with ``targets`` per priority or a ``priorities`` filter judges
+tickets per priority; with its priority at the end of the timer, each ticket of its service is
+
+- counted: in ``priorities`` (when given) and with a target (when ``targets`` are given);
+- out of scope (left out): outside an explicit ``priorities`` filter, with a priority the contract
+  names somewhere (in any objective's ``priorities`` or ``targets``) or the tickets source
+  declares (its ``priorities`` vocabulary): the contract chose to judge it elsewhere, or not at
+  all;
+- ``unmatched`` otherwise: a priority the contract names nowhere (``P1`` where the contract says
+  ``1 - Critical``, ``9 - Unknown``), a named one this objective has no target for, or no
+  priority at all. Its timer is kept, flagged, with no target and no verdict, so such tickets are
+  always visible (counted per window, listed in the report), never silently dropped.
+
+Objectives without targets per priority and without a filter count every ticket. A ticket with a
+rejected update (a line of its source that did not load) is flagged ``incomplete``: its timer is
+computed from the updates that loaded, which may miss a stop (a rejected Resolved update lets
+the timer run on to Closed), so its verdict is suspect.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 import polars as pl
 
 from pipelines.sla.calendar import UTC_TIME, WorkingTime, objective_calendar
-from pipelines.sla.outcomes import OUTCOMES_SCHEMA
+from pipelines.sla.outcomes import OUTCOMES_SCHEMA, TICKET_FLAGS_SCHEMA
 from pipelines.spec.schema import Contract, Objective
 from pipelines.spec.sli import DEFAULT_TIMERS, FirstContactSli, TicketSli, TicketTimer
 from pipelines.spec.units import format_duration
@@ -68,6 +88,8 @@ TICKET_TIMERS_SCHEMA = pl.Schema(
         "target_seconds": pl.Float64,
         "breach_at": UTC_TIME,
         "breached": pl.Boolean,
+        "unmatched": pl.Boolean,
+        "incomplete": pl.Boolean,
     }
 )
 """One row per (objective, ticket) whose timer started by ``as_of``: priority, the one whose
@@ -77,7 +99,9 @@ running); business_seconds (in the objective's calendar), actual_seconds (wall c
 paused_seconds (wall clock) of the last run up to the stop or ``as_of``; pauses (times the timer
 paused); target_seconds (null without a target); breach_at, the instant the business time
 reached or, running, will reach the target (null when it did not, or the timer is paused at
-``as_of``); breached: business_seconds above the target."""
+``as_of``); breached: business_seconds above the target (null without a target); unmatched:
+a priority the objective has no target for (see the module docstring; not counted); incomplete:
+an update of the ticket was rejected at load."""
 
 _MICROS = 1_000_000
 _TICKET = "ticket_id"
@@ -97,10 +121,54 @@ def _before(column: str) -> pl.Expr:
     return pl.col(column).shift(1).over(_TICKET)
 
 
+def _log(events: pl.DataFrame, as_of: datetime) -> pl.LazyFrame:
+    """The updates up to ``as_of``, priorities trimmed."""
+    return (
+        events.lazy()
+        .filter(pl.col("ts") <= as_of)
+        .with_columns(pl.col("priority").str.strip_chars())
+    )
+
+
+def named_priorities(contract: Contract, declared: Collection[str] = ()) -> set[str]:
+    """Every priority the contract names, trimmed: in any ticket objective's ``priorities`` or
+    ``targets``, and the ``declared`` vocabulary of the tickets sources (their ``priorities``)."""
+    named: set[str] = {priority.strip() for priority in declared}
+    for objective in contract.objectives:
+        sli = objective.sli
+        if isinstance(sli, TicketSli | FirstContactSli):
+            named.update(priority.strip() for priority in sli.priorities or [])
+        if isinstance(sli, TicketSli):
+            named.update(priority.strip() for priority in sli.targets or {})
+    return named
+
+
+def _priority_scope(
+    contract: Contract, sli: TicketSli | FirstContactSli, declared: Collection[str]
+) -> tuple[pl.Expr, pl.Expr]:
+    """Whether a ticket with the (trimmed) ``priority`` is counted by the objective, and whether
+    it is unmatched (see the module docstring); neither: out of scope."""
+    targets = sli.targets if isinstance(sli, TicketSli) else None
+    if targets is None and sli.priorities is None:
+        return pl.lit(True), pl.lit(False)
+    priority = pl.col("priority")
+    allowed = (
+        priority.is_in([p.strip() for p in sli.priorities])
+        if sli.priorities is not None
+        else pl.lit(True)
+    )
+    targeted = priority.is_in([p.strip() for p in targets]) if targets is not None else pl.lit(True)
+    counted = (allowed & targeted).fill_null(False)
+    named = list(named_priorities(contract, declared))
+    out_of_scope = (~allowed & priority.is_in(named)).fill_null(False)
+    return counted, ~counted & ~out_of_scope
+
+
 def _updates(events: pl.DataFrame, timer: TicketTimer, as_of: datetime) -> pl.LazyFrame:
-    """The updates up to ``as_of`` in time order per ticket; with no start states, an opening
-    update (state null: running) at ``opened_at`` when it precedes the first update."""
-    updates = events.lazy().filter(pl.col("ts") <= as_of)
+    """The updates up to ``as_of`` in time order per ticket, priorities trimmed; with no start
+    states, an opening update (state null: running) at ``opened_at`` when it precedes the first
+    update."""
+    updates = _log(events, as_of)
     if not timer.start:
         openings = (
             updates.group_by(_TICKET)
@@ -155,9 +223,9 @@ def _last_run(updates: pl.LazyFrame, sli: TicketSli, as_of: datetime) -> pl.Lazy
 
 
 def _targets(sli: TicketSli) -> pl.Expr:
-    """Target seconds of a ticket from its ``priority``; null where none applies."""
+    """Target seconds of a ticket from its (trimmed) ``priority``; null where none applies."""
     if sli.targets is not None:
-        seconds = {priority: t.total_seconds() for priority, t in sli.targets.items()}
+        seconds = {priority.strip(): t.total_seconds() for priority, t in sli.targets.items()}
         return pl.col("priority").replace_strict(seconds, default=None, return_dtype=pl.Float64)
     if sli.threshold is not None:
         return pl.lit(sli.threshold.total_seconds(), pl.Float64)
@@ -165,15 +233,22 @@ def _targets(sli: TicketSli) -> pl.Expr:
 
 
 def ticket_timers(
-    events: pl.DataFrame, contract: Contract, objective: Objective, as_of: datetime
+    events: pl.DataFrame,
+    contract: Contract,
+    objective: Objective,
+    as_of: datetime,
+    incomplete: pl.DataFrame | None = None,
+    declared_priorities: Collection[str] = (),
 ) -> pl.DataFrame:
     """Run a ticket objective's timer over a ticket event log.
 
     In: ``events`` as TICKET_EVENTS_SCHEMA (any order; ties in ``ts`` keep their order);
-    ``objective`` with a TicketSli; ``as_of``, a UTC instant (updates after it are ignored).
-    Out: TICKET_TIMERS_SCHEMA, one row per ticket whose timer started, sorted by ticket_id.
-    Tickets outside ``sli.priorities``, or whose priority has no entry in ``sli.targets``, are
-    left out: the objective does not cover them.
+    ``objective`` with a TicketSli; ``as_of``, a UTC instant (updates after it are ignored);
+    ``incomplete``, a ``ticket_id`` column: the tickets with a rejected update (none when not
+    given); ``declared_priorities``, the priority vocabulary the tickets sources declare (named,
+    like the contract's own). Out: TICKET_TIMERS_SCHEMA, one row per ticket whose timer started,
+    sorted by ticket_id: the counted tickets and the unmatched ones (no target); tickets out of
+    scope (see the module docstring) are left out.
     """
     sli = objective.sli
     if not isinstance(sli, TicketSli):
@@ -205,13 +280,15 @@ def ticket_timers(
     end_priority = (
         pl.col("priority").filter(pl.col("status").is_in(["running", "paused"]) | pl.col("entered"))
     ).last()
+    counted, unmatched = _priority_scope(contract, sli, declared_priorities)
     timers = (
         _last_run(_updates(events, sli.effective_timer, as_of), sli, as_of)
         .with_columns(
             business=business.fill_null(0),
             priority=end_priority.over(_TICKET),
         )
-        .with_columns(target_seconds=_targets(sli))
+        .with_columns(counted=counted, unmatched=unmatched)
+        .with_columns(target_seconds=pl.when(pl.col("counted")).then(_targets(sli)))
         .with_columns(breach_at=pl.when(breaches_here).then(breach_at))
         .group_by(_TICKET)
         .agg(
@@ -225,12 +302,12 @@ def ticket_timers(
             (paused & pl.col("entered")).sum().cast(pl.Int64).alias("pauses"),
             pl.col("target_seconds").last(),
             pl.col("breach_at").drop_nulls().first(),
+            pl.col("counted").last(),
+            pl.col("unmatched").last(),
         )
+        .filter(pl.col("counted") | pl.col("unmatched"))
     )
-    if sli.priorities is not None:
-        timers = timers.filter(pl.col("priority").is_in(sli.priorities))
-    if sli.targets is not None:
-        timers = timers.filter(pl.col("target_seconds").is_not_null())
+    rejected = incomplete["ticket_id"] if incomplete is not None else pl.Series([], dtype=pl.String)
     timer_state = pl.col("status").replace_strict(
         {"stopped": "completed", "cancelled": "cancelled"}, default="running"
     )
@@ -243,6 +320,7 @@ def ticket_timers(
             .then(pl.col("stopped_at"))
             .alias("stopped_at"),
             (pl.col("business_seconds") > pl.col("target_seconds")).alias("breached"),
+            pl.col(_TICKET).is_in(rejected.implode()).alias("incomplete"),
         )
         .select(TICKET_TIMERS_SCHEMA.names())
         .sort(_TICKET)
@@ -257,34 +335,38 @@ def _duration_text(seconds: pl.Expr, known: pl.Series) -> pl.Expr:
     return seconds.replace_strict(texts, default=None, return_dtype=pl.String)
 
 
+_COMPLETED = pl.col("timer_state") == "completed"
+_OVERDUE = (pl.col("timer_state") == "running") & pl.col("breached")
+_COUNTED_AT = (
+    pl.when(_COMPLETED).then(pl.col("stopped_at")).when(_OVERDUE).then(pl.col("breach_at"))
+)
+"""Where a timer counts: its stop when completed, its breach when running overdue; else null."""
+
+
 def timer_outcomes(timers: pl.DataFrame) -> pl.DataFrame:
     """Outcomes of ticket timers: a completed ticket counts at its stop time; a ticket still
     running that already breached counts as a bad outcome at its breach time; a running ticket
-    within its target, and a cancelled one, are not counted (they stay in the timers frame).
+    within its target, a cancelled one and an unmatched one are not counted (they stay in the
+    timers frame).
 
     In: TICKET_TIMERS_SCHEMA. Out: OUTCOMES_SCHEMA, item_id = ticket_id, value = business
     seconds (up to the stop, or ``as_of`` for a running ticket), good = within the target (null
     without a target), detail like ``"1 - Critical, target 4h, 2 pauses"``.
     """
-    completed = pl.col("timer_state") == "completed"
-    overdue = (pl.col("timer_state") == "running") & pl.col("breached")
     target = _duration_text(pl.col("target_seconds"), timers.get_column("target_seconds"))
     detail = pl.concat_str(
         pl.col("priority").fill_null("no priority"),
         pl.when(target.is_not_null()).then(pl.format(", target {}", target)).otherwise(pl.lit("")),
         pl.format(", {} pauses", pl.col("pauses")),
-        pl.when(overdue).then(pl.lit(", still open")).otherwise(pl.lit("")),
+        pl.when(_OVERDUE).then(pl.lit(", still open")).otherwise(pl.lit("")),
     )
     return (
-        timers.filter(completed | overdue)
+        timers.filter((_COMPLETED | _OVERDUE) & ~pl.col("unmatched"))
         .select(
             "contract_id",
             "objective_id",
             pl.col("ticket_id").alias("item_id"),
-            pl.when(completed)
-            .then(pl.col("stopped_at"))
-            .otherwise(pl.col("breach_at"))
-            .alias("counted_at"),
+            _COUNTED_AT.alias("counted_at"),
             pl.col("business_seconds").alias("value"),
             (pl.col("business_seconds") <= pl.col("target_seconds")).alias("good"),
             detail.alias("detail"),
@@ -293,8 +375,33 @@ def timer_outcomes(timers: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def ticket_flags(timers: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
+    """The unmatched and incomplete timers placed for the windows: where they count (see
+    ``timer_outcomes``), else, still running, at ``as_of``; cancelled ones are not placed.
+
+    In: TICKET_TIMERS_SCHEMA. Out: TICKET_FLAGS_SCHEMA.
+    """
+    return (
+        timers.filter(
+            pl.col("unmatched") | pl.col("incomplete"), pl.col("timer_state") != "cancelled"
+        )
+        .select(
+            "contract_id",
+            "objective_id",
+            _COUNTED_AT.fill_null(pl.lit(as_of, UTC_TIME)).alias("counted_at"),
+            "unmatched",
+            "incomplete",
+        )
+        .cast(dict(TICKET_FLAGS_SCHEMA))
+    )
+
+
 def first_contact_outcomes(
-    events: pl.DataFrame, contract: Contract, objective: Objective, as_of: datetime
+    events: pl.DataFrame,
+    contract: Contract,
+    objective: Objective,
+    as_of: datetime,
+    declared_priorities: Collection[str] = (),
 ) -> pl.DataFrame:
     """First-contact resolution: one outcome per ticket resolved at ``as_of`` (its last state
     up to then is a stop state of the resolution timer: Resolved, Closed), counted at its last
@@ -302,8 +409,9 @@ def first_contact_outcomes(
     (missing counts read as 0) and it never left a stop state for another state in the log.
 
     In: TICKET_EVENTS_SCHEMA. Out: OUTCOMES_SCHEMA, value = reassignments + reopens, detail like
-    ``"3 - Moderate, 1 reassignments, 0 reopens"``. Tickets outside ``sli.priorities`` (their
-    priority at resolution) are left out.
+    ``"3 - Moderate, 1 reassignments, 0 reopens"``. Only the tickets counted by priority (their
+    trimmed priority at resolution; see the module docstring) are in: unlike timers, unmatched
+    ones are not recorded yet. ``declared_priorities``: the tickets sources' priority vocabulary.
     """
     sli = objective.sli
     if not isinstance(sli, FirstContactSli):
@@ -315,8 +423,7 @@ def first_contact_outcomes(
     resolved_at = pl.col("position").filter(pl.col("resolution")).last().over(_TICKET)
     at_resolution = pl.col("position") <= pl.col("resolved_at")
     tickets = (
-        events.lazy()
-        .filter(pl.col("ts") <= as_of)
+        _log(events, as_of)
         .sort(_TICKET, "ts", maintain_order=True)
         .with_columns(resolved=resolved, position=position)
         .with_columns(resolution=resolution, reopen=reopen)
@@ -334,10 +441,10 @@ def first_contact_outcomes(
         )
         .filter(pl.col("is_resolved"))
     )
-    if sli.priorities is not None:
-        tickets = tickets.filter(pl.col("priority").is_in(sli.priorities))
+    counted, _ = _priority_scope(contract, sli, declared_priorities)
     return (
-        tickets.select(
+        tickets.filter(counted)
+        .select(
             pl.lit(contract.id).alias("contract_id"),
             pl.lit(objective.id).alias("objective_id"),
             pl.col("ticket_id").alias("item_id"),

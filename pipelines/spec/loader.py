@@ -39,6 +39,30 @@ class ContractError(ValueError):
         super().__init__("\n".join(map(str, problems)))
 
 
+class YamlFileError(ValueError):
+    """A file that is not YAML, or not a YAML mapping: ``problem`` says where."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+        super().__init__(str(problem))
+
+
+def read_yaml_mapping(path: Path, what: str) -> CommentedMap:
+    """The YAML mapping in ``path``, with the line of every key; raises YamlFileError at the line
+    of a syntax error, or when the document is not a mapping (``what`` names the file's role in
+    that message, e.g. "a contract")."""
+    try:
+        document = YAML(typ="rt").load(path.read_text())
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else 1
+        problem = Problem(str(path), line, "(yaml)", str(error.problem or error))
+        raise YamlFileError(problem) from None
+    if not isinstance(document, CommentedMap):
+        raise YamlFileError(Problem(str(path), 1, "(file)", f"{what} is a YAML mapping"))
+    return document
+
+
 def load_contract(path: str | Path) -> Contract:
     """Parse and validate one contract file; raises ContractError listing every problem.
 
@@ -53,21 +77,17 @@ def load_contract(path: str | Path) -> Contract:
 def _load_contract(path: Path, mtime_ns: int, size: int) -> Contract:
     """``load_contract`` of the file's version with this modification time and size."""
     try:
-        document = YAML(typ="rt").load(path.read_text())
-    except MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark else 1
-        raise ContractError(
-            [Problem(str(path), line, "(yaml)", str(error.problem or error))]
-        ) from None
-    if not isinstance(document, CommentedMap):
-        raise ContractError([Problem(str(path), 1, "(file)", "a contract is a YAML mapping")])
-    plain = _plain(document)
-    problems = [_problem(path, document, loc, message) for loc, message in contract_problems(plain)]
+        document = read_yaml_mapping(path, "a contract")
+    except YamlFileError as error:
+        raise ContractError([error.problem]) from None
+    plain = plain_data(document)
+    problems = [
+        problem_at(path, document, loc, message) for loc, message in contract_problems(plain)
+    ]
     try:
         contract = Contract.model_validate(plain)
     except ValidationError as error:
-        problems += [_problem(path, document, *_location(item)) for item in error.errors()]
+        problems += [problem_at(path, document, *_location(item)) for item in error.errors()]
     if problems:
         raise ContractError(sorted(problems, key=lambda problem: problem.line))
     return contract
@@ -92,16 +112,16 @@ def load_contracts(folder: str | Path) -> tuple[list[Contract], list[Problem]]:
     return list(seen.values()), problems
 
 
-def _plain(node: object) -> object:
+def plain_data(node: object) -> object:
     """ruamel's commented containers → dicts and lists (pydantic wants plain data)."""
     if isinstance(node, dict):
-        return {str(key): _plain(value) for key, value in node.items()}
+        return {str(key): plain_data(value) for key, value in node.items()}
     if isinstance(node, list):
-        return [_plain(item) for item in node]
+        return [plain_data(item) for item in node]
     return node
 
 
-def _problem(path: Path, document: CommentedMap, loc: tuple, message: str) -> Problem:
+def problem_at(path: Path, document: CommentedMap, loc: tuple, message: str) -> Problem:
     """Map a validation location to the deepest line of the document it reaches."""
     node: object = document
     line = 1

@@ -28,9 +28,9 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from ruamel.yaml import YAML
 
 from pipelines.spec.fields import Model
+from pipelines.spec.loader import Problem, YamlFileError, plain_data, problem_at, read_yaml_mapping
 
 CANONICAL_FIELDS = {
     "requests": ("ts", "service", "total", "errors"),
@@ -117,6 +117,24 @@ class Source(Model):
     columns: dict[str, str] = Field(
         default_factory=dict, description="canonical field → file column"
     )
+    encoding: str = Field(
+        default="utf-8",
+        description="text encoding of CSV files (utf-8, latin-1, cp1252, utf-16, ...); "
+        "a byte order mark is dropped",
+    )
+    priorities: list[str] | None = Field(
+        default=None,
+        description="tickets only: the priorities the exporter writes; any other is rejected",
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, encoding: str) -> str:
+        try:  # LookupError for an unknown codec or one that is not a text encoding (base64)
+            b"\n".decode(encoding, errors="replace")
+        except LookupError:
+            raise ValueError(f"unknown encoding {encoding!r}") from None
+        return encoding
 
     @field_validator("time_zone")
     @classmethod
@@ -140,6 +158,8 @@ class Source(Model):
             raise ValueError("service is either fixed (service: ...) or mapped (columns), not both")
         if self.layout is not None and self.kind != "tickets":
             raise ValueError("layout applies to tickets sources only")
+        if self.priorities is not None and self.kind != "tickets":
+            raise ValueError("priorities applies to tickets sources only")
         return self
 
     @property
@@ -189,13 +209,49 @@ class Sources(Model):
     sources: dict[str, Source]
 
 
-def load_sources(path: str | Path) -> dict[str, Source]:
-    """Read ``sources.yaml``; raises ValueError naming the file and field on a bad declaration."""
-    document = YAML(typ="safe").load(Path(path).read_text())
+class SourcesError(ValueError):
+    """A ``sources.yaml`` that does not validate; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(map(str, problems)))
+
+
+def read_sources(path: str | Path) -> tuple[dict[str, Source], list[Problem]]:
+    """The valid sources of a ``sources.yaml`` and a ``file:line: field: problem`` for each
+    problem of the rest: a bad source does not stop the others. A file that is not YAML, not a
+    mapping or without a ``sources`` mapping yields no source."""
+    path = Path(path)
     try:
-        return Sources.model_validate(document).sources
+        document = read_yaml_mapping(path, "a sources file")
+    except YamlFileError as error:
+        return {}, [error.problem]
+    plain = plain_data(document)
+    assert isinstance(plain, dict)
+    declared = plain.get("sources")
+    entries: dict[str, object] = declared if isinstance(declared, dict) else {}
+    problems = []
+    try:  # the file's own fields (each source is validated on its own below)
+        Sources.model_validate(plain | {"sources": {}} if entries else plain)
     except ValidationError as error:
-        details = "; ".join(
-            f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.errors()
-        )
-        raise ValueError(f"{path}: {details}") from None
+        problems += [
+            problem_at(path, document, item["loc"], item["msg"]) for item in error.errors()
+        ]
+    sources = {}
+    for name, declaration in entries.items():
+        try:
+            sources[name] = Source.model_validate(declaration)
+        except ValidationError as error:
+            problems += [
+                problem_at(path, document, ("sources", name, *item["loc"]), item["msg"])
+                for item in error.errors()
+            ]
+    return sources, sorted(problems, key=lambda problem: problem.line)
+
+
+def load_sources(path: str | Path) -> dict[str, Source]:
+    """Read ``sources.yaml``; raises SourcesError listing every problem (``read_sources``)."""
+    sources, problems = read_sources(path)
+    if problems:
+        raise SourcesError(problems)
+    return sources

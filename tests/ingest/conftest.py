@@ -1,13 +1,18 @@
-"""Shared fixtures for the ingest tests: sources as the demo declares them, landing files."""
+"""Shared fixtures for the ingest tests: sources as the demo declares them, landing files. The
+damage tests share ``damage_corpus.py``; pytest runs with --import-mode=importlib, which puts no
+test folder on sys.path, so this folder is added here."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pipelines.spec.sources import Source
+
+sys.path.insert(0, str(Path(__file__).parent))
 
 WriteFile = Callable[[Path, str | bytes], Path]
 

@@ -36,7 +36,7 @@ def counts(con) -> dict[str, int]:
 
 def files(con) -> list[tuple]:
     return con.execute(
-        "SELECT file, partition_date, status, rows_loaded, rows_rejected, duplicate_of"
+        "SELECT file, partition_date, status, rows_in, rows_loaded, rows_rejected, duplicate_of"
         " FROM ops.ingested_files ORDER BY file"
     ).fetchall()
 
@@ -48,19 +48,22 @@ def test_a_corrupt_file_fails_while_the_good_file_of_its_day_loads(
     write(landing / "requests/requests-2026-11-20.csv", GOOD_CSV)
     write(
         landing / "requests/requests-2026-11-20-b.csv",
-        b"timestamp,service,requests,errors\n\xff\xfe,api,1,0\n",
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10",
     )
     write(landing / "requests/requests-latest.csv", GOOD_CSV)
 
     ingested = ingest_partition(con, "web", requests_source, landing, DAY, known_services)
 
     assert files(con) == [
-        ("requests/requests-2026-11-20-b.csv", DAY, "failed", 0, 0, None),
-        ("requests/requests-2026-11-20.csv", DAY, "loaded", 2, 1, None),
-        ("requests/requests-latest.csv", None, "failed", 0, 0, None),
+        ("requests/requests-2026-11-20-b.csv", DAY, "failed", 0, 0, 0, None),
+        ("requests/requests-2026-11-20.csv", DAY, "loaded", 3, 2, 1, None),
+        ("requests/requests-latest.csv", None, "failed", 0, 0, 0, None),
     ]
     errors = dict(ingested.select("file", "error").iter_rows())
-    assert "invalid utf-8" in errors["requests/requests-2026-11-20-b.csv"]
+    assert errors["requests/requests-2026-11-20-b.csv"] == (
+        "requests/requests-2026-11-20-b.csv: the header line is not readable: not valid utf-8"
+        " (is the file in another encoding than the source's utf-8?)"
+    )
     assert "no date matching" in errors["requests/requests-latest.csv"]
     assert con.execute(
         "SELECT partition_date, source, file, line, reason FROM raw.rejects"
@@ -86,11 +89,12 @@ def test_a_copied_file_loads_once_and_reruns_change_no_counts(
     first = counts(con)
     assert first == {"raw.requests": 2, "raw.rejects": 1, "ops.ingested_files": 4}
     assert files(con) == [
-        ("requests/requests-2026-11-20.copy.csv", DAY, "loaded", 2, 1, None),
+        ("requests/requests-2026-11-20.copy.csv", DAY, "loaded", 3, 2, 1, None),
         (
             "requests/requests-2026-11-20.csv",
             DAY,
             "duplicate",
+            0,
             0,
             0,
             "requests/requests-2026-11-20.copy.csv",
@@ -101,9 +105,10 @@ def test_a_copied_file_loads_once_and_reruns_change_no_counts(
             "duplicate",
             0,
             0,
+            0,
             "requests/requests-2026-11-20.copy.csv",
         ),
-        ("requests/requests-undated.csv", None, "failed", 0, 0, None),
+        ("requests/requests-undated.csv", None, "failed", 0, 0, 0, None),
     ]
 
     ingest_partition(con, "web", requests_source, landing, DAY, known_services)
@@ -127,4 +132,54 @@ def test_a_partition_is_replaced_by_what_its_files_hold_now(
     ).fetchall() == [("other", "api", 90), ("other", "api", 100), ("web", "db", 7)]
     assert con.execute("SELECT source, count(*) FROM raw.rejects GROUP BY ALL").fetchall() == [
         ("other", 1)
+    ]
+
+
+def test_a_bad_byte_and_a_ragged_line_are_rejected_and_every_other_line_loads(
+    tmp_path, con, write, requests_source: Source, known_services
+) -> None:
+    landing = tmp_path / "landing"
+    write(
+        landing / "requests/requests-2026-11-20.csv",
+        b"timestamp,service,requests,errors\n"
+        b"2026-11-20T00:00:00Z,api,100,1\n"
+        b"2026-11-20T00:01:00Z,\xe4pi,90,0\n"
+        b"2026-11-20T00:02:00Z,api,80,0\n"
+        b"2026-11-20T00:03:00Z,api,70,0,7\n"
+        b"2026-11-20T00:04:00Z,db,60,2\n",
+    )
+
+    ingest_partition(con, "web", requests_source, landing, DAY, known_services)
+
+    assert files(con) == [("requests/requests-2026-11-20.csv", DAY, "loaded", 5, 3, 2, None)]
+    assert con.execute("SELECT line, reason, record, item_id FROM raw.rejects").fetchall() == [
+        (3, "not valid utf-8", "2026-11-20T00:01:00Z,\\xe4pi,90,0", None),
+        (5, "5 fields where the header has 4", "2026-11-20T00:03:00Z,api,70,0,7", None),
+    ]
+    assert con.execute(
+        "SELECT strftime(ts, '%H:%M'), service, total FROM raw.requests ORDER BY ts"
+    ).fetchall() == [("00:00", "api", 100), ("00:02", "api", 80), ("00:04", "db", 60)]
+
+
+def test_ticket_files_count_rows_not_events(tmp_path, con, write) -> None:
+    landing = tmp_path / "landing"
+    write(
+        landing / "tickets/tickets-2026-11-20.csv",
+        """
+        ticket_id,opened_at,resolved_at,closed_at
+        T1,2026-11-20T09:00:00Z,2026-11-20T10:00:00Z,2026-11-20T11:00:00Z
+        T2,2026-11-20T09:30:00Z,,
+        T3,later,,
+        """,
+    )
+    snapshot = Source(
+        kind="tickets", path="tickets/*.csv", format="csv", layout="snapshot", service="desk"
+    )
+
+    ingest_partition(con, "desk", snapshot, landing, DAY, {"desk"})
+
+    assert files(con) == [("tickets/tickets-2026-11-20.csv", DAY, "loaded", 3, 2, 1, None)]
+    assert con.execute("SELECT count(*) FROM raw.ticket_events").fetchall() == [(4,)]
+    assert con.execute("SELECT line, reason, item_id FROM raw.rejects").fetchall() == [
+        (4, "unparseable opened_at", "T3")
     ]

@@ -185,6 +185,58 @@ def test_histogram_parquet_bucket_bounds(write, known_services, tmp_path: Path) 
     ]
 
 
+def test_histogram_groups_need_positive_bounds_cumulative_counts_and_an_inf_bucket(
+    write, known_services, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path / "latency-2026-11-20.csv",
+        """
+        ts,service,le,count
+        2026-11-20T00:01:00Z,api,0.1,3
+        2026-11-20T00:01:00Z,api,+Inf,9
+        2026-11-20T00:01:00Z,api,0.5,7
+        2026-11-20T00:02:00Z,api,-inf,0
+        2026-11-20T00:02:00Z,api,0.1,2
+        2026-11-20T00:02:00Z,api,+Inf,4
+        2026-11-20T00:03:00Z,api,0.1,5
+        2026-11-20T00:03:00Z,api,0.5,4
+        2026-11-20T00:03:00Z,api,+Inf,6
+        2026-11-20T00:04:00Z,api,0.1,1
+        2026-11-20T00:04:00Z,api,0.5,2
+        2026-11-20T00:05:00Z,api,0.1,1
+        2026-11-20T00:05:00Z,api,0.5,x
+        2026-11-20T00:05:00Z,api,+Inf,3
+        2026-11-20T00:05:00Z,db,0,1
+        2026-11-20T00:05:00Z,db,+Inf,1
+        """,
+    )
+    source = Source(kind="histogram", path="*.csv", format="csv")
+    parsed = parse_landing_file(path, source, known_services)
+
+    # 00:01 loads whatever the order of its buckets; 00:05 api loads without its bad bucket
+    assert parsed.rows.select(pl.col("ts").dt.minute(), "le_seconds", "count").rows() == [
+        (1, 0.1, 3),
+        (1, float("inf"), 9),
+        (1, 0.5, 7),
+        (5, 0.1, 1),
+        (5, float("inf"), 3),
+    ]
+    assert parsed.rejects.select("line", "reason").rows() == [
+        (5, "bucket bound not positive"),
+        (6, "bucket bound not positive"),
+        (7, "bucket bound not positive"),
+        (8, "histogram not cumulative"),
+        (9, "histogram not cumulative"),
+        (10, "histogram not cumulative"),
+        (11, "histogram without +Inf bucket"),
+        (12, "histogram without +Inf bucket"),
+        (14, "unparseable number"),
+        (16, "bucket bound not positive"),
+        (17, "bucket bound not positive"),
+    ]
+    assert (parsed.rows_in, parsed.rows_loaded) == (16, 5)
+
+
 def test_naive_parquet_datetimes_need_a_declared_zone(
     write, known_services, tmp_path: Path
 ) -> None:
@@ -210,22 +262,32 @@ def test_parquet_cast_failures_are_rejects(write, known_services, tmp_path: Path
     path = tmp_path / "latency-2026-11-20.parquet"
     pl.DataFrame(
         {
-            "ts": ["2026-11-20T00:00:00Z", "soon"],
-            "service": ["api", "api"],
-            "le": [0.1, 0.2],
-            "count": [1.0, 2.5],
+            "ts": ["2026-11-20T00:00:00Z", "2026-11-20T00:00:00Z", "soon"],
+            "service": ["api"] * 3,
+            "le": [0.1, float("inf"), 0.2],
+            "count": [1.0, 2.0, 2.5],
         }
     ).write_parquet(path)
     parsed = parse_landing_file(path, histogram_source(), known_services)
-    assert parsed.rows.rows() == [(utc(2026, 11, 20), "api", 0.1, 1)]
-    assert parsed.rejects.select("line", "reason").rows() == [(2, "unparseable timestamp")]
+    assert parsed.rows.rows() == [
+        (utc(2026, 11, 20), "api", 0.1, 1),
+        (utc(2026, 11, 20), "api", float("inf"), 2),
+    ]
+    assert parsed.rejects.select("line", "reason").rows() == [(3, "unparseable timestamp")]
+    assert (parsed.rows_in, parsed.rows_loaded) == (3, 2)
 
 
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
         ("bad.parquet", b"PAR1 not really parquet", "cannot read as parquet"),
-        ("latin1.csv", b"ts,service,total,errors\n2026-11-20T00:00:00Z,caf\xe9,1,0\n", "utf-8"),
+        (
+            "random.csv",
+            b"\x8f\x00\xd3\x11\n\xfe",
+            "the header line is not readable: not valid utf-8",
+        ),
+        ("empty.csv", b"", r"no header line \(the file is empty\)"),
+        ("twice.csv", b"ts,service,ts,total,errors\n", "duplicate column 'ts' in the header"),
         (
             "short.csv",
             b"ts,service,total\n2026-11-20T00:00:00Z,api,1\n",

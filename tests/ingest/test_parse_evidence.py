@@ -266,3 +266,42 @@ def test_latency_samples_keep_repeats(write, tmp_path: Path) -> None:
 def test_source_declarations_are_checked(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Source(path="*.csv", format="csv", **options)
+
+
+def test_ticket_text_is_trimmed_and_a_declared_priority_vocabulary_is_enforced(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tickets-2026-11-20.csv"
+    path.write_bytes(
+        b"number,ts,state,priority,assignment_group\n"
+        b" INC1 ,2026-11-20T09:00:00Z, New ,3 - Moderate , Network\n"
+        b"INC2,2026-11-20T09:00:00Z,New,P1,Desk\n"
+        b"INC3,2026-11-20T09:00:00Z,New,   ,Desk\n"
+        b"INC4,2026-11-20T09:00:00Z,New,2 - High,Desk,extra\n"
+        b"  ,2026-11-20T09:00:00Z,New,1 - Critical,Desk\n"
+        b"INC5,soon,New,1 - Critical,Desk\n"
+    )
+    tickets = source(
+        "tickets",
+        service="desk",
+        columns={"ticket_id": "number"},
+        priorities=["1 - Critical", "2 - High", "3 - Moderate", "4 - Low"],
+    )
+    parsed = parse_landing_file(path, tickets, {"desk"})
+
+    assert parsed.rows.select("ticket_id", "state", "priority", "assignment_group").rows() == [
+        ("INC1", "New", "3 - Moderate", "Network"),
+        ("INC3", "New", None, "Desk"),
+    ]
+    assert parsed.rejects.select("line", "reason", "item_id").rows() == [
+        (3, "unknown priority", "INC2"),
+        (5, "6 fields where the header has 5", "INC4"),
+        (6, "missing ticket id", None),
+        (7, "unparseable timestamp", "INC5"),
+    ]
+    assert (parsed.rows_in, parsed.rows_loaded) == (6, 2)
+
+
+def test_priorities_apply_to_tickets_sources_only() -> None:
+    with pytest.raises(ValueError, match="priorities applies to tickets sources only"):
+        source("probes", priorities=["P1"])

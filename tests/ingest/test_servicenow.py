@@ -3,7 +3,6 @@ every incident accounted for, and the full log's size imports in seconds."""
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import date
 from pathlib import Path
@@ -28,15 +27,16 @@ def servicenow():
     return load_sources(REPO_ROOT / "examples/sources/servicenow-incidents.yaml")["servicenow"]
 
 
-def ingest(tmp_path: Path, servicenow, incident_log: pl.DataFrame | None = None) -> float:
-    """Land the log (the sample unless given) as one day's export and ingest it; the seconds."""
+def ingest(tmp_path: Path, servicenow, incident_log: pl.DataFrame | bytes | None = None) -> float:
+    """Land the log (the sample unless given, as a frame or bytes) as one day's export and ingest
+    it; the seconds."""
     landing = tmp_path / "landing" / "servicenow"
     landing.mkdir(parents=True)
     target = landing / f"incidents-{DAY}.csv"
-    if incident_log is None:
-        target.write_bytes(SAMPLE.read_bytes())
-    else:
+    if isinstance(incident_log, pl.DataFrame):
         incident_log.write_csv(target)
+    else:
+        target.write_bytes(SAMPLE.read_bytes() if incident_log is None else incident_log)
     with warehouse.connect(tmp_path / "warehouse.duckdb") as con:
         started = time.perf_counter()
         ingest_partition(con, "servicenow", servicenow, tmp_path / "landing", DAY, {"service-desk"})
@@ -47,9 +47,8 @@ def accounted(tmp_path: Path) -> tuple[int, int, set[str]]:
     """(events loaded, rows rejected, incident numbers found in either)."""
     with warehouse.connect(tmp_path / "warehouse.duckdb", read_only=True) as con:
         loaded = warehouse.query(con, "SELECT ticket_id FROM raw.ticket_events")["ticket_id"]
-        records = con.execute("SELECT record FROM raw.rejects").fetchall()
-    rejected = {json.loads(record)["number"] for (record,) in records}
-    return loaded.len(), len(records), set(loaded) | rejected
+        rejected = warehouse.query(con, "SELECT item_id FROM raw.rejects")["item_id"]
+    return loaded.len(), rejected.len(), set(loaded) | set(rejected)
 
 
 def test_every_incident_of_the_sample_is_loaded_or_rejected(tmp_path: Path, servicenow) -> None:
@@ -89,3 +88,22 @@ def test_the_full_log_size_imports_in_seconds(tmp_path: Path, servicenow) -> Non
     assert len(incidents) == full_log["number"].n_unique()
     print(f"{FULL_LOG_ROWS} rows ingested in {seconds:.2f} s")
     assert seconds < 20
+
+
+def test_a_latin1_byte_in_the_log_rejects_its_line_only(tmp_path: Path, servicenow) -> None:
+    lines = SAMPLE.read_bytes().split(b"\n")
+    assert lines[99].startswith(b"INC0000") and lines[99].count(b"Caller") == 1
+    lines[99] = lines[99].replace(b"Caller", "Callér".encode("latin-1"))
+    ingest(tmp_path / "clean", servicenow)
+
+    ingest(tmp_path / "damaged", servicenow, b"\n".join(lines))
+
+    clean_events, clean_rejects, incidents = accounted(tmp_path / "clean")
+    assert accounted(tmp_path / "damaged") == (clean_events - 1, clean_rejects + 1, incidents)
+    with warehouse.connect(tmp_path / "damaged/warehouse.duckdb", read_only=True) as con:
+        assert con.execute(
+            "SELECT line, reason, item_id FROM raw.rejects WHERE reason = 'not valid utf-8'"
+        ).fetchall() == [(100, "not valid utf-8", lines[99].split(b",")[0].decode())]
+        assert con.execute(
+            "SELECT rows_in, rows_loaded, rows_rejected FROM ops.ingested_files"
+        ).fetchall() == [(5_998, clean_events - 1, clean_rejects + 1)]

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from pipelines.definitions import all_assets, all_checks
+from pipelines.ingest.summary import read_ingest_records
 from pipelines.ops.checks import (
     current_window_per_objective,
     duplicate_rows,
@@ -16,6 +17,7 @@ from pipelines.ops.checks import (
     max_ages,
     max_reject_ratio,
     reject_heavy_days,
+    reject_heavy_message,
     run_days,
     stale_sources,
 )
@@ -131,6 +133,33 @@ def test_reject_ratio_above_the_threshold_per_source_and_day(tmp_path):
         assert reject_heavy_days(con, ["requests"], None, 0.05).is_empty()
 
 
+def test_a_reject_heavy_day_names_its_files_and_their_top_reasons(tmp_path):
+    rejects = pl.DataFrame(
+        [
+            ("requests/b.csv", 2, "unparseable number"),
+            ("requests/b.csv", 3, "missing ts"),
+            ("requests/b.csv", 5, "unparseable number"),
+            ("requests/c.csv", 7, "missing ts"),
+        ],
+        schema=["file", "line", "reason"],
+        orient="row",
+    ).with_columns(source=pl.lit("requests"), partition_date=pl.lit(DAY))
+    with connect(tmp_path / "w.duckdb") as con:
+        for file, loaded, rejected in (("a.csv", 90, 0), ("b.csv", 0, 3), ("c.csv", 6, 1)):
+            insert_frame(
+                con, "ops.ingested_files", ingested("requests", DAY, loaded, rejected, file)
+            )
+        con.execute("UPDATE ops.ingested_files SET file = 'requests/' || file")
+        insert_frame(con, "raw.rejects", rejects)
+        heavy = reject_heavy_days(con, ["requests"], (DAY, DAY), 0.01)
+        message = reject_heavy_message(heavy, read_ingest_records(con, (DAY, DAY)))
+    assert message == (
+        "requests 2026-11-20: 4 of 100 rows rejected (4.0%): "
+        "requests/b.csv: 2 × unparseable number (first at line 2); "
+        "1 × missing ts (first at line 3) | requests/c.csv: 1 × missing ts (first at line 7)"
+    )
+
+
 def test_the_reject_ratio_setting_is_a_share():
     assert max_reject_ratio(None) == max_reject_ratio("") == 0.01
     assert max_reject_ratio("0.05") == 0.05
@@ -224,18 +253,24 @@ def test_a_resent_export_blocks_the_slices(home, demo_end):
     assert materialized == {"raw/requests"}  # sla/slices did not run on doubled counts
 
 
-def test_a_reject_heavy_day_blocks_and_freshness_only_warns(home, demo_end):
+def test_a_reject_heavy_day_is_an_error_naming_the_file_and_freshness_only_warns(home, demo_end):
     day = demo_end - timedelta(days=1)
     bad = home / "landing" / "surveys" / f"surveys-{day}-late.csv"
     bad.write_text(
         "service,response_id,responded_at,survey,score\n"
         + "".join(f"service-desk,X{n},not a time,csat,5\n" for n in range(50))
     )
-    result = run(home, dg.AssetSelection.assets(["raw", "survey_responses"]), day, day)
-    assert not result.success
+    selection = dg.AssetSelection.assets(["raw", "survey_responses"], ["sla", "outcomes"])
+    result = run(home, selection, day, day)
+    assert result.success  # not blocking: the rows that loaded are still counted
     check = evaluations(result)[("raw/survey_responses", "reject_ratio")]
-    assert not check.passed and check.blocking
+    assert not check.passed and not check.blocking
+    assert check.severity == dg.AssetCheckSeverity.ERROR
     assert check.metadata["reject_heavy_days"].value == 1
+    assert f"surveys/surveys-{day}-late.csv: 50 × " in check.description
+    assert "(first at line 2)" in check.description
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "sla/outcomes" in materialized
 
     # judged as of a week after the demo ends, the surveys are stale: a warning, the run succeeds
     later = demo_end + timedelta(days=7)

@@ -9,12 +9,12 @@ from pydantic import ValidationError
 
 from pipelines.predict.capacity import (
     CAPACITY_SCHEMA,
-    INSUFFICIENT,
     MODEL,
     capacity_forecast,
     daily_peaks,
     declared_capacities,
 )
+from pipelines.predict.forecast import INSUFFICIENT_HISTORY
 from pipelines.settings import REPO_ROOT
 from pipelines.spec.loader import load_contract
 from pipelines.spec.schema import Capacity
@@ -74,7 +74,7 @@ def test_noise_brings_the_earliest_date_forward_and_flat_demand_never_runs_out()
     assert abs((growing_row["runs_out_at"] - date(2026, 4, 11)).days) <= 7
     assert growing_row["runs_out_earliest"] < growing_row["runs_out_at"] - timedelta(days=7)
     assert (flat_row["runs_out_at"], flat_row["runs_out_earliest"]) == (None, None)
-    assert unmeasured["model"] == INSUFFICIENT and unmeasured["runs_out_at"] is None
+    assert unmeasured["model"] == INSUFFICIENT_HISTORY and unmeasured["runs_out_at"] is None
 
 
 def test_daily_peak_is_the_busiest_hours_rate_of_complete_days() -> None:

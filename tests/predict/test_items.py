@@ -237,3 +237,28 @@ def test_windows_no_model_covers_keep_their_figure_so_far():
     assert risk["p_breach"].to_list() == [1.0, 0.0]
     assert risk["expected_measured"].to_list() == risk["measured_high"].to_list() == [0.8, 0.2]
     assert risk["expected_attainment"].is_null().all()
+
+
+def test_items_of_less_than_a_week_are_insufficient_history():
+    """History counts from the first item's day to the day of as_of (2026-11-20): from 11-14, 6
+    days, too few; from 11-13, 7 days, simulated. An objective without items: too few as well."""
+    share = {"judged_on": "share", "statistic": "share_within", "target": 0.9}
+    outcomes = pl.concat(
+        [
+            items("six-days", datetime(2026, 11, 14, tzinfo=UTC), 6, 10, True),
+            items("a-week", datetime(2026, 11, 13, tzinfo=UTC), 7, 10, True),
+        ]
+    )
+    risk = predict(
+        [objective(name, **share) for name in ("six-days", "a-week", "no-items")], outcomes
+    )
+    assert {name: row["method"] for name, row in risk.items()} == {
+        "six-days": "insufficient_history",
+        "a-week": "item_simulation",
+        "no-items": "insufficient_history",
+    }
+    assert risk["a-week"]["volume_model"] == "mean"  # 7 days: the mean, without holdout
+    for name in ("six-days", "no-items"):
+        figures = [risk[name][column] for column in ("p_breach", "expected_measured")]
+        assert figures == [None, None]
+        assert (risk[name]["volume_model"], risk[name]["bad_ratio_model"]) == (None, None)

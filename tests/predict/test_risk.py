@@ -132,6 +132,23 @@ def test_an_already_breached_window_cannot_recover():
     assert row["method"] == "forecast" and row["window_label"] == "w"
 
 
+@pytest.mark.parametrize(("hours", "method"), [(23, "insufficient_history"), (24, "forecast")])
+def test_less_than_a_day_of_hours_is_insufficient_history(hours, method):
+    """Evidence from the window's start to as_of, already far below target: without a day of
+    hours there is no forecast, and no probability either (not a certain breach)."""
+    good, total = np.full(hours, 90), np.full(hours, 100)
+    slices = slices_frame(WINDOW_START, timedelta(hours=1), good, total)
+    as_of = WINDOW_START + timedelta(hours=hours)
+    result = risk(slices, window_so_far(slices, as_of, WINDOW_START, WINDOW_END, 0.999), as_of)
+    assert result.schema == pl.Schema(BREACH_RISK_SCHEMA)
+    row = result.row(0, named=True)
+    assert (row["method"], row["window_label"], row["target"]) == (method, "w", 0.999)
+    assert row["p_breach"] == (None if hours < 24 else 1.0)
+    assert (row["volume_model"], row["bad_ratio_model"]) == (
+        (None, None) if hours < 24 else ("mean", "mean")
+    )
+
+
 def test_probabilities_are_calibrated_on_simulated_windows():
     # 160 two-day windows (target 99%) predicted half way, after 3 days of history. The bad
     # ratio moves in regimes: each hour it jumps with probability 1/12 by a factor e^N(0, 0.3)

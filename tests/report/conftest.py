@@ -463,6 +463,9 @@ def tables(contracts: list[Contract]) -> dict[str, pl.DataFrame]:
         "corrections": corrections_frame(contracts),
         "outcomes": pl.DataFrame(schema=OUTCOMES_SCHEMA),
         "ticket_timers": pl.DataFrame(schema=TICKET_TIMERS_SCHEMA),
+        "ticket_rejects": pl.DataFrame(
+            schema={"contract_id": pl.String, "objective_id": pl.String, "ticket_id": pl.String}
+        ),
         "breach_risk": breach_risk_frame(),
         "forecasts": forecasts_frame(),
         "root_causes": root_causes_frame(),
@@ -852,10 +855,12 @@ def desk_timers_frame() -> pl.DataFrame:
         )
         .with_columns(
             pl.lit("desk").alias("contract_id"),
+            pl.lit(False).alias("unmatched"),
+            pl.lit(False).alias("incomplete"),
             *(
                 pl.lit(None, dtype=dtype).alias(name)
                 for name, dtype in TICKET_TIMERS_SCHEMA.items()
-                if name not in [*columns, "contract_id", "objective_id"]
+                if name not in [*columns, "contract_id", "objective_id", "unmatched", "incomplete"]
             ),
         )
         .select(list(TICKET_TIMERS_SCHEMA))

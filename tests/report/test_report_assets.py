@@ -45,7 +45,11 @@ def test_report_asset_renders_the_warehouse_read_only(home: PledgeHome):
     assert index.exists() and (index.parent / "plotly.min.js").exists()
     ledger = index.parent / "credits-ledger.csv"
     assert metadata["credits_ledger"] == dg.MetadataValue.path(str(ledger))
-    kpis = {key: metadata[key].value for key in metadata if key not in ("index", "credits_ledger")}
+    rejects = index.parent / "rejects.html"
+    assert metadata["rejects_page"] == dg.MetadataValue.path(str(rejects))
+    assert "No line was rejected." in rejects.read_text(encoding="utf-8")
+    paths = ("index", "credits_ledger", "rejects_page")
+    kpis = {key: metadata[key].value for key in metadata if key not in paths}
     assert kpis == {
         "contracts": 3,
         "objectives": 4,

@@ -6,7 +6,7 @@ import polars as pl
 from sla_support import make_contract, utc
 
 from pipelines.sla.objectives import objectives_frame
-from pipelines.sla.outcomes import OUTCOMES_SCHEMA, outcome_windows
+from pipelines.sla.outcomes import OUTCOMES_SCHEMA, TICKET_FLAGS_SCHEMA, outcome_windows
 
 
 def outcomes(*items: tuple[str, object, float]) -> pl.DataFrame:
@@ -51,3 +51,27 @@ def test_rolling_windows_count_an_item_in_each_window_holding_it() -> None:
         ("rolling 2d to 2026-03-02", 7200.0),
         ("rolling 2d to 2026-03-03", 10800.0),
     ]
+
+
+def test_flagged_tickets_are_counted_per_window_and_open_the_first_one() -> None:
+    objective = {"id": "fix", "sli": {"kind": "resolution_time", "threshold": "4h"}, "target": 0.9}
+    objectives = objectives_frame([make_contract([objective], time_zone="UTC")])
+    flags = pl.DataFrame(
+        [
+            ("acme", "fix", utc(2026, 1, 20), True, False),
+            ("acme", "fix", utc(2026, 3, 5), True, True),
+            ("acme", "fix", utc(2026, 3, 6), False, True),
+        ],
+        schema=TICKET_FLAGS_SCHEMA,
+        orient="row",
+    )
+    windows = outcome_windows(objectives, outcomes(), utc(2026, 4, 2), flags)
+    # no counted ticket at all: the windows still start at the first flagged one
+    assert windows.select("window_label", "total", "unmatched", "incomplete").rows() == [
+        ("2026-01", 0, 1, 0),
+        ("2026-02", 0, 0, 0),
+        ("2026-03", 0, 1, 2),
+        ("2026-04", 0, 0, 0),
+    ]
+    # other item objectives have no such counts
+    assert outcome_windows(mttc("month"), outcomes(), utc(2026, 4, 2))["unmatched"].is_null().all()

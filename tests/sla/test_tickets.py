@@ -20,6 +20,7 @@ from pipelines.sla.tickets import (
     TICKET_EVENTS_SCHEMA,
     TICKET_TIMERS_SCHEMA,
     first_contact_outcomes,
+    ticket_flags,
     ticket_timers,
     timer_outcomes,
 )
@@ -191,12 +192,14 @@ def test_a_priority_lowered_mid_ticket_gets_the_longer_target():
         ("T1", "2026-03-09 10:00", "New", P1),
         ("T1", "2026-03-09 11:00", "Active", P3),
         ("T1", "2026-03-09 15:00", "Resolved", P3),
-        ("T2", "2026-03-09 10:00", "New", "5 - Planning"),  # no target for it: not covered
+        ("T2", "2026-03-09 10:00", "New", "5 - Planning"),  # no target for it: unmatched
         ("T2", "2026-03-09 11:00", "Resolved", "5 - Planning"),
     )
     result = timers(log, "2026-03-20 00:00", PER_PRIORITY)
-    assert list(result) == ["T1"]
-    assert result["T1"]["target_seconds"] == 8 * HOUR
+    assert [(t, row["unmatched"], row["target_seconds"]) for t, row in result.items()] == [
+        ("T1", False, 8 * HOUR),
+        ("T2", True, None),
+    ]
     assert result["T1"]["business_seconds"] == 5 * HOUR
     assert not result["T1"]["breached"] and result["T1"]["breach_at"] is None
 
@@ -373,6 +376,136 @@ def test_first_contact_resolution():
     assert outcomes.get_column("detail").to_list()[2] == "1 - Critical, 1 reassignments, 0 reopens"
     p3 = first_contact_outcomes(log, contract, p3_only, berlin("2026-03-20 00:00"))
     assert p3.get_column("item_id").to_list() == ["BACK", "FIRST"]
+
+
+def test_priorities_match_trimmed_on_both_sides():
+    log = events(
+        ("T1", "2026-03-09 10:00", "New", "3 - Moderate "),
+        ("T1", "2026-03-09 11:00", "Resolved", "3 - Moderate "),
+        ("T2", "2026-03-09 10:00", "New", P1),
+        ("T2", "2026-03-09 11:00", "Resolved", P1),
+    )
+    sli = {"kind": "resolution_time", "targets": {" 1 - Critical": "2h", "3 - Moderate ": "8h"}}
+    result = timers(log, "2026-03-20 00:00", sli)
+    assert [(t, r["priority"], r["target_seconds"], r["unmatched"]) for t, r in result.items()] == [
+        ("T1", P3, 8 * HOUR, False),
+        ("T2", P1, 2 * HOUR, False),
+    ]
+
+
+def two_desk_objectives() -> Contract:
+    """Per-priority targets for the two priorities the contract names, and a 1h objective
+    filtered to the critical ones."""
+    return Contract.model_validate(
+        {
+            "id": "desk",
+            "title": "Service desk",
+            "provider": "IT",
+            "consumer": "Staff",
+            "time_zone": "Europe/Berlin",
+            "services": [{"id": "desk"}],
+            "objectives": [
+                {
+                    "id": "resolution",
+                    "service": "desk",
+                    "sli": {"kind": "resolution_time", "targets": {P1: "4h", P3: "8h"}},
+                    "target": "90%",
+                },
+                {
+                    "id": "critical",
+                    "service": "desk",
+                    "sli": {"kind": "resolution_time", "threshold": "1h", "priorities": [P1]},
+                    "target": "90%",
+                },
+            ],
+        }
+    )
+
+
+def test_priorities_the_contract_does_not_name_are_unmatched_everywhere():
+    log = events(
+        *(
+            update
+            for ticket, priority in [
+                ("C1", P1),
+                ("M1", P3),
+                ("X1", "P1"),
+                ("X2", "P1"),
+                ("X3", "P1"),
+                ("U1", "9 - Unknown"),
+                ("N1", None),
+            ]
+            for update in [
+                (ticket, "2026-03-09 10:00", "New", priority),
+                (ticket, "2026-03-09 11:00", "Resolved", priority),
+            ]
+        )
+    )
+    contract = two_desk_objectives()
+    for objective, counted in zip(contract.objectives, [["C1", "M1"], ["C1"]], strict=True):
+        frame = ticket_timers(log, contract, objective, berlin("2026-03-20 00:00"))
+        # M1 ("3 - Moderate") is named by the contract: out of the critical objective's scope
+        assert frame.filter(~pl.col("unmatched"))["ticket_id"].to_list() == counted
+        unmatched = frame.filter(pl.col("unmatched"))
+        assert unmatched.group_by("priority").len().sort("priority").rows() == [
+            (None, 1),
+            ("9 - Unknown", 1),
+            ("P1", 3),
+        ]
+        assert unmatched["target_seconds"].is_null().all()
+        assert unmatched["breached"].is_null().all()
+        # unmatched tickets are not counted
+        assert timer_outcomes(frame)["item_id"].to_list() == counted
+
+
+def test_a_priority_the_source_declares_is_out_of_a_filtered_objectives_scope():
+    log = events(
+        *(
+            update
+            for ticket, priority in [("C1", P1), ("L1", "4 - Low"), ("X1", "P1")]
+            for update in [
+                (ticket, "2026-03-09 10:00", "New", priority),
+                (ticket, "2026-03-09 11:00", "Resolved", priority),
+            ]
+        )
+    )
+    contract = two_desk_objectives()
+    critical = contract.objectives[1]
+    as_of = berlin("2026-03-20 00:00")
+    # "4 - Low" is named nowhere in the contract: unmatched, unless the source declares it
+    undeclared = ticket_timers(log, contract, critical, as_of)
+    assert undeclared.filter(pl.col("unmatched"))["ticket_id"].to_list() == ["L1", "X1"]
+    declared = ticket_timers(log, contract, critical, as_of, declared_priorities=["4 - Low "])
+    assert declared["ticket_id"].to_list() == ["C1", "X1"]
+    assert declared.filter(pl.col("unmatched"))["ticket_id"].to_list() == ["X1"]
+    # the per-priority objective has no target for it: unmatched either way
+    resolution = ticket_timers(
+        log, contract, contract.objectives[0], as_of, declared_priorities=["4 - Low"]
+    )
+    assert resolution.filter(pl.col("unmatched"))["ticket_id"].to_list() == ["L1", "X1"]
+
+
+def test_a_ticket_with_a_rejected_update_is_incomplete_with_the_same_timer():
+    # R1's Resolved update (Mon 16 11:00) was rejected: the timer runs on to Closed
+    log = events(
+        ("R1", "2026-03-16 09:00", "New", P3),
+        ("R1", "2026-03-20 09:00", "Closed", P3),
+        ("OK", "2026-03-16 09:00", "New", P3),
+        ("OK", "2026-03-16 11:00", "Resolved", P3),
+    )
+    contract, goal = desk(PER_PRIORITY)
+    as_of = berlin("2026-03-25 00:00")
+    flagged = ticket_timers(log, contract, goal, as_of, pl.DataFrame({"ticket_id": ["R1"]}))
+    plain = ticket_timers(log, contract, goal, as_of)
+    assert flagged.select("ticket_id", "incomplete").rows() == [("OK", False), ("R1", True)]
+    assert flagged.drop("incomplete").equals(plain.drop("incomplete"))
+    # Mon 16 09:00 to Fri 20 09:00 in office hours: 8h + 3 × 9h + 1h
+    r1 = flagged.row(1, named=True)
+    assert (r1["business_seconds"], r1["breached"]) == (36 * HOUR, True)
+    # placed where it counts, at its stop (Closed)
+    assert ticket_flags(flagged, as_of).rows() == [
+        ("desk", "resolution", berlin("2026-03-20 09:00"), False, True)
+    ]
 
 
 @pytest.fixture(scope="module")
