@@ -41,8 +41,14 @@ class PledgeHome(dg.ConfigurableResource):
         return load_contracts(self.settings.contracts_dir)
 
     def sources(self) -> dict[str, Source]:
-        """The valid sources of the home (``pledge run`` reports the problems of the others)."""
+        """The valid sources of the home (``source_problems`` tells of the others)."""
         return read_sources(self.settings.sources_file)[0]
+
+    def source_problems(self) -> list[Problem]:
+        """The ``file:line: field: problem`` of each invalid source; none without a sources file."""
+        if not self.settings.sources_file.exists():
+            return []
+        return read_sources(self.settings.sources_file)[1]
 
     def sources_of_kind(self, kind: str) -> dict[str, Source]:
         """The declared sources of one kind by name; none without a sources file."""

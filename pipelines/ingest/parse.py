@@ -16,8 +16,9 @@ missing header column, or as a corrupt Parquet file.
 
 Histogram buckets are checked per (ts, service) group of otherwise valid rows: every bound
 positive or +Inf, counts cumulative (non-decreasing with the bound) and a +Inf bucket (the total
-the SLA stages read); a group breaking one is rejected whole. Ticket text fields are trimmed of
-surrounding whitespace before they are checked or loaded, and a tickets source declaring its
+the SLA stages read); a group breaking one is rejected whole. Values (service, location, ids,
+ticket state and priority, numbers, timestamps) and header names are trimmed of surrounding
+whitespace before they are checked or loaded, and a tickets source declaring its
 ``priorities`` rejects any other (non-empty) priority.
 
 Accounting: every data record (row) of a file is either loaded or rejected (``ParsedFile``'s
@@ -125,9 +126,6 @@ ITEM_ID_FIELDS = {
     "survey_responses": "response_id",
 }
 """The field naming the item a row is about, for the kinds whose rows are about items."""
-
-TRIMMED_KINDS = {"tickets"}
-"""Kinds whose text fields are trimmed of surrounding whitespace before they are checked."""
 
 DUPLICATE_KEYS: dict[str, tuple[str, ...]] = {
     "requests": ("ts", "service"),
@@ -608,12 +606,10 @@ class _Parsed:
         return pl.col(self.source.column(field)).is_null()
 
     def _source_text(self, field: str) -> pl.Expr:
-        """The field's column as text; trimmed for the text fields of ``TRIMMED_KINDS``."""
+        """The field's column as text, trimmed of surrounding whitespace."""
         column = pl.col(self.source.column(field))
         text = column if self._dtype(field) == pl.String else column.cast(pl.String)
-        if self.source.kind in TRIMMED_KINDS and self._type(field) == "text":
-            return text.str.strip_chars()
-        return text
+        return text.str.strip_chars()
 
     def _string(self, field: str) -> pl.Expr:
         """The field as text, null where missing."""
@@ -637,7 +633,7 @@ class _Parsed:
             return pl.when(column == column.floor()).then(column.cast(pl.Int64, strict=False))
         if dtype.is_integer():
             return column.cast(pl.Int64, strict=False)
-        return column.cast(pl.String).str.to_integer(strict=False)
+        return column.cast(pl.String).str.strip_chars().str.to_integer(strict=False)
 
     def _number(self, field: str) -> pl.Expr:
         """A Float64 measurement (score, seconds); text that is not a number becomes null."""

@@ -106,7 +106,7 @@ def split_csv(data: bytes, encoding: str, label: str) -> CsvRecords:
         problem += f" (is the file in another encoding than the source's {encoding}?)"
     if problem is not None:
         raise UnreadableFile(f"{label}: the header line is not readable: {problem}")
-    header = _checked_header(first.fields, label)
+    header = _checked_header([name.strip() for name in first.fields], label)
     if encoded is not None and not ('"' in text or "\r" in text or damaged):
         records = _read_clean(encoded, text, header)
         if records is not None:
@@ -295,7 +295,7 @@ def _physical_lines(text: str) -> tuple[list[str], list[str]]:
 
 
 def _checked_header(header: list[str], label: str) -> list[str]:
-    """The header's column names; ``UnreadableFile`` when one is repeated."""
+    """The header's (trimmed) column names; ``UnreadableFile`` when one is repeated."""
     repeated = next((name for index, name in enumerate(header) if name in header[:index]), None)
     if repeated is not None:
         raise UnreadableFile(f"{label}: duplicate column {repeated!r} in the header")
@@ -317,8 +317,9 @@ def _read_clean(encoded: bytes, text: str, header: list[str]) -> pl.DataFrame | 
         )
     except pl.exceptions.ComputeError:
         return None
-    if records.columns != header or records.height != lines:
+    if [name.strip() for name in records.columns] != header or records.height != lines:
         return None
+    records.columns = header
     return records.select(pl.int_range(2, lines + 2, dtype=pl.Int64).alias(LINE), pl.all())
 
 

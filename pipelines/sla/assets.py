@@ -187,8 +187,12 @@ def day_slices(
 @dg.asset(key=["sla", "objectives"], pool=WAREHOUSE_POOL, group_name="sla")
 def sla_objectives(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.MaterializeResult:
     """One row per objective of every valid contract (sla.objectives) and per correction applied
-    to an objective (sla.corrections)."""
+    to an objective (sla.corrections). Invalid sources are logged here, once a run, as invalid
+    contracts are (the ingest assets skip them)."""
     contracts, problems = _valid_contracts(context, pledge)
+    source_problems = [str(problem) for problem in pledge.source_problems()]
+    for problem in source_problems:
+        context.log.warning(f"invalid source skipped: {problem}")
     objectives = objectives_frame(contracts)
     corrections = corrections_frame(contracts)
     with pledge.connect() as con:
@@ -206,6 +210,9 @@ def sla_objectives(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.
             "corrections": corrections.height,
             "invalid_contract_problems": dg.MetadataValue.md(
                 "\n".join(f"- `{problem}`" for problem in problems) or "none"
+            ),
+            "invalid_source_problems": dg.MetadataValue.md(
+                "\n".join(f"- `{problem}`" for problem in source_problems) or "none"
             ),
         }
     )

@@ -318,3 +318,18 @@ def test_file_helpers(write, known_services, tmp_path: Path) -> None:
     assert file_sha256(write(tmp_path / "empty", b"")) == (
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     )
+
+
+def test_header_names_and_text_values_are_trimmed(
+    known_services, tmp_path: Path, requests_source: Source
+) -> None:
+    # an export writing ", " between fields: names and text values lose the space, numbers parse
+    path = tmp_path / "requests-2026-11-20.csv"
+    path.write_text(
+        "timestamp, service, requests, errors\n"
+        "2026-11-20T00:01:00Z, api, 100, 1\n"
+        "2026-11-20T00:02:00Z, ghost , 5, 0\n"
+    )
+    parsed = parse_landing_file(path, requests_source, known_services, file_name="r.csv")
+    assert parsed.rows.rows() == [(utc(2026, 11, 20, 0, 1), "api", 100, 1)]
+    assert parsed.rejects.select("line", "reason").rows() == [(3, "unknown service")]

@@ -46,6 +46,9 @@ def test_assets_materialize_on_a_tmp_warehouse(tmp_path: Path) -> None:
     (tmp_path / "contracts").mkdir()
     (tmp_path / "contracts" / "shop.yaml").write_text(CONTRACT)
     (tmp_path / "contracts" / "broken.yaml").write_text(BROKEN)
+    (tmp_path / "sources.yaml").write_text(
+        "sources:\n  web: {kind: requests, path: web/*.csv, format: xlsx}\n"
+    )
     home = PledgeHome(home=str(tmp_path))
     raw = pl.concat(
         [
@@ -63,6 +66,7 @@ def test_assets_materialize_on_a_tmp_warehouse(tmp_path: Path) -> None:
     metadata = objectives.get_asset_materialization_events()[0].materialization.metadata
     assert metadata["objectives"].value == 1
     assert "broken.yaml" in metadata["invalid_contract_problems"].value
+    assert "sources.yaml:2: sources.web.format:" in metadata["invalid_source_problems"].value
 
     for day in ("2026-03-01", "2026-03-02"):
         assert dg.materialize([sla_slices], partition_key=day, resources={"pledge": home}).success
