@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PLEDGE_HOME ?= .pledge
 export PLEDGE_HOME
 
-.PHONY: demo test dev bench lint install browser screenshots clean
+.PHONY: demo test dev bench lint install browser prometheus test-packages screenshots clean
 
 install: $(STAMP)
 
@@ -19,20 +19,32 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## generate 90 days of demo evidence, run the whole pipeline, write the reports
 	$(BIN)/pledge demo
 
-test: $(STAMP) browser  ## run the whole test suite (the report tests open every page in Chromium)
+test: $(STAMP) test-packages  ## run the whole test suite (report pages open in Chromium, pulls read a real Prometheus)
 	$(BIN)/ruff check pipelines tests bench
 	$(BIN)/pytest
 
-# Chromium for the browser tests of the reports: Debian's package, installed when missing.
-browser:  ## install Chromium (apt-get, as root or through sudo) unless `chromium` is on the PATH
-	@command -v $${PLEDGE_CHROMIUM:-chromium} >/dev/null 2>&1 || { \
+# Debian packages for the tests, installed when missing (apt-get, as root or through sudo): Chromium
+# for the report pages (or set PLEDGE_CHROMIUM to a Chromium executable), Prometheus (prometheus
+# and promtool) for the pull tests. `make test` asks for both in one apt-get call.
+browser: PACKAGES = chromium
+prometheus: PACKAGES = prometheus
+test-packages: PACKAGES = chromium prometheus
+browser prometheus test-packages:  ## install Chromium / Prometheus / both unless on the PATH
+	@missing=; \
+	for package in $(PACKAGES); do \
+	  case $$package in \
+	    chromium) command -v $${PLEDGE_CHROMIUM:-chromium} ;; \
+	    prometheus) command -v prometheus && command -v promtool ;; \
+	  esac >/dev/null 2>&1 || missing="$$missing $$package"; \
+	done; \
+	[ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ]; then sudo=; \
 	  elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
-	  else echo "Chromium is missing: install it as root (apt-get install chromium) or set PLEDGE_CHROMIUM to a Chromium executable" >&2; exit 1; fi; \
-	  command -v apt-get >/dev/null 2>&1 || { echo "Chromium is missing and apt-get is not available: install Chromium and set PLEDGE_CHROMIUM to its executable" >&2; exit 1; }; \
-	  echo "installing Chromium (Debian package chromium) for the report tests"; \
+	  else echo "missing:$$missing; install as root (apt-get install$$missing) or set PLEDGE_CHROMIUM to a Chromium executable" >&2; exit 1; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "missing:$$missing and apt-get is not available: install them (set PLEDGE_CHROMIUM to Chromium's executable)" >&2; exit 1; }; \
+	  echo "installing Debian packages for the tests:$$missing"; \
 	  $$sudo apt-get update -qq && \
-	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; }
 
 screenshots: $(STAMP) browser  ## docs/portfolio.png, contract.png and objective.png from $(PLEDGE_HOME)/reports (run `make demo` first)
 	$(BIN)/python -m pipelines.report.browser screenshots $(PLEDGE_HOME)/reports docs
@@ -40,8 +52,9 @@ screenshots: $(STAMP) browser  ## docs/portfolio.png, contract.png and objective
 dev: $(STAMP)  ## open the Dagster UI on the same code and instance as `pledge`
 	$(BIN)/pledge dev
 
-bench: $(STAMP)  ## time ingest, slices and windows on a year of per-minute data (BENCH_SERVICES, BENCH_DAYS)
+bench: $(STAMP) prometheus  ## time ingest, slices and windows on a year of per-minute data (BENCH_SERVICES, BENCH_DAYS), then a Prometheus pull of 30 days × 20 services
 	$(BIN)/python -m bench.windows
+	$(BIN)/python -m bench.prometheus
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines tests bench

@@ -40,13 +40,13 @@ def write_home(home: Path, services: int, days: int, end: date, seed: int = 1) -
         with Progress("writing landing files", days, "days") as written:
             for offset in range(days):
                 day = end - timedelta(days=days - 1 - offset)
-                _day_frame(day, names, rng).write_csv(landing / f"requests-{day.isoformat()}.csv")
+                day_frame(day, names, rng).write_csv(landing / f"requests-{day.isoformat()}.csv")
                 written.advance()
         marker.write_text(json.dumps(size))
     return services * days * 1440
 
 
-def _day_frame(day: date, names: list[str], rng: np.random.Generator) -> pl.DataFrame:
+def day_frame(day: date, names: list[str], rng: np.random.Generator) -> pl.DataFrame:
     """One UTC day: 1440 minutes × services, daily seasonality and Poisson noise."""
     minutes = np.arange(1440)
     start = datetime(day.year, day.month, day.day)

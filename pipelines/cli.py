@@ -17,6 +17,9 @@ from pipelines.settings import Settings
 if TYPE_CHECKING:
     import polars as pl
 
+    from pipelines.ingest.prometheus import PullResult
+    from pipelines.spec.sources import Source
+
 
 EXIT_RUN_FAILED = 1
 EXIT_CONFIGURATION = 2
@@ -41,7 +44,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     validate = commands.add_parser(
         "validate", help="check contract files; one file:line problem per line"
     )
-    validate.add_argument("paths", nargs="+", type=Path, help="contract files or folders of them")
+    validate.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        help="contract files or folders of them, or a sources file (a mapping of sources:)",
+    )
+    validate.add_argument(
+        "--online",
+        action="store_true",
+        help="also ask each prometheus source's server to parse its queries",
+    )
 
     openslo = commands.add_parser(
         "import-openslo",
@@ -75,6 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="evidence runs up to 00:00 UTC of this day, YYYY-MM-DD (default: today)",
     )
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="serve the request counters from a real Prometheus server (Debian's prometheus "
+        "package) and pull them back: the requests source becomes kind: prometheus; the server "
+        "stops when the demo ends, its TSDB stays in PLEDGE_HOME/prometheus",
+    )
 
     run = commands.add_parser(
         "run",
@@ -94,6 +114,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         dest="last",
         type=date.fromisoformat,
         help="last day to ingest (default: last landing day)",
+    )
+
+    pull = commands.add_parser(
+        "pull",
+        help="pull the kind: prometheus sources into landing files (what is new since the last "
+        "pull, or the days asked)",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pull.add_argument("--home", type=Path, help="Pledge home (default: $PLEDGE_HOME or .pledge)")
+    pull.add_argument(
+        "--source", action="append", help="pull only this source (repeatable; default: all)"
+    )
+    pull.add_argument(
+        "--from", dest="first", type=date.fromisoformat, help="first UTC day to pull, YYYY-MM-DD"
+    )
+    pull.add_argument(
+        "--to", dest="last", type=date.fromisoformat, help="last UTC day to pull (default: now)"
     )
 
     dev = commands.add_parser(
@@ -147,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "import-openslo": _import_openslo,
         "demo": _demo,
         "run": _run,
+        "pull": _pull,
         "dev": _dev,
         "score-anomalies": _score_anomalies,
         "nab-eval": _nab_eval,
@@ -168,7 +207,14 @@ def _validate(args: argparse.Namespace) -> int:
             print(f"{path}:1: (file): no such file or folder", file=sys.stderr)
             return 1
     failed = False
+    sources_files = [file for file in files if _is_sources_file(file)]
     for file in files:
+        if file in sources_files:
+            problems = _source_problems(file, args.online)
+            failed = failed or bool(problems)
+            for problem in problems:
+                print(problem)
+            continue
         try:
             load_contract(file)
         except ContractError as error:
@@ -176,8 +222,33 @@ def _validate(args: argparse.Namespace) -> int:
             for problem in error.problems:
                 print(problem)
     if not failed:
-        print(f"{len(files)} contract file(s) valid")
+        print(f"{len(files) - len(sources_files)} contract file(s) valid", end="")
+        print(f", {len(sources_files)} sources file(s) valid" if sources_files else "")
     return 1 if failed else 0
+
+
+def _is_sources_file(path: Path) -> bool:
+    """A YAML file whose top level holds ``sources:`` (and no contract ``id``)."""
+    from pipelines.spec.loader import YamlFileError, read_yaml_mapping
+
+    try:
+        document = read_yaml_mapping(path, "a YAML file")
+    except YamlFileError:
+        return False
+    return "sources" in document and "id" not in document
+
+
+def _source_problems(path: Path, online: bool) -> list:
+    """The ``file:line`` problems of a sources file; ``online``: also its queries'
+    (``query_problems``)."""
+    from pipelines.spec.sources import read_sources
+
+    sources, problems = read_sources(path)
+    if online:
+        from pipelines.ingest.prometheus import query_problems
+
+        problems += query_problems(path, sources)
+    return problems
 
 
 def _import_openslo(args: argparse.Namespace) -> int:
@@ -210,7 +281,16 @@ def _demo(args: argparse.Namespace) -> int:
         settings.home, end=end, days=args.days, seed=args.seed, progress=timed_steps(started)
     )
     first = date.fromisoformat(truth["start"][:10])
-    return _run_and_report(settings, first, end - timedelta(days=1), started)
+    if not args.prometheus:
+        return _run_and_report(settings, first, end - timedelta(days=1), started)
+    from pipelines.demo.prometheus import PrometheusError, serve_demo_requests
+
+    try:
+        with serve_demo_requests(settings.home, timed_steps(started)):  # the run pulls from it
+            return _run_and_report(settings, first, end - timedelta(days=1), started)
+    except PrometheusError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_CONFIGURATION
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -236,6 +316,10 @@ def _run(args: argparse.Namespace) -> int:
             f"running the valid sources ({', '.join(sources)})",
             file=sys.stderr,
         )
+    pulled = {name: source for name, source in sources.items() if source.pull}
+    pull_code = _pull_each(settings, pulled, args.first, None) if pulled else 0
+    if pull_code == EXIT_WAREHOUSE_BUSY:  # the run waits for the warehouse and pulls in its asset
+        pull_code = 0
     days = landing_days(settings)
     first, last = (
         args.first or (days[0] if days else None),
@@ -250,7 +334,84 @@ def _run(args: argparse.Namespace) -> int:
     exit_code = _run_and_report(settings, first, last, time.perf_counter())
     if problems and exit_code != EXIT_RUN_FAILED:
         return EXIT_CONFIGURATION
-    return exit_code
+    return _smallest_failure(exit_code, pull_code)
+
+
+def _smallest_failure(*codes: int) -> int:
+    """The exit code when several apply: the smallest that is not 0 (EXIT_CODES)."""
+    return min((code for code in codes if code), default=0)
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from pipelines.spec.sources import read_sources
+
+    settings = Settings.from_env(args.home)
+    if not settings.sources_file.exists():
+        print(f"error: no sources file at {settings.sources_file}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    sources, problems = read_sources(settings.sources_file)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    pulled = {name: source for name, source in sources.items() if source.pull}
+    unknown = sorted(set(args.source or ()) - set(pulled))
+    if unknown:
+        print(
+            f"error: no valid prometheus source {', '.join(unknown)} in "
+            f"{settings.sources_file} (prometheus sources: {', '.join(pulled) or 'none'})",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIGURATION
+    if args.first and args.last and args.first > args.last:
+        print(f"error: --from {args.first} is after --to {args.last}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    if not pulled:
+        print(f"error: no valid prometheus source in {settings.sources_file}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    chosen = {name: pulled[name] for name in args.source} if args.source else pulled
+    code = _pull_each(settings, chosen, args.first, args.last, exact=True)
+    return _smallest_failure(code, EXIT_CONFIGURATION if problems else 0)
+
+
+def _pull_each(
+    settings: Settings,
+    sources: dict[str, Source],
+    first: date | None,
+    last: date | None,
+    exact: bool = False,
+) -> int:
+    """Pull each prometheus source, one line per source; a failed one is named on stderr and the
+    others still pull. ``exact``: pull the days ``first..last`` (each defaulting to the
+    incremental window); else what is new, and from ``first`` when it precedes the pulled span.
+    Returns 0, EXIT_EVIDENCE (a pull failed) or EXIT_WAREHOUSE_BUSY."""
+    import duckdb
+
+    from pipelines.ingest.prometheus import PullError, pull_each
+    from pipelines.warehouse import connect
+
+    code = 0
+    try:
+        with connect(settings.warehouse_path) as con:
+            for _, outcome in pull_each(con, sources, settings.landing_dir, first, last, exact):
+                if isinstance(outcome, PullError):
+                    print(f"error: {outcome}", file=sys.stderr)
+                    code = EXIT_EVIDENCE
+                else:
+                    step(_pull_summary(outcome))
+    except duckdb.IOException as error:
+        print(f"error: the warehouse is busy: {error}", file=sys.stderr)
+        return EXIT_WAREHOUSE_BUSY
+    return code
+
+
+def _pull_summary(result: PullResult) -> str:
+    """One line about a source's pull."""
+    if result.first_ts is None:
+        return f"{result.source}: nothing new to pull"
+    return (
+        f"{result.source}: {result.rows} rows pulled for {result.first_ts:%Y-%m-%d %H:%M} .. "
+        f"{result.last_ts:%Y-%m-%d %H:%M} UTC in {result.queries} queries, "
+        f"{len(result.days_written)} of {len(result.days_pulled)} day file(s) changed"
+    )
 
 
 def _run_and_report(settings: Settings, first: date, last: date, started: float) -> int:

@@ -3,7 +3,7 @@ schedules, sensors and asset checks (DESIGN §8)."""
 
 import dagster as dg
 
-from pipelines.ingest.assets import ingest_assets
+from pipelines.ingest.assets import ingest_assets, pull_prometheus
 from pipelines.notify.sensor import notification_sensor
 from pipelines.ops.checks import asset_checks
 from pipelines.ops.jobs import ingest_and_windows, monthly_summary
@@ -20,7 +20,7 @@ from pipelines.report.assets import report_assets
 from pipelines.resources import PledgeHome
 from pipelines.sla.assets import sla_assets
 
-all_assets = [*ingest_assets, *sla_assets, *predict_assets, *report_assets]
+all_assets = [pull_prometheus, *ingest_assets, *sla_assets, *predict_assets, *report_assets]
 all_checks = asset_checks
 
 pledge_all = dg.define_asset_job(

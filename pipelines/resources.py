@@ -56,6 +56,12 @@ class PledgeHome(dg.ConfigurableResource):
             return {}
         return {name: source for name, source in self.sources().items() if source.kind == kind}
 
+    def pulled_sources(self) -> dict[str, Source]:
+        """The declared ``kind: prometheus`` sources by name; none without a sources file."""
+        if not self.settings.sources_file.exists():
+            return {}
+        return {name: source for name, source in self.sources().items() if source.pull}
+
 
 def partition_days(context: dg.AssetExecutionContext) -> list[date]:
     """The days a (possibly multi-partition, single-run backfill) materialisation covers."""

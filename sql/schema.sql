@@ -201,6 +201,16 @@ CREATE TABLE IF NOT EXISTS ops.ingested_files (
 );
 ALTER TABLE ops.ingested_files ADD COLUMN IF NOT EXISTS rows_in BIGINT;
 
+-- One row per Prometheus source: its evidence is pulled into landing files over
+-- [pulled_from, pulled_until) (step-interval starts; pulled_until is the end of the last complete
+-- interval pulled), as of pulled_at. Written after the files, so a killed pull only repeats work.
+CREATE TABLE IF NOT EXISTS ops.pull_watermarks (
+    source VARCHAR NOT NULL PRIMARY KEY,
+    pulled_from TIMESTAMPTZ NOT NULL,
+    pulled_until TIMESTAMPTZ NOT NULL,
+    pulled_at TIMESTAMPTZ NOT NULL
+);
+
 -- One row per objective of every valid contract. sli_method is the raw evidence read (requests,
 -- probes, histogram); slice_seconds the slice length (300 for occurrences); unit 'events' or
 -- 'minutes' (of good/total); effective_start/_end the UTC instants of the contract's local

@@ -24,17 +24,22 @@ RAW = {
     "raw/survey_responses",
     "raw/latency_samples",
 }
-WRITERS = RAW | {
-    "sla/objectives",
-    "sla/slices",
-    "sla/outcomes",
-    "sla/windows",
-    "predict/breach_risk",
-    "predict/anomalies",
-    "predict/root_causes",
-    "predict/capacity",
-}
-PARTITIONED = RAW | {"sla/slices"}
+PULL = {"pull/prometheus"}
+WRITERS = (
+    RAW
+    | PULL
+    | {
+        "sla/objectives",
+        "sla/slices",
+        "sla/outcomes",
+        "sla/windows",
+        "predict/breach_risk",
+        "predict/anomalies",
+        "predict/root_causes",
+        "predict/capacity",
+    }
+)
+PARTITIONED = RAW | PULL | {"sla/slices"}
 
 
 def keyed() -> dict[str, dg.AssetsDefinition]:
@@ -55,7 +60,7 @@ def test_the_routine_is_wired_jobs_schedules_sensors_checks():
         key.to_user_string()
         for key in defs.resolve_job_def("ingest_and_windows").asset_layer.selected_asset_keys
     }
-    assert ingest == RAW | {"sla/objectives", "sla/slices", "sla/outcomes", "sla/windows"}
+    assert ingest == RAW | PULL | {"sla/objectives", "sla/slices", "sla/outcomes", "sla/windows"}
     assert {s.name for s in repository.schedule_defs} >= {
         "ingest_often",
         "predict_and_report_daily",

@@ -125,10 +125,14 @@ def write_contracts(folder: Path, documents: dict[str, CommentedMap]) -> list[Pa
     return paths
 
 
-def write_sources(path: Path) -> None:
-    """Write ``sources.yaml`` declaring the demo's sources."""
+def write_sources(path: Path, replaced: dict[str, dict[str, object]] | None = None) -> None:
+    """Write ``sources.yaml`` declaring the demo's sources, those named in ``replaced`` by the
+    declaration given there (``pledge demo --prometheus``)."""
+    replaced = replaced or {}
     document = CommentedMap(
-        sources=CommentedMap((source.name, source.declaration()) for source in SOURCES)
+        sources=CommentedMap(
+            (source.name, replaced.get(source.name) or source.declaration()) for source in SOURCES
+        )
     )
     document.yaml_set_start_comment("Where the demo's evidence lands (written by `pledge demo`).")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 Each asset ingests every source of its kind for every day of the run (a single-run backfill covers
 many days); each (day, source) is replaced in its own transaction, so a rerun never duplicates.
+The pull asset runs first: it pulls every ``kind: prometheus`` source into landing files.
 """
 
 import dagster as dg
@@ -9,8 +10,53 @@ import polars as pl
 
 from pipelines import partitions
 from pipelines.ingest.load import INGESTED_FILE_SCHEMA, RAW_TABLES, ingest_partition
+from pipelines.ingest.prometheus import PullError, pull_each
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome, partition_days
+from pipelines.spec.sources import PULLED_KINDS
 from pipelines.warehouse import transaction
+
+PULL_KEY = dg.AssetKey(["pull", "prometheus"])
+
+
+@dg.asset(
+    key=PULL_KEY,
+    partitions_def=partitions.daily,
+    backfill_policy=partitions.single_run,
+    pool=WAREHOUSE_POOL,
+    group_name="ingest",
+    description="Every kind: prometheus source of sources.yaml pulled into its landing files "
+    "(what is new since its watermark in ops.pull_watermarks, and the run's days before it). A "
+    "source that cannot be pulled is logged as an error; the files already there still ingest.",
+)
+def pull_prometheus(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.MaterializeResult:
+    settings = pledge.settings
+    sources = pledge.pulled_sources()
+    if not sources:
+        context.log.info(f"no prometheus source declared in {settings.sources_file}")
+        return dg.MaterializeResult(metadata={"sources": ""})
+    first_day = min(partition_days(context))
+    rows = written = 0
+    failed = []
+    with pledge.connect() as con:
+        for name, outcome in pull_each(con, sources, settings.landing_dir, first_day):
+            if isinstance(outcome, PullError):  # the other sources, and the files, still ingest
+                context.log.error(f"not pulled: {outcome}")
+                failed.append(name)
+                continue
+            context.log.info(
+                f"{name}: {outcome.rows} rows pulled, {len(outcome.days_written)} day file(s) "
+                f"changed, watermark {outcome.watermark}"
+            )
+            rows += outcome.rows
+            written += len(outcome.days_written)
+    return dg.MaterializeResult(
+        metadata={
+            "rows_pulled": rows,
+            "files_written": written,
+            "sources": ", ".join(sources),
+            "sources_failed": ", ".join(failed),
+        }
+    )
 
 
 def _ingest_asset(kind: str) -> dg.AssetsDefinition:
@@ -22,6 +68,7 @@ def _ingest_asset(kind: str) -> dg.AssetsDefinition:
         backfill_policy=partitions.single_run,
         pool=WAREHOUSE_POOL,
         group_name="ingest",
+        deps=[PULL_KEY] if kind in PULLED_KINDS else [],
         description=f"Landing files of every {kind!r} source in sources.yaml, loaded into {table} "
         "(invalid rows in raw.rejects, every file in ops.ingested_files).",
     )

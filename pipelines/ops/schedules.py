@@ -32,8 +32,9 @@ def tick_days(tick: datetime, late_hours: int = LATE_HOURS) -> tuple[date, date]
     cron_schedule="*/15 * * * *",
     job=ingest_and_windows,
     execution_timezone="UTC",
-    description="Every 15 minutes: ingest today's landing files (and yesterday's in the first "
-    f"{LATE_HOURS} hours after midnight UTC) and recompute slices and windows.",
+    description="Every 15 minutes: pull the prometheus sources, ingest today's landing files (and "
+    f"yesterday's in the first {LATE_HOURS} hours after midnight UTC) and recompute slices and "
+    "windows.",
 )
 def ingest_often(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     first, last = tick_days(context.scheduled_execution_time)

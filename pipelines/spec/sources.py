@@ -19,17 +19,25 @@ evidence comes from. Each source has a kind that fixes its canonical fields:
 
 ``OPTIONAL_FIELDS`` may be absent from a file (unless mapped) or empty in a row: they load as null.
 ``service`` may instead be fixed for the whole source (``service: service-desk``).
+
+A ``kind: prometheus`` declaration (``PrometheusPull``) is pulled from a Prometheus server into
+``<name>/<name>-YYYY-MM-DD.parquet`` landing files (``pipelines.ingest.prometheus``): the loader
+turns it into an ordinary Parquet ``Source`` of its ``evidence`` kind carrying the pull settings,
+so the pulled files go through the same ingest as dropped ones.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from pipelines.spec.fields import Model
+from pipelines.spec.fields import Duration, Model
 from pipelines.spec.loader import Problem, YamlFileError, plain_data, problem_at, read_yaml_mapping
 
 CANONICAL_FIELDS = {
@@ -87,6 +95,165 @@ SourceKind = Literal[
 ]
 
 
+PULLED_KINDS = ("requests", "histogram", "probes")
+"""The evidence kinds a Prometheus source can feed."""
+
+QUERY_FIELDS = {"requests": ("total", "errors"), "histogram": ("count",), "probes": ("up",)}
+"""The fields of each pulled kind that come from a PromQL query (one query each)."""
+
+LABEL_FIELDS = {
+    "requests": {"service": "service"},
+    "histogram": {"service": "service", "le": "le"},
+    "probes": {"service": "service", "location": "instance"},
+}
+"""The fields of each pulled kind read from a series label, with their default label name."""
+
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+class Auth(Model):
+    """Credentials read from environment variables: a bearer token, or a user and password."""
+
+    bearer_token_env: str | None = None
+    username_env: str | None = None
+    password_env: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_literal_secret(cls, data: object) -> object:
+        if isinstance(data, dict) and SECRET_KEYS & set(data):
+            raise ValueError(
+                "a secret is never written in sources.yaml: name the environment variable "
+                "holding it (bearer_token_env: PROM_TOKEN, or username_env and password_env)"
+            )
+        return data
+
+    @field_validator("bearer_token_env", "username_env", "password_env")
+    @classmethod
+    def _variable(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_NAME.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not an environment variable name (upper-case letters, digits, "
+                "_): name the variable holding the secret, never the secret itself"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_scheme(self) -> Auth:
+        basic = (self.username_env, self.password_env)
+        if (self.bearer_token_env is None) == (None in basic) or basic.count(None) == 1:
+            raise ValueError("auth is bearer_token_env, or username_env and password_env")
+        return self
+
+
+SECRET_KEYS = {"bearer_token", "token", "username", "password", "user"}
+
+
+class PrometheusPull(Model):
+    """A ``kind: prometheus`` source: what to ask a Prometheus-compatible server and how."""
+
+    kind: Literal["prometheus"]
+    evidence: Literal["requests", "histogram", "probes"] = Field(
+        description="the evidence kind the pulled rows feed"
+    )
+    url: str = Field(description="the server's base URL, e.g. http://prometheus:9090")
+    step: Duration = Field(default=timedelta(minutes=1), description="resolution of the rows")
+    settle: Duration = Field(
+        default=timedelta(minutes=5), description="the last minutes pulled again every time"
+    )
+    timeout: Duration = Field(
+        default=timedelta(seconds=30), description="deadline of one HTTP attempt"
+    )
+    auth: Auth | None = None
+    queries: dict[str, str] = Field(description="canonical field → PromQL query")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="canonical field → series label (defaults per kind)"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"bad url {url!r}: want http(s)://host[:port][/path]")
+        if parts.username or parts.password:
+            raise ValueError("credentials in the url: declare them under auth (*_env)")
+        if parts.query or parts.fragment:
+            raise ValueError(f"bad url {url!r}: no query or fragment")
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError as error:
+            raise ValueError(f"bad url {url!r}: {error}") from None
+        return url.rstrip("/")
+
+    @field_validator("step")
+    @classmethod
+    def _whole_seconds(cls, step: timedelta) -> timedelta:
+        if step % timedelta(seconds=1):
+            raise ValueError("step is a whole number of seconds")
+        return step
+
+    @field_validator("queries")
+    @classmethod
+    def _query_per_field(cls, queries: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        evidence = info.data.get("evidence")
+        if evidence is None:
+            return queries
+        wanted, labelled = QUERY_FIELDS[evidence], LABEL_FIELDS[evidence]
+        problems = [
+            f"{field} comes from a series label (labels), not a query"
+            if field in labelled
+            else f"no field {field!r} in {evidence} evidence (queries: {', '.join(wanted)})"
+            for field in queries
+            if field not in wanted
+        ]
+        missing = [field for field in wanted if field not in queries]
+        if missing:
+            problems.append(f"missing query for {', '.join(missing)}")
+        problems += [f"empty query for {field}" for field, q in queries.items() if not q.strip()]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return queries
+
+    @field_validator("labels")
+    @classmethod
+    def _label_per_field(cls, labels: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        evidence = info.data.get("evidence")
+        if evidence is None:
+            return labels
+        problems = [
+            f"no label field {field!r} in {evidence} evidence (label fields: "
+            f"{', '.join(LABEL_FIELDS[evidence])})"
+            for field in labels
+            if field not in LABEL_FIELDS[evidence]
+        ]
+        problems += [
+            f"bad label name {label!r}"
+            for label in labels.values()
+            if not LABEL_NAME.fullmatch(label)
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return labels
+
+    @property
+    def label_of(self) -> dict[str, str]:
+        """Each label field → the series label holding it (declared or default)."""
+        return LABEL_FIELDS[self.evidence] | self.labels
+
+    def source(self, name: str) -> Source:
+        """The Parquet source of the files this pull writes under ``<name>/``."""
+        return Source(
+            kind=self.evidence,
+            format="parquet",
+            path=f"{name}/*.parquet",
+            date_pattern=r"(\d{4}-\d{2}-\d{2})\.parquet$",
+            pull=self,
+        )
+
+
 class Source(Model):
     kind: SourceKind
     path: str = Field(description="glob under the landing folder, e.g. requests/*.csv")
@@ -125,6 +292,10 @@ class Source(Model):
     priorities: list[str] | None = Field(
         default=None,
         description="tickets only: the priorities the exporter writes; any other is rejected",
+    )
+    pull: PrometheusPull | None = Field(
+        default=None,
+        description="set by the loader for a kind: prometheus declaration (never in the file)",
     )
 
     @field_validator("encoding")
@@ -240,13 +411,38 @@ def read_sources(path: str | Path) -> tuple[dict[str, Source], list[Problem]]:
     sources = {}
     for name, declaration in entries.items():
         try:
-            sources[name] = Source.model_validate(declaration)
+            sources[name] = _source(name, declaration)
         except ValidationError as error:
             problems += [
                 problem_at(path, document, ("sources", name, *item["loc"]), item["msg"])
                 for item in error.errors()
             ]
+        except DeclarationError as error:
+            problems.append(problem_at(path, document, ("sources", name, *error.loc), str(error)))
     return sources, sorted(problems, key=lambda problem: problem.line)
+
+
+class DeclarationError(ValueError):
+    """A source declaration's problem outside its model, at ``loc`` within the declaration."""
+
+    def __init__(self, loc: tuple[str, ...], message: str):
+        self.loc = loc
+        super().__init__(message)
+
+
+def _source(name: str, declaration: object) -> Source:
+    """One declaration → its Source (a ``kind: prometheus`` one → the source of its files)."""
+    if not isinstance(declaration, dict) or declaration.get("kind") != "prometheus":
+        if isinstance(declaration, dict) and "pull" in declaration:
+            raise DeclarationError(("pull",), "unknown field (declare kind: prometheus instead)")
+        return Source.model_validate(declaration)
+    if not SOURCE_NAME.fullmatch(name):
+        raise DeclarationError(
+            (),
+            f"a prometheus source names its landing folder: {name!r} is letters, digits, "
+            "'.', '_' and '-' only",
+        )
+    return PrometheusPull.model_validate(declaration).source(name)
 
 
 def load_sources(path: str | Path) -> dict[str, Source]:
