@@ -107,13 +107,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--from",
         dest="first",
         type=date.fromisoformat,
-        help="first day to ingest (default: first landing day)",
+        help="first day to ingest (default: the first changed day, see --all)",
     )
     run.add_argument(
         "--to",
         dest="last",
         type=date.fromisoformat,
         help="last day to ingest (default: last landing day)",
+    )
+    run.add_argument(
+        "--all",
+        action="store_true",
+        help="run every landing day (default: from the first day whose landing files changed "
+        "since the last successful run, or every day when contracts or sources changed)",
     )
 
     pull = commands.add_parser(
@@ -294,6 +300,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pipelines.ops.changes import plan_run
     from pipelines.run import landing_days
     from pipelines.spec.sources import read_sources
 
@@ -318,13 +325,31 @@ def _run(args: argparse.Namespace) -> int:
         )
     pulled = {name: source for name, source in sources.items() if source.pull}
     pull_code = _pull_each(settings, pulled, args.first, None) if pulled else 0
-    if pull_code == EXIT_WAREHOUSE_BUSY:  # the run waits for the warehouse and pulls in its asset
+    pull_busy = pull_code == EXIT_WAREHOUSE_BUSY
+    if pull_busy:  # the run waits for the warehouse and pulls in its asset
         pull_code = 0
-    days = landing_days(settings)
-    first, last = (
-        args.first or (days[0] if days else None),
-        args.last or (days[-1] if days else None),
-    )
+    if args.all or args.first or args.last or pull_busy:
+        days = landing_days(settings)
+        first, last = (
+            args.first or (days[0] if days else None),
+            args.last or (days[-1] if days else None),
+        )
+    else:
+        changes = plan_run(settings)
+        if changes.days is None and changes.files:
+            print(
+                f"nothing new since the last run at {changes.last_run:%Y-%m-%d %H:%M:%S UTC} "
+                f"({changes.files} landing files unchanged); pledge run --all recomputes everything"
+            )
+            still_failed = _files_not_loaded(settings)
+            for file, error in still_failed:
+                print(f"error: landing file still not loaded: {file}: {error}", file=sys.stderr)
+            if problems:
+                return EXIT_CONFIGURATION
+            return EXIT_EVIDENCE if still_failed else pull_code
+        first, last = changes.days or (None, None)
+        if first is not None:
+            step(f"{changes.reason}: running {first} .. {last} (pledge run --all runs every day)")
     if first is None or last is None:
         print(
             f"error: no landing files with a date in their name under {settings.landing_dir}",
@@ -414,10 +439,20 @@ def _pull_summary(result: PullResult) -> str:
     )
 
 
+def _files_not_loaded(settings: Settings) -> list[tuple[str, str]]:
+    """(file, error) of every landing file the warehouse records as failed, of any day."""
+    from pipelines.ingest.summary import failed_files, read_ingest_records
+    from pipelines.warehouse import connect
+
+    with connect(settings.warehouse_path, read_only=True) as con:
+        return failed_files(read_ingest_records(con)).select("file", "error").rows()
+
+
 def _run_and_report(settings: Settings, first: date, last: date, started: float) -> int:
     """Run the pipeline for ``first..last``, print the evidence summary of those days and name
     every file that failed or rejected too much on stderr; returns the exit code (EXIT_CODES)."""
     from pipelines.ingest.summary import failed_files, read_ingest_records, summary_text
+    from pipelines.ops.changes import definitions_sha256, record_run
     from pipelines.run import WarehouseBusy, pool_wait_from_env, run_pipeline
     from pipelines.settings import DEFAULT_PARTITION_START, PARTITION_START_VARIABLE
     from pipelines.warehouse import connect
@@ -447,6 +482,7 @@ def _run_and_report(settings: Settings, first: date, last: date, started: float)
         print(f"error: {error}", file=sys.stderr)
         return EXIT_CONFIGURATION
     step(f"running the pipeline for {first} .. {last} (Dagster instance {settings.dagster_home})")
+    definitions = definitions_sha256(settings)  # as the run reads them: an edit meanwhile reruns
     try:
         result = run_pipeline(
             settings, first, last, on_step=timed_steps(started), pool_wait_seconds=wait
@@ -478,6 +514,7 @@ def _run_and_report(settings: Settings, first: date, last: date, started: float)
             file=sys.stderr,
         )
         return EXIT_RUN_FAILED
+    record_run(settings.warehouse_path, first, last, definitions)
     seconds = time.perf_counter() - started
     step(f"done in {seconds:.1f} s")
     print(f"Warehouse: {settings.warehouse_path}")

@@ -201,6 +201,16 @@ CREATE TABLE IF NOT EXISTS ops.ingested_files (
 );
 ALTER TABLE ops.ingested_files ADD COLUMN IF NOT EXISTS rows_in BIGINT;
 
+-- One row per successful `pledge run` / `pledge demo`: the days it ran and the sha256 of the
+-- definitions it ran with (contracts folder and sources.yaml); a plain `pledge run` reruns only
+-- what changed since (pipelines/ops/changes.py).
+CREATE TABLE IF NOT EXISTS ops.runs (
+    finished_at TIMESTAMPTZ NOT NULL,
+    first_day DATE NOT NULL,
+    last_day DATE NOT NULL,
+    definitions_sha256 VARCHAR NOT NULL
+);
+
 -- One row per Prometheus source: its evidence is pulled into landing files over
 -- [pulled_from, pulled_until) (step-interval starts; pulled_until is the end of the last complete
 -- interval pulled), as of pulled_at. Written after the files, so a killed pull only repeats work.

@@ -237,5 +237,5 @@ def test_running_again_over_the_same_landing_folder_changes_no_row_count(
     before = row_counts(home)
     assert before["raw.rejects"] == 0
     assert before["raw.requests"] == 14 * 1440 * 7  # 6 measured services and payments-db
-    assert main(["run", "--home", str(home)]) == 0
+    assert main(["run", "--all", "--home", str(home)]) == 0
     assert row_counts(home) == before
