@@ -514,7 +514,12 @@ def _run_and_report(settings: Settings, first: date, last: date, started: float)
             file=sys.stderr,
         )
         return EXIT_RUN_FAILED
-    record_run(settings.warehouse_path, first, last, definitions)
+    if not record_run(settings.warehouse_path, first, last, definitions):
+        print(
+            f"warning: the run was not recorded in ops.runs ({settings.warehouse_path} is open "
+            "in another process); the next plain run reruns these days",
+            file=sys.stderr,
+        )
     seconds = time.perf_counter() - started
     step(f"done in {seconds:.1f} s")
     print(f"Warehouse: {settings.warehouse_path}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import polars as pl
 import pytest
 
 from pipelines.cli import main
-from pipelines.ops.changes import LANDING_SCHEMA, changed_days, plan_run
+from pipelines.ops.changes import LANDING_SCHEMA, changed_days, plan_run, record_run
 from pipelines.run import landing_file_days
 from pipelines.settings import Settings
 from pipelines.warehouse import connect, query
@@ -125,3 +127,28 @@ def test_a_file_that_failed_is_still_named_when_nothing_is_new(
     captured = capsys.readouterr()
     assert "nothing new since the last run" in captured.out
     assert f"error: landing file still not loaded: requests/junk-{LAST_DAY}.csv: " in captured.err
+
+
+def test_a_run_is_not_recorded_while_another_process_holds_the_warehouse(tmp_path: Path) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    assert record_run(path, LAST_DAY, LAST_DAY, "a")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb,sys; c=duckdb.connect({str(path)!r}); "
+            "print('open', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "open\n"
+        assert not record_run(path, LAST_DAY, LAST_DAY, "b")
+    finally:
+        holder.communicate("")
+    with connect(path, read_only=True) as con:
+        assert query(con, "SELECT definitions_sha256 FROM ops.runs")[
+            "definitions_sha256"
+        ].to_list() == ["a"]

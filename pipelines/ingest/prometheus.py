@@ -22,6 +22,7 @@ rejected by the ingest, not dropped.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -319,7 +320,7 @@ def _origin(url: httpx.URL) -> str:
 def _server_error(response: httpx.Response, body: bytes) -> str:
     """The server's own error text (Prometheus' JSON ``error``), else the body's start."""
     try:
-        document = httpx.Response(200, content=body).json()
+        document = json.loads(body)
         if isinstance(document, dict) and document.get("error"):
             return str(document["error"])
     except ValueError:
@@ -367,7 +368,7 @@ def get_json(
         if status != 200:
             raise PullError(f"{name}: HTTP {status} from {where}: {_server_error(response, body)}")
         try:
-            document = httpx.Response(200, content=body).json()
+            document = json.loads(body)
         except ValueError as error:
             raise PullError(f"{name}: bad JSON from {where}: {error}") from None
         if not isinstance(document, dict) or document.get("status") != "success":

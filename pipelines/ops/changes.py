@@ -126,8 +126,9 @@ def plan_run(settings: Settings) -> Changes:
     )
 
 
-def record_run(warehouse_path: Path, first_day: date, last_day: date, definitions: str) -> None:
-    """Record a successful run of ``first_day..last_day`` with the definitions' sha256."""
+def record_run(warehouse_path: Path, first_day: date, last_day: date, definitions: str) -> bool:
+    """Record a successful run of ``first_day..last_day`` with the definitions' sha256; False
+    when another process holds the warehouse (the next plain run then reruns these days)."""
     row = pl.DataFrame(
         {
             "finished_at": [datetime.now(UTC)],
@@ -136,5 +137,9 @@ def record_run(warehouse_path: Path, first_day: date, last_day: date, definition
             "definitions_sha256": [definitions],
         }
     )
-    with connect(warehouse_path) as con:
-        insert_frame(con, "ops.runs", row)
+    try:
+        with connect(warehouse_path) as con:
+            insert_frame(con, "ops.runs", row)
+    except duckdb.IOException:  # an analyst opened it the moment the run let it go
+        return False
+    return True
