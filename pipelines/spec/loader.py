@@ -51,8 +51,15 @@ def read_yaml_mapping(path: Path, what: str) -> CommentedMap:
     """The YAML mapping in ``path``, with the line of every key; raises YamlFileError at the line
     of a syntax error, or when the document is not a mapping (``what`` names the file's role in
     that message, e.g. "a contract")."""
+    if path.stat().st_size > MAX_YAML_BYTES:
+        raise YamlFileError(
+            Problem(str(path), 1, "(file)", f"{what} is at most {MAX_YAML_BYTES:,} bytes")
+        )
     try:
-        document = YAML(typ="rt").load(path.read_text())
+        document = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        problem = f"not UTF-8 text (byte {error.start}: {error.reason})"
+        raise YamlFileError(Problem(str(path), 1, "(file)", problem)) from None
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else 1
@@ -60,7 +67,34 @@ def read_yaml_mapping(path: Path, what: str) -> CommentedMap:
         raise YamlFileError(problem) from None
     if not isinstance(document, CommentedMap):
         raise YamlFileError(Problem(str(path), 1, "(file)", f"{what} is a YAML mapping"))
+    if _expanded_size(document, {}) > MAX_YAML_VALUES:
+        problem = f"aliases expand to more than {MAX_YAML_VALUES:,} values"
+        raise YamlFileError(Problem(str(path), 1, "(yaml)", problem))
     return document
+
+
+MAX_YAML_BYTES = 1_000_000
+MAX_YAML_VALUES = 100_000
+"""Bounds on a YAML file read: its size, and its values once aliases are expanded (an alias
+repeats its anchor's values, so a few nested aliases can stand for billions)."""
+
+
+def _expanded_size(node: object, sizes: dict[int, int]) -> int:
+    """The values of ``node`` with every alias expanded (each shared container counted once per
+    use, in time linear in the distinct containers; counting stops past ``MAX_YAML_VALUES``).
+    ``sizes`` memoises the containers counted, by id."""
+    if not isinstance(node, dict | list):
+        return 1
+    if id(node) in sizes:
+        return sizes[id(node)]
+    children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+    size = 1
+    for child in children:
+        size += _expanded_size(child, sizes)
+        if size > MAX_YAML_VALUES:
+            break
+    sizes[id(node)] = size
+    return size
 
 
 def load_contract(path: str | Path) -> Contract:
