@@ -24,10 +24,10 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from bench.data import day_frame
+from pipelines.contracts.sources import read_sources
 from pipelines.demo.prometheus import backfill, pull_declaration, serve, write_openmetrics
 from pipelines.ingest.prometheus import PullResult, pull_source
 from pipelines.progress import Progress, step
-from pipelines.spec.sources import read_sources
 from pipelines.warehouse import connect
 
 END = date(2025, 12, 31)

@@ -27,6 +27,9 @@ import polars as pl
 
 from bench.data import TIME_ZONE
 from pipelines import warehouse
+from pipelines.contracts.loader import load_contracts
+from pipelines.contracts.schema import Contract
+from pipelines.contracts.sources import load_sources
 from pipelines.ingest.load import ingest_partition
 from pipelines.progress import Progress
 from pipelines.sla.assets import (
@@ -43,9 +46,6 @@ from pipelines.sla.objectives import (
     objectives_frame,
 )
 from pipelines.sla.windows import objective_windows
-from pipelines.spec.loader import load_contracts
-from pipelines.spec.schema import Contract
-from pipelines.spec.sources import load_sources
 
 MONTHLY_WINDOWS_SQL = f"""
     SELECT service, strftime(timezone('{TIME_ZONE}', ts), '%Y-%m') AS window_label,

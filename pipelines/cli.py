@@ -17,8 +17,8 @@ from pipelines.settings import Settings
 if TYPE_CHECKING:
     import polars as pl
 
+    from pipelines.contracts.sources import Source
     from pipelines.ingest.prometheus import PullResult
-    from pipelines.spec.sources import Source
 
 
 EXIT_RUN_FAILED = 1
@@ -201,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from pipelines.spec.loader import ContractError, load_contract
+    from pipelines.contracts.loader import ContractError, load_contract
 
     files: list[Path] = []
     for path in args.paths:
@@ -235,7 +235,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _is_sources_file(path: Path) -> bool:
     """A YAML file whose top level holds ``sources:`` (and no contract ``id``)."""
-    from pipelines.spec.loader import YamlFileError, read_yaml_mapping
+    from pipelines.contracts.loader import YamlFileError, read_yaml_mapping
 
     try:
         document = read_yaml_mapping(path, "a YAML file")
@@ -247,7 +247,7 @@ def _is_sources_file(path: Path) -> bool:
 def _source_problems(path: Path, online: bool) -> list:
     """The ``file:line`` problems of a sources file; ``online``: also its queries'
     (``query_problems``)."""
-    from pipelines.spec.sources import read_sources
+    from pipelines.contracts.sources import read_sources
 
     sources, problems = read_sources(path)
     if online:
@@ -258,7 +258,7 @@ def _source_problems(path: Path, online: bool) -> list:
 
 
 def _import_openslo(args: argparse.Namespace) -> int:
-    from pipelines.spec.openslo import import_openslo
+    from pipelines.contracts.openslo import import_openslo
 
     result = import_openslo(args.files, provider=args.provider, consumer=args.consumer)
     for note in result.notes:
@@ -300,9 +300,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pipelines.contracts.sources import read_sources
+    from pipelines.ingest.landing import landing_days
     from pipelines.ops.changes import plan_run
-    from pipelines.run import landing_days
-    from pipelines.spec.sources import read_sources
 
     settings = Settings.from_env(args.home)
     if not settings.sources_file.exists():
@@ -368,7 +368,7 @@ def _smallest_failure(*codes: int) -> int:
 
 
 def _pull(args: argparse.Namespace) -> int:
-    from pipelines.spec.sources import read_sources
+    from pipelines.contracts.sources import read_sources
 
     settings = Settings.from_env(args.home)
     if not settings.sources_file.exists():
@@ -597,8 +597,8 @@ def _nab_eval(args: argparse.Namespace) -> int:
 
 
 def _monthly(args: argparse.Namespace) -> int:
+    from pipelines.contracts.loader import load_contracts
     from pipelines.report.monthly import month_span, write_monthly_summaries
-    from pipelines.spec.loader import load_contracts
     from pipelines.warehouse import connect
 
     settings = Settings.from_env(args.home)
@@ -627,6 +627,7 @@ def _backtest(args: argparse.Namespace) -> int:
 
     import polars as pl
 
+    from pipelines.contracts.loader import load_contracts
     from pipelines.predict.backtest import (
         backtest_metrics,
         burn_rate_predictor,
@@ -636,7 +637,6 @@ def _backtest(args: argparse.Namespace) -> int:
         replay,
     )
     from pipelines.sla.objectives import alert_rules_frame
-    from pipelines.spec.loader import load_contracts
     from pipelines.warehouse import connect, query
 
     settings = Settings.from_env(args.home)

@@ -13,10 +13,10 @@ import dagster as dg
 import duckdb
 
 from pipelines import warehouse
+from pipelines.contracts.loader import Problem, load_contracts
+from pipelines.contracts.schema import Contract
+from pipelines.contracts.sources import Source, read_sources
 from pipelines.settings import Settings
-from pipelines.spec.loader import Problem, load_contracts
-from pipelines.spec.schema import Contract
-from pipelines.spec.sources import Source, read_sources
 
 WAREHOUSE_POOL = "warehouse"
 """Every asset that writes the warehouse sits in this pool; the instance limits it to 1."""

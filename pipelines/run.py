@@ -46,25 +46,6 @@ def prepare_instance(dagster_home: Path) -> Path:
     return dagster_home
 
 
-def landing_file_days(settings: Settings) -> dict[Path, date]:
-    """Every landing file of a valid declared source whose name holds a date, and that UTC day."""
-    from pipelines.ingest.parse import landing_files, partition_day
-    from pipelines.spec.sources import read_sources
-
-    days: dict[Path, date] = {}
-    for source in read_sources(settings.sources_file)[0].values():
-        for path in landing_files(settings.landing_dir, source):
-            day = partition_day(path.name, source.date_pattern)
-            if day is not None:
-                days[path] = day
-    return days
-
-
-def landing_days(settings: Settings) -> list[date]:
-    """Every UTC day named by a landing file of a declared source (sorted)."""
-    return sorted(set(landing_file_days(settings).values()))
-
-
 def run_pipeline(
     settings: Settings,
     first_day: date,

@@ -13,8 +13,8 @@ import polars as pl
 import pytest
 
 from pipelines.cli import main
+from pipelines.ingest.landing import landing_file_days
 from pipelines.ops.changes import LANDING_SCHEMA, changed_days, plan_run, record_run
-from pipelines.run import landing_file_days
 from pipelines.settings import Settings
 from pipelines.warehouse import connect, query
 from tests.conftest import PLEDGE_VARIABLES

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
-from pipelines.spec.schema import Contract
+from pipelines.contracts.schema import Contract
 
 EventKind = Literal[
     "dependency_failure", "hard_outage", "latency_regression", "maintenance", "slow_degradation"

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from pipelines.contracts.loader import load_contract
+from pipelines.contracts.schema import Contract
 from pipelines.demo import traffic
 from pipelines.demo.events import (
     CalendarWindow,
@@ -53,8 +55,6 @@ from pipelines.demo.writers import (
     write_sources,
 )
 from pipelines.settings import REPO_ROOT, Settings
-from pipelines.spec.loader import load_contract
-from pipelines.spec.schema import Contract
 
 EXAMPLE_CONTRACTS = REPO_ROOT / "examples" / "contracts"
 

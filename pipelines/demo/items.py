@@ -18,8 +18,8 @@ import holidays
 import numpy as np
 import polars as pl
 
+from pipelines.contracts.schema import Calendar
 from pipelines.demo.events import CalendarWindow, DemoRange, calendar_month
-from pipelines.spec.schema import Calendar
 
 UTC_TIME = pl.Datetime("us", "UTC")
 DESK_SERVICE, SOC_SERVICE, DATABASE = "service-desk", "soc", "orders-db"

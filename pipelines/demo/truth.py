@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
+from pipelines.contracts.schema import Contract, Timeslices
 from pipelines.demo.events import (
     DEGRADATION_BREACH_LEAD,
     DEPENDENCY_LAG,
@@ -18,7 +19,6 @@ from pipelines.demo.events import (
 from pipelines.demo.incidents import RandomIncident
 from pipelines.demo.items import ItemEvent, ItemEvidence
 from pipelines.sla.calendar import business_seconds
-from pipelines.spec.schema import Contract, Timeslices
 
 MET_BEFORE_END = timedelta(days=3)
 """The degrading month is checked to be still met this long before it ends."""

@@ -9,10 +9,10 @@ import dagster as dg
 import polars as pl
 
 from pipelines import partitions
+from pipelines.contracts.sources import PULLED_KINDS
 from pipelines.ingest.load import INGESTED_FILE_SCHEMA, RAW_TABLES, ingest_partition
 from pipelines.ingest.prometheus import PullError, pull_each
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome, partition_days
-from pipelines.spec.sources import PULLED_KINDS
 from pipelines.warehouse import transaction
 
 PULL_KEY = dg.AssetKey(["pull", "prometheus"])

@@ -23,17 +23,9 @@ import duckdb
 import polars as pl
 
 from pipelines import warehouse
-from pipelines.ingest.parse import (
-    REJECT_SCHEMA,
-    ROW_SCHEMAS,
-    UnreadableFile,
-    file_sha256,
-    files_of_day,
-    landing_files,
-    parse_landing_file,
-    undated_files,
-)
-from pipelines.spec.sources import Source
+from pipelines.contracts.sources import Source
+from pipelines.ingest.landing import file_sha256, files_of_day, landing_files, undated_files
+from pipelines.ingest.parse import REJECT_SCHEMA, ROW_SCHEMAS, UnreadableFile, parse_landing_file
 
 RAW_TABLES = {
     "requests": "raw.requests",

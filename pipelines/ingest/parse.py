@@ -28,24 +28,22 @@ Empty fields, and the source's ``missing`` marker (e.g. "?"), are missing values
 required field, null in an optional one (``OPTIONAL_FIELDS``). Ticket rows come out as events
 (``ticket_events``: a snapshot row becomes New/Resolved/Closed events).
 
-Partition days come from file names: the first group of the source's ``date_pattern`` found in a
-file's name is the UTC day it belongs to. Its rows keep their own timestamps even when these fall
-outside that day (an exporter writing local days), so downstream stages select rows by ``ts``.
+A file's rows keep their own timestamps even when these fall outside the day its name gives
+(``landing.partition_day``; an exporter writing local days), so downstream stages select rows by
+``ts``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import polars as pl
 
+from pipelines.contracts.sources import CANONICAL_FIELDS, Source
 from pipelines.ingest.records import FIELDS, LINE, UnreadableFile, split_csv
-from pipelines.spec.sources import CANONICAL_FIELDS, Source
 
 UTC = pl.Datetime("us", "UTC")
 
@@ -329,40 +327,6 @@ def ticket_events(tickets: pl.DataFrame, layout: str) -> pl.DataFrame:
     return tickets.with_columns(
         seq=pl.int_range(pl.len(), dtype=pl.Int64).over("ticket_id", "ts")
     ).select(_LINE, *list(ROW_SCHEMAS["tickets"]))
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes (what makes two landing files the same file)."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-def landing_files(landing_dir: str | Path, source: Source) -> list[Path]:
-    """The files under ``landing_dir`` matching the source's glob, sorted by path."""
-    return sorted(path for path in Path(landing_dir).glob(source.path) if path.is_file())
-
-
-def partition_day(file_name: str, date_pattern: str) -> date | None:
-    """The day named in a file name: the first group of ``date_pattern`` (the whole match when
-    the pattern has no group) read as an ISO date (``2026-11-20`` or ``20261120``); None when the
-    name holds no such date."""
-    match = re.search(date_pattern, file_name)
-    if match is None:
-        return None
-    try:
-        return date.fromisoformat(match.group(1) if match.re.groups else match.group(0))
-    except ValueError:
-        return None
-
-
-def files_of_day(files: Iterable[Path], date_pattern: str, day: date) -> list[Path]:
-    """The files whose name dates them to ``day``."""
-    return [path for path in files if partition_day(path.name, date_pattern) == day]
-
-
-def undated_files(files: Iterable[Path], date_pattern: str) -> list[Path]:
-    """The files whose name holds no date: they belong to no partition and are never loaded."""
-    return [path for path in files if partition_day(path.name, date_pattern) is None]
 
 
 def _value(field: str) -> str:

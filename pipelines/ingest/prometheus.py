@@ -34,9 +34,9 @@ import duckdb
 import httpx
 import polars as pl
 
+from pipelines.contracts.loader import Problem, problem_at, read_yaml_mapping
+from pipelines.contracts.sources import QUERY_FIELDS, PrometheusPull, Source
 from pipelines.ingest.parse import DUPLICATE_KEYS
-from pipelines.spec.loader import Problem, problem_at, read_yaml_mapping
-from pipelines.spec.sources import QUERY_FIELDS, PrometheusPull, Source
 from pipelines.warehouse import query
 
 MAX_POINTS = 11_000

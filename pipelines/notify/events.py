@@ -36,9 +36,9 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.report.render import objective_page_name
+from pipelines.contracts.schema import Contract
+from pipelines.report.paths import objective_page_name
 from pipelines.sla.objectives import KEYS
-from pipelines.spec.schema import Contract
 
 TROUBLES = ("breached", "budget_exhausted", "at_risk")
 """Events that say a window is in trouble, most severe first."""

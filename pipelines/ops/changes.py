@@ -19,10 +19,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines.ingest.parse import file_sha256
-from pipelines.run import landing_file_days
+from pipelines.contracts.sources import read_sources
+from pipelines.ingest.landing import file_sha256, landing_file_days
 from pipelines.settings import Settings
-from pipelines.spec.sources import read_sources
 from pipelines.warehouse import connect, insert_frame, query
 
 LANDING_SCHEMA = {"file": pl.String(), "sha256": pl.String(), "partition_date": pl.Date()}

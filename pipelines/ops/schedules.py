@@ -11,9 +11,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
+from pipelines.contracts.schema import Contract
 from pipelines.ops.jobs import days_run_request, ingest_and_windows, monthly_summary
 from pipelines.ops.jobs import predict_and_report as predict_and_report_job
-from pipelines.spec.schema import Contract
 
 LATE_HOURS = 3
 """For this many hours after UTC midnight an ingest tick also covers the previous day, whose last

@@ -19,10 +19,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from pipelines.ingest.landing import landing_file_days
 from pipelines.ops.jobs import days_run_request, ingest_and_windows
 from pipelines.partitions import daily
 from pipelines.resources import PledgeHome
-from pipelines.run import landing_file_days
 from pipelines.warehouse import query
 
 FileState = tuple[int, int]

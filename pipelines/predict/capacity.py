@@ -17,8 +17,8 @@ import numpy as np
 import polars as pl
 import statsmodels.api as sm
 
+from pipelines.contracts.schema import Contract
 from pipelines.predict.forecast import INSUFFICIENT_HISTORY
-from pipelines.spec.schema import Contract
 
 HORIZON_DAYS = 730
 MIN_DAYS = 14

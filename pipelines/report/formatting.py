@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pipelines.spec.units import format_duration
+from pipelines.contracts.units import format_duration
 
 NO_VALUE = "—"
 

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import polars as pl
 
+from pipelines.contracts.schema import Contract
 from pipelines.report.formatting import (
     NO_VALUE,
     format_amount,
@@ -38,7 +39,6 @@ from pipelines.report.render import template_environment
 from pipelines.report.review import DATA_GAP_STATUSES
 from pipelines.sla.clock import local_midnight
 from pipelines.sla.objectives import KEYS, UTC_US
-from pipelines.spec.schema import Contract
 from pipelines.warehouse import query
 
 MONTHLY_DIR = "monthly"

@@ -23,6 +23,9 @@ import polars as pl
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from pipelines.contracts.schema import SRE_WORKBOOK_RULES, Contract, Exclusion, Objective
+from pipelines.contracts.sli import statistic_percentile
+from pipelines.contracts.units import format_duration
 from pipelines.ingest.summary import (
     IngestRecords,
     failed_files,
@@ -51,6 +54,7 @@ from pipelines.report.formatting import (
     recommendation_label,
     status_style,
 )
+from pipelines.report.paths import objective_page_name
 from pipelines.report.review import review_recommendations
 from pipelines.report.summary import (
     capacity_running_out,
@@ -63,13 +67,10 @@ from pipelines.report.summary import (
     ticket_figures,
     unmatched_priorities,
 )
+from pipelines.sla.intervals import INTERVAL_METHOD
 from pipelines.sla.objectives import exclusion_intervals
 from pipelines.sla.outcomes import PERCENTILE_METHOD
 from pipelines.sla.samples import HISTOGRAM_METHOD
-from pipelines.sla.surveys import INTERVAL_METHOD
-from pipelines.spec.schema import SRE_WORKBOOK_RULES, Contract, Exclusion, Objective
-from pipelines.spec.sli import statistic_percentile
-from pipelines.spec.units import format_duration
 
 REPORT_TABLES = (
     "objectives",
@@ -153,12 +154,6 @@ class PreviousReport:
     generated_at: datetime | None
     problem: str | None
     changes: pl.DataFrame
-
-
-def objective_page_name(contract_id: str, objective_id: str) -> str:
-    """The file of an objective's drill-down page. ``~`` cannot occur in an id, so no two
-    objectives share a file."""
-    return f"objective-{contract_id}~{objective_id}.html"
 
 
 def template_environment() -> Environment:

@@ -8,6 +8,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from pipelines.contracts.schema import Contract
 from pipelines.ingest.load import RAW_TABLES as LOADED_TABLES
 from pipelines.partitions import daily, single_run
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome, partition_days
@@ -36,7 +37,6 @@ from pipelines.sla.tickets import (
     timer_outcomes,
 )
 from pipelines.sla.windows import objective_windows
-from pipelines.spec.schema import Contract
 from pipelines.warehouse import query, replace_rows, transaction
 
 RAW_TABLES = {

@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 import holidays
 import polars as pl
 
+from pipelines.contracts.fields import WEEKDAYS
+from pipelines.contracts.schema import ALWAYS, Calendar, Contract, Objective
 from pipelines.sla.clock import local_day, local_to_utc
-from pipelines.spec.fields import WEEKDAYS
-from pipelines.spec.schema import ALWAYS, Calendar, Contract, Objective
 
 UTC_TIME = pl.Datetime("us", "UTC")
 _MICROS = 1_000_000

@@ -20,10 +20,10 @@ from datetime import datetime
 
 import polars as pl
 
+from pipelines.contracts.schema import Contract
 from pipelines.sla.clock import local_to_utc
 from pipelines.sla.objectives import KEYS, UTC_US, interval_minutes
 from pipelines.sla.outcomes import OUTCOMES_SCHEMA
-from pipelines.spec.schema import Contract
 
 CORRECTIONS_SCHEMA = {
     "contract_id": pl.String,

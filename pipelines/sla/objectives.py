@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
+from pipelines.contracts.fields import WEEKDAYS
+from pipelines.contracts.schema import Contract, Exclusion, Timeslices
+from pipelines.contracts.sli import FirstContactSli, SatisfactionSli, Sli
 from pipelines.sla.clock import local_day, local_midnight, local_to_utc
-from pipelines.spec.fields import WEEKDAYS
-from pipelines.spec.schema import Contract, Exclusion, Timeslices
-from pipelines.spec.sli import FirstContactSli, SatisfactionSli, Sli
 
 UTC_US = pl.Datetime("us", "UTC")
 KEYS = ["contract_id", "objective_id"]

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
+from pipelines.sla.intervals import nps_interval, wilson_interval, z_scores
 from pipelines.sla.objectives import KEYS, UTC_US
 from pipelines.sla.windows import WINDOWS_SCHEMA, window_bounds
 
@@ -175,9 +176,6 @@ def _with_ticket_flags(
 def _window_statistics(objectives: pl.DataFrame, placed: pl.LazyFrame) -> pl.DataFrame:
     """Per window: total, good, statistic_value and interval (WINDOW_STATS_SCHEMA) of the items
     placed in it (columns of windows and outcomes, ``value`` as it counts in the window)."""
-    # surveys builds its outcomes with OUTCOMES_SCHEMA from this module: import it here.
-    from pipelines.sla.surveys import nps_interval, wilson_interval, z_scores
-
     statistic = pl.col("statistic").fill_null("share_within")
     value = pl.col("value")
     quantile = statistic.str.strip_prefix("p").cast(pl.Float64, strict=False) / 100

@@ -52,11 +52,11 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from pipelines.contracts.schema import Contract, Objective
+from pipelines.contracts.sli import DEFAULT_TIMERS, FirstContactSli, TicketSli, TicketTimer
+from pipelines.contracts.units import format_duration
 from pipelines.sla.calendar import UTC_TIME, WorkingTime, objective_calendar
 from pipelines.sla.outcomes import OUTCOMES_SCHEMA, TICKET_FLAGS_SCHEMA
-from pipelines.spec.schema import Contract, Objective
-from pipelines.spec.sli import DEFAULT_TIMERS, FirstContactSli, TicketSli, TicketTimer
-from pipelines.spec.units import format_duration
 
 TICKET_EVENTS_SCHEMA = pl.Schema(
     {

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pytest
 
+from pipelines.contracts.loader import load_contract
 from pipelines.demo.events import (
     DEGRADATION_BREACH_LEAD,
     DemoRange,
@@ -21,7 +22,6 @@ from pipelines.demo.events import (
 from pipelines.demo.traffic import minute_grid
 from pipelines.demo.truth import expected_status
 from pipelines.settings import REPO_ROOT
-from pipelines.spec.loader import load_contract
 
 ZONES = ["America/New_York", "Europe/Berlin", "Europe/London"]
 

@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
+from pipelines.contracts.loader import load_contracts
+from pipelines.contracts.sources import load_sources
 from pipelines.demo import generate_demo
 from pipelines.settings import REPO_ROOT
-from pipelines.spec.loader import load_contracts
-from pipelines.spec.sources import load_sources
 
 END = date(2026, 12, 3)
 """14 days before it hold all five traffic events; 90 days before it hold the clean month 2026-10."""

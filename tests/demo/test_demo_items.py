@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
+from pipelines.contracts.loader import load_contracts
+from pipelines.contracts.schema import Calendar
+from pipelines.contracts.sources import load_sources
 from pipelines.demo import generate_demo
 from pipelines.ingest.parse import parse_landing_file
 from pipelines.settings import REPO_ROOT
 from pipelines.sla.calendar import business_seconds
-from pipelines.spec.loader import load_contracts
-from pipelines.spec.schema import Calendar
-from pipelines.spec.sources import load_sources
 
 END = date(2026, 12, 3)
 ITEM_SOURCES = ("servicenow", "security", "backups", "restores", "surveys")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.spec.sources import Source
+from pipelines.contracts.sources import Source
 
 sys.path.insert(0, str(Path(__file__).parent))
 

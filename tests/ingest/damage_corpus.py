@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipelines.contracts.sources import Source
 from pipelines.ingest.parse import ParsedFile, parse_landing_file
-from pipelines.spec.sources import Source
 
 
 @dataclass(frozen=True)

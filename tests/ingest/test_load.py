@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pipelines import warehouse
+from pipelines.contracts.sources import Source
 from pipelines.ingest.load import ingest_partition
-from pipelines.spec.sources import Source
 
 DAY = date(2026, 11, 20)
 GOOD_CSV = """

@@ -10,17 +10,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines.ingest.parse import (
-    REJECT_SCHEMA,
-    ROW_SCHEMAS,
-    UnreadableFile,
-    file_sha256,
-    files_of_day,
-    parse_landing_file,
-    partition_day,
-    undated_files,
-)
-from pipelines.spec.sources import Source
+from pipelines.contracts.sources import Source
+from pipelines.ingest.landing import file_sha256, files_of_day, partition_day, undated_files
+from pipelines.ingest.parse import REJECT_SCHEMA, ROW_SCHEMAS, UnreadableFile, parse_landing_file
 
 REQUESTS_CSV = """
     timestamp,service,requests,errors

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pipelines.contracts.sources import Source
 from pipelines.ingest.parse import ROW_SCHEMAS, parse_landing_file
-from pipelines.spec.sources import Source
 
 
 def utc(*parts: int) -> datetime:

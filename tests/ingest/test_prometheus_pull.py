@@ -14,7 +14,8 @@ import polars as pl
 import pytest
 
 from pipelines import warehouse
-from pipelines.ingest.parse import file_sha256
+from pipelines.contracts.sources import read_sources
+from pipelines.ingest.landing import file_sha256
 from pipelines.ingest.prometheus import (
     PullError,
     Watermark,
@@ -28,7 +29,6 @@ from pipelines.ingest.prometheus import (
     range_chunks,
     read_watermark,
 )
-from pipelines.spec.sources import read_sources
 
 MINUTE = timedelta(minutes=1)
 SETTLE = timedelta(minutes=5)

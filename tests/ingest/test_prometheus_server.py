@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, start_http_server
 
 from pipelines import warehouse
 from pipelines.cli import main
+from pipelines.contracts.sources import Source, read_sources
 from pipelines.demo.prometheus import (
     PrometheusError,
     RunningServer,
@@ -35,9 +36,8 @@ from pipelines.demo.prometheus import (
     write_openmetrics,
 )
 from pipelines.demo.writers import LATENCY, PROBES, REQUESTS, write_daily
-from pipelines.ingest.parse import file_sha256
+from pipelines.ingest.landing import file_sha256
 from pipelines.ingest.prometheus import Watermark, pull_source, read_watermark
-from pipelines.spec.sources import Source, read_sources
 from tests.conftest import DEMO_DAYS, PLEDGE_VARIABLES
 
 START = datetime(2026, 10, 1, tzinfo=UTC)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pydantic
 import pytest
 
+from pipelines.contracts.sources import Source
 from pipelines.ingest.parse import parse_landing_file
 from pipelines.ingest.records import split_csv
-from pipelines.spec.sources import Source
 
 
 def test_quoted_fields_may_hold_commas_quotes_and_line_breaks() -> None:

@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 
 from pipelines import warehouse
+from pipelines.contracts.sources import load_sources
 from pipelines.ingest.load import ingest_partition
 from pipelines.settings import REPO_ROOT
-from pipelines.spec.sources import load_sources
 
 SAMPLE = REPO_ROOT.parent / "shared/datasets/incidents-sample/incident_event_log_sample.csv"
 FULL_LOG_ROWS = 141_712

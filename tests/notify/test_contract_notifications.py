@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.contracts.loader import ContractError, load_contract
 from pipelines.settings import REPO_ROOT
-from pipelines.spec.loader import ContractError, load_contract
 
 CONTRACT = """\
 id: tiny

@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pipelines.contracts.schema import Contract
 from pipelines.notify.events import Sent, new_events, window_states
 from pipelines.sla.objectives import UTC_US
-from pipelines.spec.schema import Contract
 
 AS_OF = datetime(2026, 11, 20, tzinfo=UTC)
 NOV = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))

@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from pipelines.contracts.loader import load_contracts
 from pipelines.definitions import defs
 from pipelines.ops.jobs import PARTITION_RANGE_END, PARTITION_RANGE_START
 from pipelines.ops.schedules import (
@@ -16,7 +17,6 @@ from pipelines.ops.schedules import (
     zone_slug,
 )
 from pipelines.settings import REPO_ROOT
-from pipelines.spec.loader import load_contracts
 
 
 def test_a_tick_covers_today_and_yesterday_only_after_midnight():

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from pipelines.cli import main
+from pipelines.contracts.loader import load_contract
 from pipelines.predict.backtest import (
     as_of_times,
     backtest_metrics,
@@ -24,7 +25,6 @@ from pipelines.predict.backtest import (
 )
 from pipelines.settings import REPO_ROOT
 from pipelines.sla.objectives import UTC_US, objectives_frame
-from pipelines.spec.loader import load_contract
 from pipelines.warehouse import connect, insert_frame
 
 D0 = datetime(2026, 3, 2, tzinfo=UTC)

@@ -7,6 +7,8 @@ import polars as pl
 import pytest
 from pydantic import ValidationError
 
+from pipelines.contracts.loader import load_contract
+from pipelines.contracts.schema import Capacity
 from pipelines.predict.capacity import (
     CAPACITY_SCHEMA,
     MODEL,
@@ -16,8 +18,6 @@ from pipelines.predict.capacity import (
 )
 from pipelines.predict.forecast import INSUFFICIENT_HISTORY
 from pipelines.settings import REPO_ROOT
-from pipelines.spec.loader import load_contract
-from pipelines.spec.schema import Capacity
 
 START = date(2026, 1, 1)  # a Thursday
 

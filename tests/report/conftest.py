@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 import pytest
 
+from pipelines.contracts.schema import Contract
 from pipelines.sla.burn import ALERTS_SCHEMA, BURN_RATES_SCHEMA
 from pipelines.sla.corrections import corrections_frame
 from pipelines.sla.credits import CREDITS_SCHEMA
@@ -25,7 +26,6 @@ from pipelines.sla.objectives import objectives_frame
 from pipelines.sla.outcomes import OUTCOME_WINDOWS_SCHEMA, OUTCOMES_SCHEMA
 from pipelines.sla.slices import SLICES_SCHEMA
 from pipelines.sla.tickets import TICKET_TIMERS_SCHEMA
-from pipelines.spec.schema import Contract
 
 TS = pl.Datetime("us", "UTC")
 AS_OF = datetime(2026, 3, 10, 12, tzinfo=UTC)

@@ -8,6 +8,8 @@ import polars as pl
 import pytest
 
 from pipelines import warehouse
+from pipelines.contracts.loader import load_contracts
+from pipelines.contracts.schema import Contract
 from pipelines.report.assets import monthly_summary
 from pipelines.report.monthly import (
     MONTHLY_COLUMNS,
@@ -22,8 +24,6 @@ from pipelines.report.monthly import (
     write_monthly_summary,
 )
 from pipelines.resources import PledgeHome
-from pipelines.spec.loader import load_contracts
-from pipelines.spec.schema import Contract
 
 TS = pl.Datetime("us", "UTC")
 AS_OF = datetime(2026, 11, 3, tzinfo=UTC)

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.report.render import ReportSet, objective_page_name, render_reports
+from pipelines.report.paths import objective_page_name
+from pipelines.report.render import ReportSet, render_reports
 
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)

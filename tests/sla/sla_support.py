@@ -7,13 +7,13 @@ from typing import Any
 
 import polars as pl
 
+from pipelines.contracts.schema import Contract
 from pipelines.sla.objectives import (
     excluded_minutes,
     exclusion_intervals,
     objectives_frame,
 )
 from pipelines.sla.slices import objective_slices
-from pipelines.spec.schema import Contract
 
 UTC_US = pl.Datetime("us", "UTC")
 NO_FIRING = pl.DataFrame(schema={"contract_id": pl.String, "objective_id": pl.String})

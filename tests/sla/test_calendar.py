@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipelines.contracts.schema import Calendar, Contract
 from pipelines.sla.calendar import business_deadline, business_seconds, objective_calendar
-from pipelines.spec.schema import Calendar, Contract
 
 BERLIN = ZoneInfo("Europe/Berlin")
 OFFICE = Calendar()  # Monday to Friday, 08:00-17:00

@@ -7,12 +7,12 @@ from datetime import date, datetime
 import polars as pl
 from sla_support import EMPTY, NO_FIRING, make_contract, requests, utc
 
+from pipelines.contracts.schema import Contract
 from pipelines.sla.corrections import corrected_minutes, corrections_frame, drop_corrected
 from pipelines.sla.objectives import excluded_minutes, exclusion_intervals, objectives_frame
 from pipelines.sla.outcomes import OUTCOMES_SCHEMA
 from pipelines.sla.slices import objective_slices
 from pipelines.sla.windows import objective_windows
-from pipelines.spec.schema import Contract
 
 API = {"id": "avail", "sli": {"kind": "availability"}, "window": "day"}
 WEB = {"id": "web-avail", "service": "web", "sli": {"kind": "availability"}, "window": "day"}

@@ -6,9 +6,10 @@ import polars as pl
 import pytest
 from sla_support import make_contract, utc
 
+from pipelines.sla.intervals import nps_interval, wilson_interval, z_scores
 from pipelines.sla.objectives import objectives_frame
 from pipelines.sla.outcomes import outcome_windows
-from pipelines.sla.surveys import nps_interval, survey_outcomes, wilson_interval, z_scores
+from pipelines.sla.surveys import survey_outcomes
 
 UTC_US = pl.Datetime("us", "UTC")
 

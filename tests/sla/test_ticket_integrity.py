@@ -11,7 +11,8 @@ from sla_support import utc
 
 from pipelines import warehouse
 from pipelines.report.assets import read_report_tables
-from pipelines.report.render import objective_page_name, render_reports
+from pipelines.report.paths import objective_page_name
+from pipelines.report.render import render_reports
 from pipelines.resources import PledgeHome
 from pipelines.sla.assets import sla_objectives, sla_outcomes, sla_windows
 

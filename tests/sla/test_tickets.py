@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
+from pipelines.contracts.schema import Contract, Objective
 from pipelines.sla.outcomes import OUTCOMES_SCHEMA
 from pipelines.sla.tickets import (
     TICKET_EVENTS_SCHEMA,
@@ -24,7 +25,6 @@ from pipelines.sla.tickets import (
     ticket_timers,
     timer_outcomes,
 )
-from pipelines.spec.schema import Contract, Objective
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HOUR = 3600.0

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
-from pipelines.spec.units import format_duration, parse_duration, parse_share
+from pipelines.contracts.units import format_duration, parse_duration, parse_share
 
 
 def share_value(value: object) -> float:

@@ -6,7 +6,7 @@ other fields of the same contract fail validation (one run shows every problem).
 
 from __future__ import annotations
 
-from pipelines.spec.units import parse_share
+from pipelines.contracts.units import parse_share
 
 Path = tuple[str | int, ...]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipelines.spec.sources import SourcesError, load_sources, read_sources
+from pipelines.contracts.sources import SourcesError, load_sources, read_sources
 
 SOURCES = """\
 # two good sources, two bad ones

@@ -37,8 +37,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from pipelines.spec.fields import Duration, Model
-from pipelines.spec.loader import Problem, YamlFileError, plain_data, problem_at, read_yaml_mapping
+from pipelines.contracts.fields import Duration, Model
+from pipelines.contracts.loader import (
+    Problem,
+    YamlFileError,
+    plain_data,
+    problem_at,
+    read_yaml_mapping,
+)
 
 CANONICAL_FIELDS = {
     "requests": ("ts", "service", "total", "errors"),

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from pipelines.spec.fields import Duration, Model, Share, parse_positive_duration, share_value
+from pipelines.contracts.fields import Duration, Model, Share, parse_positive_duration, share_value
 
 STATISTIC = re.compile(r"^(share_within|mean|median|max|p(\d{1,2}(\.\d+)?))$")
 """share_within (share of items within a threshold), or a window statistic: mean, median, max or

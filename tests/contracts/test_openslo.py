@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
-from pipelines.spec.loader import load_contract
-from pipelines.spec.openslo import import_openslo
-from pipelines.spec.schema import Occurrences, Timeslices
+from pipelines.contracts.loader import load_contract
+from pipelines.contracts.openslo import import_openslo
+from pipelines.contracts.schema import Occurrences, Timeslices
 
 FIXTURES = Path(__file__).parent / "openslo"
 CONTRACT_IDS = ("checkout", "orders", "search")

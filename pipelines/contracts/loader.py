@@ -15,9 +15,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from pipelines.spec.checks import contract_problems
-from pipelines.spec.schema import Contract
-from pipelines.spec.sli import SLI_KINDS
+from pipelines.contracts.checks import contract_problems
+from pipelines.contracts.schema import Contract
+from pipelines.contracts.sli import SLI_KINDS
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from pipelines.spec.fields import (
+from pipelines.contracts.fields import (
     Duration,
     LocalTime,
     Model,
@@ -30,8 +30,8 @@ from pipelines.spec.fields import (
     Weekday,
     parse_positive_duration,
 )
-from pipelines.spec.sli import Sli, TrafficSli, parse_target
-from pipelines.spec.units import format_duration
+from pipelines.contracts.sli import Sli, TrafficSli, parse_target
+from pipelines.contracts.units import format_duration
 
 
 class Contact(Model):

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from pipelines.spec.loader import MAX_YAML_VALUES
-from pipelines.spec.sources import read_sources
+from pipelines.contracts.loader import MAX_YAML_VALUES
+from pipelines.contracts.sources import read_sources
 
 
 def test_alias_bomb_is_refused_before_expansion(tmp_path: Path) -> None:

@@ -47,8 +47,8 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
-from pipelines.spec.schema import Objective
-from pipelines.spec.units import format_duration
+from pipelines.contracts.schema import Objective
+from pipelines.contracts.units import format_duration
 
 API_VERSION = "openslo/v1"
 IMPORTED_KINDS = ("Service", "SLI", "SLO")

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
+from pipelines.contracts.loader import ContractError, load_contract
+from pipelines.contracts.schema import Timeslices
 from pipelines.settings import REPO_ROOT
-from pipelines.spec.loader import ContractError, load_contract
-from pipelines.spec.schema import Timeslices
 
 EXAMPLES = REPO_ROOT / "examples" / "contracts"
 

@@ -1,0 +1,9 @@
+"""The names of report pages: a small shared fact, used by the pages and by notifications' links."""
+
+from __future__ import annotations
+
+
+def objective_page_name(contract_id: str, objective_id: str) -> str:
+    """The file of an objective's drill-down page. ``~`` cannot occur in an id, so no two
+    objectives share a file."""
+    return f"objective-{contract_id}~{objective_id}.html"
