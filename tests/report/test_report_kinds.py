@@ -10,8 +10,8 @@ from markupsafe import escape
 from pipelines.report import figures
 from pipelines.report.render import render_reports
 from pipelines.report.summary import objective_summary, ticket_figures
+from pipelines.sla.intervals import INTERVAL_METHOD
 from pipelines.sla.outcomes import PERCENTILE_METHOD
-from pipelines.sla.surveys import INTERVAL_METHOD
 
 
 @pytest.fixture
