@@ -4,11 +4,14 @@ with the figures measured on the generated evidence (a yardstick for the pipelin
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+import holidays
 import polars as pl
 
-from pipelines.contracts.schema import Contract, Timeslices
+from pipelines.contracts.fields import WEEKDAYS
+from pipelines.contracts.schema import Calendar, Contract, Timeslices
 from pipelines.demo.events import (
     DEGRADATION_BREACH_LEAD,
     DEPENDENCY_LAG,
@@ -18,7 +21,6 @@ from pipelines.demo.events import (
 )
 from pipelines.demo.incidents import RandomIncident
 from pipelines.demo.items import ItemEvent, ItemEvidence
-from pipelines.sla.calendar import business_seconds
 
 MET_BEFORE_END = timedelta(days=3)
 """The degrading month is checked to be still met this long before it ends."""
@@ -217,6 +219,41 @@ def ground_truth(
     }
 
 
+def walked_business_seconds(
+    start: datetime, end: datetime, calendar: Calendar, zone: ZoneInfo
+) -> float:
+    """Working seconds from ``start`` to ``end`` (UTC instants), walked minute by minute: each
+    step, up to the next whole minute or ``end``, counts when its first instant, read as a
+    wall-clock time in ``zone``, falls on a working weekday that is neither a public holiday (the
+    ``holidays`` package) nor one of the calendar's dates, between the opening and closing hours.
+
+    Deliberately independent of ``pipelines.sla``: the pipeline's business time is checked
+    against this walk, so the two must not share code."""
+    closed: set[date] = set(calendar.dates)
+    if calendar.holidays is not None:
+        years = range(start.astimezone(zone).year, end.astimezone(zone).year + 1)
+        closed |= set(
+            holidays.country_holidays(
+                calendar.holidays.country, subdiv=calendar.holidays.subdivision, years=years
+            )
+        )
+    working_days = {WEEKDAYS.index(day) for day in calendar.days}
+    opening, closing = calendar.hours
+    seconds = 0.0
+    moment = start
+    while moment < end:
+        step_end = min(end, moment.replace(second=0, microsecond=0) + timedelta(minutes=1))
+        local = moment.astimezone(zone)
+        if (
+            local.weekday() in working_days
+            and local.date() not in closed
+            and opening <= local.time() < closing
+        ):
+            seconds += (step_end - moment).total_seconds()
+        moment = step_end
+    return seconds
+
+
 def ticket_figures(
     log: pl.DataFrame, contract: Contract, event_facts: dict, window: CalendarWindow
 ) -> dict[str, object]:
@@ -235,8 +272,14 @@ def ticket_figures(
         )
         .filter(pl.col("end").is_between(window.start, window.end, "left"))
     )
-    seconds = business_seconds(resolved, contract.calendars[objective.calendar], contract.zone)
-    resolved = resolved.with_columns(seconds).with_columns(
+    calendar = contract.calendars[objective.calendar]
+    seconds = [
+        walked_business_seconds(start, end, calendar, contract.zone)
+        for start, end in resolved.select("start", "end").iter_rows()
+    ]
+    resolved = resolved.with_columns(
+        business_seconds=pl.Series(seconds, dtype=pl.Float64)
+    ).with_columns(
         good=pl.col("business_seconds") <= pl.col("priority").replace_strict(targets)
     )
     ticket = resolved.filter(pl.col("number") == event_facts["ticket_id"]).row(0, named=True)

@@ -3,7 +3,7 @@ a reject, and the scripted item events visible in them."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,9 +14,11 @@ from pipelines.contracts.loader import load_contracts
 from pipelines.contracts.schema import Calendar
 from pipelines.contracts.sources import load_sources
 from pipelines.demo import generate_demo
+from pipelines.demo.truth import walked_business_seconds
 from pipelines.ingest.parse import parse_landing_file
 from pipelines.settings import REPO_ROOT
 from pipelines.sla.calendar import business_seconds
+from pipelines.sla.tickets import ticket_timers
 
 END = date(2026, 12, 3)
 ITEM_SOURCES = ("servicenow", "security", "backups", "restores", "surveys")
@@ -157,3 +159,58 @@ def test_a_weekday_holiday_is_off_in_the_office_calendar(tmp_path: Path) -> None
     assert business_seconds(ticket, Calendar(), BERLIN).to_list() == [14 * 3600.0]
     assert event["ticket_within_target"] and event["expected_status"] == "on_track"
     assert _utc(event["start"]) == datetime(2026, 12, 24, 14, tzinfo=UTC)
+
+
+def _pipeline_ticket_hours(home: Path, truth: dict, event: dict) -> tuple[float, int, int]:
+    """The pipeline's business hours for the event's ticket, and its good and total P1/P2
+    tickets resolved in the event's window (``sla.tickets`` on the demo's ticket events)."""
+    contracts, _ = load_contracts(home / "contracts")
+    contract = next(c for c in contracts if c.id == event["contract_id"])
+    objective = contract.objective("p1-p2-resolution")
+    sources = load_sources(home / "sources.yaml")
+    files = sorted((home / "landing").glob(sources["servicenow"].path))
+    services = {service.id for service in contract.services}
+    events = pl.concat([parse_landing_file(p, sources["servicenow"], services).rows for p in files])
+    timers = ticket_timers(events, contract, objective, _utc(truth["end"]))
+    in_window = timers.filter(
+        pl.col("timer_state") == "completed",
+        pl.col("target_seconds").is_not_null(),
+        pl.col("stopped_at").is_between(
+            _utc(event["window_start"]), _utc(event["window_end"]), "left"
+        ),
+    )
+    ticket = timers.filter(pl.col("ticket_id") == event["ticket_id"])
+    good = in_window.filter(~pl.col("breached")).height
+    return ticket["business_seconds"].item() / 3600, good, in_window.height
+
+
+def test_the_truth_walks_business_minutes_itself() -> None:
+    office = Calendar(holidays={"country": "DE", "subdivision": "BE"})
+    christmas_eve = datetime(2026, 12, 24, 14, tzinfo=UTC)  # 15:00 in Berlin, a Thursday
+    after_boxing_day = datetime(2026, 12, 28, 12, 30, 30, tzinfo=UTC)  # Monday 13:30:30
+    # Thursday 15:00–17:00 (2 h), Friday 25th and Saturday 26th off, Monday 08:00–13:30:30
+    assert walked_business_seconds(christmas_eve, after_boxing_day, office, BERLIN) == (
+        2 * 3600 + 5 * 3600 + 30 * 60 + 30
+    )
+    # the night of the DST change (29 March 2026, a Sunday) is not working time
+    spring = datetime(2026, 3, 27, 15, tzinfo=UTC), datetime(2026, 3, 30, 7, 0, tzinfo=UTC)
+    assert walked_business_seconds(*spring, Calendar(), BERLIN) == 1 * 3600 + 1 * 3600
+
+
+def test_the_truth_catches_a_business_hours_function_that_forgets_holidays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    truth = _generate(tmp_path, date(2026, 12, 31), 14)
+    event = _event(truth, "public_holiday")
+    measured = (event["ticket_business_hours"], event["good"], event["total"])
+    assert _pipeline_ticket_hours(tmp_path, truth, event) == measured
+
+    def every_weekday(calendar: Calendar, first: date, last: date) -> list[date]:
+        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        return [day for day in days if day.weekday() < 5]
+
+    monkeypatch.setattr("pipelines.sla.calendar._working_days", every_weekday)
+    wrong = _pipeline_ticket_hours(tmp_path, truth, event)
+    assert wrong[0] == event["ticket_business_hours"] + 9 != event["ticket_business_hours"]
+    regenerated = _generate(tmp_path / "again", date(2026, 12, 31), 14)
+    assert _event(regenerated, "public_holiday") == event  # the truth does not move with it
