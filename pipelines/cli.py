@@ -32,8 +32,9 @@ EXIT_CODES = f"""exit codes (when several apply, the smallest):
      in sources.yaml or an invalid contract (the valid sources and contracts still run; the
      bad ones are listed as file:line)
   {EXIT_EVIDENCE}  evidence problem: a landing file failed to load, or a source rejected more than
-     PLEDGE_MAX_REJECT_RATIO of a day's rows (the files are named on stderr; the reports
-     are still written, with a data-quality banner and reports/rejects.html)
+     its max_reject_ratio and max_rejected_rows of a day's rows (PLEDGE_MAX_REJECT_RATIO, 0.01;
+     PLEDGE_MAX_REJECTED_ROWS, 10; the files are named on stderr; the reports are still
+     written, with a data-quality banner and reports/rejects.html)
   {EXIT_WAREHOUSE_BUSY}  gave up waiting for the warehouse: a live run or another process held it
      for PLEDGE_POOL_WAIT_SECONDS (600); runs whose process is gone are freed by themselves"""
 

@@ -56,8 +56,8 @@ def client(
     authorization: str | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> httpx.Client:
-    """An httpx client: no redirects followed, no keep-alive, no proxy or netrc from the
-    environment, ``authorization`` (a full header value) sent to ``base_url``'s origin only
+    """An httpx client: no redirects followed, no keep-alive (proxies from the environment, as
+    httpx reads them), ``authorization`` (a full header value) sent to ``base_url``'s origin only
     (``transport``: httpx's own by default; tests may pass another)."""
     base = httpx.URL(base_url)
     return httpx.Client(
@@ -65,7 +65,6 @@ def client(
         follow_redirects=False,
         auth=OriginAuth(base, authorization) if authorization else None,
         limits=LIMITS,
-        trust_env=False,
         transport=transport,
     )
 
