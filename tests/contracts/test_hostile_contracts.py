@@ -13,6 +13,7 @@ import pytest
 
 from pipelines.cli import EXIT_CONFIGURATION, main
 from pipelines.contracts.loader import MAX_YAML_ALIAS_NODES, MAX_YAML_DEPTH
+from pipelines.contracts.openslo import import_openslo
 from pipelines.settings import REPO_ROOT
 
 EXAMPLES = REPO_ROOT / "examples" / "contracts"
@@ -53,6 +54,17 @@ def test_a_hostile_file_is_one_problem_at_its_line(tmp_path, capsys, text, probl
     code, out, elapsed = validate(capsys, path)
     assert (code, out) == (1, [f"{path}:{problem}"])
     assert elapsed < 5  # was 82 s and a MemoryError (bomb), a RecursionError (deep)
+
+
+def test_an_openslo_import_is_bounded_alike(tmp_path):
+    bomb, deep = tmp_path / "bomb.yaml", tmp_path / "deep.yaml"
+    bomb.write_text(alias_bomb())
+    deep.write_text(DEEP)
+    imported = import_openslo([bomb, deep], provider="P", consumer="C")
+    assert [str(problem) for problem in imported.problems] == [
+        f"{bomb}: (yaml): line 6: aliases expand to more than {MAX_YAML_ALIAS_NODES:,} nodes",
+        f"{deep}: (yaml): line 2: nested deeper than {MAX_YAML_DEPTH} levels",
+    ]
 
 
 def test_duplicate_contract_ids_name_both_files(tmp_path, capsys):
