@@ -28,11 +28,13 @@ EXIT_WAREHOUSE_BUSY = 4
 EXIT_CODES = f"""exit codes (when several apply, the smallest):
   0  every step ran, every landing file loaded, no reject ratio exceeded
   {EXIT_RUN_FAILED}  the pipeline run failed (a step raised an error or a blocking check failed)
-  {EXIT_CONFIGURATION}  usage or configuration error: bad arguments, no landing files, or a problem
-     in sources.yaml (valid sources still run; the bad ones are listed as file:line)
+  {EXIT_CONFIGURATION}  usage or configuration error: bad arguments, no landing files, a problem
+     in sources.yaml or an invalid contract (the valid sources and contracts still run; the
+     bad ones are listed as file:line)
   {EXIT_EVIDENCE}  evidence problem: a landing file failed to load, or a source rejected more than
-     PLEDGE_MAX_REJECT_RATIO of a day's rows (the files are named on stderr; the reports
-     are still written, with a data-quality banner and reports/rejects.html)
+     its max_reject_ratio and max_rejected_rows of a day's rows (PLEDGE_MAX_REJECT_RATIO, 0.01;
+     PLEDGE_MAX_REJECTED_ROWS, 10; the files are named on stderr; the reports are still
+     written, with a data-quality banner and reports/rejects.html)
   {EXIT_WAREHOUSE_BUSY}  gave up waiting for the warehouse: a live run or another process held it
      for PLEDGE_POOL_WAIT_SECONDS (600); runs whose process is gone are freed by themselves"""
 
@@ -201,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from pipelines.contracts.loader import ContractError, load_contract
+    from pipelines.contracts.loader import ContractError, duplicate_contract_ids, load_contract
 
     files: list[Path] = []
     for path in args.paths:
@@ -214,6 +216,7 @@ def _validate(args: argparse.Namespace) -> int:
             return 1
     failed = False
     sources_files = [file for file in files if _is_sources_file(file)]
+    loaded = []
     for file in files:
         if file in sources_files:
             problems = _source_problems(file, args.online)
@@ -222,11 +225,14 @@ def _validate(args: argparse.Namespace) -> int:
                 print(problem)
             continue
         try:
-            load_contract(file)
+            loaded.append((file, load_contract(file)))
         except ContractError as error:
             failed = True
             for problem in error.problems:
                 print(problem)
+    for problem in duplicate_contract_ids(loaded):
+        failed = True
+        print(problem)
     if not failed:
         print(f"{len(files) - len(sources_files)} contract file(s) valid", end="")
         print(f", {len(sources_files)} sources file(s) valid" if sources_files else "")
@@ -323,6 +329,7 @@ def _run(args: argparse.Namespace) -> int:
             f"running the valid sources ({', '.join(sources)})",
             file=sys.stderr,
         )
+    invalid = _invalid_contracts(settings)
     pulled = {name: source for name, source in sources.items() if source.pull}
     pull_code = _pull_each(settings, pulled, args.first, None) if pulled else 0
     pull_busy = pull_code == EXIT_WAREHOUSE_BUSY
@@ -344,7 +351,7 @@ def _run(args: argparse.Namespace) -> int:
             still_failed = _files_not_loaded(settings)
             for file, error in still_failed:
                 print(f"error: landing file still not loaded: {file}: {error}", file=sys.stderr)
-            if problems:
+            if problems or invalid:
                 return EXIT_CONFIGURATION
             return EXIT_EVIDENCE if still_failed else pull_code
         first, last = changes.days or (None, None)
@@ -357,9 +364,23 @@ def _run(args: argparse.Namespace) -> int:
         )
         return 2
     exit_code = _run_and_report(settings, first, last, time.perf_counter())
-    if problems and exit_code != EXIT_RUN_FAILED:
+    if invalid:
+        print(f"Contracts not run: {len(invalid)} invalid (fix them; `pledge validate` checks):")
+        print("\n".join(f"  {problem}" for problem in invalid))
+    if (problems or invalid) and exit_code != EXIT_RUN_FAILED:
         return EXIT_CONFIGURATION
     return _smallest_failure(exit_code, pull_code)
+
+
+def _invalid_contracts(settings: Settings) -> list:
+    """The problems of the contracts that fail validation (the run leaves them out), each
+    printed on stderr."""
+    from pipelines.contracts.loader import load_contracts
+
+    invalid = load_contracts(settings.contracts_dir)[1]
+    for problem in invalid:
+        print(f"error: contract not run: {problem}", file=sys.stderr)
+    return invalid
 
 
 def _smallest_failure(*codes: int) -> int:

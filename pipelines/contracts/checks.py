@@ -6,23 +6,38 @@ other fields of the same contract fail validation (one run shows every problem).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pipelines.contracts.units import parse_share
 
 Path = tuple[str | int, ...]
 
 
-def contract_problems(document: dict) -> list[tuple[Path, str]]:
-    """Cross-field problems of a contract document: ``[(path, message)]``."""
+def contract_problems(
+    document: dict, where: Callable[[Path], str] = lambda path: ".".join(map(str, path))
+) -> list[tuple[Path, str]]:
+    """Cross-field problems of a contract document: ``[(path, message)]``; ``where`` names a
+    path in a message (e.g. its ``file:line``), for a duplicate to name the first."""
     problems: list[tuple[Path, str]] = []
     services = _mappings(document.get("services"))
     objectives = _mappings(document.get("objectives"))
     service_ids = [service.get("id") for service in services]
-    for index in _repeats(service_ids):
-        problems.append((("services", index, "id"), f"duplicate service id {service_ids[index]!r}"))
-    objective_ids = [objective.get("id") for objective in objectives]
-    for index in _repeats(objective_ids):
+    for index, first in _repeats(service_ids):
         problems.append(
-            (("objectives", index, "id"), f"duplicate objective id {objective_ids[index]!r}")
+            (
+                ("services", index, "id"),
+                f"duplicate service id {service_ids[index]!r} "
+                f"(first at {where(('services', first, 'id'))})",
+            )
+        )
+    objective_ids = [objective.get("id") for objective in objectives]
+    for index, first in _repeats(objective_ids):
+        problems.append(
+            (
+                ("objectives", index, "id"),
+                f"duplicate objective id {objective_ids[index]!r} "
+                f"(first at {where(('objectives', first, 'id'))})",
+            )
         )
     known = {service_id for service_id in service_ids if isinstance(service_id, str)}
     for index, objective in enumerate(objectives):
@@ -83,14 +98,17 @@ def _mappings(node: object) -> list[dict]:
     )
 
 
-def _repeats(values: list[object]) -> list[int]:
-    """Indices of the second and later occurrences of a value."""
-    seen: set[object] = set()
+def _repeats(values: list[object]) -> list[tuple[int, int]]:
+    """The index of each second and later occurrence of a value, with that of its first."""
+    first: dict[object, int] = {}
     repeats = []
     for index, value in enumerate(values):
-        if value is not None and value in seen:
-            repeats.append(index)
-        seen.add(value)
+        if value is None or not isinstance(value, str | int | float | bool):
+            continue
+        if value in first:
+            repeats.append((index, first[value]))
+        else:
+            first[value] = index
     return repeats
 
 

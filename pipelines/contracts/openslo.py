@@ -47,6 +47,7 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
+from pipelines.contracts.loader import structure_problem
 from pipelines.contracts.schema import Objective
 from pipelines.contracts.units import format_duration
 
@@ -226,8 +227,13 @@ def _read_objects(
         if not path.is_file():
             problems.append(ImportProblem(file, "(file)", "path", "no such file"))
             continue
+        text = path.read_text()
+        bound = structure_problem(text)  # nesting and aliases bounded before anything is built
+        if bound is not None and not bound.syntax:
+            problems.append(ImportProblem(file, "(yaml)", f"line {bound.line}", bound.message))
+            continue
         try:
-            documents = list(YAML(typ="safe").load_all(path.read_text()))
+            documents = list(YAML(typ="safe").load_all(text))
         except MarkedYAMLError as error:
             mark = error.problem_mark or error.context_mark
             line = f"line {mark.line + 1}" if mark else "(yaml)"

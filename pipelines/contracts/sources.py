@@ -299,6 +299,19 @@ class Source(Model):
         default=None,
         description="tickets only: the priorities the exporter writes; any other is rejected",
     )
+    max_reject_ratio: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="reject_ratio check: the share of a day's rows that may be rejected "
+        "(default PLEDGE_MAX_REJECT_RATIO, 0.01)",
+    )
+    max_rejected_rows: int | None = Field(
+        default=None,
+        ge=0,
+        description="reject_ratio check: the rejected rows of a day tolerated whatever their "
+        "share (default PLEDGE_MAX_REJECTED_ROWS, 10)",
+    )
     pull: PrometheusPull | None = Field(
         default=None,
         description="set by the loader for a kind: prometheus declaration (never in the file)",

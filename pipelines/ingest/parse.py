@@ -2,15 +2,16 @@
 
 A CSV file is split into records at the byte level (``records.split_csv``: the source's
 ``encoding``, CR/LF/CRLF line endings, RFC 4180 quoting) with every field as text, so nothing is
-lost on the way in; Parquet keeps its types. A CSV line that cannot be decoded, holds a NUL, is
-empty, breaks quoting or has a field count other than the header's is rejected on its own; every
-other line goes on. Every canonical field is then parsed with vectorised expressions and each row
-is checked against a fixed list of rules (``REASONS``, in order: a row is rejected for the first
-rule it breaks). Valid rows come out typed, timestamps as instants in UTC; the others come out as
-rejects with their line number and their values as JSON, so nothing is dropped silently.
+lost on the way in; Parquet keeps its types. A CSV line that cannot be decoded, holds a NUL, breaks
+quoting or has a field count other than the header's is rejected on its own (a blank line is
+skipped: no row); every other line goes on. Every canonical field is then parsed with vectorised
+expressions and each row is checked against a fixed list of rules (``REASONS``, in order: a row is
+rejected for the first rule it breaks). Valid rows come out typed, timestamps as instants in UTC;
+the others come out as rejects with their line number and their values as JSON, so nothing is
+dropped silently.
 
 Line numbers: a CSV record's line is the 1-based physical line it starts on, the header being
-line 1 (a blank line counts, and is rejected as an empty line). Parquet rows are numbered from 1.
+line 1 (a blank line counts, though it is no row). Parquet rows are numbered from 1.
 A whole file is unreadable (``UnreadableFile``) only without a readable header, with a repeated or
 missing header column, or as a corrupt Parquet file.
 
@@ -179,7 +180,6 @@ def timestamp_reasons(field: str) -> tuple[str, str, str, str]:
 REASONS = (
     "not valid <encoding>: a byte of the line does not decode",
     "NUL byte",
-    "empty line",
     "unbalanced quote",
     "text after a closing quote",
     "quote inside an unquoted field",

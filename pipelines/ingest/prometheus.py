@@ -34,6 +34,7 @@ import duckdb
 import httpx
 import polars as pl
 
+from pipelines import http
 from pipelines.contracts.loader import Problem, problem_at, read_yaml_mapping
 from pipelines.contracts.sources import QUERY_FIELDS, PrometheusPull, Source
 from pipelines.ingest.parse import DUPLICATE_KEYS
@@ -260,22 +261,6 @@ def write_watermark(
 # --- HTTP --------------------------------------------------------------------------------------
 
 
-class _OriginAuth(httpx.Auth):
-    """Adds the credentials to requests for the configured origin only."""
-
-    def __init__(self, origin: httpx.URL, header: str):
-        self.origin, self.header = origin, header
-
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
-        if (request.url.scheme, request.url.host, request.url.port) == (
-            self.origin.scheme,
-            self.origin.host,
-            self.origin.port,
-        ):
-            request.headers["Authorization"] = self.header
-        yield request
-
-
 def _authorization(pull: PrometheusPull, name: str) -> str | None:
     """The Authorization header of the source's auth, read from its environment variables."""
     if pull.auth is None:
@@ -300,32 +285,20 @@ def _authorization(pull: PrometheusPull, name: str) -> str | None:
 def prometheus_client(
     pull: PrometheusPull, name: str, transport: httpx.BaseTransport | None = None
 ) -> httpx.Client:
-    """An HTTP client for the source's server: its timeout, no redirects followed, the
-    credentials sent to the server's origin only (``transport``: httpx's, by default)."""
-    header = _authorization(pull, name)
-    base = httpx.URL(pull.url + "/")
-    return httpx.Client(
-        base_url=base,
-        timeout=pull.timeout.total_seconds(),
-        follow_redirects=False,
-        auth=_OriginAuth(base, header) if header else None,
-        transport=transport,
-    )
+    """An HTTP client for the source's server (``pipelines.http.client``: no redirects followed,
+    the credentials sent to the server's origin only; ``transport``: httpx's, by default)."""
+    return http.client(pull.url + "/", _authorization(pull, name), transport)
 
 
-def _origin(url: httpx.URL) -> str:
-    return f"{url.scheme}://{url.netloc.decode()}"
-
-
-def _server_error(response: httpx.Response, body: bytes) -> str:
+def _server_error(answer: http.Answer) -> str:
     """The server's own error text (Prometheus' JSON ``error``), else the body's start."""
     try:
-        document = json.loads(body)
+        document = json.loads(answer.body)
         if isinstance(document, dict) and document.get("error"):
             return str(document["error"])
     except ValueError:
         pass
-    return body[:300].decode("utf-8", "replace").strip() or response.reason_phrase
+    return answer.body[:300].decode("utf-8", "replace").strip() or f"HTTP {answer.status}"
 
 
 def get_json(
@@ -342,64 +315,43 @@ def get_json(
     ``len(retry_delays) + 1`` times (after a connection error or timeout, HTTP 429 or 5xx,
     waiting the delays in between). Raises PullError naming the source, the server and its
     error on a redirect, another HTTP error, a body over ``max_bytes`` or past ``deadline``
-    seconds, or bad JSON."""
+    seconds (``pipelines.http.fetch``), or bad JSON."""
     url = client.base_url.join(path)
-    where = _origin(url)
+    where = http.origin(url)
     for attempt in range(len(retry_delays) + 1):
         last = attempt == len(retry_delays)
         try:
-            status, body, response = _fetch(client, url, params, deadline, max_bytes, name)
+            answer = http.fetch(client, "GET", url, deadline, max_bytes, params=params)
         except httpx.TransportError as error:
             if last:
                 reason = str(error) or type(error).__name__
                 raise PullError(f"{name}: cannot reach {where}: {reason}") from None
             sleep(retry_delays[attempt])
             continue
+        status = answer.status
         if (status == 429 or status >= 500) and not last:
             sleep(retry_delays[attempt])
             continue
-        if response.is_redirect:
-            location = httpx.URL(response.headers.get("location", ""))
-            target = _origin(url.join(location))
+        if answer.redirect is not None:
             raise PullError(
-                f"{name}: HTTP {status} from {where}: redirect to {target} not followed "
+                f"{name}: HTTP {status} from {where}: redirect to {answer.redirect} not followed "
                 "(set url to the server's own address)"
             )
+        if not answer.complete:
+            raise PullError(
+                f"{name}: response from {where} over {max_bytes} bytes refused "
+                "(narrow the query, e.g. sum by the mapped labels)"
+            )
         if status != 200:
-            raise PullError(f"{name}: HTTP {status} from {where}: {_server_error(response, body)}")
+            raise PullError(f"{name}: HTTP {status} from {where}: {_server_error(answer)}")
         try:
-            document = json.loads(body)
+            document = json.loads(answer.body)
         except ValueError as error:
             raise PullError(f"{name}: bad JSON from {where}: {error}") from None
         if not isinstance(document, dict) or document.get("status") != "success":
             raise PullError(f"{name}: error from {where}: {document.get('error', document)}")
         return document["data"]
     raise AssertionError("unreachable")
-
-
-def _fetch(
-    client: httpx.Client,
-    url: httpx.URL,
-    params: dict[str, str],
-    deadline: float,
-    max_bytes: int,
-    name: str,
-) -> tuple[int, bytes, httpx.Response]:
-    """One attempt: status, body (read up to ``max_bytes``, within ``deadline`` seconds)."""
-    started = time.monotonic()
-    with client.stream("GET", url, params=params) as response:
-        chunks, size = [], 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                raise PullError(
-                    f"{name}: response from {_origin(url)} over {max_bytes} bytes refused "
-                    "(narrow the query, e.g. sum by the mapped labels)"
-                )
-            if time.monotonic() - started > deadline:
-                raise httpx.ReadTimeout(f"no complete response within {deadline:g} s")
-            chunks.append(chunk)
-    return response.status_code, b"".join(chunks), response
 
 
 def query_range(

@@ -6,9 +6,11 @@ loads. Records are split as RFC 4180 says: fields separated by commas, a field i
 may hold commas, line breaks and ``""`` (one quote); records end at CR, LF or CRLF, and the last
 one may lack its line break.
 
-A record is rejected (with its physical line number, the header being line 1, and its text, bytes
-that do not decode written ``\\xNN``) when a byte does not decode, it holds a NUL byte, it is an
-empty line, its quoting is broken, or its field count differs from the header's. Quoting is broken
+A blank line (empty, or spaces and tabs only) holds no record: it is skipped, and counts neither
+as a record nor as a reject (line numbers still count it). A record is rejected (with its physical
+line number, the header being line 1, and its text, bytes that do not decode written ``\\xNN``)
+when a byte does not decode, it holds a NUL byte, its quoting is broken, or its field count
+differs from the header's. Quoting is broken
 when a quoted field never closes, text follows a closing quote or a quote sits inside an unquoted
 field: then only the record's first physical line is rejected and splitting resumes on the next
 line, so a stray quote never swallows the lines after it. Only a file without a readable header,
@@ -112,13 +114,14 @@ def split_csv(data: bytes, encoding: str, label: str) -> CsvRecords:
         if records is not None:
             return CsvRecords(header, records, pl.DataFrame(schema=RECORD_REJECT_SCHEMA))
 
-    frame = _data_records(text, first.lines, len(header), undecodable if damaged else None)
+    frame = _data_records(text, first.lines, len(header), undecodable if damaged else None).filter(
+        pl.col(_BROKEN).is_not_null() | (pl.col(_TEXT).str.strip_chars(" \t") != "")
+    )
     width = len(header)
     count = pl.col(FIELDS).list.len()
     frame = frame.with_columns(
         reason=pl.coalesce(
             pl.col(_BROKEN),
-            pl.when(pl.col(_TEXT) == "").then(pl.lit("empty line")),
             pl.when(count != width).then(
                 pl.format("{} fields where the header has {}", count, pl.lit(width))
             ),

@@ -10,7 +10,7 @@ banner and ``rejects.html`` show the same frames.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import polars as pl
@@ -74,7 +74,7 @@ def read_ingest_records(
 ) -> IngestRecords:
     """The files of the partitions dated in ``days`` (every partition when None) and the files
     without a date, and the rejects of those partitions counted per file and reason."""
-    where, params = _days_filter(days)
+    where, params = days_filter("partition_date", days)
     files = query(
         con,
         f"SELECT {', '.join(FILE_COLUMNS)} FROM ops.ingested_files "
@@ -189,7 +189,15 @@ def shorten(text: str, width: int = EXAMPLE_WIDTH) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def _days_filter(days: tuple[date, date] | None) -> tuple[str, list[date]]:
+def days_filter(
+    column: str, days: tuple[date, date] | None, margin: int = 0
+) -> tuple[str, list[date]]:
+    """A SQL condition (and its parameters) keeping the rows whose date ``column`` lies in
+    ``days``, widened by ``margin`` days either side; TRUE without days."""
     if days is None:
         return "TRUE", []
-    return "partition_date BETWEEN ? AND ?", list(days)
+    first, last = days
+    return f"{column} BETWEEN ? AND ?", [
+        first - timedelta(days=margin),
+        last + timedelta(days=margin),
+    ]

@@ -1,32 +1,42 @@
-"""Delivering events: POST to a webhook (timeout, retries with exponential backoff) and append to
-the JSON-lines journal (``PLEDGE_HOME/notifications.jsonl``, one delivered event per line).
+"""Delivering events: POST to a webhook (a deadline per attempt, retries with exponential
+backoff) and append to the JSON-lines journal (``PLEDGE_HOME/notifications.jsonl``, one
+delivered event per line).
 
 A webhook URL is a secret (tokens sit in its path, query or userinfo): logs and errors name it by
-``scheme://host[:port]`` only. Userinfo in the URL is sent as HTTP basic authentication.
+``scheme://host[:port]`` only. Userinfo in the URL is sent as HTTP basic authentication, to the
+URL's origin only. HTTP goes through ``pipelines.http``: a redirect is never followed (it fails
+the delivery, whose message says to fix the URL), each attempt ends within ``timeout`` seconds
+whatever the server does, and at most ``MAX_ANSWER_BYTES`` of an answer are read. Plain ``http``
+is refused except to a loopback host, unless ``PLEDGE_WEBHOOK_ALLOW_HTTP=1``.
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
+import ipaddress
 import json
 import logging
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
+import httpx
+
+from pipelines import http
 from pipelines.notify.events import Event
 
 LOG = logging.getLogger(__name__)
 
 RETRIED_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 """HTTP answers worth another try; any other 4xx is final."""
+
+MAX_ANSWER_BYTES = 64 * 1024
+"""Of a webhook's answer at most this much is read (only its status matters)."""
+
+ALLOW_HTTP = "PLEDGE_WEBHOOK_ALLOW_HTTP"
 
 
 class DeliveryError(RuntimeError):
@@ -35,16 +45,26 @@ class DeliveryError(RuntimeError):
 
 def redact(url: str) -> str:
     """``scheme://host[:port]`` of ``url``: what may be logged of a webhook."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}"
+    try:
+        return http.origin(httpx.URL(url))
+    except httpx.InvalidURL:
+        return "(an invalid URL)"
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
 class Webhook:
-    """A webhook: ``attempts`` tries of ``timeout`` seconds each, waiting ``backoff`` seconds
-    after the first failure and twice as long after each next one."""
+    """A webhook: ``attempts`` tries of at most ``timeout`` seconds each, waiting ``backoff``
+    seconds after the first failure and twice as long after each next one."""
 
     url: str = field(repr=False)
     timeout: float = 5.0
@@ -82,54 +102,96 @@ class Webhook:
 
     def post(self, payload: dict, log: logging.Logger | logging.LoggerAdapter = LOG) -> int:
         """POST ``payload`` as JSON; returns the attempts it took. Raises DeliveryError once the
-        last attempt failed, or at once on a final refusal (a 4xx other than 408/425/429)."""
-        request = self._request(payload)
-        wait, attempt = self.backoff, 0
-        while True:
-            attempt += 1
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    response.read()
-                return attempt
-            except urllib.error.HTTPError as error:
-                error.close()
-                problem, final = f"HTTP {error.code}", error.code not in RETRIED_STATUSES
-            except urllib.error.URLError as error:
-                problem, final = self._scrubbed(error.reason), False
-            except (OSError, http.client.HTTPException) as error:
-                problem, final = self._scrubbed(error), False
-            if final or attempt >= self.attempts:
-                raise DeliveryError(
-                    f"webhook {self.name}: {problem} on attempt {attempt} of {self.attempts}, "
-                    f"giving up on {payload.get('key', 'the event')}"
-                )
-            log.warning(
-                f"webhook {self.name}: {problem} on attempt {attempt} of {self.attempts}; "
-                f"retrying in {wait:g} s"
-            )
-            time.sleep(wait)
-            wait *= 2
-
-    def _request(self, payload: dict) -> urllib.request.Request:
-        parts = urlsplit(self.url)
+        last attempt failed, or at once on a final refusal (a redirect, a 4xx other than
+        408/425/429, a URL that may not be used)."""
+        target, authorization = self._target()
         headers = {
-            "Content-Type": "application/json",
             "User-Agent": "pledge-notifications",
             "Idempotency-Key": str(payload.get("key", "")),
         }
-        if parts.username is not None:
-            secret = f"{parts.username}:{parts.password or ''}".encode()
-            headers["Authorization"] = f"Basic {base64.b64encode(secret).decode()}"
-            netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
-            parts = parts._replace(netloc=netloc)
-        body = json.dumps(payload).encode()
-        return urllib.request.Request(urlunsplit(parts), data=body, headers=headers, method="POST")
+        wait, attempt = self.backoff, 0
+        with http.client(target, authorization) as client:
+            while True:
+                attempt += 1
+                problem, final = self._attempt(client, target, payload, headers)
+                if problem is None:
+                    return attempt
+                if final or attempt >= self.attempts:
+                    raise DeliveryError(
+                        f"webhook {self.name}: {problem} on attempt {attempt} of "
+                        f"{self.attempts}, giving up on {payload.get('key', 'the event')}"
+                    )
+                log.warning(
+                    f"webhook {self.name}: {problem} on attempt {attempt} of {self.attempts}; "
+                    f"retrying in {wait:g} s"
+                )
+                time.sleep(wait)
+                wait *= 2
+
+    def _attempt(
+        self, client: httpx.Client, target: httpx.URL, payload: dict, headers: dict
+    ) -> tuple[str | None, bool]:
+        """One POST: (None, _) when accepted, else (what went wrong, whether it is final)."""
+        try:
+            answer = http.fetch(
+                client,
+                "POST",
+                target,
+                self.timeout,
+                MAX_ANSWER_BYTES,
+                json=payload,
+                headers=headers,
+            )
+        except http.DeadlineExceeded as error:
+            return str(error), False
+        except httpx.TransportError as error:
+            return self._scrubbed(error), False
+        if answer.redirect is not None:
+            return (
+                f"HTTP {answer.status} redirect to {answer.redirect} not followed "
+                "(set the webhook URL to the address that accepts the POST)",
+                True,
+            )
+        if 200 <= answer.status < 300:
+            return None, True
+        return f"HTTP {answer.status}", answer.status not in RETRIED_STATUSES
+
+    def _target(self) -> tuple[httpx.URL, str | None]:
+        """The URL without its userinfo and the basic-auth header made of it; raises
+        DeliveryError for a URL that may not be used."""
+        try:
+            url = httpx.URL(self.url)
+        except httpx.InvalidURL as error:
+            raise DeliveryError(f"webhook {self.name}: not a URL ({error})") from None
+        if url.scheme not in ("http", "https") or not url.host:
+            raise DeliveryError(f"webhook {self.name}: not an http(s) URL")
+        if (
+            url.scheme == "http"
+            and not is_loopback(url.host)
+            and os.environ.get(ALLOW_HTTP, "").strip() != "1"
+        ):
+            raise DeliveryError(
+                f"webhook {self.name}: plain http to a host that is not loopback is refused "
+                f"(use https, or set {ALLOW_HTTP}=1)"
+            )
+        authorization = None
+        if url.username or url.password:
+            secret = f"{url.username}:{url.password}".encode()
+            authorization = f"Basic {base64.b64encode(secret).decode()}"
+        return url.copy_with(username=None, password=None), authorization
 
     def _scrubbed(self, reason: object) -> str:
         """An error's text with every part of the URL beyond scheme://host cut out."""
         text = str(reason) or type(reason).__name__
-        parts = urlsplit(self.url)
-        secrets = [self.url, parts.path, parts.query, parts.username, parts.password]
+        url = httpx.URL(self.url)
+        secrets = [
+            self.url,
+            url.path,
+            url.query.decode(),
+            url.username,
+            url.password,
+            url.raw_path.decode(),
+        ]
         for secret in sorted(filter(None, secrets), key=len, reverse=True):
             if len(secret) > 1:
                 text = text.replace(secret, "***")

@@ -6,10 +6,12 @@ day is an error that does not (the rows that loaded are valid evidence; the chec
 and their most common reject reasons, and ``pledge run`` exits non-zero); stale sources warn; an
 objective without a current window is an error that does not stop the reports. A check of a
 run over days looks at those days; run alone (from the UI) it looks at everything. Thresholds
-come from the environment:
+come from the environment, a source's own (``sources.yaml``) taking precedence:
 
-- ``PLEDGE_MAX_REJECT_RATIO``: the largest share of a source's rows of one day that may be
-  rejected (default 0.01).
+- A day of a source is reject-heavy when both its rejected share exceeds the largest allowed
+  (``max_reject_ratio``; ``PLEDGE_MAX_REJECT_RATIO``, default 0.01) and its rejected rows exceed
+  those tolerated whatever their share (``max_rejected_rows``; ``PLEDGE_MAX_REJECTED_ROWS``,
+  default 10): one bad line of a five-line file is 20 % but no reason to alarm.
 - ``PLEDGE_FRESHNESS``: maximum age of each source's newest evidence, in hours, as
   ``source=hours,...`` (e.g. ``requests=6,security=720``); sources not named get their kind's
   default (``MAX_AGE_HOURS``). Age is measured at the end of the run's last day, or now when that
@@ -18,15 +20,22 @@ come from the environment:
 
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import dagster as dg
 import duckdb
 import polars as pl
 
+from pipelines.contracts.sources import Source
 from pipelines.ingest.assets import ingest_assets
 from pipelines.ingest.load import RAW_TABLES
-from pipelines.ingest.summary import IngestRecords, read_ingest_records, top_reasons
+from pipelines.ingest.summary import (
+    IngestRecords,
+    days_filter,
+    read_ingest_records,
+    top_reasons,
+)
 from pipelines.ops.jobs import PARTITION_RANGE_END, PARTITION_RANGE_START
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome
 from pipelines.sla.assets import evidence_end
@@ -70,6 +79,15 @@ over a weekend; a nightly backup run missed once; weekly restore tests. No incid
 time is good news: not checked."""
 
 DEFAULT_MAX_REJECT_RATIO = 0.01
+DEFAULT_MAX_REJECTED_ROWS = 10
+
+
+@dataclass(frozen=True)
+class RejectLimit:
+    """A day of a source is reject-heavy past both: a share of its rows and a count of rows."""
+
+    max_ratio: float = DEFAULT_MAX_REJECT_RATIO
+    max_rows: int = DEFAULT_MAX_REJECTED_ROWS
 
 
 def run_days(tags: Mapping[str, str]) -> tuple[date, date] | None:
@@ -101,7 +119,7 @@ def duplicate_rows(
     midnight) or of the whole table. For raw.latency_samples: file, copies (rows in the table per
     row the file loaded)."""
     if table == "raw.latency_samples":
-        where, params = _days_filter("r.partition_date", days, margin=0)
+        where, params = days_filter("r.partition_date", days, margin=0)
         return query(
             con,
             "SELECT r.file, r.rows // f.rows_loaded AS copies FROM "
@@ -113,9 +131,9 @@ def duplicate_rows(
     identity = ROW_IDENTITY[table]
     columns = ", ".join(identity)
     if "file" in identity:
-        where, params = _days_filter("partition_date", days, margin=0)
+        where, params = days_filter("partition_date", days, margin=0)
     else:
-        where, params = _days_filter("ts::DATE", days, margin=1)
+        where, params = days_filter("ts::DATE", days, margin=1)
     return query(
         con,
         f"SELECT {columns}, count(*) AS copies FROM {table} WHERE {where} "
@@ -141,6 +159,31 @@ def max_reject_ratio(setting: str | None) -> float:
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"PLEDGE_MAX_REJECT_RATIO: {setting!r} is not a share between 0 and 1")
     return ratio
+
+
+def max_rejected_rows(setting: str | None) -> int:
+    """``PLEDGE_MAX_REJECTED_ROWS`` as a count >= 0 (DEFAULT_MAX_REJECTED_ROWS when unset)."""
+    if not setting:
+        return DEFAULT_MAX_REJECTED_ROWS
+    if not setting.strip().isdigit():
+        raise ValueError(f"PLEDGE_MAX_REJECTED_ROWS: {setting!r} is not a count of rows")
+    return int(setting)
+
+
+def reject_limits(
+    sources: Mapping[str, Source], environment: Mapping[str, str]
+) -> dict[str, RejectLimit]:
+    """Each source's RejectLimit: its own ``max_reject_ratio``/``max_rejected_rows`` from
+    sources.yaml, else PLEDGE_MAX_REJECT_RATIO/PLEDGE_MAX_REJECTED_ROWS, else the defaults."""
+    ratio = max_reject_ratio(environment.get("PLEDGE_MAX_REJECT_RATIO"))
+    rows = max_rejected_rows(environment.get("PLEDGE_MAX_REJECTED_ROWS"))
+    return {
+        name: RejectLimit(
+            ratio if source.max_reject_ratio is None else source.max_reject_ratio,
+            rows if source.max_rejected_rows is None else source.max_rejected_rows,
+        )
+        for name, source in sources.items()
+    }
 
 
 def max_ages(sources: Mapping[str, str], setting: str | None = None) -> dict[str, timedelta | None]:
@@ -192,22 +235,31 @@ def stale_sources(
 
 def reject_heavy_days(
     con: duckdb.DuckDBPyConnection,
-    sources: list[str],
+    limits: Mapping[str, RejectLimit],
     days: tuple[date, date] | None,
-    max_ratio: float,
 ) -> pl.DataFrame:
-    """(source, day) partitions whose rejected share of the rows read exceeds ``max_ratio``:
-    source, partition_date (Date), rows_loaded, rows_rejected (Int64), reject_ratio (Float64)."""
-    where, params = _days_filter("partition_date", days, margin=0)
+    """(source, day) partitions of the sources in ``limits`` past both their limits: more rows
+    rejected than ``max_rows`` and a rejected share of the rows read over ``max_ratio``: source,
+    partition_date (Date), rows_loaded, rows_rejected (Int64), reject_ratio (Float64)."""
+    where, params = days_filter("partition_date", days, margin=0)
+    names = list(limits)
     return query(
         con,
         "SELECT source, partition_date, sum(rows_loaded)::BIGINT AS rows_loaded, "
         "sum(rows_rejected)::BIGINT AS rows_rejected, "
         "sum(rows_rejected) / (sum(rows_loaded) + sum(rows_rejected)) AS reject_ratio "
-        f"FROM ops.ingested_files WHERE list_contains(?, source) AND {where} "
-        "GROUP BY ALL HAVING sum(rows_rejected) > ? * (sum(rows_loaded) + sum(rows_rejected)) "
+        "FROM ops.ingested_files JOIN (SELECT unnest(?) AS source, unnest(?) AS max_ratio, "
+        f"unnest(?) AS max_rows) USING (source) WHERE {where} "
+        "GROUP BY source, partition_date, max_ratio, max_rows "
+        "HAVING sum(rows_rejected) > max_rows "
+        "AND sum(rows_rejected) > max_ratio * (sum(rows_loaded) + sum(rows_rejected)) "
         "ORDER BY source, partition_date",
-        [sources, *params, max_ratio],
+        [
+            names,
+            [limits[name].max_ratio for name in names],
+            [limits[name].max_rows for name in names],
+            *params,
+        ],
     )
 
 
@@ -257,18 +309,6 @@ def objectives_without_current_window(
     )
 
 
-def _days_filter(
-    column: str, days: tuple[date, date] | None, margin: int
-) -> tuple[str, list[date]]:
-    if days is None:
-        return "TRUE", []
-    first, last = days
-    return f"{column} BETWEEN ? AND ?", [
-        first - timedelta(days=margin),
-        last + timedelta(days=margin),
-    ]
-
-
 def _listing(frame: pl.DataFrame, limit: int = 20) -> dg.MetadataValue:
     """The first rows of a frame as a markdown table."""
     if frame.is_empty():
@@ -297,9 +337,11 @@ def raw_checks(asset: dg.AssetsDefinition, kind: str) -> dg.AssetChecksDefinitio
         dg.AssetCheckSpec(
             "reject_ratio",
             asset=asset,
-            description="No source of the asset rejects more than PLEDGE_MAX_REJECT_RATIO "
-            f"(default {DEFAULT_MAX_REJECT_RATIO:.0%}) of a day's rows (an error naming the files "
-            "and reasons; it does not block what is downstream).",
+            description="No source of the asset rejects both more than its max_reject_ratio "
+            f"(PLEDGE_MAX_REJECT_RATIO, default {DEFAULT_MAX_REJECT_RATIO:.0%}) of a day's rows "
+            "and more than its max_rejected_rows (PLEDGE_MAX_REJECTED_ROWS, default "
+            f"{DEFAULT_MAX_REJECTED_ROWS}) (an error naming the files and reasons; it does not "
+            "block what is downstream).",
         ),
         dg.AssetCheckSpec(
             "fresh_sources",
@@ -316,7 +358,8 @@ def raw_checks(asset: dg.AssetsDefinition, kind: str) -> dg.AssetChecksDefinitio
         context: dg.AssetCheckExecutionContext, pledge: PledgeHome
     ) -> Iterator[dg.AssetCheckResult]:
         days = run_days(context.run.tags)
-        sources = {name: kind for name in pledge.sources_of_kind(kind)}
+        declared = pledge.sources_of_kind(kind)
+        sources = {name: kind for name in declared}
         selected = {key.name for key in context.selected_asset_check_keys}
         with pledge.connect(read_only=True) as con:
             if "no_duplicate_rows" in selected:
@@ -331,8 +374,8 @@ def raw_checks(asset: dg.AssetsDefinition, kind: str) -> dg.AssetChecksDefinitio
                     },
                 )
             if "reject_ratio" in selected:
-                max_ratio = max_reject_ratio(os.environ.get("PLEDGE_MAX_REJECT_RATIO"))
-                heavy = reject_heavy_days(con, sorted(sources), days, max_ratio)
+                limits = reject_limits(declared, os.environ)
+                heavy = reject_heavy_days(con, limits, days)
                 yield dg.AssetCheckResult(
                     check_name="reject_ratio",
                     passed=heavy.is_empty(),
@@ -341,7 +384,11 @@ def raw_checks(asset: dg.AssetsDefinition, kind: str) -> dg.AssetChecksDefinitio
                     if heavy.is_empty()
                     else reject_heavy_message(heavy, read_ingest_records(con, days)),
                     metadata={
-                        "max_reject_ratio": max_ratio,
+                        "limits": _listing(
+                            pl.DataFrame(
+                                [{"source": name, **vars(limit)} for name, limit in limits.items()]
+                            )
+                        ),
                         "reject_heavy_days": heavy.height,
                         "days": _listing(heavy),
                     },

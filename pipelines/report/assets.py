@@ -132,7 +132,13 @@ def report_html(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
         evidence = read_ingest_records(con)
         rejects = read_rejects(con, REJECTS_PER_FILE)
     reports_dir = pledge.settings.reports_dir
-    report = render_reports(reports_dir, contracts, tables, evidence=evidence)
+    report = render_reports(
+        reports_dir,
+        contracts,
+        tables,
+        evidence=evidence,
+        invalid_contracts=[str(problem) for problem in problems],
+    )
     rejects_page = write_rejects_page(reports_dir, evidence, rejects)
     return dg.MaterializeResult(
         metadata={

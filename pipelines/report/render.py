@@ -13,6 +13,7 @@ text is HTML-escaped by Jinja2.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -188,6 +189,7 @@ def render_reports(
     tables: dict[str, pl.DataFrame],
     generated_at: datetime | None = None,
     evidence: IngestRecords | None = None,
+    invalid_contracts: Sequence[str] = (),
 ) -> ReportSet:
     """Write the portfolio, one page per contract and per objective, the credits ledger CSV and
     the snapshot (:data:`~pipelines.report.changes.SNAPSHOT_FILE`) into ``out_dir``.
@@ -200,7 +202,8 @@ def render_reports(
     what changed since the snapshot found in ``out_dir`` (written by the previous report), then
     the snapshot is replaced; ``generated_at`` (default now) is recorded in it. When
     ``evidence`` has a failed file or a rejected row, the portfolio opens with a data-quality
-    banner linking to :data:`REJECTS_PAGE` (written by :func:`write_rejects_page`).
+    banner linking to :data:`REJECTS_PAGE` (written by :func:`write_rejects_page`);
+    ``invalid_contracts`` (``file:line: field: problem`` of the contracts left out) gets one too.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     generated_at = generated_at or datetime.now(UTC)
@@ -288,6 +291,7 @@ def render_reports(
             if evidence is not None and evidence.has_problems
             else None,
             rejects_page=REJECTS_PAGE,
+            invalid_contracts=invalid_contracts,
         ),
         encoding="utf-8",
     )

@@ -139,7 +139,7 @@ def test_duplicate_objectives_and_credit_tiers(tmp_path):
         f"{path}:17: objectives[0].credits.tiers[2].below: overlaps tier 2: both start below 99.5000%",
         f"{path}:17: objectives[0].credits.tiers[2].credit: a lower tier must earn more credit than "
         "the one above it (5.00% after 20.00%)",
-        f"{path}:18: objectives[1].id: duplicate objective id 'avail'",
+        f"{path}:18: objectives[1].id: duplicate objective id 'avail' (first at {path}:9)",
     ]
 
 

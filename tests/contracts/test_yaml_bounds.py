@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pipelines.contracts.loader import MAX_YAML_VALUES
+from pipelines.contracts.loader import MAX_YAML_ALIAS_NODES
 from pipelines.contracts.sources import read_sources
 
 
@@ -17,7 +17,8 @@ def test_alias_bomb_is_refused_before_expansion(tmp_path: Path) -> None:
 
     assert sources == {}
     assert [str(problem) for problem in problems] == [
-        f"{path}:1: (yaml): aliases expand to more than {MAX_YAML_VALUES:,} values"
+        # a1 adds 110 nodes, a2 1,110, a3 11,110: past the bound at a3's line
+        f"{path}:4: (yaml): aliases expand to more than {MAX_YAML_ALIAS_NODES:,} nodes"
     ]
 
 

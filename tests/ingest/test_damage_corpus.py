@@ -69,13 +69,10 @@ def _truncated(landing: Landing) -> Damaged:
 
 
 def _blank_line(landing: Landing) -> Damaged:
+    """A blank line is skipped: not a row, not a reject; every row loads."""
     lines = _lines(landing)
     lines.insert(DAMAGED + 1, b"")
-    return Damaged(
-        b"".join(line + b"\n" for line in lines),
-        {DAMAGED + 2: "empty line"},
-        tuple(range(len(landing.lines))),
-    )
+    return Damaged(b"".join(line + b"\n" for line in lines), {}, tuple(range(len(landing.lines))))
 
 
 def _renamed_header(landing: Landing, rename: Callable[[list[str]], tuple[list[str], str]]):

@@ -40,7 +40,7 @@ def test_each_damaged_line_is_rejected_with_its_line_and_text() -> None:
         b"2,caf\xe9,20\n"  # Latin-1
         b"3,a,b,30\n"
         b"4,short\n"
-        b"\n"
+        b"\n"  # blank: skipped, no record and no reject (its line still counts)
         b'5,"open,50\n'  # the quote never closes: only this line goes
         b'6,x"y,60\n'
         b'7,"q"z,70\n'
@@ -54,7 +54,6 @@ def test_each_damaged_line_is_rejected_with_its_line_and_text() -> None:
         (3, "not valid utf-8", "2,caf\\xe9,20"),
         (4, "4 fields where the header has 3", "3,a,b,30"),
         (5, "2 fields where the header has 3", "4,short"),
-        (6, "empty line", ""),
         (7, "unbalanced quote", '5,"open,50'),
         (8, "quote inside an unquoted field", '6,x"y,60'),
         (9, "text after a closing quote", '7,"q"z,70'),

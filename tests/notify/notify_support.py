@@ -1,14 +1,18 @@
-"""A real webhook receiver for the notify tests: http.server on 127.0.0.1, in a thread."""
+"""A real webhook receiver for the notify tests (http.server on 127.0.0.1, in a thread), and\nthe events they send."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from pipelines.notify.events import Event
 
 
 @dataclass
@@ -69,6 +73,50 @@ def receiver(**answers) -> Iterator[Receiver]:
     thread.start()
     try:
         yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def event(name: str, objective: str = "avail") -> Event:
+    window = f"acme|{objective}|2026-11"
+    payload = {
+        "key": f"{name}|{window}",
+        "event": name,
+        "objective_id": objective,
+        "window_end": "2026-12-01T00:00:00+00:00",
+        "attainment": 0.985,
+    }
+    return Event(name, window, datetime(2026, 12, 1, tzinfo=UTC), payload)
+
+
+@contextmanager
+def scripted(answer: Callable[[BaseHTTPRequestHandler], None]) -> Iterator[list[dict]]:
+    """A server whose every POST is answered by ``answer(handler)`` (which writes raw bytes to
+    ``handler.wfile``); yields the requests it got (path, headers), its URL in ``.url``."""
+
+    class Requests(list):
+        url = ""
+
+    requests = Requests()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            requests.append({"path": self.path, "headers": dict(self.headers)})
+            with contextlib.suppress(OSError):  # the client hung up
+                answer(self)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    requests.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield requests
     finally:
         server.shutdown()
         server.server_close()

@@ -9,7 +9,7 @@ import socket
 from datetime import UTC, datetime
 
 import pytest
-from notify_support import receiver
+from notify_support import event, receiver
 
 from pipelines.notify.deliver import (
     DeliveryError,
@@ -18,22 +18,9 @@ from pipelines.notify.deliver import (
     read_journal,
     redact,
 )
-from pipelines.notify.events import Event
 
 SENT_AT = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
 SECRETS = ("s3cr3t-path-token", "query-key-42", "hunter2")
-
-
-def event(name: str, objective: str = "avail") -> Event:
-    window = f"acme|{objective}|2026-11"
-    payload = {
-        "key": f"{name}|{window}",
-        "event": name,
-        "objective_id": objective,
-        "window_end": "2026-12-01T00:00:00+00:00",
-        "attainment": 0.985,
-    }
-    return Event(name, window, datetime(2026, 12, 1, tzinfo=UTC), payload)
 
 
 def secret_url(base: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from notify_support import receiver
+from notify_support import receiver, scripted
 
 from pipelines.notify.events import Sent
 from pipelines.notify.sensor import NotificationDeliveryError, notification_sensor
@@ -148,6 +148,42 @@ def test_a_failing_webhook_fails_the_tick_and_is_retried_without_repeats(home, m
         assert {body["key"] for body in broken.bodies} == acme_keys
         assert len(others.requests) == len(expected - acme_keys)
         assert tick(home, retried.cursor).skip_reason.skip_message == "no new notifications"
+    keys = [line["key"] for line in journal(home)]
+    assert len(keys) == len(set(keys)) and set(keys) == expected
+
+
+def test_a_redirecting_webhook_keeps_its_events_pending_until_its_url_is_fixed(home, monkeypatch):
+    """Issue 16: a webhook answering 302 to another host got every event "delivered" as a GET
+    to that host, with the URL's basic-auth credentials, and journaled as sent."""
+    acme = home / "contracts" / "acme-cloud.yaml"
+    acme.write_text(
+        acme.read_text().replace("webhook_env: PLEDGE_WEBHOOK_URL", "webhook_env: ACME")
+    )
+    expected = expected_troubles(home)
+    acme_keys = {key for key in expected if "|acme-cloud|" in key}
+    with receiver() as other, receiver() as others:
+
+        def redirect(handler) -> None:
+            handler.send_response(302)
+            handler.send_header("Location", f"{other.url}/hooks/{TOKEN}")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+
+        with scripted(redirect) as redirecting:
+            monkeypatch.setenv("PLEDGE_WEBHOOK_URL", f"{others.url}/hooks/{TOKEN}")
+            monkeypatch.setenv("ACME", redirecting.url.replace("//", f"//hook:{TOKEN}@"))
+            with pytest.raises(NotificationDeliveryError) as failure:
+                tick(home, None)
+        assert other.requests == []
+        assert len(redirecting) == 1
+        assert f"HTTP 302 redirect to {other.url} not followed" in str(failure.value)
+        assert TOKEN not in str(failure.value)
+        assert not {line["key"] for line in journal(home)} & acme_keys
+        monkeypatch.setenv("ACME", f"{other.url}/hooks/{TOKEN}")  # the URL fixed
+        retried = tick(home, None)
+        assert tick(home, retried.cursor).skip_reason.skip_message == "no new notifications"
+    assert sorted(body["key"] for body in other.bodies) == sorted(acme_keys)
+    assert len(other.requests) == len(acme_keys)
     keys = [line["key"] for line in journal(home)]
     assert len(keys) == len(set(keys)) and set(keys) == expected
 

@@ -8,16 +8,20 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from pipelines.contracts.sources import Source
 from pipelines.definitions import all_assets, all_checks
 from pipelines.ingest.summary import read_ingest_records
 from pipelines.ops.checks import (
+    RejectLimit,
     current_window_per_objective,
     duplicate_rows,
     freshness_time,
     max_ages,
     max_reject_ratio,
+    max_rejected_rows,
     reject_heavy_days,
     reject_heavy_message,
+    reject_limits,
     run_days,
     stale_sources,
 )
@@ -127,10 +131,54 @@ def test_reject_ratio_above_the_threshold_per_source_and_day(tmp_path):
             ingested("probes", DAY, 0, 5),  # another kind's source
         ):
             insert_frame(con, "ops.ingested_files", frame)
-        heavy = reject_heavy_days(con, ["requests"], None, 0.01)
+        any_count = {"requests": RejectLimit(0.01, max_rows=0)}
+        heavy = reject_heavy_days(con, any_count, None)
         assert heavy.rows() == [("requests", DAY + timedelta(1), 98, 2, 0.02)]
-        assert reject_heavy_days(con, ["requests"], (DAY, DAY), 0.01).is_empty()
-        assert reject_heavy_days(con, ["requests"], None, 0.05).is_empty()
+        assert reject_heavy_days(con, any_count, (DAY, DAY)).is_empty()
+        assert reject_heavy_days(con, {"requests": RejectLimit(0.05, 0)}, None).is_empty()
+
+
+def test_a_day_is_reject_heavy_only_past_both_the_share_and_the_count(tmp_path):
+    """Issue 16: one bad line of a five-line backups file (1 of 5) and three bad lines of a
+    283-row ticket export (3 of 286) stopped the run; 11 of 100 rows is worth telling."""
+    with connect(tmp_path / "w.duckdb") as con:
+        for frame in (
+            ingested("backups", DAY, 4, 1),  # 20 %, but 1 row
+            ingested("tickets", DAY, 283, 3),  # 1.05 %, 3 rows
+            ingested("surveys", DAY, 89, 11),  # 11 %, 11 rows
+            ingested("surveys", DAY + timedelta(1), 1989, 11),  # 0.55 %, 11 rows
+        ):
+            insert_frame(con, "ops.ingested_files", frame)
+        defaults = {name: RejectLimit() for name in ("backups", "tickets", "surveys")}
+        assert reject_heavy_days(con, defaults, None).rows() == [("surveys", DAY, 89, 11, 0.11)]
+        # a source's own limits (sources.yaml) win
+        strict = {**defaults, "backups": RejectLimit(0.01, max_rows=0)}
+        assert [row[0] for row in reject_heavy_days(con, strict, None).rows()] == [
+            "backups",
+            "surveys",
+        ]
+
+
+def test_reject_limits_come_from_the_source_then_the_environment_then_the_defaults():
+    sources = {
+        "plain": Source(kind="backup_runs", path="b/*.csv", format="csv"),
+        "own": Source(
+            kind="backup_runs",
+            path="o/*.csv",
+            format="csv",
+            max_reject_ratio=0.2,
+            max_rejected_rows=0,
+        ),
+    }
+    assert reject_limits(sources, {}) == {
+        "plain": RejectLimit(0.01, 10),
+        "own": RejectLimit(0.2, 0),
+    }
+    environment = {"PLEDGE_MAX_REJECT_RATIO": "0.05", "PLEDGE_MAX_REJECTED_ROWS": "3"}
+    assert reject_limits(sources, environment)["plain"] == RejectLimit(0.05, 3)
+    assert max_rejected_rows("") == 10
+    with pytest.raises(ValueError, match="PLEDGE_MAX_REJECTED_ROWS: '-1' is not a count"):
+        max_rejected_rows("-1")
 
 
 def test_a_reject_heavy_day_names_its_files_and_their_top_reasons(tmp_path):
@@ -151,7 +199,7 @@ def test_a_reject_heavy_day_names_its_files_and_their_top_reasons(tmp_path):
             )
         con.execute("UPDATE ops.ingested_files SET file = 'requests/' || file")
         insert_frame(con, "raw.rejects", rejects)
-        heavy = reject_heavy_days(con, ["requests"], (DAY, DAY), 0.01)
+        heavy = reject_heavy_days(con, {"requests": RejectLimit(0.01, 0)}, (DAY, DAY))
         message = reject_heavy_message(heavy, read_ingest_records(con, (DAY, DAY)))
     assert message == (
         "requests 2026-11-20: 4 of 100 rows rejected (4.0%): "
