@@ -1,4 +1,4 @@
-"""The ``pledge`` command: ``validate``, ``import-openslo``, ``demo``, ``run``, ``dev``."""
+"""The ``pledge`` command: ``validate``, ``import``, ``demo``, ``run``, ``dev``."""
 
 from __future__ import annotations
 
@@ -56,26 +56,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also ask each prometheus source's server to parse its queries",
     )
 
-    openslo = commands.add_parser(
-        "import-openslo",
-        help="turn OpenSLO v1 Service, SLI and SLO objects into contract YAML, one per service",
-    )
-    openslo.add_argument("files", nargs="+", type=Path, help="OpenSLO YAML files")
-    openslo.add_argument(
-        "--out", type=Path, help="write <service>.yaml files into this folder (default: stdout)"
-    )
-    openslo.add_argument(
-        "--provider",
-        default="Service owner",
-        help="provider when the Service has no pledge/provider annotation or provider label "
-        "(default: %(default)s)",
-    )
-    openslo.add_argument(
-        "--consumer",
-        default="Service users",
-        help="consumer when the Service has no pledge/consumer annotation or consumer label "
-        "(default: %(default)s)",
-    )
+    for name in ("import", "import-openslo"):  # import-openslo: the former name, an alias
+        spec_import = commands.add_parser(
+            name,
+            help="turn OpenSLO, Sloth, Pyrra and slo-generator SLOs into contracts and "
+            "Prometheus sources in the home (exit 0 all converted, 3 some refused, 2 none)",
+        )
+        spec_import.add_argument("paths", nargs="+", type=Path, help="spec files or folders")
+        spec_import.add_argument(
+            "--home", type=Path, help="Pledge home (default: $PLEDGE_HOME or .pledge)"
+        )
+        spec_import.add_argument(
+            "--provider",
+            default="Service owner",
+            help="provider of contracts whose source names none (default: %(default)s)",
+        )
+        spec_import.add_argument(
+            "--consumer",
+            default="Service users",
+            help="consumer of contracts whose source names none (default: %(default)s)",
+        )
+        spec_import.add_argument(
+            "--url",
+            default="http://localhost:9090",
+            help="Prometheus URL of the sources (default: %(default)s)",
+        )
+        spec_import.add_argument("--step", default="1m", help="source step (default: 1m)")
+        spec_import.add_argument(
+            "--dry-run", action="store_true", help="print what would be written"
+        )
 
     demo = commands.add_parser(
         "demo", help="write the demo scenario into PLEDGE_HOME and run the pipeline"
@@ -188,7 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     return {
         "validate": _validate,
-        "import-openslo": _import_openslo,
+        "import": _import_specs,
+        "import-openslo": _import_specs,
         "demo": _demo,
         "run": _run,
         "pull": _pull,
@@ -257,23 +267,24 @@ def _source_problems(path: Path, online: bool) -> list:
     return problems
 
 
-def _import_openslo(args: argparse.Namespace) -> int:
-    from pipelines.contracts.openslo import import_openslo
+def _import_specs(args: argparse.Namespace) -> int:
+    from pipelines.contracts.imports import import_specs
+    from pipelines.contracts.imports.home import write_home
 
-    result = import_openslo(args.files, provider=args.provider, consumer=args.consumer)
-    for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
-    for problem in result.problems:
-        print(problem, file=sys.stderr)
-    if args.out is None:
-        print("---\n".join(result.contracts.values()), end="")
-    else:
-        args.out.mkdir(parents=True, exist_ok=True)
-        for contract_id, text in result.contracts.items():
-            path = args.out / f"{contract_id}.yaml"
-            path.write_text(text)
-            print(f"wrote {path}")
-    return 1 if result.problems else 0
+    settings = Settings.from_env(args.home)
+    result = import_specs(
+        args.paths, args.provider, args.consumer, url=args.url, step=args.step
+    )
+    for line in result.lines:
+        print(line, file=sys.stderr)
+    lines, problems = write_home(
+        settings.contracts_dir, settings.sources_file, result.written, args.dry_run
+    )
+    for line in (*problems, *(f"no evidence source: {u}" for u in result.written.unresolved)):
+        print(line, file=sys.stderr)
+    print("\n".join(lines))
+    print(result.tally())
+    return 3 if problems and result.exit_code == 0 else result.exit_code
 
 
 def _demo(args: argparse.Namespace) -> int:
