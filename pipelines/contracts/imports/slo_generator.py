@@ -3,7 +3,9 @@
 One contract group per ``service_name`` label. ``good_bad_ratio`` (``filter_good`` or
 ``filter_bad`` over ``filter_valid``) → requests; ``query_sli`` (a good/valid ratio expression
 split into its two counts) → requests; ``distribution_cut`` (a ``_bucket`` expression cut at
-``threshold_bucket``) → latency from the threshold and ``+Inf`` buckets. ``goal`` → target. The
+``threshold_bucket``) → latency from the threshold and ``+Inf`` buckets. With another backend
+(Cloud Monitoring, Datadog, …) a ratio SLO imports without a source, its filters kept as a
+comment. ``goal`` → target. The
 SLO itself has no window (slo-generator reports on its error budget policy's steps): the window
 is its longest default step, rolling 28 days.
 """
@@ -64,15 +66,21 @@ def _slo(origin: Origin, metadata: dict, spec: dict, step: str) -> ImportedSlo:
     if not isinstance(service, str) or not service:
         raise Unsupported("metadata.labels.service_name", "missing: it names the contract")
     backend = spec.get("backend")
-    if str(backend).lower() != "prometheus":
-        raise Unsupported(
-            f"backend {backend}", "only the Prometheus backend's queries can be pulled"
-        )
     method = spec.get("method")
     if method not in METHODS:
         raise Unsupported(f"method {method}", f"use one of {', '.join(METHODS)}")
     indicator = mapping(spec.get("service_level_indicator"), "spec.service_level_indicator")
-    sli, evidence = _indicator(method, indicator, step, "spec.service_level_indicator")
+    if str(backend).lower() == "prometheus":
+        sli, evidence = _indicator(method, indicator, step, "spec.service_level_indicator")
+    elif method == "distribution_cut":
+        raise Unsupported(
+            f"distribution_cut on {backend}",
+            "its threshold_bucket is a bucket number, not a latency Pledge can state",
+        )
+    else:
+        text = "; ".join(f"{key}: {' '.join(str(v).split())}" for key, v in indicator.items())
+        sli = {"kind": "availability", "evidence": "requests"}
+        evidence = Evidence("requests", foreign=f"{backend} {method}: {text}")
     objective = {
         "id": slug(origin.name),
         **({"title": spec["description"]} if spec.get("description") else {}),
