@@ -86,6 +86,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--dry-run", action="store_true", help="print what would be written"
         )
 
+    export = commands.add_parser(
+        "export-openslo",
+        help="write OpenSLO v1 (a Service per contract, an SLO per objective it can express)",
+    )
+    export.add_argument("contracts", nargs="+", type=Path, help="contract files or folders")
+    export.add_argument("--out", type=Path, required=True, help="folder of the OpenSLO files")
+    export.add_argument(
+        "--sources",
+        type=Path,
+        help="sources.yaml whose imported Prometheus queries are exported "
+        "(default: sources.yaml beside the contracts folder)",
+    )
+
     demo = commands.add_parser(
         "demo", help="write the demo scenario into PLEDGE_HOME and run the pipeline"
     )
@@ -199,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate": _validate,
         "import": _import_specs,
         "import-openslo": _import_specs,
+        "export-openslo": _export_openslo,
         "demo": _demo,
         "run": _run,
         "pull": _pull,
@@ -285,6 +299,29 @@ def _import_specs(args: argparse.Namespace) -> int:
     print("\n".join(lines))
     print(result.tally())
     return 3 if problems and result.exit_code == 0 else result.exit_code
+
+
+def _export_openslo(args: argparse.Namespace) -> int:
+    from pipelines.contracts.imports import spec_files
+    from pipelines.contracts.imports.openslo_export import export_openslo, write_export
+    from pipelines.contracts.loader import ContractError, load_contract
+    from pipelines.contracts.sources import read_sources
+
+    try:
+        contracts = [load_contract(path) for path in spec_files(args.contracts)]
+    except (ContractError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    first = args.contracts[0].resolve()
+    folder = first if first.is_dir() else first.parent
+    sources_file = args.sources or folder.parent / "sources.yaml"
+    sources = read_sources(sources_file)[0] if sources_file.is_file() else {}
+    export = export_openslo(contracts, sources)
+    for line in export.left_out:
+        print(f"left out: {line}", file=sys.stderr)
+    for path in write_export(export, args.out):
+        print(f"wrote {path}")
+    return 0 if export.files else EXIT_CONFIGURATION
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -302,3 +302,48 @@ spec: {type: Datadog, connectionDetails: {site: eu}}
     )
     (tmp_path / "shop.yaml").write_text(result.written.contracts["shop"])
     assert load_contract(tmp_path / "shop.yaml").objective("shop-errors").target == 0.98
+
+
+def test_export_then_import_gives_the_same_objectives(tmp_path, capsys):
+    """OpenSLO fixtures, Sloth, Pyrra and slo-generator specs imported, exported to OpenSLO v1
+    and imported again: every objective the export can express comes back the same (burn-rate
+    rules are not exported: the reimport has Pledge's default rules)."""
+    specs = Path(__file__).parent / "specs"
+    first, second = tmp_path / "first", tmp_path / "second"
+    main(
+        [
+            "import",
+            *(str(FIXTURES / name) for name in CONVERTIBLE),
+            str(specs),
+            "--home",
+            str(first),
+        ]
+    )
+    out = tmp_path / "openslo"
+    assert main(["export-openslo", str(first / "contracts"), "--out", str(out)]) == 0
+    assert main(["import", str(out), "--home", str(second)]) == 0
+    capsys.readouterr()
+
+    def objectives(home: Path) -> dict[str, list[dict]]:
+        return {
+            path.stem: [
+                o.model_dump(exclude={"service", "alerting"})
+                for o in load_contract(path).objectives
+            ]
+            for path in sorted((home / "contracts").glob("*.yaml"))
+        }
+
+    before, after = objectives(first), objectives(second)
+    assert sorted(after) == ["api", "checkout", "orders", "search", "shop"]
+    assert after == before
+    checkout = load_contract(second / "contracts" / "checkout.yaml")
+    assert (checkout.provider, checkout.consumer) == ("Payments team", "Web shop")
+    # the Prometheus queries came back (the shop and api latency, the Cloud Monitoring SLO
+    # and the Datadog-free rest had none or a bucket share, exported as a Pledge source)
+    assert sorted(load_sources(second / "sources.yaml")) == [
+        "api.api-availability-sli-requests",
+        "checkout.checkout-availability-sli-requests",
+        "checkout.requests-availability-sli-requests",
+        "orders-requests",
+        "search-histogram",
+    ]
