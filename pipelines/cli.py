@@ -371,6 +371,11 @@ def _run(args: argparse.Namespace) -> int:
             f"running the valid sources ({', '.join(sources)})",
             file=sys.stderr,
         )
+    from pipelines.contracts.imports.home import objectives_without_source
+    from pipelines.contracts.loader import load_contracts
+
+    for line in objectives_without_source(load_contracts(settings.contracts_dir)[0], sources):
+        print(f"warning: {line}: it has no evidence (see README: Importing SLOs)", file=sys.stderr)
     pulled = {name: source for name, source in sources.items() if source.pull}
     pull_code = _pull_each(settings, pulled, args.first, None) if pulled else 0
     pull_busy = pull_code == EXIT_WAREHOUSE_BUSY

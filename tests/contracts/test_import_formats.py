@@ -10,10 +10,10 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.contracts.imports import import_specs, spec_files
-from pipelines.contracts.imports.home import write_home
+from pipelines.contracts.imports.home import objectives_without_source, write_home
 from pipelines.contracts.imports.model import Unsupported
 from pipelines.contracts.imports.promql import per_step, split_ratio
-from pipelines.contracts.loader import load_contract
+from pipelines.contracts.loader import load_contract, load_contracts
 from pipelines.contracts.schema import BurnRateRule
 from pipelines.contracts.sources import load_sources, read_sources
 from pipelines.settings import REPO_ROOT
@@ -89,6 +89,11 @@ def test_sloth_pyrra_and_slo_generator_become_contracts_and_sources(tmp_path, ca
         "shop-histogram",
     ]
     assert sources["checkout-requests"].pull.url == "http://prom:9090"
+    # what `pledge run` warns about: the objective no source feeds
+    contracts_loaded = load_contracts(contracts)[0]
+    assert objectives_without_source(contracts_loaded, sources) == [
+        "api/api-cloud: no requests source feeds service api.api-cloud"
+    ]
     assert sources["checkout-requests"].pull.queries["errors"] == (
         'label_replace(round(sum(sum(increase(http_requests_total{service="checkout",'
         'code=~"5.."}[1m])))), "service", "checkout", "", "")'
