@@ -126,7 +126,8 @@ def _format(document: Document) -> str | None:
         return None
     if data.get("version") == sloth.SPEC_VERSION and "apiVersion" not in data:
         return "sloth"
-    return FORMATS.get(data.get("apiVersion"))
+    version = data.get("apiVersion")
+    return FORMATS.get(version) if isinstance(version, str) else None
 
 
 def _unknown(document: Document) -> str:

@@ -123,6 +123,9 @@ def _object(document: Document, outcomes: list) -> OpenSloObject | None:
     metadata = data.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
     where = (document.file, document.line)
+    if not isinstance(kind, str):
+        outcomes.append(FileProblem(*where, f"kind {kind!r} is not a name"))
+        return None
     if kind in NOTED_KINDS:
         outcomes.append(FileProblem(*where, f"{kind} {name}: skipped: {NOTED_KINDS[kind]}", True))
         return None
@@ -352,7 +355,7 @@ def _window(slo: OpenSloObject) -> tuple[str, str | None]:
     window = mapping(windows[0], at)
     duration = window.get("duration")
     if key == "timeWindows":
-        unit = V1ALPHA_UNITS.get(window.get("unit"))
+        unit = V1ALPHA_UNITS.get(str(window.get("unit")))
         if unit is None or not isinstance(window.get("count"), int):
             raise Unsupported(at, "give count and unit (Second ... Year)")
         duration = f"{window['count']}{unit}"

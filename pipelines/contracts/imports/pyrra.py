@@ -52,7 +52,7 @@ def convert(
     seen: dict[tuple[str, str], Origin] = {}
     for document in documents:
         data = document.data
-        metadata = mapping(data.get("metadata"), "metadata") if isinstance(data, dict) else {}
+        metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
         name = metadata.get("name")
         if data.get("kind") != "ServiceLevelObjective":
             message = f"unknown kind {data.get('kind')!r}: use ServiceLevelObjective"
@@ -85,9 +85,10 @@ def _slo(origin: Origin, namespace: str, metadata: dict, spec: dict, step: str) 
     kind = given[0]
     body = mapping(indicator[kind], f"spec.indicator.{kind}")
     if body.get("grouping"):
+        labels = body["grouping"] if isinstance(body["grouping"], list) else [body["grouping"]]
         raise Unsupported(
             f"spec.indicator.{kind}.grouping",
-            f"one SLO per value of {', '.join(body['grouping'])}: Pledge services are declared "
+            f"one SLO per value of {', '.join(map(str, labels))}: Pledge services are declared "
             "in the contract and these values are known only to the server",
         )
     sli, evidence = _indicator(kind, body, step, f"spec.indicator.{kind}")

@@ -42,7 +42,7 @@ def convert(
     imported = []
     for document in documents:
         data = document.data
-        metadata = mapping(data.get("metadata"), "metadata")
+        metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
         name = metadata.get("name")
         if data.get("kind") != "ServiceLevelObjective":
             message = f"unknown kind {data.get('kind')!r}: use ServiceLevelObjective"

@@ -122,8 +122,8 @@ def _alert_windows(documents: list[Document], outcomes: list) -> AlertWindows:
     """The AlertWindows in use: the only one given, else the 30-day one, else Sloth's default."""
     found = []
     for document in documents:
-        spec = mapping(document.data.get("spec"), "spec") if isinstance(document.data, dict) else {}
         try:
+            spec = mapping(document.data.get("spec"), "spec")
             period = fixed_length(spec.get("sloPeriod"), "sloPeriod")
             for severity in ("page", "ticket"):
                 for speed in ("quick", "slow"):
@@ -155,14 +155,7 @@ def _slo(
     crd: bool,
     outcomes: list,
 ) -> ImportedSlo:
-    chains = (
-        mapping(service.get("slo_plugins", service.get("sloPlugins")), "slo_plugins"),
-        mapping(slo.get("plugins"), "plugins"),
-    )
-    plugin_ids = [
-        mapping(p, "plugins.chain").get("id") for c in chains for p in c.get("chain") or []
-    ]
-    for plugin_id in dict.fromkeys(plugin_ids):
+    for plugin_id in _plugin_ids(service, slo):
         if plugin_id not in PASSIVE_PLUGINS:
             raise Unsupported(
                 f"SLO plugin {plugin_id}", "it may change the generated rules in code"
@@ -185,6 +178,17 @@ def _slo(
     sli_name = f"{service['service']}-{origin.name}"
     imported = ImportedObjective(checked(objective, {}), sli_name, evidence)
     return ImportedSlo(origin, slug(service["service"]), [imported])
+
+
+def _plugin_ids(service: dict, slo: dict) -> list[str]:
+    """The SLO plugins of the service's chain and the SLO's own, each once."""
+    ids = []
+    for plugins in (service.get("slo_plugins", service.get("sloPlugins")), slo.get("plugins")):
+        chain = mapping(plugins, "plugins").get("chain") or []
+        if not isinstance(chain, list):
+            raise Unsupported("plugins.chain", "must be a list")
+        ids += [str(mapping(plugin, "plugins.chain[]").get("id")) for plugin in chain]
+    return list(dict.fromkeys(ids))
 
 
 def _evidence(sli: dict, step: str, crd: bool) -> Evidence:

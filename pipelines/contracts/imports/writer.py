@@ -26,6 +26,8 @@ from pipelines.contracts.imports.model import (
 )
 
 HEADER = "# Imported by pledge import from:\n"
+MAX_ID = 63
+"""The longest contract id (a Kubernetes name's limit, as OpenSLO, Sloth and Pyrra names)."""
 
 
 @dataclass
@@ -75,14 +77,23 @@ def write(
 
 
 def _compatible(members: list[ImportedSlo], refusals: list[Refusal]) -> list[ImportedSlo]:
-    """The SLOs of one group that fit one contract: one time zone, distinct objective ids."""
+    """The SLOs of one group that fit one contract: an id short enough for a file name, one time
+    zone, distinct objective ids."""
     kept: list[ImportedSlo] = []
     for member in members:
         zones = {(k.time_zone, k.origin.name) for k in kept if k.time_zone}
         ids = {o.objective["id"]: k.origin for k in kept for o in k.objectives}
         clash = next(((z, n) for z, n in zones if member.time_zone not in (None, z)), None)
         taken = [o.objective["id"] for o in member.objectives if o.objective["id"] in ids]
-        if clash:
+        if len(member.group) > MAX_ID:
+            refusals.append(
+                Refusal(
+                    member.origin,
+                    f"service {member.group[:20]}...",
+                    f"a contract id, and its file name, is at most {MAX_ID} characters",
+                )
+            )
+        elif clash:
             refusals.append(
                 Refusal(
                     member.origin,
