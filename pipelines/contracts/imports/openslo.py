@@ -168,8 +168,8 @@ def _slo(slo: OpenSloObject, context: Context) -> ImportedSlo:
     for index, entry in enumerate(entries):
         at = f"spec.objectives[{index}]"
         entry = mapping(entry, at)
-        name, indicator = shared if shared else _v1alpha_indicator(slo, entry, at, context)
-        sli, evidence = indicator(entry, at, method)
+        indicator = shared or _v1alpha_indicator(slo, entry, index, context)
+        sli, evidence = indicator.sli(entry, at, method, context.step)
         target_key = "targetPercent" if "targetPercent" in entry else "target"
         objective = {
             "id": slug(slo.origin.name) + (f"-{index + 1}" if len(entries) > 1 else ""),
@@ -184,12 +184,30 @@ def _slo(slo: OpenSloObject, context: Context) -> ImportedSlo:
             **({"tags": tags} if (tags := _tags(slo.metadata)) else {}),
         }
         fields = SOURCE_FIELDS | {"target": f"{at}.{target_key}"}
-        objectives.append(ImportedObjective(checked(objective, fields), name, evidence))
+        objectives.append(ImportedObjective(checked(objective, fields), indicator.name, evidence))
     return ImportedSlo(slo.origin, slug(service), objectives, zone)
 
 
-def _slo_indicator(slo: OpenSloObject, context: Context):
-    """v1 / v2alpha: the SLO's one SLI (inline or referenced) → (name, objective → SLI)."""
+@dataclass(frozen=True)
+class Indicator:
+    """An SLI: its ``name``, and a ratio's ``evidence`` or a threshold metric's ``source`` (type,
+    query) with the seconds per unit of its values."""
+
+    name: str
+    evidence: Evidence | None = None
+    source: tuple[str, str] | None = None
+    seconds_per_unit: Decimal = Decimal(1)
+
+    def sli(self, entry: dict, at: str, method: str, step: str) -> tuple[dict, Evidence]:
+        """The Pledge SLI of one objective entry, and its evidence."""
+        if self.evidence is not None:
+            return {"kind": "availability", "evidence": "requests"}, self.evidence
+        assert self.source is not None
+        return _threshold_sli(self.source, self.seconds_per_unit, entry, at, method, step)
+
+
+def _slo_indicator(slo: OpenSloObject, context: Context) -> Indicator:
+    """v1 / v2alpha: the SLO's one SLI, inline or referenced."""
     spec = slo.spec
     inline_key, ref_key = (
         ("sli", "sliRef")
@@ -213,38 +231,30 @@ def _slo_indicator(slo: OpenSloObject, context: Context):
     if (ratio is None) == (threshold is None):
         raise Unsupported(f"{prefix}spec", "give exactly one of ratioMetric and thresholdMetric")
     if ratio is not None:
-        evidence = _ratio_evidence(mapping(ratio, f"{prefix}spec.ratioMetric"), prefix, context)
-        return str(name), lambda entry, at, method: (
-            {"kind": "availability", "evidence": "requests"},
-            evidence,
-        )
+        ratio = mapping(ratio, f"{prefix}spec.ratioMetric")
+        return Indicator(str(name), evidence=_ratio_evidence(ratio, prefix, context))
     unit = mapping(mapping(sli.get("metadata"), "metadata").get("annotations"), "annotations")
     per_unit = {"s": Decimal(1), "ms": Decimal("0.001")}.get(unit.get("pledge/unit", "s"))
     if per_unit is None:
         raise Unsupported(f"{prefix}metadata.annotations.pledge/unit", "use s or ms")
     source = _query(mapping(threshold, "thresholdMetric"), f"{prefix}spec.thresholdMetric", context)
-    return str(name), lambda entry, at, method: _threshold_sli(
-        source, per_unit, entry, at, method, context.step
-    )
+    return Indicator(str(name), source=source, seconds_per_unit=per_unit)
 
 
-def _v1alpha_indicator(slo: OpenSloObject, entry: dict, at: str, context: Context):
+def _v1alpha_indicator(slo: OpenSloObject, entry: dict, index: int, context: Context) -> Indicator:
     """v1alpha: each objective carries its ``ratioMetrics`` (or the SLO a ``thresholdMetric``)."""
+    at = f"spec.objectives[{index}]"
     if "ratioMetrics" in entry:
-        evidence = _ratio_evidence(
-            mapping(entry["ratioMetrics"], f"{at}.ratioMetrics"), at, context
-        )
-        name = f"{slo.origin.name}-{int(at.rsplit('[', 1)[1].rstrip(']')) + 1}"
-        return name, lambda e, a, m: ({"kind": "availability", "evidence": "requests"}, evidence)
+        ratio = mapping(entry["ratioMetrics"], f"{at}.ratioMetrics")
+        evidence = _ratio_evidence(ratio, f"{at}.", context)
+        return Indicator(f"{slo.origin.name}-{index + 1}", evidence=evidence)
     threshold = mapping(slo.spec.get("indicator"), "spec.indicator").get("thresholdMetric")
     if threshold is None:
         raise Unsupported(at, "an objective needs ratioMetrics, or the SLO a thresholdMetric")
     source = _query(
         mapping(threshold, "thresholdMetric"), "spec.indicator.thresholdMetric", context
     )
-    return slo.origin.name, lambda e, a, m: _threshold_sli(
-        source, Decimal(1), e, a, m, context.step
-    )
+    return Indicator(slo.origin.name, source=source)
 
 
 def _ratio_evidence(ratio: dict, prefix: str, context: Context) -> Evidence:
@@ -282,7 +292,9 @@ def _counts(queries: dict, good: str | None, total: str, step: str, at: str) -> 
     return Evidence("requests", (("total", total_q), ("errors", errors)))
 
 
-def _threshold_sli(source, per_unit, entry, at, method, step) -> tuple[dict, Evidence]:
+def _threshold_sli(
+    source: tuple[str, str], per_unit: Decimal, entry: dict, at: str, method: str, step: str
+) -> tuple[dict, Evidence]:
     """A threshold metric: with a Prometheus ``histogram_quantile(q, …)`` query, the slice's q-th
     percentile at or under ``value`` (Timeslices); from another source, the share of requests
     at or under ``value`` (its query kept as a comment)."""
