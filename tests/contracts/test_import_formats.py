@@ -201,6 +201,9 @@ def test_per_step_rewrites_ranges_and_rates():
     assert per_step('http_requests_total{code="500"}', "1m", "q") == (
         'round(sum(increase(http_requests_total{code="500"}[1m])))'
     )
+    assert per_step('sum(http_requests{code=~"2xx"})', "1m", "q") == (
+        'round(sum(increase(http_requests{code=~"2xx"}[1m])))'
+    )
     assert per_step("sum_over_time((count(x < 1))[{{.window}}:])", "1m", "q") == (
         "round(sum(sum_over_time((count(x < 1))[1m:])))"
     )

@@ -29,6 +29,7 @@ VECTOR_MATCHING = re.compile(
 QUANTILE = re.compile(r"^histogram_quantile\s*\(\s*([0-9.]+)\s*,(.*)\)$", re.S)
 EXPRESSION_RANGE = re.compile(r"\)\s*\[[^\]:]*\]")
 SELECTOR = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^{}]*\})?")
+SUMMED_SELECTOR = re.compile(r"sum\s*\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*(\{[^{}]*\})?)\s*\)")
 COMPLEMENT = re.compile(r"^\s*1\s*-\s*")
 OPERATORS = set("+-*/%^<>=!")
 OPENING, CLOSING = "([{", ")]}"
@@ -44,9 +45,13 @@ def step_text(seconds: int) -> str:
 
 def per_step(query: str, step: str, at: str) -> str:
     """A counter or event query read per step: ranges set to ``step``, ``rate`` → ``increase``,
-    summed to one series and rounded to whole events; a bare selector is read as a counter."""
+    summed to one series and rounded to whole events; a bare (or summed) selector is read as a
+    counter."""
     if SELECTOR.fullmatch(query.strip()):
         return counter(query, step)
+    summed = SUMMED_SELECTOR.fullmatch(query.strip())
+    if summed:  # a sum of a counter, as OpenSLO's counter: true metrics are written
+        return counter(summed.group(1), step)
     return f"round(sum({_counted(query, step, at)}))"
 
 
