@@ -1,4 +1,4 @@
-"""The ``pledge`` command: ``validate``, ``import-openslo``, ``demo``, ``run``, ``dev``."""
+"""The ``pledge`` command: ``validate``, ``import``, ``demo``, ``run``, ``dev``."""
 
 from __future__ import annotations
 
@@ -58,25 +58,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also ask each prometheus source's server to parse its queries",
     )
 
-    openslo = commands.add_parser(
-        "import-openslo",
-        help="turn OpenSLO v1 Service, SLI and SLO objects into contract YAML, one per service",
+    for name in ("import", "import-openslo"):  # import-openslo: the former name, an alias
+        spec_import = commands.add_parser(
+            name,
+            help="turn OpenSLO, Sloth, Pyrra and slo-generator SLOs into contracts and "
+            "Prometheus sources in the home (exit 0 all converted, 3 some refused, 2 none)",
+        )
+        spec_import.add_argument("paths", nargs="+", type=Path, help="spec files or folders")
+        spec_import.add_argument(
+            "--home", type=Path, help="Pledge home (default: $PLEDGE_HOME or .pledge)"
+        )
+        spec_import.add_argument(
+            "--provider",
+            default="Service owner",
+            help="provider of contracts whose source names none (default: %(default)s)",
+        )
+        spec_import.add_argument(
+            "--consumer",
+            default="Service users",
+            help="consumer of contracts whose source names none (default: %(default)s)",
+        )
+        spec_import.add_argument(
+            "--url",
+            default="http://localhost:9090",
+            help="Prometheus URL of the sources (default: %(default)s)",
+        )
+        spec_import.add_argument("--step", default="1m", help="source step (default: 1m)")
+        spec_import.add_argument(
+            "--dry-run", action="store_true", help="print what would be written"
+        )
+
+    export = commands.add_parser(
+        "export-openslo",
+        help="write OpenSLO v1 (a Service per contract, an SLO per objective it can express)",
     )
-    openslo.add_argument("files", nargs="+", type=Path, help="OpenSLO YAML files")
-    openslo.add_argument(
-        "--out", type=Path, help="write <service>.yaml files into this folder (default: stdout)"
-    )
-    openslo.add_argument(
-        "--provider",
-        default="Service owner",
-        help="provider when the Service has no pledge/provider annotation or provider label "
-        "(default: %(default)s)",
-    )
-    openslo.add_argument(
-        "--consumer",
-        default="Service users",
-        help="consumer when the Service has no pledge/consumer annotation or consumer label "
-        "(default: %(default)s)",
+    export.add_argument("contracts", nargs="+", type=Path, help="contract files or folders")
+    export.add_argument("--out", type=Path, required=True, help="folder of the OpenSLO files")
+    export.add_argument(
+        "--sources",
+        type=Path,
+        help="sources.yaml whose imported Prometheus queries are exported "
+        "(default: sources.yaml beside the contracts folder)",
     )
 
     demo = commands.add_parser(
@@ -190,7 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     return {
         "validate": _validate,
-        "import-openslo": _import_openslo,
+        "import": _import_specs,
+        "import-openslo": _import_specs,
+        "export-openslo": _export_openslo,
         "demo": _demo,
         "run": _run,
         "pull": _pull,
@@ -263,23 +287,47 @@ def _source_problems(path: Path, online: bool) -> list:
     return problems
 
 
-def _import_openslo(args: argparse.Namespace) -> int:
-    from pipelines.contracts.openslo import import_openslo
+def _import_specs(args: argparse.Namespace) -> int:
+    from pipelines.contracts.imports import import_specs
+    from pipelines.contracts.imports.home import write_home
 
-    result = import_openslo(args.files, provider=args.provider, consumer=args.consumer)
-    for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
-    for problem in result.problems:
-        print(problem, file=sys.stderr)
-    if args.out is None:
-        print("---\n".join(result.contracts.values()), end="")
-    else:
-        args.out.mkdir(parents=True, exist_ok=True)
-        for contract_id, text in result.contracts.items():
-            path = args.out / f"{contract_id}.yaml"
-            path.write_text(text)
-            print(f"wrote {path}")
-    return 1 if result.problems else 0
+    settings = Settings.from_env(args.home)
+    result = import_specs(
+        args.paths, args.provider, args.consumer, url=args.url, step=args.step
+    )
+    for line in result.lines:
+        print(line, file=sys.stderr)
+    lines, problems = write_home(
+        settings.contracts_dir, settings.sources_file, result.written, args.dry_run
+    )
+    for line in (*problems, *(f"no evidence source: {u}" for u in result.written.unresolved)):
+        print(line, file=sys.stderr)
+    print("\n".join(lines))
+    print(result.tally())
+    return 3 if problems and result.exit_code == 0 else result.exit_code
+
+
+def _export_openslo(args: argparse.Namespace) -> int:
+    from pipelines.contracts.imports import spec_files
+    from pipelines.contracts.imports.openslo_export import export_openslo, write_export
+    from pipelines.contracts.loader import ContractError, load_contract
+    from pipelines.contracts.sources import read_sources
+
+    try:
+        contracts = [load_contract(path) for path in spec_files(args.contracts)]
+    except (ContractError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    first = args.contracts[0].resolve()
+    folder = first if first.is_dir() else first.parent
+    sources_file = args.sources or folder.parent / "sources.yaml"
+    sources = read_sources(sources_file)[0] if sources_file.is_file() else {}
+    export = export_openslo(contracts, sources)
+    for line in export.left_out:
+        print(f"left out: {line}", file=sys.stderr)
+    for path in write_export(export, args.out):
+        print(f"wrote {path}")
+    return 0 if export.files else EXIT_CONFIGURATION
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -329,7 +377,7 @@ def _run(args: argparse.Namespace) -> int:
             f"running the valid sources ({', '.join(sources)})",
             file=sys.stderr,
         )
-    invalid = _invalid_contracts(settings)
+    invalid = _checked_contracts(settings, sources)
     pulled = {name: source for name, source in sources.items() if source.pull}
     pull_code = _pull_each(settings, pulled, args.first, None) if pulled else 0
     pull_busy = pull_code == EXIT_WAREHOUSE_BUSY
@@ -372,12 +420,15 @@ def _run(args: argparse.Namespace) -> int:
     return _smallest_failure(exit_code, pull_code)
 
 
-def _invalid_contracts(settings: Settings) -> list:
+def _checked_contracts(settings: Settings, sources: dict) -> list:
     """The problems of the contracts that fail validation (the run leaves them out), each
-    printed on stderr."""
+    printed on stderr, after a warning for each valid contract's objective no source feeds."""
+    from pipelines.contracts.imports.home import objectives_without_source
     from pipelines.contracts.loader import load_contracts
 
-    invalid = load_contracts(settings.contracts_dir)[1]
+    contracts, invalid = load_contracts(settings.contracts_dir)
+    for line in objectives_without_source(contracts, sources):
+        print(f"warning: {line}: it has no evidence (see README: Importing SLOs)", file=sys.stderr)
     for problem in invalid:
         print(f"error: contract not run: {problem}", file=sys.stderr)
     return invalid

@@ -229,6 +229,9 @@ class Objective(Model):
     missing_data: Literal["good", "bad", "excluded"] = "excluded"
     credits: Credits | None = None
     alerting: Alerting = Alerting()
+    tags: dict[str, str] = Field(
+        default_factory=dict, description="free labels, e.g. those of an imported SLO"
+    )
 
     @field_validator("target", mode="before")
     @classmethod

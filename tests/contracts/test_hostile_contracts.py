@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import EXIT_CONFIGURATION, main
+from pipelines.contracts.imports import import_specs
 from pipelines.contracts.loader import MAX_YAML_ALIAS_NODES, MAX_YAML_DEPTH
-from pipelines.contracts.openslo import import_openslo
 from pipelines.settings import REPO_ROOT
 
 EXAMPLES = REPO_ROOT / "examples" / "contracts"
@@ -56,14 +56,14 @@ def test_a_hostile_file_is_one_problem_at_its_line(tmp_path, capsys, text, probl
     assert elapsed < 5  # was 82 s and a MemoryError (bomb), a RecursionError (deep)
 
 
-def test_an_openslo_import_is_bounded_alike(tmp_path):
+def test_an_import_of_specs_is_bounded_alike(tmp_path):
     bomb, deep = tmp_path / "bomb.yaml", tmp_path / "deep.yaml"
     bomb.write_text(alias_bomb())
     deep.write_text(DEEP)
-    imported = import_openslo([bomb, deep], provider="P", consumer="C")
+    imported = import_specs([bomb, deep], provider="P", consumer="C")
     assert [str(problem) for problem in imported.problems] == [
-        f"{bomb}: (yaml): line 6: aliases expand to more than {MAX_YAML_ALIAS_NODES:,} nodes",
-        f"{deep}: (yaml): line 2: nested deeper than {MAX_YAML_DEPTH} levels",
+        f"{bomb}:6: aliases expand to more than {MAX_YAML_ALIAS_NODES:,} nodes",
+        f"{deep}:2: nested deeper than {MAX_YAML_DEPTH} levels",
     ]
 
 

@@ -1,5 +1,6 @@
-"""`pledge import-openslo`: OpenSLO v1 files become contracts that validate; what Pledge cannot
-express gives one exact `FILE: kind name: field: message` line."""
+"""`pledge import` of OpenSLO v1 files: contracts that validate, Prometheus sources with per-step
+queries; what Pledge cannot express gives one exact `file:line: SLO name: feature is not
+supported (why)` line while the file's other SLOs still import."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
+from pipelines.contracts.imports import import_specs
 from pipelines.contracts.loader import load_contract
-from pipelines.contracts.openslo import import_openslo
-from pipelines.contracts.schema import Occurrences, Timeslices
+from pipelines.contracts.schema import BurnRateRule, Occurrences, Timeslices
+from pipelines.contracts.sources import load_sources
 
 FIXTURES = Path(__file__).parent / "openslo"
-CONTRACT_IDS = ("checkout", "orders", "search")
 CONVERTIBLE = ("checkout-availability.yaml", "search-latency.yaml", "slis.yaml", "orders.yaml")
 
 SLO = """\
@@ -32,7 +33,7 @@ spec:
         metricSource:
           type: Prometheus
           spec:
-            query: api_latency_seconds
+            query: histogram_quantile(0.99, sum by (le) (rate(api_seconds_bucket[5m])))
   timeWindow:
     - duration: 1M
       calendar:
@@ -48,64 +49,54 @@ spec:
 """
 
 
-def run(paths: list[Path], capsys, *options: str) -> tuple[int, str, list[str]]:
-    code = main(["import-openslo", *map(str, paths), *options])
+def run(paths: list[Path], home: Path, capsys) -> tuple[int, str, list[str]]:
+    code = main(["import", *map(str, paths), "--home", str(home)])
     captured = capsys.readouterr()
     return code, captured.out, captured.err.splitlines()
 
 
-def fixtures(*names: str) -> list[Path]:
-    return [FIXTURES / name for name in names]
-
-
-def test_fixtures_become_contracts_that_validate(tmp_path, capsys):
-    code, out, err = run(fixtures(*CONVERTIBLE), capsys, "--out", str(tmp_path))
-    assert code == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "checkout.yaml",
-        "orders.yaml",
-        "search.yaml",
+def test_fixtures_become_contracts_and_sources_that_validate(tmp_path, capsys):
+    code, out, err = run([FIXTURES / name for name in CONVERTIBLE], tmp_path, capsys)
+    assert (code, err) == (0, [])
+    assert out.splitlines()[:3] == [
+        f"wrote {tmp_path / 'contracts' / name}.yaml" for name in ("checkout", "orders", "search")
     ]
-    assert out.splitlines() == [f"wrote {tmp_path / name}.yaml" for name in CONTRACT_IDS]
-    assert err == [
-        f"note: {FIXTURES / 'checkout-availability.yaml'}: AlertPolicy checkout-fast-burn: "
-        "skipped: alert policies are not imported: Pledge alerts on burn rates with the "
-        "objective's alerting rules",
-        f"note: {FIXTURES / 'checkout-availability.yaml'}: SLO checkout-availability: "
-        "spec.alertPolicies: skipped: Pledge alerts on burn rates with the objective's "
-        "alerting rules",
-    ]
+    assert out.splitlines()[-1] == "3 SLO objects found: 3 imported, 0 refused"
 
-    # ratio good/total, Occurrences, rolling 28d; parties from the Service's annotation and label
-    checkout = load_contract(tmp_path / "checkout.yaml")
-    assert (checkout.provider, checkout.consumer, checkout.time_zone) == (
+    # ratio good/total, Occurrences, rolling 28d; parties from the Service; the alert condition
+    # (burn rate 14 over 1h on a 28-day window) restated for the 30 days Pledge scales from
+    checkout = load_contract(tmp_path / "contracts" / "checkout.yaml")
+    assert (checkout.provider, checkout.consumer, checkout.time_zone, checkout.title) == (
         "Payments team",
         "Web shop",
         "UTC",
+        "Checkout",
     )
-    assert checkout.services[0].title == "Checkout"
     availability = checkout.objective("checkout-availability")
-    assert (availability.sli.kind, availability.sli.source_kind) == ("availability", "requests")
+    assert (availability.service, availability.sli.source_kind) == ("checkout", "requests")
     assert availability.target == 0.9995
-    assert (availability.window.kind, availability.window.length) == (
-        "rolling",
-        timedelta(days=28),
-    )
+    assert (availability.window.kind, availability.window.length) == ("rolling", timedelta(28))
     assert isinstance(availability.budgeting, Occurrences)
+    assert availability.alerting.burn_rate_rules == [
+        BurnRateRule(severity="page", long="1h4m17s", short="1h4m17s", burn_rate=14)
+    ]
 
-    # threshold in ms, Timeslices, calendar month in the calendar's zone
-    search = load_contract(tmp_path / "search.yaml")
-    assert search.time_zone == "Europe/Berlin"
+    # histogram_quantile(0.99, ...) in ms (annotation): a p99 per 1m slice from the buckets
+    search = load_contract(tmp_path / "contracts" / "search.yaml")
     latency = search.objective("search-latency")
-    assert (latency.sli.kind, latency.sli.threshold) == ("latency", timedelta(milliseconds=300))
-    assert latency.target == 0.99
-    assert (latency.window.kind, latency.window.period) == ("calendar", "month")
+    assert search.time_zone == "Europe/Berlin"
+    assert (latency.sli.kind, latency.sli.threshold, latency.sli.percentile) == (
+        "latency",
+        timedelta(milliseconds=300),
+        99.0,
+    )
+    assert (latency.window.period, latency.target) == ("month", 0.99)
     assert latency.budgeting == Timeslices(
-        method="timeslices", slice=timedelta(minutes=5), slice_target=0.95
+        method="timeslices", slice=timedelta(minutes=1), slice_target=0.95
     )
 
     # indicatorRef resolved in another file (bad/total); two objectives; default parties
-    orders = load_contract(tmp_path / "orders.yaml")
+    orders = load_contract(tmp_path / "contracts" / "orders.yaml")
     assert (orders.provider, orders.consumer, orders.time_zone) == (
         "Service owner",
         "Service users",
@@ -116,182 +107,243 @@ def test_fixtures_become_contracts_that_validate(tmp_path, capsys):
         ("orders-availability-2", 0.99, "week"),
     ]
 
+    sources = load_sources(tmp_path / "sources.yaml")
+    assert sorted(sources) == ["checkout-requests", "orders-requests", "search-histogram"]
+    assert sources["orders-requests"].pull.queries == {
+        "total": 'label_replace(round(sum(sum(increase(http_requests_total{service="orders"}'
+        '[1m])))), "service", "orders", "", "")',
+        "errors": 'label_replace(round(sum(sum(increase(http_requests_total{service="orders",'
+        'code=~"5.."}[1m])))), "service", "orders", "", "")',
+    }
+    assert sources["search-histogram"].pull.queries == {
+        "count": "label_replace(round(sum by (le) (sum(increase(search_duration_seconds_bucket"
+        '[1m])) by (le))), "service", "search", "", "")'
+    }
+    assert sources["checkout-requests"].pull.queries["errors"] == (
+        'label_replace(round(sum(sum(increase(http_requests_total{service="checkout"}[1m]))))'
+        ' - round(sum(sum(increase(http_requests_total{service="checkout",code!~"5.."}[1m])))),'
+        ' "service", "checkout", "", "")'
+    )
 
-def test_stdout_holds_every_contract_and_cli_options_fill_the_parties(capsys):
-    code, out, _ = run(fixtures("orders.yaml", "slis.yaml"), capsys, "--provider", "Acme")
-    assert code == 0
-    assert out.startswith("# Imported from OpenSLO by pledge import-openslo:\n")
-    assert "provider: Acme\nconsumer: Service users\n" in out
 
-
-def test_unsupported_objects_give_exact_lines_and_no_contract(capsys):
-    code, out, err = run(fixtures("slis.yaml", "unsupported.yaml"), capsys)
+def test_refused_slos_give_exact_lines_and_the_others_import(tmp_path, capsys):
     file = FIXTURES / "unsupported.yaml"
-    assert code == 1
-    assert out == ""
+    code, out, err = run([FIXTURES / "slis.yaml", file], tmp_path, capsys)
+    assert code == 3
     assert err == [
-        f"{file}: Dashboard checkout-board: kind: unknown kind 'Dashboard': OpenSLO v1 kinds "
-        "are Service, SLI, SLO, AlertPolicy, AlertCondition, AlertNotificationTarget, DataSource",
-        f"{file}: SLO checkout-latency: spec.budgetingMethod: RatioTimeslices is not supported "
-        "(Pledge budgets by Occurrences or Timeslices)",
-        f"{file}: SLO checkout-short: spec.timeWindow[0].duration: 90m is not whole days",
+        f"{file}:2: SLO checkout-latency: budgetingMethod RatioTimeslices is not supported (the "
+        "mean of per-slice ratios has no Pledge budgeting: Pledge budgets events (Occurrences) "
+        "or good slices (Timeslices))",
+        f"{file}:27: SLO checkout-short: spec.timeWindow[0].duration is not supported (a rolling "
+        "window of 1h30m is not whole days)",
+        f"{file}:41: unknown kind 'Dashboard' for openslo/v1: use SLO, SLI, Service, DataSource, "
+        "AlertPolicy, AlertCondition",
+    ]
+    assert out.splitlines()[-3:] == [
+        "3 SLO objects found: 1 imported, 2 refused, 1 document problems",
+        "  refused: 1 × budgetingMethod RatioTimeslices",
+        "  refused: 1 × spec.timeWindow[].duration",
+    ]
+    assert load_contract(tmp_path / "contracts" / "checkout.yaml").objective("checkout-ok")
+
+
+def test_nothing_usable_exits_2(tmp_path, capsys):
+    code, _, err = run([FIXTURES / "orders.yaml"], tmp_path, capsys)
+    assert code == 2
+    assert err == [
+        f"{FIXTURES / 'orders.yaml'}:2: SLO orders-availability: spec.indicatorRef is not "
+        "supported (no SLI named 'orders-errors' in the given files)"
     ]
 
 
-def test_a_failing_slo_is_left_out_of_its_service_contract():
-    result = import_openslo(
-        fixtures("checkout-availability.yaml", "slis.yaml", "unsupported.yaml"), "P", "C"
-    )
-    assert list(result.contracts) == ["checkout"]
-    assert "id: checkout-availability\n" in result.contracts["checkout"]
-    assert "checkout-short" not in result.contracts["checkout"]
-    assert len(result.problems) == 3
+def one(tmp_path: Path, text: str):
+    path = tmp_path / "slo.yaml"
+    path.write_text(text)
+    return path, import_specs([path], "P", "C")
 
 
-def test_missing_indicator_ref_names_the_sli(capsys):
-    code, _, err = run(fixtures("orders.yaml"), capsys)
-    assert (code, err) == (
-        1,
-        [
-            f"{FIXTURES / 'orders.yaml'}: SLO orders-availability: spec.indicatorRef: no SLI "
-            "named 'orders-errors' in the given files"
-        ],
-    )
-
-
-def test_threshold_value_in_seconds_and_numeric_slice_in_minutes(tmp_path):
-    path = tmp_path / "api.yaml"
-    path.write_text(SLO)
-    result = import_openslo([path], "P", "C")
-    assert result.problems == []
-    (tmp_path / "api-contract.yaml").write_text(result.contracts["api"])
-    contract = load_contract(tmp_path / "api-contract.yaml")
-    objective = contract.objective("api-latency")
-    assert contract.time_zone == "Europe/Paris"
-    assert (objective.sli.threshold, objective.target) == (timedelta(milliseconds=250), 0.995)
-    assert objective.budgeting == Timeslices(
-        method="timeslices", slice=timedelta(minutes=1), slice_target=0.9
+def test_percentile_threshold_and_calendar_month(tmp_path):
+    _, result = one(tmp_path, SLO)
+    assert result.lines == []
+    objective = result.written.contracts["api"]
+    assert "percentile: 99.0\n" in objective and "threshold: 250ms\n" in objective
+    assert result.written.sources["api-histogram"]["queries"]["count"] == (
+        "label_replace(round(sum by (le) (sum by (le) (increase(api_seconds_bucket[1m])))), "
+        '"service", "api", "", "")'
     )
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "field", "message"),
+    ("old", "new", "feature", "why"),
     [
         (
             "startTime: 2026-04-01 00:00:00",
             "startTime: 2020-01-21 12:30:00",
             "spec.timeWindow[0].calendar.startTime",
-            "2020-01-21 12:30:00 does not begin a month: Pledge months begin at 00:00 on the 1st",
+            "2020-01-21 12:30:00 does not begin a month: Pledge months begin at 00:00 on the 1st "
+            "in the contract's zone",
         ),
         (
             "duration: 1M",
             "duration: 1Y",
-            "spec.timeWindow[0].duration",
-            "calendar window 1Y is not supported: use 1d, 1w, 1M or 1Q",
-        ),
-        (
-            "timeZone: Europe/Paris",
-            "timeZone: Mars/Olympus",
-            "spec.timeWindow[0].calendar.timeZone",
-            "unknown time zone 'Mars/Olympus': use an IANA name",
-        ),
-        (
-            "    - duration: 1M\n      calendar:",
-            "    - duration: 1M\n      isRolling: true\n      calendar:",
-            "spec.timeWindow[0].duration",
-            "1M has no fixed number of days: use e.g. 28d or 30d",
+            "spec.timeWindow[0].calendar.duration",
+            "a calendar window of 1Y has no Pledge period: use 1d, 1w, 1M or 1Q",
         ),
         (
             "op: lte",
             "op: gte",
-            "spec.objectives[0].op",
-            "'gte' is not supported: Pledge counts requests at or under a latency threshold "
-            "(lte or lt)",
-        ),
-        (
-            "value: 0.25",
-            "value: 0.0005",
-            "spec.objectives[0].value",
-            "0.0005 is not a whole number of milliseconds",
+            "spec.objectives[0].op gte",
+            "Pledge counts requests at or under a latency threshold (lte, lt)",
         ),
         (
             "targetPercent: 99.5",
             "targetPercent: 100",
             "spec.objectives[0].targetPercent",
-            "target 100.0000% is out of range: it must lie strictly between 0% and 100%",
-        ),
-        (
-            "targetPercent: 99.5",
-            "targetPercent: 99.5\n      target: 0.995",
-            "spec.objectives[0]",
-            "give exactly one of target and targetPercent",
+            "target 100% is not strictly between 0% and 100%",
         ),
         (
             "timeSliceWindow: 1",
-            "timeSliceWindow: 7m",
-            "spec.objectives[0].timeSliceWindow",
-            "slice 7m must be whole minutes that divide a day (e.g. 1m, 5m, 15m, 1h)",
+            "timeSliceWindow: 5",
+            "a percentile threshold with slices",
+            "each 1m point of histogram_quantile is judged on its own: use Timeslices with "
+            "timeSliceWindow 1m",
         ),
         (
-            "      timeSliceTarget: 0.9\n",
-            "",
-            "spec.objectives[0].timeSliceTarget",
-            "None is not a share in (0, 1]: required with budgetingMethod Timeslices",
-        ),
-        (
-            "      thresholdMetric:",
-            "      ratioMetric:\n        raw: {}\n      thresholdMetric:",
-            "spec.indicator.spec",
-            "give exactly one of ratioMetric and thresholdMetric",
-        ),
-        (
-            "service: api",
-            "service: Public_API",
-            "spec.service",
-            "'Public_API' is not a Pledge service id (lowercase letters, digits, '.', '_', '-')",
+            "histogram_quantile(0.99, sum by (le) (rate(api_seconds_bucket[5m])))",
+            "avg(api_latency_seconds)",
+            "spec.objectives[0] query",
+            "a threshold on this metric is not a latency Pledge can count: give "
+            "histogram_quantile(q, sum by (le) (rate(..._bucket[5m])))",
         ),
     ],
 )
-def test_what_pledge_cannot_express_names_the_field(tmp_path, old, new, field, message):
+def test_what_pledge_cannot_express_names_the_feature(tmp_path, old, new, feature, why):
     assert old in SLO
-    path = tmp_path / "slo.yaml"
-    path.write_text(SLO.replace(old, new))
-    result = import_openslo([path], "P", "C")
-    assert [str(problem) for problem in result.problems] == [
-        f"{path}: SLO api-latency: {field}: {message}"
-    ]
-    assert result.contracts == {}
+    path, result = one(tmp_path, SLO.replace(old, new))
+    assert result.lines == [f"{path}:1: SLO api-latency: {feature} is not supported ({why})"]
+    assert result.written.contracts == {}
+    assert result.exit_code == 2
 
 
-def test_raw_ratio_is_reported_on_the_sli_and_the_slo_using_it(tmp_path):
-    sli = tmp_path / "sli.yaml"
-    sli.write_text(
-        "apiVersion: openslo/v1\nkind: SLI\nmetadata: {name: api-ratio}\n"
-        "spec:\n  ratioMetric:\n    rawType: success\n    raw: {metricSource: {type: X}}\n"
+def test_raw_ratio_is_split_into_its_counts(tmp_path):
+    raw = SLO.replace(
+        "      thresholdMetric:\n        metricSource:\n          type: Prometheus\n"
+        "          spec:\n            query: histogram_quantile(0.99, sum by (le) "
+        "(rate(api_seconds_bucket[5m])))\n",
+        "      ratioMetric:\n        rawType: failure\n        raw:\n          metricSource:\n"
+        "            type: Prometheus\n            spec:\n              query: "
+        "sum(rate(errors_total[5m])) / sum(rate(requests_total[5m]))\n",
+    ).replace("      op: lte\n      value: 0.25\n", "")
+    _, result = one(tmp_path, raw)
+    assert result.lines == []
+    assert result.written.sources["api-requests"]["queries"] == {
+        "total": 'label_replace(round(sum(sum(increase(requests_total[1m])))), "service", '
+        '"api", "", "")',
+        "errors": 'label_replace(round(sum(sum(increase(errors_total[1m])))), "service", '
+        '"api", "", "")',
+    }
+
+
+def test_v1alpha_and_v2alpha(tmp_path):
+    path = tmp_path / "specs.yaml"
+    path.write_text(
+        """\
+apiVersion: openslo/v1alpha
+kind: SLO
+metadata: {name: web-availability}
+spec:
+  service: web
+  budgetingMethod: Occurrences
+  objectives:
+    - ratioMetrics:
+        good: {source: prometheus, queryType: promql, query: 'sum(rate(ok_total[{{.window}}]))'}
+        total: {source: prometheus, queryType: promql, query: 'sum(rate(all_total[{{.window}}]))'}
+      target: 0.999
+  timeWindows:
+    - {count: 30, unit: Day}
+---
+apiVersion: openslo.com/v2alpha
+kind: SLO
+metadata: {name: shop-errors}
+spec:
+  service: shop
+  sliRef: shop-errors
+  timeWindow: [{duration: 7d, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives: [{target: 0.98}]
+---
+apiVersion: openslo.com/v2alpha
+kind: SLI
+metadata: {name: shop-errors}
+spec:
+  ratioMetric:
+    counter: true
+    good: {dataSourceRef: dd, spec: {query: 'sum:hits{status:200}.as_count()'}}
+    total: {dataSourceRef: dd, spec: {query: 'sum:hits{*}.as_count()'}}
+---
+apiVersion: openslo.com/v2alpha
+kind: DataSource
+metadata: {name: dd}
+spec: {type: Datadog, connectionDetails: {site: eu}}
+"""
     )
-    slo = tmp_path / "slo.yaml"
-    before, after = SLO.split("  indicator:\n")[0], SLO.split("  timeWindow:\n")[1]
-    slo.write_text(f"{before}  indicatorRef: api-ratio\n  timeWindow:\n{after}")
-    result = import_openslo([sli, slo], "P", "C")
-    assert [str(problem) for problem in result.problems] == [
-        f"{sli}: SLI api-ratio: spec.ratioMetric.raw: a precomputed ratio is not supported: "
-        "Pledge counts good (or bad) and total events",
-        f"{slo}: SLO api-latency: spec.indicatorRef: SLI api-ratio could not be imported",
+    result = import_specs([path], "P", "C")
+    assert result.lines == []
+    assert result.written.unresolved == [
+        "shop/shop-errors: good: Datadog: sum:hits{status:200}.as_count(); "
+        "total: Datadog: sum:hits{*}.as_count()"
     ]
-
-
-def test_one_contract_has_one_time_zone(tmp_path):
-    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
-    first.write_text(SLO)
-    second.write_text(
-        SLO.replace("name: api-latency", "name: api-latency-eu", 1).replace(
-            "Europe/Paris", "Asia/Tokyo"
-        )
+    assert list(result.written.sources) == ["web-requests"]
+    assert result.written.sources["web-requests"]["queries"]["total"] == (
+        'label_replace(round(sum(sum(increase(all_total[1m])))), "service", "web", "", "")'
     )
-    result = import_openslo([first, second], "P", "C")
-    assert [str(problem) for problem in result.problems] == [
-        f"{second}: SLO api-latency-eu: spec.timeWindow[0].calendar.timeZone: Asia/Tokyo "
-        "differs from Europe/Paris of SLO api-latency: contract api has one time zone"
+    assert (
+        "  # no evidence source: the SLI reads good: Datadog:" in result.written.contracts["shop"]
+    )
+    (tmp_path / "shop.yaml").write_text(result.written.contracts["shop"])
+    assert load_contract(tmp_path / "shop.yaml").objective("shop-errors").target == 0.98
+
+
+def test_export_then_import_gives_the_same_objectives(tmp_path, capsys):
+    """OpenSLO fixtures, Sloth, Pyrra and slo-generator specs imported, exported to OpenSLO v1
+    and imported again: every objective the export can express comes back the same (burn-rate
+    rules are not exported: the reimport has Pledge's default rules)."""
+    specs = Path(__file__).parent / "specs"
+    first, second = tmp_path / "first", tmp_path / "second"
+    main(
+        [
+            "import",
+            *(str(FIXTURES / name) for name in CONVERTIBLE),
+            str(specs),
+            "--home",
+            str(first),
+        ]
+    )
+    out = tmp_path / "openslo"
+    assert main(["export-openslo", str(first / "contracts"), "--out", str(out)]) == 0
+    assert main(["import", str(out), "--home", str(second)]) == 0
+    capsys.readouterr()
+
+    def objectives(home: Path) -> dict[str, list[dict]]:
+        return {
+            path.stem: [
+                o.model_dump(exclude={"service", "alerting"})
+                for o in load_contract(path).objectives
+            ]
+            for path in sorted((home / "contracts").glob("*.yaml"))
+        }
+
+    before, after = objectives(first), objectives(second)
+    assert sorted(after) == ["api", "checkout", "orders", "search", "shop"]
+    assert after == before
+    checkout = load_contract(second / "contracts" / "checkout.yaml")
+    assert (checkout.provider, checkout.consumer) == ("Payments team", "Web shop")
+    # the Prometheus queries came back (the shop and api latency, the Cloud Monitoring SLO
+    # and the Datadog-free rest had none or a bucket share, exported as a Pledge source)
+    assert sorted(load_sources(second / "sources.yaml")) == [
+        "api.api-availability-sli-requests",
+        "checkout.checkout-availability-sli-requests",
+        "checkout.requests-availability-sli-requests",
+        "orders-requests",
+        "search-histogram",
     ]
-    assert "id: api-latency\n" in result.contracts["api"]
-    assert "api-latency-eu" not in result.contracts["api"]
