@@ -7,6 +7,7 @@ windows as inclusive row-index pairs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,7 +143,6 @@ def best_threshold(corpus: list[LabelledSeries], profile_name: str) -> CorpusSco
         n_windows += len(series.windows)
     all_scores, all_deltas = np.concatenate(scores), np.concatenate(deltas)
     null = -profile.fn * n_windows
-    perfect = profile.tp * n_windows
     order = np.argsort(-all_scores, kind="stable")
     ordered = all_scores[order]
     totals = null + np.cumsum(all_deltas[order])
@@ -152,5 +152,83 @@ def best_threshold(corpus: list[LabelledSeries], profile_name: str) -> CorpusSco
     if candidate_totals.size and candidate_totals.max() > null:
         best = int(np.argmax(candidate_totals))
         threshold, raw = float(candidates[best]), float(candidate_totals[best])
-    normalised = 100.0 * (raw - null) / (perfect - null) if n_windows else 0.0
-    return CorpusScore(profile_name, threshold, raw, normalised)
+    normalised = _normalised(raw, n_windows, profile)
+    return CorpusScore(profile_name, threshold, raw, normalised if normalised is not None else 0.0)
+
+
+@dataclass(frozen=True)
+class FoldScore:
+    """One cross-validation fold: the threshold chosen on the other files and the held-out score.
+
+    ``normalised`` is None for a fold without labelled windows (nothing to find; ``raw`` is then
+    the cost of its false positives, 0 or below).
+    """
+
+    fold: str
+    files: int
+    windows: int
+    threshold: float
+    raw: float
+    normalised: float | None
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """Held-out scores of every fold, and their summary.
+
+    ``pooled`` normalises the sum of every held-out file's raw score over all windows (each file
+    is held out exactly once); ``mean`` and ``worst`` are over the folds that have windows.
+    """
+
+    profile: str
+    folds: list[FoldScore]
+    pooled: float
+    mean: float
+    worst: float
+
+
+def category(series: LabelledSeries) -> str:
+    """The folder of ``<category>/<name>.csv``."""
+    return series.name.split("/", 1)[0]
+
+
+def cross_validate(
+    corpus: list[LabelledSeries], fold_of: Callable[[LabelledSeries], str], profile_name: str
+) -> CrossValidation:
+    """Score each fold with the threshold that the rest of the corpus chooses (``best_threshold``).
+
+    ``fold_of`` names the fold of a file: ``category`` holds out one category at a time, the
+    file's own name one file at a time.
+    """
+    profile = PROFILES[profile_name]
+    names = sorted({fold_of(series) for series in corpus})
+    folds = []
+    for name in names:
+        held_out = [series for series in corpus if fold_of(series) == name]
+        training = [series for series in corpus if fold_of(series) != name]
+        threshold = best_threshold(training, profile_name).threshold
+        raw = sum(file_score(series, threshold, profile) for series in held_out)
+        windows = sum(len(series.windows) for series in held_out)
+        folds.append(
+            FoldScore(
+                name, len(held_out), windows, threshold, raw, _normalised(raw, windows, profile)
+            )
+        )
+    all_windows = sum(fold.windows for fold in folds)
+    pooled = _normalised(sum(fold.raw for fold in folds), all_windows, profile)
+    scored = [fold.normalised for fold in folds if fold.normalised is not None]
+    return CrossValidation(
+        profile_name,
+        folds,
+        pooled if pooled is not None else 0.0,
+        float(np.mean(scored)) if scored else 0.0,
+        min(scored, default=0.0),
+    )
+
+
+def _normalised(raw: float, windows: int, profile: Profile) -> float | None:
+    """100 (raw - null) / (perfect - null); None without windows."""
+    if not windows:
+        return None
+    null, perfect = -profile.fn * windows, profile.tp * windows
+    return 100.0 * (raw - null) / (perfect - null)

@@ -12,6 +12,8 @@ from pipelines.predict.nab import (
     PROFILES,
     LabelledSeries,
     best_threshold,
+    category,
+    cross_validate,
     file_score,
     probation_rows,
     scaled_sigmoid,
@@ -129,3 +131,35 @@ def test_sweep_agrees_with_scoring_every_candidate_threshold() -> None:
         result = best_threshold(corpus, name)
         assert result.raw == pytest.approx(max(max(totals), -profile.fn * 3))
         assert result.threshold == candidates[int(np.argmax(totals))]
+
+
+def test_cross_validation_scores_each_fold_with_the_threshold_of_the_others() -> None:
+    # a/x and a/y hold a window each, b/z holds none; scores are chosen so that the threshold
+    # differs between folds
+    a_x = LabelledSeries("a/x.csv", np.r_[np.zeros(10), 0.9, np.zeros(9)], [(10, 14)])
+    a_y = LabelledSeries(
+        "a/y.csv", np.r_[np.zeros(5), 0.6, np.zeros(4), 0.7, np.zeros(9)], [(10, 14)]
+    )
+    b_z = LabelledSeries("b/z.csv", np.r_[np.zeros(7), 0.8, np.zeros(12)], [])
+    result = cross_validate([a_x, a_y, b_z], category, "standard")
+    held_out_a, held_out_b = result.folds
+    # b/z alone: any threshold costs a false positive, so the training threshold is inf; a/x and
+    # a/y then miss their windows: raw -2, normalised 0
+    assert (held_out_a.fold, held_out_a.threshold, held_out_a.raw) == ("a", np.inf, -2.0)
+    assert held_out_a.normalised == 0.0
+    # a alone chooses 0.7 (a/y at 0.6 would add a false positive before its window): b/z's 0.8
+    # fires, one false positive
+    assert (held_out_b.fold, held_out_b.threshold) == ("b", 0.7)
+    assert held_out_b.raw == pytest.approx(-0.11)
+    assert held_out_b.normalised is None
+    # pooled over the 2 windows: (-2.11 + 2) / 4; mean and worst over fold a only
+    assert result.pooled == pytest.approx(100 * (-2.11 + 2) / 4)
+    assert (result.mean, result.worst) == (0.0, 0.0)
+    by_file = cross_validate([a_x, a_y, b_z], lambda series: series.name, "standard")
+    # holding out a/x: a/y and b/z choose 0.7 (a hit; b/z's 0.8 costs 0.11 less than a miss),
+    # a/x at 0.9 hits at its window start: 100; holding out a/y: a/x and b/z choose 0.9, which
+    # misses a/y's 0.7: 0; holding out b/z: 0.7 as for fold b
+    assert [fold.threshold for fold in by_file.folds] == [0.7, 0.9, 0.7]
+    assert [fold.normalised for fold in by_file.folds] == [100.0, 0.0, None]
+    assert by_file.pooled == pytest.approx(result.pooled + 100 * 2 / 4)
+    assert (by_file.mean, by_file.worst) == (50.0, 0.0)
