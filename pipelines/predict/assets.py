@@ -195,6 +195,7 @@ def predict_root_causes(pledge: PledgeHome) -> dg.MaterializeResult:
         metadata={
             "episodes": hints.select("contract_id", "objective_id", "episode_start").n_unique(),
             "hints": hints.height,
+            "significant_hints": int(hints["significant"].sum()),
         }
     )
 

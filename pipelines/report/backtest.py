@@ -39,7 +39,7 @@ def reliability_figure(reliability: pl.DataFrame) -> go.Figure:
                 y=rows["observed"].to_list(),
                 mode="lines+markers",
                 name=str(method),
-                marker={"size": [6 + 2 * n ** 0.25 for n in rows["predictions"].to_list()]},
+                marker={"size": [6 + 2 * n**0.25 for n in rows["predictions"].to_list()]},
                 customdata=rows.select("bin_low", "bin_high", "predictions", "windows").rows(),
                 hovertemplate="p_breach %{customdata[0]:.1f}–%{customdata[1]:.1f}: mean %{x:.3f},"
                 " observed %{y:.3f} (%{customdata[2]} predictions, %{customdata[3]} windows)"
