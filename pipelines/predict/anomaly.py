@@ -2,6 +2,8 @@
 
 The score at row t uses only rows up to and including t (the score of a prefix of a series equals
 the first scores of the whole series). All windows are durations, so any sampling rate works.
+The constants below were set while looking at the NAB nab-dev files, so only cross-validated
+figures (``pledge nab-eval``: the threshold chosen on the other folds) say how it generalises.
 
 1. Two forecasts of each value from strictly earlier rows: the median of the last
    ``LEVEL_WINDOW`` (a level shift is absorbed once it has lasted half of it) and the value one

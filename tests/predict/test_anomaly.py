@@ -117,6 +117,22 @@ def test_scores_of_a_prefix_equal_the_first_scores_of_the_whole_series() -> None
         assert np.array_equal(prefix, whole[:cut]), cut
 
 
+def test_causal_on_irregular_rows_and_a_flat_stretch() -> None:
+    # uneven gaps of 1 to 30 minutes (as in NAB's traffic files), a flat stretch and a spike: the
+    # score of every prefix still equals the first scores of the whole series
+    rng = np.random.default_rng(4)
+    gaps = rng.integers(1, 31, 2500)
+    timestamps = pl.Series([START + timedelta(minutes=int(m)) for m in np.cumsum(gaps)])
+    values = 10 + rng.normal(0, 1, 2500)
+    values[1700:1800] = values[1699]
+    values[2100] += 12
+    whole = anomaly_scores(timestamps, pl.Series(values))
+    for cut in (30, 1000, 1750, 2100, 2101):
+        prefix = anomaly_scores(timestamps[:cut], pl.Series(values[:cut]))
+        assert np.array_equal(prefix, whole[:cut]), cut
+    assert int(np.argmax(whole[500:])) + 500 == 2100
+
+
 def test_score_anomalies_command_writes_the_score_column(tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     _repeating_with_spike().with_columns(
