@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     score.add_argument("output", type=Path, help="CSV to write")
 
     nab_eval = commands.add_parser(
-        "nab-eval", help="run the anomaly detector over a NAB corpus and print the NAB scores"
+        "nab-eval", help="cross-validated NAB scores and incident drills of the anomaly detector"
     )
     nab_eval.add_argument("data_dir", type=Path, help="folder of <category>/<name>.csv files")
     nab_eval.add_argument("labels", type=Path, help="combined_windows.json")

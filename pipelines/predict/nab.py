@@ -1,8 +1,9 @@
-"""NAB scoring: probation, labelled windows, scaled sigmoid, profiles and the corpus threshold.
+"""NAB scoring: probation, labelled windows, scaled sigmoid, profiles, the corpus threshold.
 
 Implements the rules in ``datasets/README.md`` (Numenta Anomaly Benchmark). A corpus is a list of
 :class:`LabelledSeries`: the detector's scores for every row of one file and its labelled anomaly
-windows as inclusive row-index pairs.
+windows as inclusive row-index pairs. ``cross_validate`` scores held-out folds (a category or a
+file) with the threshold that the rest of the corpus chooses.
 """
 
 from __future__ import annotations
