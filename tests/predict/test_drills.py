@@ -58,4 +58,7 @@ def test_the_detector_catches_every_drill_incident_within_its_horizon() -> None:
     # a spike burst is flagged on its first spike; a step within half an hour
     assert delays["spike_burst"] == 0.0
     assert delays["step"] <= 30.0
-    assert table["false_alarms_per_day"].max() < 0.5
+    # measured: 5 false alarms in the 12 series' 103 quiet days (0.05 a day)
+    quiet_days = 2 * (8 + 14 / 24)
+    false_alarms = (table["false_alarms_per_day"] * quiet_days).round().sum()
+    assert false_alarms <= 5
