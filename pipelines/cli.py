@@ -574,23 +574,29 @@ def _nab_eval(args: argparse.Namespace) -> int:
     from pipelines.predict.drills import drill
     from pipelines.predict.nab import (
         PROFILES,
+        SAMPLINGS,
         LabelledSeries,
         category,
         cross_validate,
+        resample,
+        source_file,
         window_rows,
     )
 
     labels: dict[str, list[list[str]]] = json.loads(args.labels.read_text())
-    started = time.perf_counter()
-    corpus = []
+    sources = []
     for name, windows in sorted(labels.items()):
         path = args.data_dir / name
         if not path.exists():
             print(f"error: {path} is labelled but missing", file=sys.stderr)
             return 2
+        sources.append((name, _read_series(path), [(start, end) for start, end in windows]))
+    started = time.perf_counter()
+    corpus = []
+    for name, frame, windows in sources:
         file_started = time.perf_counter()
-        scored = score_series(_read_series(path))
-        rows = window_rows(scored["timestamp"], [(start, end) for start, end in windows])
+        scored = score_series(frame)
+        rows = window_rows(scored["timestamp"], windows)
         corpus.append(LabelledSeries(name, scored["anomaly_score"].to_numpy(), rows))
         seconds = time.perf_counter() - file_started
         step(f"{name}: {scored.height} rows, {len(rows)} window(s), {seconds:.2f} s")
@@ -601,7 +607,7 @@ def _nab_eval(args: argparse.Namespace) -> int:
     print("held-out scores, threshold chosen on the other folds (pooled / mean / worst fold):")
     by_category = {profile: cross_validate(corpus, category, profile) for profile in PROFILES}
     for profile, held_out_category in by_category.items():
-        by_file = cross_validate(corpus, lambda series: series.name, profile)
+        by_file = cross_validate(corpus, source_file, profile)
         print(
             f"{profile:<20} leave-one-category-out {held_out_category.pooled:6.2f} / "
             f"{held_out_category.mean:6.2f} / {held_out_category.worst:6.2f}   leave-one-file-out "
@@ -613,6 +619,22 @@ def _nab_eval(args: argparse.Namespace) -> int:
             f"  standard, {fold.fold} held out: {held_out} "
             f"(raw {fold.raw:.3f}, {fold.files} files, {fold.windows} windows, "
             f"threshold {fold.threshold:.4f})"
+        )
+    print("resampled copies of every file, standard profile (pooled / mean / worst fold):")
+    for sampling in SAMPLINGS[1:]:
+        copies = []
+        for name, frame, windows in sources:
+            for k, copy in enumerate(resample(frame, sampling)):
+                scores = score_series(copy)["anomaly_score"].to_numpy()
+                rows = window_rows(copy["timestamp"], windows)
+                copies.append(LabelledSeries(f"{name}#{k}", scores, rows))
+        held_out_category = cross_validate(copies, category, "standard")
+        by_file = cross_validate(copies, source_file, "standard")
+        print(
+            f"{sampling:<20} leave-one-category-out {held_out_category.pooled:6.2f} / "
+            f"{held_out_category.mean:6.2f} / {held_out_category.worst:6.2f}   leave-one-file-out "
+            f"{by_file.pooled:6.2f} / {by_file.mean:6.2f} / {by_file.worst:7.2f}"
+            f"   ({len(copies)} copies, {sum(len(c.scores) for c in copies)} rows)"
         )
     print(f"incident drills (5-minute SLI series, alarm at score >= {ANOMALY_THRESHOLD}):")
     drills = drill(

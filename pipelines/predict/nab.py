@@ -3,7 +3,9 @@
 Implements the rules in ``datasets/README.md`` (Numenta Anomaly Benchmark). A corpus is a list of
 :class:`LabelledSeries`: the detector's scores for every row of one file and its labelled anomaly
 windows as inclusive row-index pairs. ``cross_validate`` scores held-out folds (a category or a
-file) with the threshold that the rest of the corpus chooses.
+file) with the threshold that the rest of the corpus chooses. ``resample`` turns a file into
+the hourly and irregularly sampled copies that test whether a detector keeps its score when the
+sampling rate changes (many NAB files outside nab-dev are hourly or irregular).
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ import polars as pl
 
 PROBATION_FRACTION = 0.15
 PROBATION_MAX_ROWS = 750
+SAMPLINGS = ("native", "hourly", "irregular")
+HOURLY_OFFSETS = ("0m", "20m", "40m")
+IRREGULAR_KEEP = 0.3
+IRREGULAR_SEEDS = (0, 1, 2)
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,31 @@ def window_rows(timestamps: pl.Series, windows: list[tuple[str, str]]) -> list[t
         last = int(np.searchsorted(ts, np.datetime64(end, "us"), side="right")) - 1
         rows.append((first, last))
     return rows
+
+
+def resample(frame: pl.DataFrame, sampling: str) -> list[pl.DataFrame]:
+    """Copies of one ``timestamp``/``value`` series as sampled by ``sampling``.
+
+    ``native``: the series itself; ``hourly``: the mean value of each hour, with hours starting at
+    each of ``HOURLY_OFFSETS`` past the hour (three copies); ``irregular``: each row kept with
+    probability ``IRREGULAR_KEEP`` (gaps of 5 minutes to hours, as in NAB's traffic files), one
+    copy per seed in ``IRREGULAR_SEEDS``.
+    """
+    if sampling == "native":
+        return [frame]
+    if sampling == "hourly":
+        return [
+            frame.group_by_dynamic("timestamp", every="1h", offset=offset).agg(
+                pl.col("value").mean()
+            )
+            for offset in HOURLY_OFFSETS
+        ]
+    if sampling == "irregular":
+        return [
+            frame.filter(np.random.default_rng(seed).random(frame.height) < IRREGULAR_KEEP)
+            for seed in IRREGULAR_SEEDS
+        ]
+    raise ValueError(f"unknown sampling {sampling!r}; expected one of {', '.join(SAMPLINGS)}")
 
 
 def _row_terms(series: LabelledSeries, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
@@ -193,13 +224,18 @@ def category(series: LabelledSeries) -> str:
     return series.name.split("/", 1)[0]
 
 
+def source_file(series: LabelledSeries) -> str:
+    """``<category>/<name>.csv`` of a series named after it, or after a copy (``...csv#2``)."""
+    return series.name.split("#", 1)[0]
+
+
 def cross_validate(
     corpus: list[LabelledSeries], fold_of: Callable[[LabelledSeries], str], profile_name: str
 ) -> CrossValidation:
     """Score each fold with the threshold that the rest of the corpus chooses (``best_threshold``).
 
-    ``fold_of`` names the fold of a file: ``category`` holds out one category at a time, the
-    file's own name one file at a time.
+    ``fold_of`` names the fold of a file: ``category`` holds out one category at a time,
+    ``source_file`` one file (with all its resampled copies) at a time.
     """
     profile = PROFILES[profile_name]
     names = sorted({fold_of(series) for series in corpus})

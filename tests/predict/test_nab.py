@@ -16,7 +16,9 @@ from pipelines.predict.nab import (
     cross_validate,
     file_score,
     probation_rows,
+    resample,
     scaled_sigmoid,
+    source_file,
     window_rows,
 )
 
@@ -163,3 +165,39 @@ def test_cross_validation_scores_each_fold_with_the_threshold_of_the_others() ->
     assert [fold.normalised for fold in by_file.folds] == [100.0, 0.0, None]
     assert by_file.pooled == pytest.approx(result.pooled + 100 * 2 / 4)
     assert (by_file.mean, by_file.worst) == (50.0, 0.0)
+
+
+def test_hourly_copies_average_each_hour_from_three_offsets() -> None:
+    # two hours of 5-minute rows valued 0, 1, ..., 23 from midnight
+    start = datetime(2014, 4, 1)
+    timestamps = pl.datetime_range(start, start + timedelta(minutes=5 * 23), "5m", eager=True)
+    frame = pl.DataFrame({"timestamp": timestamps, "value": np.arange(24, dtype=float)})
+    on_the_hour, twenty_past, forty_past = resample(frame, "hourly")
+    assert on_the_hour["value"].to_list() == [5.5, 17.5]
+    # hours from 23:20: rows 0-3 (00:00-00:15), 4-15, 16-23
+    assert twenty_past["value"].to_list() == [1.5, 9.5, 19.5]
+    assert twenty_past["timestamp"][1] == datetime(2014, 4, 1, 0, 20)
+    assert forty_past["value"].to_list() == [3.5, 13.5, 21.5]
+    assert resample(frame, "native") == [frame]
+
+
+def test_irregular_copies_keep_about_thirty_percent_of_rows_in_order() -> None:
+    start = datetime(2014, 4, 1)
+    timestamps = pl.datetime_range(start, start + timedelta(minutes=5 * 1999), "5m", eager=True)
+    frame = pl.DataFrame({"timestamp": timestamps, "value": np.arange(2000, dtype=float)})
+    copies = resample(frame, "irregular")
+    assert len(copies) == 3
+    for copy in copies:
+        assert 0.27 < copy.height / 2000 < 0.33
+        assert copy["timestamp"].is_sorted()
+        # every kept row is an original row, value and timestamp together
+        assert copy.join(frame, on=["timestamp", "value"]).height == copy.height
+    assert copies[0]["value"].to_list() != copies[1]["value"].to_list()
+    with pytest.raises(ValueError, match="unknown sampling 'daily'"):
+        resample(frame, "daily")
+
+
+def test_source_file_groups_the_copies_of_a_file() -> None:
+    copy = LabelledSeries("realAWSCloudwatch/a.csv#2", np.zeros(3), [])
+    assert (source_file(copy), category(copy)) == ("realAWSCloudwatch/a.csv", "realAWSCloudwatch")
+    assert source_file(LabelledSeries("b/c.csv", np.zeros(3), [])) == "b/c.csv"
