@@ -71,7 +71,7 @@ HISTORY = timedelta(days=HISTORY_DAYS)
 """How far before an as-of time predictors see slices: the forecast's history (28 days), which
 holds the alerts' longest look-back (3 days for a 30-day window) too."""
 
-PREDICTIONS_SCHEMA = {
+SCORED_WINDOW_SCHEMA = {
     "contract_id": pl.String,
     "objective_id": pl.String,
     "window_label": pl.String,
@@ -79,20 +79,18 @@ PREDICTIONS_SCHEMA = {
     "window_end": UTC_US,
     "status": pl.String,
     "breach_at": UTC_US,
+}
+"""A scored window: ``status`` its final one ('met' | 'breached'), ``breach_at`` its breach
+time (null when met)."""
+PREDICTIONS_SCHEMA = {
+    **SCORED_WINDOW_SCHEMA,
     "method": pl.String,
     "as_of": UTC_US,
     "p_breach": pl.Float64,
 }
-"""One prediction: a method's p_breach for a scored window at one as-of time; ``status`` the
-window's final one ('met' | 'breached'), ``breach_at`` its breach time (null when met)."""
+"""One prediction: a method's p_breach for a scored window at one as-of time."""
 OUTCOMES_SCHEMA = {
-    "contract_id": pl.String,
-    "objective_id": pl.String,
-    "window_label": pl.String,
-    "window_start": UTC_US,
-    "window_end": UTC_US,
-    "status": pl.String,
-    "breach_at": UTC_US,
+    **SCORED_WINDOW_SCHEMA,
     "method": pl.String,
     "fired_at": UTC_US,
     "predicted": pl.Boolean,
@@ -297,7 +295,6 @@ def first_firings(
     methods = predictions.select(pl.col("method").unique(maintain_order=True)).with_row_index(
         "method_order"
     )
-    window = ["window_label", "window_start", "window_end", "status", "breach_at"]
     fired = (
         predictions.join(threshold, on=KEYS, how="left")
         .filter(pl.col("p_breach") >= pl.col("risk_threshold").fill_null(RISK_THRESHOLD))
@@ -305,7 +302,7 @@ def first_firings(
         .agg(fired_at=pl.col("as_of").min())
     )
     judged = (
-        scored.select(*KEYS, *window)
+        scored.select(list(SCORED_WINDOW_SCHEMA))
         .join(methods, how="cross")
         .join(fired, on=[*KEYS, "window_start", "method"], how="left")
         .with_columns(
