@@ -621,21 +621,17 @@ def _nab_eval(args: argparse.Namespace) -> int:
             f"threshold {fold.threshold:.4f})"
         )
     print("resampled copies of every file, standard profile (pooled / mean / worst fold):")
+    every_sampling = list(corpus)
     for sampling in SAMPLINGS[1:]:
         copies = []
         for name, frame, windows in sources:
             for k, copy in enumerate(resample(frame, sampling)):
                 scores = score_series(copy)["anomaly_score"].to_numpy()
                 rows = window_rows(copy["timestamp"], windows)
-                copies.append(LabelledSeries(f"{name}#{k}", scores, rows))
-        held_out_category = cross_validate(copies, category, "standard")
-        by_file = cross_validate(copies, source_file, "standard")
-        print(
-            f"{sampling:<20} leave-one-category-out {held_out_category.pooled:6.2f} / "
-            f"{held_out_category.mean:6.2f} / {held_out_category.worst:6.2f}   leave-one-file-out "
-            f"{by_file.pooled:6.2f} / {by_file.mean:6.2f} / {by_file.worst:7.2f}"
-            f"   ({len(copies)} copies, {sum(len(c.scores) for c in copies)} rows)"
-        )
+                copies.append(LabelledSeries(f"{name}#{sampling}{k}", scores, rows))
+        every_sampling += copies
+        _print_resampled_cross_validation(sampling, copies)
+    _print_resampled_cross_validation("all together", every_sampling)
     print(f"incident drills (5-minute SLI series, alarm at score >= {ANOMALY_THRESHOLD}):")
     drills = drill(
         lambda frame: score_series(frame)["anomaly_score"].to_numpy(), ANOMALY_THRESHOLD, range(5)
@@ -652,6 +648,19 @@ def _nab_eval(args: argparse.Namespace) -> int:
             f"{row['false_alarms_per_day']:.2f} false alarms/day before it"
         )
     return 0
+
+
+def _print_resampled_cross_validation(label: str, corpus: list) -> None:
+    from pipelines.predict.nab import category, cross_validate, source_file
+
+    held_out_category = cross_validate(corpus, category, "standard")
+    by_file = cross_validate(corpus, source_file, "standard")
+    print(
+        f"{label:<20} leave-one-category-out {held_out_category.pooled:6.2f} / "
+        f"{held_out_category.mean:6.2f} / {held_out_category.worst:6.2f}   leave-one-file-out "
+        f"{by_file.pooled:6.2f} / {by_file.mean:6.2f} / {by_file.worst:7.2f}"
+        f"   ({len(corpus)} series, {sum(len(series.scores) for series in corpus)} rows)"
+    )
 
 
 def _monthly(args: argparse.Namespace) -> int:

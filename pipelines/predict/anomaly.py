@@ -1,9 +1,7 @@
 """Causal anomaly scores for one metric series.
 
 The score at row t uses only rows up to and including t (the score of a prefix of a series equals
-the first scores of the whole series). All windows are durations, so any sampling rate works; the
-short window also spans at least ``MIN_SHORT_ROWS`` rows, so that on hourly or sparse series its
-mean and median still summarise several rows (with 5-minute rows an hour holds exactly 12).
+the first scores of the whole series). All windows are durations, so any sampling rate works.
 The constants below were set while looking at the NAB nab-dev files, so only cross-validated
 figures (``pledge nab-eval``: the threshold chosen on the other folds) say how it generalises.
 
@@ -18,8 +16,7 @@ figures (``pledge nab-eval``: the threshold chosen on the other folds) say how i
 3. The row uses the forecast with the smaller mean absolute residual over ``SCALE_WINDOW``:
    seasonal when the series repeats daily, level otherwise.
 4. Four kinds of evidence: the robust z of the row itself (spikes); the mean of log(1 + z)
-   over the short window, the last ``SHORT_WINDOW`` or the last ``MIN_SHORT_ROWS`` rows when
-   that holds fewer (bursts, changed variance); the absolute median of the
+   over the last ``SHORT_WINDOW`` (bursts, changed variance); the absolute median of the
    signed z over the same window (a sustained shift: the median ignores the isolated spikes
    of a heavy-tailed series that dominate the mean, and its standard error is only
    sqrt(pi / 2) / sqrt(n) for n rows, 0.36 for an hour of 5-minute rows, so a dip or bump of
@@ -44,7 +41,7 @@ figures (``pledge nab-eval``: the threshold chosen on the other folds) say how i
    counts once, on the row where the stretch first lasts ``FLAT_FACTOR`` times that reference.
    A series flat since its first row has no reference and never counts.
 6. The score is r / (1 + r) for the largest ratio (0.5 ties the reference), and 0 for a row
-   whose score does not reach the highest of the previous short window (one anomaly, one
+   whose score does not reach the highest of the previous ``SHORT_WINDOW`` (one anomaly, one
    alarm).
 """
 
@@ -69,7 +66,6 @@ FLAT_FACTOR = 3.0
 FLAT_FLOOR_SECONDS = 3600.0
 MAD_TO_SIGMA = 1.4826
 MIN_HISTORY = 30
-MIN_SHORT_ROWS = 12
 MEMORY_CAP = 2.0
 TINY_SCALE = 1e-12
 
@@ -88,7 +84,6 @@ def score_series(frame: pl.DataFrame) -> pl.DataFrame:
     )
     evidence = (
         frame.lazy()
-        .with_row_index("row")
         .join_asof(one_season_ago, on="timestamp", tolerance=SEASON_TOLERANCE, strategy="backward")
         .with_columns(
             level_residual=pl.col("value")
@@ -109,8 +104,8 @@ def score_series(frame: pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns(z=pl.col("signed_z").abs())
         .with_columns(
-            recent=_short(pl.col("z").log1p(), "mean"),
-            shift=_short(pl.col("signed_z"), "median").abs(),
+            recent=pl.col("z").log1p().rolling_mean_by("timestamp", SHORT_WINDOW),
+            shift=pl.col("signed_z").rolling_median_by("timestamp", SHORT_WINDOW).abs(),
             run=(pl.col("value") != pl.col("value").shift(1)).fill_null(True).cum_sum(),
         )
         .with_columns(flat=(ts - ts.first().over("run")).dt.total_seconds().cast(pl.Float64))
@@ -120,7 +115,7 @@ def score_series(frame: pl.DataFrame) -> pl.DataFrame:
             ratio=pl.max_horizontal(
                 _record_ratio("z", Z_FLOOR),
                 _record_ratio("recent", SHORT_FLOOR),
-                _record_ratio("shift", _median_floor()),
+                _record_ratio("shift", _median_floor(SHORT_WINDOW)),
                 _flat_ratio(),
             )
         )
@@ -151,30 +146,9 @@ def _robust_signed_z(residual: str) -> pl.Expr:
     return pl.when(mad.is_not_null()).then(pl.col(residual) / scale)
 
 
-def _rows_in_short_window() -> pl.Expr:
-    return (
-        pl.col("timestamp").is_not_null().cast(pl.Float64).rolling_sum_by("timestamp", SHORT_WINDOW)
-    )
-
-
-def _short(evidence: pl.Expr, statistic: str, closed: str = "right") -> pl.Expr:
-    """``statistic`` (mean, median, max) of ``evidence`` over the short window: the last
-    ``SHORT_WINDOW`` when it holds at least ``MIN_SHORT_ROWS`` rows, else the last
-    ``MIN_SHORT_ROWS`` rows; ``closed="left"`` leaves the current row out."""
-    timed = getattr(evidence, f"rolling_{statistic}_by")("timestamp", SHORT_WINDOW, closed=closed)
-    counted = getattr(evidence, f"rolling_{statistic}_by")(
-        "row", f"{MIN_SHORT_ROWS}i", closed=closed
-    )
-    return pl.when(_rows_in_short_window() >= MIN_SHORT_ROWS).then(timed).otherwise(counted)
-
-
-def _median_floor() -> pl.Expr:
-    """``Z_FLOOR`` standard errors of the median of the n standard-normal rows of the short
-    window (n = its rows, ``MIN_SHORT_ROWS`` or all rows so far when fewer)."""
-    rows_so_far = pl.col("row").cast(pl.Float64) + 1.0
-    rows = pl.max_horizontal(
-        _rows_in_short_window(), pl.min_horizontal(rows_so_far, pl.lit(float(MIN_SHORT_ROWS)))
-    )
+def _median_floor(window: str) -> pl.Expr:
+    """``Z_FLOOR`` standard errors of the median of the n standard-normal rows in ``window``."""
+    rows = pl.col("timestamp").is_not_null().cast(pl.Float64).rolling_sum_by("timestamp", window)
     return Z_FLOOR * math.sqrt(math.pi / 2.0) / rows.sqrt()
 
 
@@ -206,5 +180,5 @@ def _flat_ratio() -> pl.Expr:
 
 
 def _quiet_after_alarm(score: str) -> pl.Expr:
-    recent_high = _short(pl.col(score), "max", closed="left")
+    recent_high = pl.col(score).rolling_max_by("timestamp", SHORT_WINDOW, closed="left")
     return pl.when(pl.col(score) >= recent_high.fill_null(0.0)).then(pl.col(score)).otherwise(0.0)

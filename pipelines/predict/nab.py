@@ -18,8 +18,8 @@ import polars as pl
 
 PROBATION_FRACTION = 0.15
 PROBATION_MAX_ROWS = 750
-SAMPLINGS = ("native", "hourly", "irregular")
-HOURLY_OFFSETS = ("0m", "20m", "40m")
+SAMPLINGS = ("native", "15-minute", "30-minute", "hourly", "irregular")
+PERIOD_MINUTES = {"15-minute": 15, "30-minute": 30, "hourly": 60}
 IRREGULAR_KEEP = 0.3
 IRREGULAR_SEEDS = (0, 1, 2)
 
@@ -88,19 +88,21 @@ def window_rows(timestamps: pl.Series, windows: list[tuple[str, str]]) -> list[t
 def resample(frame: pl.DataFrame, sampling: str) -> list[pl.DataFrame]:
     """Copies of one ``timestamp``/``value`` series as sampled by ``sampling``.
 
-    ``native``: the series itself; ``hourly``: the mean value of each hour, with hours starting at
-    each of ``HOURLY_OFFSETS`` past the hour (three copies); ``irregular``: each row kept with
+    ``native``: the series itself; ``15-minute``, ``30-minute``, ``hourly``: the mean value of
+    each period, with periods starting at 0, 1/3 and 2/3 of a period past the hour (three
+    copies, e.g. hours from :00, :20 and :40); ``irregular``: each row kept with
     probability ``IRREGULAR_KEEP`` (gaps of 5 minutes to hours, as in NAB's traffic files), one
     copy per seed in ``IRREGULAR_SEEDS``.
     """
     if sampling == "native":
         return [frame]
-    if sampling == "hourly":
+    if sampling in PERIOD_MINUTES:
+        minutes = PERIOD_MINUTES[sampling]
         return [
-            frame.group_by_dynamic("timestamp", every="1h", offset=offset).agg(
-                pl.col("value").mean()
-            )
-            for offset in HOURLY_OFFSETS
+            frame.group_by_dynamic(
+                "timestamp", every=f"{minutes}m", offset=f"{minutes * third // 3}m"
+            ).agg(pl.col("value").mean())
+            for third in range(3)
         ]
     if sampling == "irregular":
         return [

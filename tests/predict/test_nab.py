@@ -167,7 +167,7 @@ def test_cross_validation_scores_each_fold_with_the_threshold_of_the_others() ->
     assert (by_file.mean, by_file.worst) == (50.0, 0.0)
 
 
-def test_hourly_copies_average_each_hour_from_three_offsets() -> None:
+def test_periodic_copies_average_each_period_from_three_offsets() -> None:
     # two hours of 5-minute rows valued 0, 1, ..., 23 from midnight
     start = datetime(2014, 4, 1)
     timestamps = pl.datetime_range(start, start + timedelta(minutes=5 * 23), "5m", eager=True)
@@ -178,6 +178,10 @@ def test_hourly_copies_average_each_hour_from_three_offsets() -> None:
     assert twenty_past["value"].to_list() == [1.5, 9.5, 19.5]
     assert twenty_past["timestamp"][1] == datetime(2014, 4, 1, 0, 20)
     assert forty_past["value"].to_list() == [3.5, 13.5, 21.5]
+    # quarter hours from :00: rows 0-2, 3-5, ...; the third copy starts them at :10
+    quarter_hours = resample(frame, "15-minute")
+    assert quarter_hours[0]["value"].to_list() == [1.0 + 3 * k for k in range(8)]
+    assert quarter_hours[2]["timestamp"][1] == datetime(2014, 4, 1, 0, 10)
     assert resample(frame, "native") == [frame]
 
 
