@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     score.add_argument("output", type=Path, help="CSV to write")
 
     nab_eval = commands.add_parser(
-        "nab-eval", help="run the anomaly detector over a NAB corpus and print the NAB scores"
+        "nab-eval", help="cross-validated NAB scores and incident drills of the anomaly detector"
     )
     nab_eval.add_argument("data_dir", type=Path, help="folder of <category>/<name>.csv files")
     nab_eval.add_argument("labels", type=Path, help="combined_windows.json")
@@ -642,30 +642,97 @@ def _nab_eval(args: argparse.Namespace) -> int:
     import json
 
     from pipelines.predict.anomaly import score_series
-    from pipelines.predict.nab import PROFILES, LabelledSeries, best_threshold, window_rows
+    from pipelines.predict.assets import ANOMALY_THRESHOLD
+    from pipelines.predict.drills import drill
+    from pipelines.predict.nab import (
+        PROFILES,
+        SAMPLINGS,
+        LabelledSeries,
+        category,
+        cross_validate,
+        resample,
+        source_file,
+        window_rows,
+    )
 
     labels: dict[str, list[list[str]]] = json.loads(args.labels.read_text())
-    started = time.perf_counter()
-    corpus = []
+    sources = []
     for name, windows in sorted(labels.items()):
         path = args.data_dir / name
         if not path.exists():
             print(f"error: {path} is labelled but missing", file=sys.stderr)
             return 2
+        sources.append((name, _read_series(path), [(start, end) for start, end in windows]))
+    started = time.perf_counter()
+    corpus = []
+    for name, frame, windows in sources:
         file_started = time.perf_counter()
-        scored = score_series(_read_series(path))
-        rows = window_rows(scored["timestamp"], [(start, end) for start, end in windows])
+        scored = score_series(frame)
+        rows = window_rows(scored["timestamp"], windows)
         corpus.append(LabelledSeries(name, scored["anomaly_score"].to_numpy(), rows))
         seconds = time.perf_counter() - file_started
         step(f"{name}: {scored.height} rows, {len(rows)} window(s), {seconds:.2f} s")
-    for profile in PROFILES:
-        result = best_threshold(corpus, profile)
+    points = sum(len(series.scores) for series in corpus)
+    seconds = time.perf_counter() - started
+    per_row = 1e6 * seconds / points
+    print(f"{len(corpus)} files, {points} rows in {seconds:.1f} s ({per_row:.1f} µs/row)")
+    print("held-out scores, threshold chosen on the other folds (pooled / mean / worst fold):")
+    by_category = {profile: cross_validate(corpus, category, profile) for profile in PROFILES}
+    for profile, held_out_category in by_category.items():
+        by_file = cross_validate(corpus, source_file, profile)
         print(
-            f"{profile:<20} {result.normalised:6.2f}  "
-            f"(threshold {result.threshold:.6f}, raw {result.raw:.3f})"
+            f"{profile:<20} leave-one-category-out {held_out_category.pooled:6.2f} / "
+            f"{held_out_category.mean:6.2f} / {held_out_category.worst:6.2f}   leave-one-file-out "
+            f"{by_file.pooled:6.2f} / {by_file.mean:6.2f} / {by_file.worst:7.2f}"
         )
-    print(f"{len(corpus)} files in {time.perf_counter() - started:.1f} s")
+    for fold in by_category["standard"].folds:
+        held_out = "no windows" if fold.normalised is None else f"{fold.normalised:6.2f}"
+        print(
+            f"  standard, {fold.fold} held out: {held_out} "
+            f"(raw {fold.raw:.3f}, {fold.files} files, {fold.windows} windows, "
+            f"threshold {fold.threshold:.4f})"
+        )
+    print("resampled copies of every file, standard profile (pooled / mean / worst fold):")
+    every_sampling = list(corpus)
+    for sampling in SAMPLINGS[1:]:
+        copies = []
+        for name, frame, windows in sources:
+            for k, copy in enumerate(resample(frame, sampling)):
+                scores = score_series(copy)["anomaly_score"].to_numpy()
+                rows = window_rows(copy["timestamp"], windows)
+                copies.append(LabelledSeries(f"{name}#{sampling}{k}", scores, rows))
+        every_sampling += copies
+        _print_resampled_cross_validation(sampling, copies)
+    _print_resampled_cross_validation("all together", every_sampling)
+    print(f"incident drills (5-minute SLI series, alarm at score >= {ANOMALY_THRESHOLD}):")
+    drills = drill(
+        lambda frame: score_series(frame)["anomaly_score"].to_numpy(), ANOMALY_THRESHOLD, range(5)
+    )
+    for row in drills.iter_rows(named=True):
+        delay = (
+            f"median delay {row['median_delay_minutes']:.0f} min, "
+            f"max {row['max_delay_minutes']:.0f}"
+            if row["detected"]
+            else "never within the horizon"
+        )
+        print(
+            f"  {row['kind']:<15} detected {row['detected']}/{row['series']}, {delay}; "
+            f"{row['false_alarms_per_day']:.2f} false alarms/day before it"
+        )
     return 0
+
+
+def _print_resampled_cross_validation(label: str, corpus: list) -> None:
+    from pipelines.predict.nab import category, cross_validate, source_file
+
+    held_out_category = cross_validate(corpus, category, "standard")
+    by_file = cross_validate(corpus, source_file, "standard")
+    print(
+        f"{label:<20} leave-one-category-out {held_out_category.pooled:6.2f} / "
+        f"{held_out_category.mean:6.2f} / {held_out_category.worst:6.2f}   leave-one-file-out "
+        f"{by_file.pooled:6.2f} / {by_file.mean:6.2f} / {by_file.worst:7.2f}"
+        f"   ({len(corpus)} series, {sum(len(series.scores) for series in corpus)} rows)"
+    )
 
 
 def _monthly(args: argparse.Namespace) -> int:
@@ -703,11 +770,21 @@ def _backtest(args: argparse.Namespace) -> int:
     from pipelines.predict.backtest import (
         backtest_metrics,
         burn_rate_predictor,
+        first_firings,
         forecast_predictor,
         linear_extrapolation_predictor,
         metrics_table,
         replay,
+        windows_to_score,
     )
+    from pipelines.predict.calibration import (
+        brier_scores,
+        brier_text,
+        recalibrated,
+        reliability_table,
+        reliability_text,
+    )
+    from pipelines.report.backtest import write_backtest_page
     from pipelines.sla.objectives import alert_rules_frame
     from pipelines.warehouse import connect, query
 
@@ -735,10 +812,11 @@ def _backtest(args: argparse.Namespace) -> int:
     # Holt-Winters fits on all-zero bad ratios log(0) in their AIC: harmless, thousands of lines.
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="statsmodels")
     print(f"Backtest of {settings.warehouse_path}, predicting every {args.every}")
+    scored = windows_to_score(objectives, windows, slices)
     with Progress("replaying", unit="as-of times") as replayed:
-        outcomes = replay(
+        predictions = replay(
             objectives,
-            windows,
+            scored,
             slices,
             {
                 "breach_risk": forecast_predictor(),
@@ -748,8 +826,15 @@ def _backtest(args: argparse.Namespace) -> int:
             every=every,
             progress=replayed,
         )
+    predictions = pl.concat([predictions, recalibrated(predictions, "breach_risk")])
+    outcomes = first_firings(predictions, objectives, scored)
     metrics = backtest_metrics(outcomes)
+    reliability, brier = reliability_table(predictions), brier_scores(predictions)
     print(metrics_table(metrics))
+    print(f"\nReliability of p_breach ({predictions.height} predictions):")
+    print(reliability_text(reliability))
+    print("\nBrier score (lower is better):")
+    print(brier_text(brier))
     seconds = time.perf_counter() - started
     out = args.out or settings.home / "backtest.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -760,6 +845,8 @@ def _backtest(args: argparse.Namespace) -> int:
                 "every": args.every,
                 "seconds": round(seconds, 1),
                 "metrics": metrics.to_dicts(),
+                "reliability": reliability.to_dicts(),
+                "brier": brier.to_dicts(),
                 "windows": outcomes.with_columns(
                     pl.col("window_start", "window_end", "breach_at", "fired_at").dt.to_string(
                         "iso:strict"
@@ -770,8 +857,16 @@ def _backtest(args: argparse.Namespace) -> int:
         )
         + "\n"
     )
+    predictions_csv = out.with_name(out.stem + "-predictions.csv")
+    predictions.write_csv(predictions_csv)
+    page = write_backtest_page(
+        settings.reports_dir, metrics, reliability, brier, str(settings.warehouse_path), args.every
+    )
     windows_scored = outcomes.unique(["contract_id", "objective_id", "window_start"]).height
-    print(f"{windows_scored} windows scored in {seconds:.1f} s; wrote {out}")
+    print(
+        f"{windows_scored} windows scored in {seconds:.1f} s; wrote {out}, {predictions_csv} "
+        f"and {page}"
+    )
     return 0
 
 

@@ -502,6 +502,8 @@ CREATE TABLE IF NOT EXISTS predict.root_causes (
     correlation DOUBLE,
     evidence VARCHAR
 );
+ALTER TABLE predict.root_causes ADD COLUMN IF NOT EXISTS p_value DOUBLE;
+ALTER TABLE predict.root_causes ADD COLUMN IF NOT EXISTS significant BOOLEAN;
 
 -- Demand against declared capacity: the day the forecast (and its upper bound) reaches it.
 CREATE TABLE IF NOT EXISTS predict.capacity (

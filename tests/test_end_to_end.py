@@ -166,7 +166,8 @@ def test_every_current_window_has_a_breach_risk(home: Path):
         ).pl()
         current = con.sql(
             "SELECT w.contract_id, w.objective_id, w.window_label, "
-            "CASE WHEN sli_method IN ('requests', 'probes', 'histogram') THEN 'forecast' "
+            "CASE WHEN w.status = 'insufficient_data' THEN 'insufficient_data' "
+            "WHEN sli_method IN ('requests', 'probes', 'histogram') THEN 'forecast' "
             "ELSE 'item_simulation' END AS method "
             "FROM sla.windows AS w JOIN sla.objectives USING (contract_id, objective_id) "
             "WHERE NOT w.is_complete"
@@ -182,6 +183,11 @@ def test_every_current_window_has_a_breach_risk(home: Path):
     assert risks.filter(objective_id="orders-rpo")["p_breach"].item() > 0.5
     assert window(home, "security-and-backup", "orders-rpo", "2026-11")["status"] == "at_risk"
     assert set(item_series.filter(objective_id="mttr")["series"]) == {"items", "measured"}
+    # Two days into November the NPS has too few responses to be judged: its risk is unknown.
+    assert window(home, "service-desk", "nps", "2026-11")["status"] == "insufficient_data"
+    assert risks.filter(objective_id="nps").select("p_breach", "method").rows() == [
+        (None, "insufficient_data")
+    ]
 
 
 def test_the_database_ranks_first_for_the_payments_burn(home: Path):

@@ -2,6 +2,8 @@
 
 The score at row t uses only rows up to and including t (the score of a prefix of a series equals
 the first scores of the whole series). All windows are durations, so any sampling rate works.
+The constants below were set while looking at the NAB nab-dev files, so only cross-validated
+figures (``pledge nab-eval``: the threshold chosen on the other folds) say how it generalises.
 
 1. Two forecasts of each value from strictly earlier rows: the median of the last
    ``LEVEL_WINDOW`` (a level shift is absorbed once it has lasted half of it) and the value one
@@ -28,7 +30,12 @@ the first scores of the whole series). All windows are durations, so any samplin
    for the hour mean, and ``Z_FLOOR`` standard errors of the median, sqrt(pi / 2) / sqrt(n)
    for the n rows of the window, for the hour median (the same 3-sigma bar as the row's z).
    The ratio exceeds 1 only for something more surprising than the past day and than a usual
-   day, so recurring spikes, heavy tails and the aftermath of an anomaly stay quiet.
+   day, so recurring spikes, heavy tails and the aftermath of an anomaly stay quiet. The past
+   remembers each row's evidence as at most ``MEMORY_CAP`` times the bar that row met itself
+   (its own reference and floor): an anomaly far above its bar raises the bar for the next day
+   only to twice the old one, so a second anomaly within a day of a bigger one still counts.
+   The bar also includes the same evidence one ``SEASON`` earlier: the seasonal forecast
+   repeats yesterday's anomaly as a residual of the same size, which is no new anomaly.
    A flat stretch is compared with the same reference taken when the stretch began (the longest
    flat stretch of the past day and of a usual day, at least ``FLAT_FLOOR_SECONDS``); its ratio
    counts once, on the row where the stretch first lasts ``FLAT_FACTOR`` times that reference.
@@ -59,6 +66,7 @@ FLAT_FACTOR = 3.0
 FLAT_FLOOR_SECONDS = 3600.0
 MAD_TO_SIGMA = 1.4826
 MIN_HISTORY = 30
+MEMORY_CAP = 2.0
 TINY_SCALE = 1e-12
 
 
@@ -72,6 +80,7 @@ def score_series(frame: pl.DataFrame) -> pl.DataFrame:
     one_season_ago = frame.lazy().select(
         ts.dt.offset_by(SEASON).alias("timestamp"),
         pl.col("value").alias("season_value"),
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("season_row"),
     )
     evidence = (
         frame.lazy()
@@ -100,7 +109,7 @@ def score_series(frame: pl.DataFrame) -> pl.DataFrame:
             run=(pl.col("value") != pl.col("value").shift(1)).fill_null(True).cum_sum(),
         )
         .with_columns(flat=(ts - ts.first().over("run")).dt.total_seconds().cast(pl.Float64))
-        .with_columns(flat_reference=_reference("flat"))
+        .with_columns(flat_reference=_reference(pl.col("flat")))
         .with_columns(flat_reference=pl.col("flat_reference").first().over("run"))
         .with_columns(
             ratio=pl.max_horizontal(
@@ -143,14 +152,25 @@ def _median_floor(window: str) -> pl.Expr:
     return Z_FLOOR * math.sqrt(math.pi / 2.0) / rows.sqrt()
 
 
-def _reference(evidence: str) -> pl.Expr:
-    previous = pl.col(evidence).rolling_max_by("timestamp", MEMORY, closed="left")
+def _reference(evidence: pl.Expr) -> pl.Expr:
+    previous = evidence.rolling_max_by("timestamp", MEMORY, closed="left")
     typical = previous.rolling_median_by("timestamp", LONG_MEMORY)
     return pl.max_horizontal(previous, typical)
 
 
 def _record_ratio(evidence: str, floor: float | pl.Expr) -> pl.Expr:
-    return pl.col(evidence) / pl.max_horizontal(_reference(evidence).fill_null(0.0), floor)
+    """The evidence over its bar: the reference of the remembered past evidence (each row
+    remembered as at most ``MEMORY_CAP`` times the bar it met itself), the evidence of the row
+    one season earlier (its echo in the seasonal residual), and ``floor``."""
+    own_bar = pl.max_horizontal(_reference(pl.col(evidence)).fill_null(0.0), floor)
+    remembered = pl.min_horizontal(pl.col(evidence), MEMORY_CAP * own_bar)
+    season_row = pl.col("season_row")
+    one_season_ago = pl.when(season_row.is_not_null()).then(
+        pl.col(evidence).gather(season_row.fill_null(0))
+    )
+    return pl.col(evidence) / pl.max_horizontal(
+        _reference(remembered).fill_null(0.0), one_season_ago.fill_null(0.0), floor
+    )
 
 
 def _flat_ratio() -> pl.Expr:

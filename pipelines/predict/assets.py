@@ -23,7 +23,11 @@ from pipelines.predict.rca import (
     root_causes,
     scored_series,
 )
-from pipelines.predict.risk import breach_risk, measured_so_far_risk
+from pipelines.predict.risk import (
+    breach_risk,
+    measured_so_far_risk,
+    unknown_without_enough_data,
+)
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome
 from pipelines.sla.assets import STORED_SLICES_SQL, is_traffic
 from pipelines.sla.objectives import KEYS
@@ -52,7 +56,9 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
     behind it (predict.forecasts): traffic objectives from hourly volume and bad-ratio forecasts
     (method 'forecast'), item-judged ones by simulating the items to come ('item_simulation'),
     either with too little history for that 'insufficient_history' (p_breach null), any other
-    window from its figure so far ('measured_so_far'); then at_risk statuses in sla.windows."""
+    window from its figure so far ('measured_so_far'); a window whose status so far is
+    insufficient_data gets an unknown risk ('insufficient_data', p_breach null); then at_risk
+    statuses in sla.windows."""
     with pledge.connect() as con:
         windows = query(con, "SELECT * FROM sla.windows")
         as_of = windows["as_of"].max() if windows.height else None
@@ -76,13 +82,16 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
             as_of,
         )
         predicted = pl.concat([traffic_risk, item_risk])
-        risk = pl.concat(
-            [
-                predicted,
-                measured_so_far_risk(
-                    open_windows.join(predicted.select(KEYS), on=KEYS, how="anti"), as_of
-                ),
-            ]
+        risk = unknown_without_enough_data(
+            pl.concat(
+                [
+                    predicted,
+                    measured_so_far_risk(
+                        open_windows.join(predicted.select(KEYS), on=KEYS, how="anti"), as_of
+                    ),
+                ]
+            ),
+            open_windows,
         )
         replace_rows(
             con,
@@ -195,6 +204,7 @@ def predict_root_causes(pledge: PledgeHome) -> dg.MaterializeResult:
         metadata={
             "episodes": hints.select("contract_id", "objective_id", "episode_start").n_unique(),
             "hints": hints.height,
+            "significant_hints": int(hints["significant"].sum()),
         }
     )
 

@@ -8,9 +8,12 @@ Replay. As-of times lie on a UTC grid (multiples of ``every`` since the epoch: e
 every UTC midnight) strictly inside each window. At an as-of time a method sees only the
 objective's slices that have *ended* by then (``slice_start + slice_seconds ≤ as_of``, so no
 slice starting at or after ``as_of`` and none still running), going back ``history`` before the
-as-of time or to the window's start, whichever is earlier. A method is a :data:`Predictor`: it
-answers "will this window breach?" from that alone. Its firing time on a window is the first
-as-of time at which it answers yes.
+as-of time or to the window's start, whichever is earlier. A method is a :data:`Predictor`: from
+that alone it gives the probability that the window breaches (a yes/no method 1 or 0). Every
+method is asked at every as-of time before the window's breach time (its end when met): these
+are the backtest's *predictions*, scored for calibration in ``calibration.py``. Its firing time
+on a window is the first as-of time at which its probability reaches the objective's
+``risk_threshold`` (RISK_THRESHOLD without one).
 
 Actual breach time of a breached window: the end of the first slice after which the window's
 cumulative bad exceeds its error budget, (1 − target) × the window's final total, i.e. the first
@@ -32,9 +35,9 @@ alerts fire on a window when a page or ticket alert is firing at the as-of time 
 earlier in the window: alerts are evaluated at every slice end, so an alert that fired and
 cleared between two as-of times still counts (from the next as-of time on).
 
-Cost: each method runs once per window and as-of time until it fires (and not past the breach
-time), so ``every=1h`` costs about 24 times ``every=1d``; the forecast (Holt-Winters fits per
-call) dominates.
+Cost: each method runs once per window and as-of time (not past the breach time), so
+``every=1h`` costs about 24 times ``every=1d``; the forecast (Holt-Winters fits per call)
+dominates.
 """
 
 from __future__ import annotations
@@ -53,9 +56,10 @@ from pipelines.progress import Progress
 from pipelines.sla.burn import alert_episodes, burn_ledger
 from pipelines.sla.objectives import KEYS, UTC_US
 
-Predictor = Callable[[dict[str, Any], pl.DataFrame, datetime, datetime, datetime], bool]
-"""``predictor(objective, slices, window_start, window_end, as_of)`` → whether it predicts the
-window breaches. ``objective``: a row of ``sla.objectives`` (a dict, OBJECTIVES_SCHEMA);
+Predictor = Callable[[dict[str, Any], pl.DataFrame, datetime, datetime, datetime], float]
+"""``predictor(objective, slices, window_start, window_end, as_of)`` → the probability it gives
+that the window breaches (a bool counts as 1 or 0; NaN: no prediction). ``objective``: a row of
+``sla.objectives`` (a dict, OBJECTIVES_SCHEMA);
 ``slices``: that objective's ``sla.slices`` rows (contract_id, objective_id, slice_start, good,
 total) ended by ``as_of``, sorted by slice_start."""
 
@@ -67,7 +71,7 @@ HISTORY = timedelta(days=HISTORY_DAYS)
 """How far before an as-of time predictors see slices: the forecast's history (28 days), which
 holds the alerts' longest look-back (3 days for a 30-day window) too."""
 
-OUTCOMES_SCHEMA = {
+SCORED_WINDOW_SCHEMA = {
     "contract_id": pl.String,
     "objective_id": pl.String,
     "window_label": pl.String,
@@ -75,6 +79,18 @@ OUTCOMES_SCHEMA = {
     "window_end": UTC_US,
     "status": pl.String,
     "breach_at": UTC_US,
+}
+"""A scored window: ``status`` its final one ('met' | 'breached'), ``breach_at`` its breach
+time (null when met)."""
+PREDICTIONS_SCHEMA = {
+    **SCORED_WINDOW_SCHEMA,
+    "method": pl.String,
+    "as_of": UTC_US,
+    "p_breach": pl.Float64,
+}
+"""One prediction: a method's p_breach for a scored window at one as-of time."""
+OUTCOMES_SCHEMA = {
+    **SCORED_WINDOW_SCHEMA,
     "method": pl.String,
     "fired_at": UTC_US,
     "predicted": pl.Boolean,
@@ -164,6 +180,13 @@ def breach_times(
     )
 
 
+def windows_to_score(
+    objectives: pl.DataFrame, windows: pl.DataFrame, slices: pl.DataFrame
+) -> pl.DataFrame:
+    """``scored_windows`` with their ``breach_times`` (inputs as for those)."""
+    return breach_times(scored_windows(objectives, windows), objectives, slices)
+
+
 def as_of_times(window_start: datetime, window_end: datetime, every: timedelta) -> list[datetime]:
     """The grid times (multiples of ``every`` since the UTC epoch) strictly inside
     ``(window_start, window_end)``."""
@@ -177,24 +200,23 @@ def as_of_times(window_start: datetime, window_end: datetime, every: timedelta) 
 
 def replay(
     objectives: pl.DataFrame,
-    windows: pl.DataFrame,
+    scored: pl.DataFrame,
     slices: pl.DataFrame,
     predictors: Mapping[str, Predictor],
     every: timedelta = timedelta(days=1),
     history: timedelta = HISTORY,
     progress: Progress | None = None,
 ) -> pl.DataFrame:
-    """Replay every scored window with every predictor and record its first firing.
+    """Ask every predictor about every scored window at every as-of time before its breach time.
 
-    Inputs: ``objectives`` (sla.objectives), ``windows`` (sla.windows), ``slices`` (sla.slices:
-    contract_id, objective_id, slice_start, good, total), ``predictors`` (method name →
-    Predictor). ``progress`` (its total set here) counts the as-of times replayed, with one note
-    per objective. Output: OUTCOMES_SCHEMA, one row per scored window and method: ``fired_at``
-    the first as-of time it fired (null: never, or not before the breach), ``predicted``
-    (breached and fired before breach_at), ``lead_hours`` (breach_at − fired_at, predicted
-    windows only), ``false_alarm`` (met and fired).
+    Inputs: ``objectives`` (sla.objectives), ``scored`` (the windows to replay, with their
+    breach times: ``windows_to_score``), ``slices`` (sla.slices: contract_id, objective_id,
+    slice_start, good, total), ``predictors`` (method name → Predictor). ``progress`` (its total
+    set here) counts the as-of times replayed, with one note per objective. Output:
+    PREDICTIONS_SCHEMA, one row per scored window, as-of time and method, sorted by objective,
+    window, as-of time, method (in ``predictors``' order); p_breach null where the method had
+    nothing to say (NaN: a forecast without enough history).
     """
-    scored = breach_times(scored_windows(objectives, windows), objectives, slices)
     by_objective = (
         slices.select(*KEYS, "slice_start", "good", "total")
         .join(objectives.select(*KEYS, "slice_seconds"), on=KEYS)
@@ -206,13 +228,13 @@ def replay(
         .partition_by(KEYS, as_dict=True, maintain_order=True)
     )
 
-    def replayed(window: dict[str, Any]) -> int:
-        return len(
-            as_of_times(window["window_start"], window["breach_at"] or window["window_end"], every)
+    def asked(window: dict[str, Any]) -> list[datetime]:
+        return as_of_times(
+            window["window_start"], window["breach_at"] or window["window_end"], every
         )
 
     if progress is not None:
-        progress.total = sum(replayed(window) for window in scored.iter_rows(named=True))
+        progress.total = sum(len(asked(window)) for window in scored.iter_rows(named=True))
     rows = []
     for objective in objectives.join(scored, on=KEYS, how="semi").sort(KEYS).iter_rows(named=True):
         started = time.perf_counter()
@@ -223,53 +245,74 @@ def replay(
             pl.col("contract_id") == key[0], pl.col("objective_id") == key[1]
         )
         for window in objective_windows.iter_rows(named=True):
-            fired = _first_firings(
-                objective, objective_slices, ends, window, predictors, every, history
-            )
-            rows.extend(
-                {**window, "method": method, "fired_at": fired[method]} for method in predictors
-            )
+            start, end = window["window_start"], window["window_end"]
+            for as_of in asked(window):
+                since = min(start, as_of - history)
+                first, last = np.searchsorted(ends, [_epoch_us(since), _epoch_us(as_of)], "right")
+                visible = objective_slices.slice(first, last - first).drop("slice_end")
+                rows.extend(
+                    {
+                        **window,
+                        "method": method,
+                        "as_of": as_of,
+                        "p_breach": float(predict(objective, visible, start, end, as_of)),
+                    }
+                    for method, predict in predictors.items()
+                )
             if progress is not None:
-                progress.advance(replayed(window))
+                progress.advance(len(asked(window)))
         breached = objective_windows.filter(pl.col("status") == "breached").height
         if progress is not None:
             progress.note(
                 f"{key[0]}/{key[1]}: {objective_windows.height} windows ({breached} breached) "
                 f"in {time.perf_counter() - started:.1f} s"
             )
-    outcomes = pl.DataFrame(rows, schema={**scored.schema, "method": pl.String, "fired_at": UTC_US})
-    judged = outcomes.with_columns(
-        predicted=pl.col("breach_at").is_not_null() & pl.col("fired_at").is_not_null(),
-        lead_hours=(pl.col("breach_at") - pl.col("fired_at")).dt.total_seconds() / 3_600,
-        false_alarm=pl.col("breach_at").is_null() & pl.col("fired_at").is_not_null(),
+    return pl.DataFrame(
+        [{name: row[name] for name in PREDICTIONS_SCHEMA} for row in rows],
+        schema=PREDICTIONS_SCHEMA,
+    ).with_columns(pl.col("p_breach").fill_nan(None))
+
+
+def first_firings(
+    predictions: pl.DataFrame, objectives: pl.DataFrame, scored: pl.DataFrame
+) -> pl.DataFrame:
+    """Each method's first firing on each window, judged against the window's outcome.
+
+    Inputs: ``predictions`` (PREDICTIONS_SCHEMA, from ``replay``; every method on every window),
+    ``objectives`` (sla.objectives: contract_id, objective_id, risk_threshold when present),
+    ``scored`` (``windows_to_score``; windows no method was asked about, e.g. a day window
+    under a daily grid, count as never fired). Output: OUTCOMES_SCHEMA, one row per window
+    and method (methods in order of first appearance): ``fired_at`` the first as-of time whose
+    p_breach reaches the objective's threshold (null: never), ``predicted`` (breached and fired;
+    predictions stop before the breach time), ``lead_hours`` (breach_at − fired_at, predicted
+    windows only), ``false_alarm`` (met and fired).
+    """
+    threshold = (
+        objectives.select(*KEYS, "risk_threshold")
+        if "risk_threshold" in objectives.columns
+        else objectives.select(*KEYS, risk_threshold=pl.lit(None, pl.Float64))
+    )
+    methods = predictions.select(pl.col("method").unique(maintain_order=True)).with_row_index(
+        "method_order"
+    )
+    fired = (
+        predictions.join(threshold, on=KEYS, how="left")
+        .filter(pl.col("p_breach") >= pl.col("risk_threshold").fill_null(RISK_THRESHOLD))
+        .group_by(*KEYS, "window_start", "method")
+        .agg(fired_at=pl.col("as_of").min())
+    )
+    judged = (
+        scored.select(list(SCORED_WINDOW_SCHEMA))
+        .join(methods, how="cross")
+        .join(fired, on=[*KEYS, "window_start", "method"], how="left")
+        .with_columns(
+            predicted=pl.col("breach_at").is_not_null() & pl.col("fired_at").is_not_null(),
+            lead_hours=(pl.col("breach_at") - pl.col("fired_at")).dt.total_seconds() / 3_600,
+            false_alarm=pl.col("breach_at").is_null() & pl.col("fired_at").is_not_null(),
+        )
+        .sort(*KEYS, "window_start", "method_order")
     )
     return judged.select(list(OUTCOMES_SCHEMA)).cast(OUTCOMES_SCHEMA)  # type: ignore[arg-type]
-
-
-def _first_firings(
-    objective: dict[str, Any],
-    slices: pl.DataFrame,
-    slice_ends: np.ndarray,
-    window: dict[str, Any],
-    predictors: Mapping[str, Predictor],
-    every: timedelta,
-    history: timedelta,
-) -> dict[str, datetime | None]:
-    """Per method, the first as-of time inside the window (and before its breach time) at which
-    it fires, or None. Each predictor sees only the slices ended by the as-of time."""
-    start, end, breach_at = window["window_start"], window["window_end"], window["breach_at"]
-    fired: dict[str, datetime | None] = dict.fromkeys(predictors)
-    for as_of in as_of_times(start, breach_at or end, every):
-        waiting = [method for method, moment in fired.items() if moment is None]
-        if not waiting:
-            break
-        since = min(start, as_of - history)
-        first, last = np.searchsorted(slice_ends, [_epoch_us(since), _epoch_us(as_of)], "right")
-        visible = slices.slice(first, last - first).drop("slice_end")
-        for method in waiting:
-            if predictors[method](objective, visible, start, end, as_of):
-                fired[method] = as_of
-    return fired
 
 
 def _epoch_us(moment: datetime) -> int:
@@ -330,8 +373,7 @@ def window_so_far(
 
 def forecast_predictor(simulations: int = 200, seed: int = 0) -> Predictor:
     """Pledge's breach risk (risk.breach_risk on forecast.forecast_objectives of the hourly
-    history before as_of, ``simulations`` paths): fires when p_breach ≥ the objective's
-    ``risk_threshold``."""
+    history before as_of, ``simulations`` paths): its p_breach."""
 
     def predict(
         objective: dict[str, Any],
@@ -339,19 +381,19 @@ def forecast_predictor(simulations: int = 200, seed: int = 0) -> Predictor:
         window_start: datetime,
         window_end: datetime,
         as_of: datetime,
-    ) -> bool:
+    ) -> float:
         current = window_so_far(objective, slices, window_start, window_end)
         hourly = hourly_history(slices, as_of)
         forecasts = forecast_objectives(hourly, current, as_of, simulations, seed)
-        return _fires(breach_risk(current, forecasts, as_of), objective)
+        return _p_breach(breach_risk(current, forecasts, as_of))
 
     return predict
 
 
 def linear_extrapolation_predictor() -> Predictor:
     """The burn so far extrapolated linearly to the window's end
-    (risk.linear_extrapolation_risk): fires when its p_breach (1 when the attainment so far is
-    below target, else 0) reaches the objective's ``risk_threshold``."""
+    (risk.linear_extrapolation_risk): its p_breach, 1 when the attainment so far is below
+    target, else 0."""
 
     def predict(
         objective: dict[str, Any],
@@ -359,9 +401,9 @@ def linear_extrapolation_predictor() -> Predictor:
         window_start: datetime,
         window_end: datetime,
         as_of: datetime,
-    ) -> bool:
+    ) -> float:
         current = window_so_far(objective, slices, window_start, window_end)
-        return _fires(linear_extrapolation_risk(current, as_of), objective)
+        return _p_breach(linear_extrapolation_risk(current, as_of))
 
     return predict
 
@@ -370,8 +412,8 @@ def burn_rate_predictor(
     rules: pl.DataFrame, severities: tuple[str, ...] = ("page", "ticket")
 ) -> Predictor:
     """The SRE multi-window burn-rate alerts (sla.burn on the slices seen, ``rules`` from
-    objectives.alert_rules_frame): fires when an alert of one of ``severities`` is firing at
-    as_of or has fired earlier in the window (an episode firing at some slice end in
+    objectives.alert_rules_frame): 1 when an alert of one of ``severities`` is firing at
+    as_of or has fired earlier in the window, else 0 (an episode firing at some slice end in
     (window_start, as_of]), as an on-call engineer paged during the window would know."""
 
     def predict(
@@ -380,25 +422,26 @@ def burn_rate_predictor(
         window_start: datetime,
         window_end: datetime,
         as_of: datetime,
-    ) -> bool:
+    ) -> float:
         objective_frame = pl.DataFrame(
             {name: [objective[name]] for name in [*KEYS, "target", "slice_seconds"]}
         )
         episodes = alert_episodes(burn_ledger(objective_frame, slices), rules)
-        return not episodes.filter(
-            pl.col("severity").is_in(severities),
-            pl.col("ended_at").is_null() | (pl.col("ended_at") > window_start),
-        ).is_empty()
+        return float(
+            not episodes.filter(
+                pl.col("severity").is_in(severities),
+                pl.col("ended_at").is_null() | (pl.col("ended_at") > window_start),
+            ).is_empty()
+        )
 
     return predict
 
 
-def _fires(risk: pl.DataFrame, objective: dict[str, Any]) -> bool:
-    """Whether a breach-risk row (BREACH_RISK_SCHEMA) has p_breach ≥ the objective's
-    ``risk_threshold`` (RISK_THRESHOLD when it has none)."""
-    threshold = objective.get("risk_threshold")
-    threshold = RISK_THRESHOLD if threshold is None else threshold
-    return not risk.filter(pl.col("p_breach") >= threshold).is_empty()
+def _p_breach(risk: pl.DataFrame) -> float:
+    """The p_breach of a one-window breach-risk frame (BREACH_RISK_SCHEMA); NaN when it has none
+    (no forecast: too little history)."""
+    p_breach = risk["p_breach"].max()
+    return float("nan") if p_breach is None else float(p_breach)  # type: ignore[arg-type]
 
 
 def metrics_table(metrics: pl.DataFrame) -> str:

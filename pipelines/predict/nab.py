@@ -1,12 +1,16 @@
-"""NAB scoring: probation, labelled windows, scaled sigmoid, profiles and the corpus threshold.
+"""NAB scoring: probation, labelled windows, scaled sigmoid, profiles, the corpus threshold.
 
 Implements the rules in ``datasets/README.md`` (Numenta Anomaly Benchmark). A corpus is a list of
 :class:`LabelledSeries`: the detector's scores for every row of one file and its labelled anomaly
-windows as inclusive row-index pairs.
+windows as inclusive row-index pairs. ``cross_validate`` scores held-out folds (a category or a
+file) with the threshold that the rest of the corpus chooses. ``resample`` turns a file into
+the hourly and irregularly sampled copies that test whether a detector keeps its score when the
+sampling rate changes (many NAB files outside nab-dev are hourly or irregular).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +18,10 @@ import polars as pl
 
 PROBATION_FRACTION = 0.15
 PROBATION_MAX_ROWS = 750
+SAMPLINGS = ("native", "15-minute", "30-minute", "hourly", "irregular")
+PERIOD_MINUTES = {"15-minute": 15, "30-minute": 30, "hourly": 60}
+IRREGULAR_KEEP = 0.3
+IRREGULAR_SEEDS = (0, 1, 2)
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,33 @@ def window_rows(timestamps: pl.Series, windows: list[tuple[str, str]]) -> list[t
         last = int(np.searchsorted(ts, np.datetime64(end, "us"), side="right")) - 1
         rows.append((first, last))
     return rows
+
+
+def resample(frame: pl.DataFrame, sampling: str) -> list[pl.DataFrame]:
+    """Copies of one ``timestamp``/``value`` series as sampled by ``sampling``.
+
+    ``native``: the series itself; ``15-minute``, ``30-minute``, ``hourly``: the mean value of
+    each period, with periods starting at 0, 1/3 and 2/3 of a period past the hour (three
+    copies, e.g. hours from :00, :20 and :40); ``irregular``: each row kept with
+    probability ``IRREGULAR_KEEP`` (gaps of 5 minutes to hours, as in NAB's traffic files), one
+    copy per seed in ``IRREGULAR_SEEDS``.
+    """
+    if sampling == "native":
+        return [frame]
+    if sampling in PERIOD_MINUTES:
+        minutes = PERIOD_MINUTES[sampling]
+        return [
+            frame.group_by_dynamic(
+                "timestamp", every=f"{minutes}m", offset=f"{minutes * third // 3}m"
+            ).agg(pl.col("value").mean())
+            for third in range(3)
+        ]
+    if sampling == "irregular":
+        return [
+            frame.filter(np.random.default_rng(seed).random(frame.height) < IRREGULAR_KEEP)
+            for seed in IRREGULAR_SEEDS
+        ]
+    raise ValueError(f"unknown sampling {sampling!r}; expected one of {', '.join(SAMPLINGS)}")
 
 
 def _row_terms(series: LabelledSeries, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
@@ -142,7 +177,6 @@ def best_threshold(corpus: list[LabelledSeries], profile_name: str) -> CorpusSco
         n_windows += len(series.windows)
     all_scores, all_deltas = np.concatenate(scores), np.concatenate(deltas)
     null = -profile.fn * n_windows
-    perfect = profile.tp * n_windows
     order = np.argsort(-all_scores, kind="stable")
     ordered = all_scores[order]
     totals = null + np.cumsum(all_deltas[order])
@@ -152,5 +186,88 @@ def best_threshold(corpus: list[LabelledSeries], profile_name: str) -> CorpusSco
     if candidate_totals.size and candidate_totals.max() > null:
         best = int(np.argmax(candidate_totals))
         threshold, raw = float(candidates[best]), float(candidate_totals[best])
-    normalised = 100.0 * (raw - null) / (perfect - null) if n_windows else 0.0
-    return CorpusScore(profile_name, threshold, raw, normalised)
+    normalised = _normalised(raw, n_windows, profile)
+    return CorpusScore(profile_name, threshold, raw, normalised if normalised is not None else 0.0)
+
+
+@dataclass(frozen=True)
+class FoldScore:
+    """One cross-validation fold: the threshold chosen on the other files and the held-out score.
+
+    ``normalised`` is None for a fold without labelled windows (nothing to find; ``raw`` is then
+    the cost of its false positives, 0 or below).
+    """
+
+    fold: str
+    files: int
+    windows: int
+    threshold: float
+    raw: float
+    normalised: float | None
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """Held-out scores of every fold, and their summary.
+
+    ``pooled`` normalises the sum of every held-out file's raw score over all windows (each file
+    is held out exactly once); ``mean`` and ``worst`` are over the folds that have windows.
+    """
+
+    profile: str
+    folds: list[FoldScore]
+    pooled: float
+    mean: float
+    worst: float
+
+
+def category(series: LabelledSeries) -> str:
+    """The folder of ``<category>/<name>.csv``."""
+    return series.name.split("/", 1)[0]
+
+
+def source_file(series: LabelledSeries) -> str:
+    """``<category>/<name>.csv`` of a series named after it, or after a copy (``...csv#2``)."""
+    return series.name.split("#", 1)[0]
+
+
+def cross_validate(
+    corpus: list[LabelledSeries], fold_of: Callable[[LabelledSeries], str], profile_name: str
+) -> CrossValidation:
+    """Score each fold with the threshold that the rest of the corpus chooses (``best_threshold``).
+
+    ``fold_of`` names the fold of a file: ``category`` holds out one category at a time,
+    ``source_file`` one file (with all its resampled copies) at a time.
+    """
+    profile = PROFILES[profile_name]
+    names = sorted({fold_of(series) for series in corpus})
+    folds = []
+    for name in names:
+        held_out = [series for series in corpus if fold_of(series) == name]
+        training = [series for series in corpus if fold_of(series) != name]
+        threshold = best_threshold(training, profile_name).threshold
+        raw = sum(file_score(series, threshold, profile) for series in held_out)
+        windows = sum(len(series.windows) for series in held_out)
+        folds.append(
+            FoldScore(
+                name, len(held_out), windows, threshold, raw, _normalised(raw, windows, profile)
+            )
+        )
+    all_windows = sum(fold.windows for fold in folds)
+    pooled = _normalised(sum(fold.raw for fold in folds), all_windows, profile)
+    scored = [fold.normalised for fold in folds if fold.normalised is not None]
+    return CrossValidation(
+        profile_name,
+        folds,
+        pooled if pooled is not None else 0.0,
+        float(np.mean(scored)) if scored else 0.0,
+        min(scored, default=0.0),
+    )
+
+
+def _normalised(raw: float, windows: int, profile: Profile) -> float | None:
+    """100 (raw - null) / (perfect - null); None without windows."""
+    if not windows:
+        return None
+    null, perfect = -profile.fn * windows, profile.tp * windows
+    return 100.0 * (raw - null) / (perfect - null)

@@ -21,12 +21,22 @@
    - correlation: absolute Pearson correlation of the series' values with the objective's
      5-minute burn rate from ``CONTEXT`` before to ``CONTEXT`` after the episode.
 
-   The score is their mean; the best ``TOP`` series per episode are ranked.
+   The score is their mean; the best ``TOP`` series per episode are ranked. Missing points
+   (NaN, or outside the scored days) are left out of each mean and correlation.
+4. Chance (``p_value``): the same scores are recomputed with every candidate series shifted
+   in time together, circularly over the scored days (bucket i takes bucket i − s), by
+   PERMUTATIONS shifts s drawn with a fixed SEED, each at least the episode's whole span
+   (BASELINE before to CONTEXT after) away from no shift, so that no shifted copy keeps the
+   real alignment. A series' p-value is (1 + the shifts whose *best* candidate scores at least
+   its score) / (1 + PERMUTATIONS): comparing with the best of all candidates corrects for
+   trying them all (a max-statistic test; the chance that any hint of an episode is pure
+   alignment stays ≤ ALPHA). A hint is ``significant`` when p_value ≤ ALPHA = 0.05; pages
+   show only those, and "no series lines up with this burn" for an episode without one.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -43,6 +53,9 @@ CONTEXT = timedelta(hours=3)
 ONSET_SCORE = 0.5
 TOP = 10
 P99 = 0.99
+PERMUTATIONS = 199
+ALPHA = 0.05
+SEED = 0
 
 SLI_METRICS: dict[str, tuple[str, ...]] = {
     "availability": ("error_ratio", "probe_failure"),
@@ -78,6 +91,8 @@ ROOT_CAUSES_SCHEMA = {
     "anomaly_before": pl.Float64,
     "lead_minutes": pl.Float64,
     "correlation": pl.Float64,
+    "p_value": pl.Float64,
+    "significant": pl.Boolean,
     "evidence": pl.String,
 }
 
@@ -228,71 +243,197 @@ def root_causes(
     burn_rates: pl.DataFrame,
     scored: pl.DataFrame,
     objectives: pl.DataFrame,
+    permutations: int = PERMUTATIONS,
+    seed: int = SEED,
 ) -> pl.DataFrame:
-    """Rank the series that line up with each burn episode (module docstring: the score).
+    """Rank the series that line up with each burn episode and test each against chance
+    (module docstring: the score and the permutation test).
 
     Inputs: ``episodes`` (EPISODES_SCHEMA, from ``burn_episodes``), ``burn_rates``
     (``sla.burn_rates``: contract_id, objective_id, ts, burn_5m), ``scored`` (``scored_series``
     of the concatenated ``request_series``, ``latency_series``, ``probe_series``), ``objectives``
-    (contract_id, objective_id, service, sli_kind). Output: ROOT_CAUSES_SCHEMA, the TOP best
-    series per episode, ``rank`` 1 the best; ``lead_minutes`` how long before the episode the
-    series turned anomalous (negative: after; null: it did not); ``evidence`` says it in words.
+    (contract_id, objective_id, service, sli_kind); ``permutations`` shifts per episode drawn
+    with ``seed``. Output: ROOT_CAUSES_SCHEMA, the TOP best series per episode, ``rank`` 1 the
+    best; ``lead_minutes`` how long before the episode the series turned anomalous (negative:
+    after; null: it did not); ``p_value`` and ``significant`` (p_value ≤ ALPHA) from the test;
+    ``evidence`` says it in words.
     """
+    if episodes.is_empty() or scored.is_empty():
+        return pl.DataFrame(schema=ROOT_CAUSES_SCHEMA)
+    grid = _Grid.of(scored)
+    names = scored.select("series", "dimension", "member", "metric").unique().sort("series")
+    index = {name: row for row, name in enumerate(names["series"])}
+    anomaly = grid.matrix(scored, "anomaly_score", index)
+    value = grid.matrix(scored, "value", index)
     burn = (
         burn_rates.lazy()
         .group_by(*KEYS, ts=(pl.col("ts") - pl.duration(microseconds=1)).dt.truncate(BUCKET))
         .agg(burn=pl.col("burn_5m").mean())
+        .collect()
     )
-    own = pl.col("metric").is_in(
-        pl.col("sli_kind").replace_strict(SLI_METRICS, default=[], return_dtype=pl.List(pl.String))
-    ) & (pl.col("member") == pl.col("service"))
-    candidates = (
-        episodes.lazy()
-        .join(objectives.lazy().select(*KEYS, "service", "sli_kind"), on=KEYS, how="left")
-        .join(scored.lazy().select("series", "dimension", "member", "metric").unique(), how="cross")
-        .filter(~own)
-        .drop("service", "sli_kind")
-    )
-    start, end = pl.col("episode_start"), pl.col("episode_end")
-    first_bucket = start.dt.truncate(BUCKET)
-    inside = pl.col("ts").is_between(first_bucket, end, closed="left")
-    before = pl.col("ts").is_between(start - BASELINE, first_bucket - LEAD, closed="left")
-    onset_window = pl.col("ts").is_between(first_bucket - LEAD, end, closed="left")
-    context = pl.col("ts").is_between(start - CONTEXT, end + CONTEXT, closed="left")
-    episode = [*EPISODES_SCHEMA, "series", "dimension", "member", "metric"]
-    aligned = (
-        candidates.join(scored.lazy().drop("dimension", "member", "metric"), on="series")
-        .filter(pl.col("ts").is_between(start - BASELINE, end + CONTEXT, closed="left"))
-        .join(burn, on=[*KEYS, "ts"], how="left")
-        .group_by(episode)
-        .agg(
-            anomaly_inside=pl.col("anomaly_score").filter(inside).mean().fill_null(0.0),
-            anomaly_before=pl.col("anomaly_score").filter(before).mean().fill_null(0.0),
-            onset=pl.col("ts")
-            .filter(onset_window & (pl.col("anomaly_score") >= ONSET_SCORE))
-            .min(),
-            correlation=pl.corr(
-                pl.col("value").filter(context), pl.col("burn").fill_null(0.0).filter(context)
-            )
-            .fill_nan(0.0)
-            .fill_null(0.0),
+    kinds = {
+        (contract_id, objective_id): (service, sli_kind)
+        for contract_id, objective_id, service, sli_kind in objectives.select(
+            *KEYS, "service", "sli_kind"
+        ).iter_rows()
+    }
+    rng = np.random.default_rng(seed)
+    rows = []
+    for episode in episodes.iter_rows(named=True):
+        key = (episode["contract_id"], episode["objective_id"])
+        service, sli_kind = kinds.get(key, (None, None))
+        own = SLI_METRICS.get(sli_kind or "", ())
+        candidates = [
+            row
+            for row, (member, metric) in enumerate(names.select("member", "metric").iter_rows())
+            if not (member == service and metric in own)
+        ]
+        objective_burn = burn.filter(
+            pl.col("contract_id") == key[0], pl.col("objective_id") == key[1]
         )
-    )
-    lift = (pl.col("anomaly_inside") - pl.col("anomaly_before")).clip(lower_bound=0.0)
-    timing = ((end - pl.col("onset")) / (end - first_bucket)).clip(0.0, 1.0).fill_null(0.0)
+        alignment = _episode_alignment(
+            grid,
+            anomaly[candidates],
+            value[candidates],
+            grid.vector(objective_burn, "burn"),
+            episode["episode_start"],
+            episode["episode_end"],
+            permutations,
+            rng,
+        )
+        rows.extend(
+            {**episode, **names.row(series, named=True), **terms}
+            for series, terms in zip(candidates, alignment, strict=True)
+        )
+    aligned = pl.DataFrame(rows, schema_overrides=ROOT_CAUSES_SCHEMA, infer_schema_length=None)
     return (
-        aligned.with_columns(
-            score=(lift + timing + pl.col("correlation").abs()) / 3,
-            lead_minutes=(first_bucket - pl.col("onset")).dt.total_seconds() / 60,
-        )
-        .sort(*EPISODES_SCHEMA, "score", "series", descending=[False] * 5 + [True, False])
+        aligned.sort(*EPISODES_SCHEMA, "score", "series", descending=[False] * 5 + [True, False])
         .with_columns(rank=pl.int_range(1, pl.len() + 1).over(*KEYS, "episode_start"))
         .filter(pl.col("rank") <= TOP)
-        .with_columns(evidence=_evidence())
+        .with_columns(significant=pl.col("p_value") <= ALPHA, evidence=_evidence())
         .select(*ROOT_CAUSES_SCHEMA)
-        .collect()
         .cast(ROOT_CAUSES_SCHEMA)  # type: ignore[arg-type]
     )
+
+
+class _Grid:
+    """The 5-minute grid of the scored series: bucket i starts at ``origin`` + i × BUCKET."""
+
+    def __init__(self, origin: datetime, size: int) -> None:
+        self.origin, self.size = origin, size
+
+    @classmethod
+    def of(cls, scored: pl.DataFrame) -> _Grid:
+        first, last = scored["ts"].min(), scored["ts"].max()
+        return cls(first, int((last - first) / BUCKET) + 1)  # type: ignore[operator]
+
+    def position(self, moment: datetime) -> float:
+        """``moment`` in buckets from the origin (fractional between bucket starts)."""
+        return (moment - self.origin) / BUCKET
+
+    def _columns(self, frame: pl.DataFrame) -> np.ndarray:
+        return ((frame["ts"] - self.origin).dt.total_seconds() // BUCKET.total_seconds()).to_numpy()
+
+    def matrix(self, scored: pl.DataFrame, column: str, index: dict[str, int]) -> np.ndarray:
+        """series × bucket matrix of ``column`` (NaN: no point)."""
+        matrix = np.full((len(index), self.size), np.nan)
+        rows = scored["series"].replace_strict(index, return_dtype=pl.Int64).to_numpy()
+        matrix[rows, self._columns(scored).astype(int)] = scored[column].to_numpy()
+        return matrix
+
+    def vector(self, frame: pl.DataFrame, column: str) -> np.ndarray:
+        """``column`` per bucket, 0 where ``frame`` has none (or it lies off the grid)."""
+        vector = np.zeros(self.size)
+        columns = self._columns(frame)
+        on_grid = (columns >= 0) & (columns < self.size)
+        vector[columns[on_grid].astype(int)] = frame[column].fill_null(0.0).to_numpy()[on_grid]
+        return vector
+
+
+def _episode_alignment(
+    grid: _Grid,
+    anomaly: np.ndarray,
+    value: np.ndarray,
+    burn: np.ndarray,
+    start: datetime,
+    end: datetime,
+    permutations: int,
+    rng: np.random.Generator,
+) -> list[dict[str, float | None]]:
+    """Per candidate (rows of ``anomaly`` and ``value``, candidates × buckets) its alignment
+    terms with one episode, its score and its permutation p-value."""
+    first = int(np.floor(grid.position(start)))
+    last = int(np.ceil(grid.position(end)))  # buckets [first, last) are inside
+    lead = int(LEAD / BUCKET)
+    before = (int(np.ceil(grid.position(start - BASELINE))), first - lead)
+    context = (
+        int(np.ceil(grid.position(start - CONTEXT))),
+        int(np.ceil(grid.position(end + CONTEXT))),
+    )
+    low, high = min(before[0], context[0]), max(last, context[1])
+    span = high - low
+    free = grid.size - 2 * span + 1  # circular shifts keeping the span off its own place
+    shifts = np.concatenate(
+        [[0], span + rng.integers(0, free, permutations) if free > 0 else np.zeros(0, int)]
+    )
+    columns = np.arange(low, high)
+    gathered = (columns[None, :] - shifts[:, None]) % grid.size  # shifts × span
+    off_grid = (columns < 0) | (columns >= grid.size)
+    a = anomaly[:, gathered]  # candidates × shifts × span
+    v = value[:, gathered]
+    a[:, :, off_grid] = np.nan
+    v[:, :, off_grid] = np.nan
+    b = np.where(off_grid, np.nan, burn[np.clip(columns, 0, grid.size - 1)])
+
+    def part(span_of: tuple[int, int]) -> slice:
+        return slice(max(span_of[0], low) - low, max(min(span_of[1], high), low) - low)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inside = _mean(a[:, :, part((first, last))])
+        before_mean = _mean(a[:, :, part(before)])
+        onset_part = part((first - lead, last))
+        hits = a[:, :, onset_part] >= ONSET_SCORE
+        onset = np.where(hits.any(axis=2), hits.argmax(axis=2) + onset_part.start + low, np.nan)
+        end_position = grid.position(end)
+        timing = np.nan_to_num(
+            np.clip((end_position - onset) / (end_position - first), 0.0, 1.0), nan=0.0
+        )
+        correlation = _correlation(v[:, :, part(context)], b[part(context)])
+    score = (np.clip(inside - before_mean, 0.0, None) + timing + np.abs(correlation)) / 3
+    observed, chance = score[:, 0], score[:, 1:].max(axis=0)
+    p_value = (1 + (chance[None, :] >= observed[:, None]).sum(axis=1)) / (1 + chance.size)
+    lead_minutes = (first - onset[:, 0]) * BUCKET.total_seconds() / 60
+    return [
+        {
+            "score": float(observed[row]),
+            "anomaly_inside": float(inside[row, 0]),
+            "anomaly_before": float(before_mean[row, 0]),
+            "lead_minutes": None if np.isnan(lead_minutes[row]) else float(lead_minutes[row]),
+            "correlation": float(correlation[row, 0]),
+            "p_value": float(p_value[row]),
+        }
+        for row in range(score.shape[0])
+    ]
+
+
+def _mean(values: np.ndarray) -> np.ndarray:
+    """Mean over the last axis ignoring NaN; 0 where there is no value."""
+    count = (~np.isnan(values)).sum(axis=-1)
+    return np.where(count > 0, np.nansum(values, axis=-1) / np.maximum(count, 1), 0.0)
+
+
+def _correlation(values: np.ndarray, burn: np.ndarray) -> np.ndarray:
+    """Pearson correlation over the last axis between ``values`` (NaN: missing, left out) and
+    ``burn``; 0 where undefined."""
+    present = ~np.isnan(values) & ~np.isnan(burn)
+    count = np.maximum(present.sum(axis=-1, keepdims=True), 1)
+    x = np.where(present, values, 0.0)
+    y = np.where(present, burn, 0.0)
+    dx = np.where(present, x - x.sum(axis=-1, keepdims=True) / count, 0.0)
+    dy = np.where(present, y - y.sum(axis=-1, keepdims=True) / count, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        correlation = (dx * dy).sum(axis=-1) / np.sqrt((dx**2).sum(axis=-1) * (dy**2).sum(axis=-1))
+    return np.nan_to_num(correlation, nan=0.0)
 
 
 def _evidence() -> pl.Expr:

@@ -59,7 +59,9 @@ the objective's ``unit`` as sla.windows.measured (ratio, seconds or points). ``m
 'forecast' (traffic, this module), 'item_simulation' (items.py), 'insufficient_history' (too
 little history for any model: p_breach, the figures and the model columns null),
 'measured_so_far' (no model applies: the figure so far is taken as final),
-'linear_extrapolation' (the backtest baseline).
+'insufficient_data' (the window has too few items so far to be judged — its status says so — and
+its breach risk is unknown: p_breach and predicted_exhaustion_at null; the forecast figures
+stay), 'linear_extrapolation' (the backtest baseline).
 The model columns name the models behind the prediction (for items: the item-count model and the
 per-item outcome model)."""
 
@@ -268,4 +270,31 @@ def measured_so_far_risk(windows: pl.DataFrame, as_of: datetime) -> pl.DataFrame
         )
         .select(list(BREACH_RISK_SCHEMA))
         .cast(BREACH_RISK_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+INSUFFICIENT_DATA = "insufficient_data"
+
+
+def unknown_without_enough_data(risk: pl.DataFrame, windows: pl.DataFrame) -> pl.DataFrame:
+    """``risk`` with the breach risk of every window whose status so far is insufficient_data
+    made unknown: p_breach and predicted_exhaustion_at null, method INSUFFICIENT_DATA. A window
+    that cannot be judged yet gets no probability of breaching, so the risk and the status
+    never disagree (a bare 100 % beside "insufficient data").
+
+    Inputs: ``risk`` (BREACH_RISK_SCHEMA), ``windows`` (sla.windows rows holding as_of:
+    contract_id, objective_id, window_label, status). Output: BREACH_RISK_SCHEMA, same rows.
+    """
+    insufficient = windows.filter(pl.col("status") == INSUFFICIENT_DATA).select(
+        *KEYS, "window_label", unknown=pl.lit(True)
+    )
+    unknown = pl.col("unknown").fill_null(False)
+    return (
+        risk.join(insufficient, on=[*KEYS, "window_label"], how="left")
+        .with_columns(
+            p_breach=pl.when(~unknown).then("p_breach"),
+            predicted_exhaustion_at=pl.when(~unknown).then("predicted_exhaustion_at"),
+            method=pl.when(unknown).then(pl.lit(INSUFFICIENT_DATA)).otherwise("method"),
+        )
+        .select(list(BREACH_RISK_SCHEMA))
     )

@@ -308,16 +308,18 @@ def corrections_applied(corrections: pl.DataFrame, objectives: pl.DataFrame) -> 
 
 def root_cause_hints(root_causes: pl.DataFrame, episodes: int = 5, hints: int = 3) -> pl.DataFrame:
     """The root-cause hints a page shows: per objective its latest ``episodes`` burn episodes and
-    the ``hints`` best-ranked series of each.
+    the ``hints`` best-ranked series of each that beat chance (``significant``); an episode with
+    none keeps its best series, not significant, for the page to say nothing lines up.
 
     Input: ``predict.root_causes`` rows (contract_id, objective_id, episode_start, episode_end,
-    peak_burn_rate, rank, series, score, evidence, ...). Output: the same columns, sorted by
-    contract, objective, latest episode first, then rank.
+    peak_burn_rate, rank, series, score, p_value, significant, evidence, ...). Output: the same
+    columns, sorted by contract, objective, latest episode first, then rank.
     """
     latest = pl.col("episode_start").rank("dense", descending=True).over(OBJECTIVE_KEY).le(episodes)
+    shown = pl.col("significant").fill_null(False) | (pl.col("rank") == 1)
     return (
         root_causes.lazy()
-        .filter(pl.col("rank") <= hints, latest)
+        .filter(pl.col("rank") <= hints, shown, latest)
         .sort([*OBJECTIVE_KEY, "episode_start", "rank"], descending=[False, False, True, False])
         .collect()
     )

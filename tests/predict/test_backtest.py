@@ -13,15 +13,17 @@ import pytest
 from pipelines.cli import main
 from pipelines.contracts.loader import load_contract
 from pipelines.predict.backtest import (
+    PREDICTIONS_SCHEMA,
+    Predictor,
     as_of_times,
     backtest_metrics,
-    breach_times,
     burn_rate_predictor,
+    first_firings,
     forecast_predictor,
     linear_extrapolation_predictor,
     metrics_table,
     replay,
-    scored_windows,
+    windows_to_score,
 )
 from pipelines.settings import REPO_ROOT
 from pipelines.sla.objectives import UTC_US, objectives_frame
@@ -78,6 +80,15 @@ def history() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     return objectives, windows, slices
 
 
+def outcomes_of(predictors: dict[str, Predictor], every: timedelta = HOUR) -> pl.DataFrame:
+    """The first firings of ``predictors`` replayed on ``history()``."""
+    objectives, windows, slices = history()
+    scored = windows_to_score(objectives, windows, slices)
+    return first_firings(
+        replay(objectives, scored, slices, predictors, every=every), objectives, scored
+    )
+
+
 RULES = pl.DataFrame(
     {
         "contract_id": "acme",
@@ -93,7 +104,7 @@ RULES = pl.DataFrame(
 
 def test_scored_windows_are_complete_traffic_windows_with_breach_times() -> None:
     objectives, windows, slices = history()
-    scored = breach_times(scored_windows(objectives, windows), objectives, slices)
+    scored = windows_to_score(objectives, windows, slices)
     assert scored["window_label"].to_list() == ["A", "B"]
     assert scored["breach_at"].to_list() == [BREACH_AT, None]
 
@@ -108,16 +119,8 @@ def test_as_of_times_lie_on_the_utc_grid_strictly_inside_the_window() -> None:
 
 
 def test_linear_extrapolation_and_burn_rate_alerts_hourly() -> None:
-    objectives, windows, slices = history()
-    outcomes = replay(
-        objectives,
-        windows,
-        slices,
-        {
-            "linear": linear_extrapolation_predictor(),
-            "burn_rate": burn_rate_predictor(RULES),
-        },
-        every=HOUR,
+    outcomes = outcomes_of(
+        {"linear": linear_extrapolation_predictor(), "burn_rate": burn_rate_predictor(RULES)}
     ).sort("method", "window_start")
     # Linear: attainment so far 1 − 5k / (100 (72 + k)) < 0.99 first at k = 19 (hour 91).
     # Burn rate: the ticket rule's 3-day burn 5k / 7,200 / 0.01 > 1 first at k = 15 (hour 87);
@@ -138,17 +141,15 @@ def test_linear_extrapolation_and_burn_rate_alerts_hourly() -> None:
 
 
 def test_firings_at_or_after_the_breach_are_misses_and_metrics_without_firings_are_null() -> None:
-    objectives, windows, slices = history()
-
     def after_breach(objective, seen, window_start, window_end, as_of) -> bool:  # noqa: ANN001
         return as_of >= BREACH_AT
 
-    outcomes = replay(objectives, windows, slices, {"late": after_breach}, every=HOUR)
+    outcomes = outcomes_of({"late": after_breach})
     assert outcomes.select("window_label", "fired_at", "predicted", "false_alarm").rows() == [
         ("A", None, False, False),
         ("B", B_START + HOUR, False, True),
     ]
-    never = replay(objectives, windows, slices, {"never": lambda *args: False}, every=HOUR)
+    never = outcomes_of({"never": lambda *args: False})
     assert backtest_metrics(never).row(0) == ("never", 2, 1, 0, 0, None, 0.0, None, None, 0.0)
 
 
@@ -160,7 +161,10 @@ def test_predictors_only_ever_see_slices_ended_before_as_of() -> None:
         calls.append((as_of, seen["slice_start"].max(), seen.height))
         return False
 
-    replay(objectives, windows, slices, {"recording": recording}, every=timedelta(hours=6))
+    scored = windows_to_score(objectives, windows, slices)
+    predictions = replay(objectives, scored, slices, {"recording": recording}, every=6 * HOUR)
+    assert predictions.schema == pl.Schema(PREDICTIONS_SCHEMA)
+    assert predictions.height == len(calls) and predictions["p_breach"].sum() == 0
     assert len(calls) == (121 - 1) // 6 + (240 // 6 - 1)  # A up to its breach, all of B
     assert all(last is not None and last + HOUR <= as_of for as_of, last, _ in calls)
     # A's first as-of time, D0 + 6 h, sees the six hourly slices that ended by then.
@@ -170,18 +174,14 @@ def test_predictors_only_ever_see_slices_ended_before_as_of() -> None:
 
 
 def test_forecast_predictor_predicts_the_steady_burn_and_not_the_spike() -> None:
-    objectives, windows, slices = history()
-    outcomes = replay(
-        objectives, windows, slices, {"forecast": forecast_predictor()}, every=timedelta(days=1)
-    )
+    outcomes = outcomes_of({"forecast": forecast_predictor()}, every=timedelta(days=1))
     a, b = outcomes.sort("window_start").rows(named=True)
     assert a["predicted"] and a["fired_at"] == D0 + timedelta(days=4)  # 25 h ahead
     assert b["fired_at"] is None
 
 
 def test_metrics_table_prints_one_line_per_method_and_dashes_for_undefined_figures() -> None:
-    objectives, windows, slices = history()
-    never = replay(objectives, windows, slices, {"never": lambda *args: False}, every=HOUR)
+    never = outcomes_of({"never": lambda *args: False})
     header, line = metrics_table(backtest_metrics(never)).splitlines()
     assert header.split()[:3] == ["method", "windows", "breached"]
     assert line.split() == ["never", "2", "1", "0", "0", "–", "0.00", "–", "–", "0.000"]
@@ -220,9 +220,18 @@ def test_pledge_backtest_reads_the_warehouse_prints_the_table_and_writes_json(
         "breach_risk",
         "burn_rate_alerts",
         "linear_extrapolation",
+        "breach_risk_calibrated",
     ]
     assert {row["windows"] for row in written["metrics"]} == {2}
-    assert len(written["windows"]) == 6
+    assert len(written["windows"]) == 8
+    # Two windows are too little history to calibrate on: the calibrated method passes through.
+    brier = {row["method"]: row["brier"] for row in written["brier"]}
+    assert brier["breach_risk_calibrated"] == brier["breach_risk"]
+    assert "Reliability of p_breach" in printed and "Brier score" in printed
+    page = (tmp_path / "reports" / "backtest.html").read_text()
+    assert 'id="reliability-table"' in page and 'id="reliability"' in page
+    predictions = pl.read_csv(tmp_path / "backtest-predictions.csv")
+    assert predictions.height == sum(row["predictions"] for row in written["brier"])
     # Linear: 1 − 10k / (100 (72 + k)) < 95% from k = 73 (hour 145): fires at the day-7 as-of
     # time. The budget (1,200 bad) is gone after the 121st bad slice, which starts at hour 192
     # and, the objective's slices being 5 minutes long, ends at 192 h 5 min: 24 h 5 min of lead.

@@ -12,9 +12,13 @@ from pipelines.predict.nab import (
     PROFILES,
     LabelledSeries,
     best_threshold,
+    category,
+    cross_validate,
     file_score,
     probation_rows,
+    resample,
     scaled_sigmoid,
+    source_file,
     window_rows,
 )
 
@@ -129,3 +133,75 @@ def test_sweep_agrees_with_scoring_every_candidate_threshold() -> None:
         result = best_threshold(corpus, name)
         assert result.raw == pytest.approx(max(max(totals), -profile.fn * 3))
         assert result.threshold == candidates[int(np.argmax(totals))]
+
+
+def test_cross_validation_scores_each_fold_with_the_threshold_of_the_others() -> None:
+    # a/x and a/y hold a window each, b/z holds none; scores are chosen so that the threshold
+    # differs between folds
+    a_x = LabelledSeries("a/x.csv", np.r_[np.zeros(10), 0.9, np.zeros(9)], [(10, 14)])
+    a_y = LabelledSeries(
+        "a/y.csv", np.r_[np.zeros(5), 0.6, np.zeros(4), 0.7, np.zeros(9)], [(10, 14)]
+    )
+    b_z = LabelledSeries("b/z.csv", np.r_[np.zeros(7), 0.8, np.zeros(12)], [])
+    result = cross_validate([a_x, a_y, b_z], category, "standard")
+    held_out_a, held_out_b = result.folds
+    # b/z alone: any threshold costs a false positive, so the training threshold is inf; a/x and
+    # a/y then miss their windows: raw -2, normalised 0
+    assert (held_out_a.fold, held_out_a.threshold, held_out_a.raw) == ("a", np.inf, -2.0)
+    assert held_out_a.normalised == 0.0
+    # a alone chooses 0.7 (a/y at 0.6 would add a false positive before its window): b/z's 0.8
+    # fires, one false positive
+    assert (held_out_b.fold, held_out_b.threshold) == ("b", 0.7)
+    assert held_out_b.raw == pytest.approx(-0.11)
+    assert held_out_b.normalised is None
+    # pooled over the 2 windows: (-2.11 + 2) / 4; mean and worst over fold a only
+    assert result.pooled == pytest.approx(100 * (-2.11 + 2) / 4)
+    assert (result.mean, result.worst) == (0.0, 0.0)
+    by_file = cross_validate([a_x, a_y, b_z], lambda series: series.name, "standard")
+    # holding out a/x: a/y and b/z choose 0.7 (a hit; b/z's 0.8 costs 0.11 less than a miss),
+    # a/x at 0.9 hits at its window start: 100; holding out a/y: a/x and b/z choose 0.9, which
+    # misses a/y's 0.7: 0; holding out b/z: 0.7 as for fold b
+    assert [fold.threshold for fold in by_file.folds] == [0.7, 0.9, 0.7]
+    assert [fold.normalised for fold in by_file.folds] == [100.0, 0.0, None]
+    assert by_file.pooled == pytest.approx(result.pooled + 100 * 2 / 4)
+    assert (by_file.mean, by_file.worst) == (50.0, 0.0)
+
+
+def test_periodic_copies_average_each_period_from_three_offsets() -> None:
+    # two hours of 5-minute rows valued 0, 1, ..., 23 from midnight
+    start = datetime(2014, 4, 1)
+    timestamps = pl.datetime_range(start, start + timedelta(minutes=5 * 23), "5m", eager=True)
+    frame = pl.DataFrame({"timestamp": timestamps, "value": np.arange(24, dtype=float)})
+    on_the_hour, twenty_past, forty_past = resample(frame, "hourly")
+    assert on_the_hour["value"].to_list() == [5.5, 17.5]
+    # hours from 23:20: rows 0-3 (00:00-00:15), 4-15, 16-23
+    assert twenty_past["value"].to_list() == [1.5, 9.5, 19.5]
+    assert twenty_past["timestamp"][1] == datetime(2014, 4, 1, 0, 20)
+    assert forty_past["value"].to_list() == [3.5, 13.5, 21.5]
+    # quarter hours from :00: rows 0-2, 3-5, ...; the third copy starts them at :10
+    quarter_hours = resample(frame, "15-minute")
+    assert quarter_hours[0]["value"].to_list() == [1.0 + 3 * k for k in range(8)]
+    assert quarter_hours[2]["timestamp"][1] == datetime(2014, 4, 1, 0, 10)
+    assert resample(frame, "native") == [frame]
+
+
+def test_irregular_copies_keep_about_thirty_percent_of_rows_in_order() -> None:
+    start = datetime(2014, 4, 1)
+    timestamps = pl.datetime_range(start, start + timedelta(minutes=5 * 1999), "5m", eager=True)
+    frame = pl.DataFrame({"timestamp": timestamps, "value": np.arange(2000, dtype=float)})
+    copies = resample(frame, "irregular")
+    assert len(copies) == 3
+    for copy in copies:
+        assert 0.27 < copy.height / 2000 < 0.33
+        assert copy["timestamp"].is_sorted()
+        # every kept row is an original row, value and timestamp together
+        assert copy.join(frame, on=["timestamp", "value"]).height == copy.height
+    assert copies[0]["value"].to_list() != copies[1]["value"].to_list()
+    with pytest.raises(ValueError, match="unknown sampling 'daily'"):
+        resample(frame, "daily")
+
+
+def test_source_file_groups_the_copies_of_a_file() -> None:
+    copy = LabelledSeries("realAWSCloudwatch/a.csv#2", np.zeros(3), [])
+    assert (source_file(copy), category(copy)) == ("realAWSCloudwatch/a.csv", "realAWSCloudwatch")
+    assert source_file(LabelledSeries("b/c.csv", np.zeros(3), [])) == "b/c.csv"

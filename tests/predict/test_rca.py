@@ -77,11 +77,24 @@ def test_series_are_five_minute_ratios_rates_and_histogram_latencies() -> None:
     assert probe_series(probes).select("series", "value").rows() == [("dns:probe_failure", 0.5)]
 
 
+OBJECTIVES = pl.DataFrame(
+    {
+        "contract_id": ["paylane-payments", "acme-cloud"],
+        "objective_id": ["payments-availability", "compute-availability"],
+        "service": ["payments-api", "compute-api"],
+        "sli_kind": ["availability", "availability"],
+        "target": [0.9995, 0.9995],
+        "slice_seconds": [60, 60],
+    }
+)
+
+
 @pytest.fixture(scope="module")
-def dependency_failure(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, pl.DataFrame]:
+def demo_hints(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], pl.DataFrame]:
+    """The demo's scripted events and the hints for the burns of payments-api's and
+    compute-api's availability over 14 days."""
     home = tmp_path_factory.mktemp("demo")
     truth = generate_demo(home, end=date(2026, 12, 3), days=14)
-    event = next(e for e in truth["events"] if e["kind"] == "dependency_failure")
     stamp = pl.col("timestamp").str.to_datetime(
         "%Y-%m-%dT%H:%M:%SZ", time_unit="us", time_zone="UTC"
     )
@@ -106,27 +119,30 @@ def dependency_failure(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, 
         .select(stamp.alias("ts"), "service", "location", up="success")
         .collect()
     )
-    keys = {"contract_id": "paylane-payments", "objective_id": "payments-availability"}
-    objectives = pl.DataFrame(
-        {**keys, "service": "payments-api", "sli_kind": "availability"}
-        | {"target": 0.9995, "slice_seconds": 60},
-        schema_overrides={"slice_seconds": pl.Int64},
-    )
-    slices = requests.filter(pl.col("service") == "payments-api").select(
-        *(pl.lit(value).alias(key) for key, value in keys.items()),
+    slices = requests.join(
+        OBJECTIVES.select("contract_id", "objective_id", "service"), on="service"
+    ).select(
+        "contract_id",
+        "objective_id",
         slice_start="ts",
         good=(pl.col("total") - pl.col("errors")).cast(pl.Float64),
         total=pl.col("total").cast(pl.Float64),
     )
-    burn = burn_rates(burn_ledger(objectives, slices))
+    burn = burn_rates(
+        burn_ledger(OBJECTIVES, slices.sort("contract_id", "objective_id", "slice_start"))
+    )
     series = pl.concat([request_series(requests), latency_series(latency), probe_series(probes)])
-    return event, root_causes(burn_episodes(burn), burn, scored_series(series), objectives)
+    return truth["events"], root_causes(
+        burn_episodes(burn), burn, scored_series(series), OBJECTIVES
+    )
 
 
 def test_the_database_latency_ranks_first_for_the_payments_burn(
-    dependency_failure: tuple[dict, pl.DataFrame],
+    demo_hints: tuple[list[dict], pl.DataFrame],
 ) -> None:
-    event, hints = dependency_failure
+    events, hints = demo_hints
+    event = next(e for e in events if e["kind"] == "dependency_failure")
+    hints = hints.filter(pl.col("objective_id") == "payments-availability")
     assert hints.schema == pl.Schema(ROOT_CAUSES_SCHEMA)
     # One episode: the hour payments-api failed (from 16:03), to the last burning 5 minutes.
     assert hints.select("episode_start", "episode_end").unique().rows() == [
@@ -147,3 +163,26 @@ def test_the_database_latency_ranks_first_for_the_payments_burn(
     # The objective's own series (payments-api's error ratio) is the burn, not a hint.
     assert "payments-api:error_ratio" not in hints["series"].to_list()
     assert hints["rank"].to_list() == list(range(1, 11))
+    # Only the two payments-db series beat chance: p = 1 / 200, no shift of any series did as
+    # well; the third best (another service's error ratio) lines up no better than chance.
+    assert hints.filter("significant")["series"].sort().to_list() == [
+        "payments-db:latency_mean",
+        "payments-db:latency_p99",
+    ]
+    assert hints["p_value"].head(2).to_list() == [0.005, 0.005]
+
+
+def test_no_series_lines_up_with_a_burn_without_a_scripted_cause(
+    demo_hints: tuple[list[dict], pl.DataFrame],
+) -> None:
+    events, hints = demo_hints
+    outage = next(e for e in events if e["kind"] == "hard_outage")
+    assert outage["service"] == "compute-api" and outage["start"] == "2026-11-29T12:30:00Z"
+    compute = hints.filter(pl.col("objective_id") == "compute-availability")
+    # One episode, the outage (the 1-hour burn starts 4 minutes before it, as 5-minute slices
+    # end), and none of the other services' series beats chance: the best scores 0.15, p 0.93.
+    assert compute.select("episode_start", "episode_end").unique().rows() == [
+        (_utc(2026, 11, 29, 12, 26), _utc(2026, 11, 29, 13, 19))
+    ]
+    assert compute["p_value"].min() > 0.5
+    assert compute.filter("significant").is_empty()

@@ -7,7 +7,12 @@ import polars as pl
 import pytest
 
 from pipelines.predict.forecast import current_windows, forecast_objectives, hourly_history
-from pipelines.predict.risk import BREACH_RISK_SCHEMA, breach_risk, linear_extrapolation_risk
+from pipelines.predict.risk import (
+    BREACH_RISK_SCHEMA,
+    breach_risk,
+    linear_extrapolation_risk,
+    unknown_without_enough_data,
+)
 from pipelines.sla.objectives import UTC_US
 
 WINDOW_START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -181,3 +186,31 @@ def test_probabilities_are_calibrated_on_simulated_windows():
     print(bins.sort("bin"))
     assert bins.height == 3 and bins["len"].min() >= 15
     assert (bins["predicted"] - bins["observed"]).abs().max() <= 0.15
+
+
+def test_a_window_with_insufficient_data_has_an_unknown_breach_risk():
+    risk = pl.DataFrame(
+        [
+            {"contract_id": "desk", "objective_id": objective_id, "window_label": "2026-03",
+             "p_breach": p_breach, "predicted_exhaustion_at": WINDOW_END,
+             "method": "item_simulation", "expected_measured": 5.0}
+            for objective_id, p_breach in (("nps", 1.0), ("csat", 0.3))
+        ],
+        schema=BREACH_RISK_SCHEMA,
+    )  # fmt: skip
+    windows = pl.DataFrame(
+        {
+            "contract_id": "desk",
+            "objective_id": ["nps", "csat"],
+            "window_label": "2026-03",
+            "status": ["insufficient_data", "on_track"],
+        }
+    )
+    unknown = unknown_without_enough_data(risk, windows)
+    assert unknown.schema == pl.Schema(BREACH_RISK_SCHEMA)
+    assert unknown.select(
+        "objective_id", "p_breach", "predicted_exhaustion_at", "method", "expected_measured"
+    ).rows() == [
+        ("nps", None, None, "insufficient_data", 5.0),
+        ("csat", 0.3, WINDOW_END, "item_simulation", 5.0),
+    ]

@@ -524,21 +524,24 @@ def root_causes_frame() -> pl.DataFrame:
     with four hints, the first one's evidence holding markup; five older one-hint episodes at
     noon UTC on 2026-03-01 … 2026-03-05 (the one of 2026-03-01 is the sixth latest)."""
     latest = [
-        (1, "payments-db:error_ratio", 0.91, "error_ratio of payments-db: <b>spiked</b> first"),
-        (2, "payments-api:latency_p99", 0.55, "latency_p99 of payments-api: anomalous inside"),
-        (3, "webhooks:request_rate", 0.40, "request_rate of webhooks: correlated"),
-        (4, "compute-api:error_ratio", 0.10, "error_ratio of compute-api: never anomalous"),
+        (1, "payments-db:error_ratio", 0.91, 0.005,
+         "error_ratio of payments-db: <b>spiked</b> first"),
+        (2, "payments-api:latency_p99", 0.55, 0.01,
+         "latency_p99 of payments-api: anomalous inside"),
+        (3, "webhooks:request_rate", 0.40, 0.04, "request_rate of webhooks: correlated"),
+        (4, "compute-api:error_ratio", 0.10, 0.6, "error_ratio of compute-api: never anomalous"),
     ]
     rows = [
-        (utc(2026, 3, 9, 20), utc(2026, 3, 9, 21, 30), 20.0, rank, series, score, evidence)
-        for rank, series, score, evidence in latest
+        (utc(2026, 3, 9, 20), utc(2026, 3, 9, 21, 30), 20.0, rank, series, score, p_value,
+         evidence)
+        for rank, series, score, p_value, evidence in latest
     ] + [
         (utc(2026, 3, day, 12), utc(2026, 3, day, 13), 15.0, 1, "refunds-api:error_ratio", 0.7,
-         f"older episode of March {day}")
+         0.5 if day == 3 else 0.005, f"older episode of March {day}")
         for day in range(1, 6)
     ]  # fmt: skip
     columns = ["episode_start", "episode_end", "peak_burn_rate", "rank", "series", "score",
-               "evidence"]  # fmt: skip
+               "p_value", "evidence"]  # fmt: skip
     return (
         pl.DataFrame(
             rows,
@@ -549,6 +552,7 @@ def root_causes_frame() -> pl.DataFrame:
                 "rank": pl.Int32,
                 "series": pl.String,
                 "score": pl.Float64,
+                "p_value": pl.Float64,
                 "evidence": pl.String,
             },
             orient="row",
@@ -578,8 +582,10 @@ def root_causes_frame() -> pl.DataFrame:
             "anomaly_before",
             "lead_minutes",
             "correlation",
+            "p_value",
             "evidence",
         )  # fmt: skip
+        .with_columns(significant=pl.col("p_value") <= 0.05)
     )
 
 

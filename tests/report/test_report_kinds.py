@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 from markupsafe import escape
 
+from pipelines.predict.risk import BREACH_RISK_SCHEMA, unknown_without_enough_data
 from pipelines.report import figures
 from pipelines.report.render import render_reports
 from pipelines.report.summary import objective_summary, ticket_figures
@@ -168,3 +169,35 @@ def test_an_item_prediction_is_told_in_the_objectives_unit(
     assert "Breach risk 70%: expected to end at 3d 12h (3d 0h … 4d 0h)." in text
     summary = objective_summary(desk_tables["objectives"], desk_tables["windows"], risk)
     assert summary.filter(pl.col("objective_id") == "mttr")["urgency"].item() == 0  # breaching
+
+
+def test_nps_without_enough_responses_shows_its_breach_risk_as_unknown(
+    tmp_path: Path, desk_contract, desk_tables
+):
+    # The simulation says every path ends with enough responses and breaches (p 1.0), but the
+    # window has 3 responses so far: its status is insufficient_data, so its risk is unknown.
+    simulated = pl.DataFrame(
+        [
+            {
+                "contract_id": "desk",
+                "objective_id": "nps",
+                "window_label": "2026-03",
+                "p_breach": 1.0,
+                "predicted_exhaustion_at": None,
+                "target": 20.0,
+                "method": "item_simulation",
+                "unit": "points",
+                "expected_measured": 5.0,
+            }
+        ],
+        schema=BREACH_RISK_SCHEMA,
+    )
+    risk = unknown_without_enough_data(simulated, desk_tables["windows"])
+    assert risk.select("p_breach", "method").rows() == [(None, "insufficient_data")]
+    report = render_reports(tmp_path, [desk_contract], {**desk_tables, "breach_risk": risk})
+    nps = report.objective_pages[("desk", "nps")].read_text(encoding="utf-8")
+    now = nps.split('id="now"')[1].split("</section>")[0]
+    assert "Breach risk unknown: too few items so far" in now and "100%" not in now
+    index = report.index.read_text(encoding="utf-8")
+    row = re.search(r"<tr>(?:(?!</tr>).)*?nps(?:(?!</tr>).)*</tr>", index, re.S)
+    assert row is not None and ">unknown</span>" in row.group(0) and "100%" not in row.group(0)

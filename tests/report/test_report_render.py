@@ -239,13 +239,18 @@ def test_objective_page_shows_the_latest_root_cause_hints_escaped_in_the_contrac
     hints = page.split('class="root-causes"')[1].split("</table>")[0]
     assert "2026-03-09 16:00 EDT → 2026-03-09 17:30 EDT" in hints
     first = re.search(r'<td class="num">1</td>\s*<td>([^<]*)</td>\s*<td class="num">([^<]*)</td>'
-                      r"\s*<td>([^<]*)</td>", hints)  # fmt: skip
+                      r'\s*<td class="num">([^<]*)</td>\s*<td>([^<]*)</td>', hints)  # fmt: skip
     assert first is not None
     assert first.groups() == (
         "payments-db:error_ratio",
         "0.91",
+        "0.005",
         "error_ratio of payments-db: &lt;b&gt;spiked&lt;/b&gt; first",
     )
+    # The episode of March 3 (p 0.5) shows no hint, only that nothing beat chance.
+    assert hints.count("No series lines up with this burn") == 1
+    assert "older episode of March 3" not in hints and "older episode of March 4" in hints
+    assert "the best, refunds-api:error_ratio, does no better than" in hints
     assert "webhooks:request_rate" in hints and "compute-api:error_ratio" not in hints
     assert "older episode of March 2" in hints and "older episode of March 1<" not in hints
     for objective_id in ("compute-availability", "storage-uptime"):

@@ -75,6 +75,9 @@ def test_root_cause_hints_keep_the_latest_five_episodes_and_their_three_best_hin
         (utc(2026, 3, 9, 20), 3, "webhooks:request_rate"),
         *((utc(2026, 3, day, 12), 1, "refunds-api:error_ratio") for day in (5, 4, 3, 2)),
     ]
+    # The episode of March 3 (p 0.5) keeps its best series, not significant, for the page to say
+    # that nothing lines up.
+    assert hints["significant"].to_list() == [True] * 5 + [False, True]
 
 
 def test_capacity_running_out_lists_the_services_whose_earliest_day_is_within_90_days(tables):
