@@ -25,7 +25,8 @@ import polars as pl
 from pipelines import warehouse
 from pipelines.contracts.sources import Source
 from pipelines.ingest.landing import file_sha256, files_of_day, landing_files, undated_files
-from pipelines.ingest.parse import REJECT_SCHEMA, ROW_SCHEMAS, UnreadableFile, parse_landing_file
+from pipelines.ingest.parse import UnreadableFile, parse_landing_file
+from pipelines.ingest.rows import REJECT_SCHEMA, ROW_SCHEMAS
 
 RAW_TABLES = {
     "requests": "raw.requests",

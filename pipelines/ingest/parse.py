@@ -5,7 +5,7 @@ A CSV file is split into records at the byte level (``records.split_csv``: the s
 lost on the way in; Parquet keeps its types. A CSV line that cannot be decoded, holds a NUL, breaks
 quoting or has a field count other than the header's is rejected on its own (a blank line is
 skipped: no row); every other line goes on. Every canonical field is then parsed with vectorised
-expressions and each row is checked against a fixed list of rules (``REASONS``, in order: a row is
+expressions and each row is checked against a fixed list of rules (``rows.REASONS``, in order: a row is
 rejected for the first rule it breaks). Valid rows come out typed, timestamps as instants in UTC;
 the others come out as rejects with their line number and their values as JSON, so nothing is
 dropped silently.
@@ -45,175 +45,26 @@ import polars as pl
 
 from pipelines.contracts.sources import CANONICAL_FIELDS, Source
 from pipelines.ingest.records import FIELDS, LINE, UnreadableFile, split_csv
-
-UTC = pl.Datetime("us", "UTC")
+from pipelines.ingest.rows import (
+    DTYPES,
+    DUPLICATE_KEYS,
+    FIELD_TYPES,
+    ITEM_ID_FIELDS,
+    RECORD,
+    REJECT_SCHEMA,
+    ROW_NAMES,
+    ROW_SCHEMAS,
+    SERIES_FIELDS,
+    SNAPSHOT_EVENTS,
+    SURVEY_SCALES,
+    UTC,
+    timestamp_reasons,
+)
 
 _LINE = LINE
-_RECORD = "__record"
 _VALID = "__valid"
 _FIRST = "__first_of_series"
 _GROUP = "__group_reason"
-
-FIELD_TYPES = {
-    "ts": "timestamp",
-    "opened_at": "timestamp",
-    "resolved_at": "timestamp",
-    "closed_at": "timestamp",
-    "occurred_at": "timestamp",
-    "detected_at": "timestamp",
-    "contained_at": "timestamp",
-    "started_at": "timestamp",
-    "finished_at": "timestamp",
-    "total": "counter",
-    "errors": "counter",
-    "count": "counter",
-    "reassignment_count": "counter",
-    "reopen_count": "counter",
-    "le": "bucket",
-    "score": "number",
-    "latency_seconds": "number",
-    "up": "boolean",
-    "success": "boolean",
-}
-"""How each canonical field is parsed; every other field is text."""
-
-_DTYPES: dict[str, pl.DataType] = {
-    "timestamp": UTC,
-    "counter": pl.Int64(),
-    "bucket": pl.Float64(),
-    "number": pl.Float64(),
-    "boolean": pl.Boolean(),
-    "text": pl.String(),
-}
-ROW_NAMES = {"le": "le_seconds"}
-"""Raw table columns named differently from their canonical field."""
-
-
-def _row_schema(kind: str) -> dict[str, pl.DataType]:
-    schema = {
-        ROW_NAMES.get(field, field): _DTYPES[FIELD_TYPES.get(field, "text")]
-        for field in CANONICAL_FIELDS[kind]
-    }
-    if kind == "tickets":  # seq, after ts, orders the events of one ticket at one instant
-        columns = list(schema.items())
-        after_ts = [name for name, _ in columns].index("ts") + 1
-        return dict(columns[:after_ts] + [("seq", pl.Int64())] + columns[after_ts:])
-    return schema
-
-
-ROW_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    kind: _row_schema(kind) for kind in CANONICAL_FIELDS
-}
-"""The typed rows of each source kind (the raw table's columns, less partition/source/file)."""
-
-REJECT_SCHEMA: dict[str, pl.DataType] = {
-    "file": pl.String(),
-    "line": pl.Int64(),
-    "reason": pl.String(),
-    "record": pl.String(),
-    "item_id": pl.String(),
-}
-"""A rejected row: ``record`` is a CSV line's text when it could not be split into the header's
-fields (undecodable bytes written ``\\xNN``), else the row's values as JSON; ``item_id`` the
-item's id (``ITEM_ID_FIELDS``, trimmed) when the row's fields could be split, else null."""
-
-ITEM_ID_FIELDS = {
-    "tickets": "ticket_id",
-    "security_incidents": "incident_id",
-    "backup_runs": "run_id",
-    "restore_tests": "test_id",
-    "survey_responses": "response_id",
-}
-"""The field naming the item a row is about, for the kinds whose rows are about items."""
-
-DUPLICATE_KEYS: dict[str, tuple[str, ...]] = {
-    "requests": ("ts", "service"),
-    "histogram": ("ts", "service", "le"),
-    "probes": ("ts", "service", "location"),
-    "tickets": (_RECORD,),
-    "security_incidents": ("incident_id",),
-    "backup_runs": ("service", "run_id"),
-    "restore_tests": ("service", "test_id"),
-    "survey_responses": ("service", "response_id"),
-    "latency_samples": (),
-}
-"""Fields whose values identify one row of a file: a later row with the same values repeats it
-(rejected as a duplicate). A ticket row repeats only when its whole line is equal (several
-updates of a ticket can share a minute); latency samples have no identity (two requests can)."""
-
-SERIES_FIELDS: dict[str, tuple[str, ...]] = {
-    "requests": ("service",),
-    "histogram": ("service", "le"),
-    "probes": ("service", "location"),
-    "tickets": ("ticket_id",),
-    "survey_responses": ("service", "response_id"),
-    "latency_samples": ("service",),
-}
-"""The series a ``ts`` belongs to: a repeated wall-clock time when clocks fall back is the later
-instant on its repeat within a series."""
-
-SNAPSHOT_EVENTS = (("opened_at", "New"), ("resolved_at", "Resolved"), ("closed_at", "Closed"))
-"""The state-change events a ticket snapshot row stands for: the state entered at each instant."""
-
-SURVEY_SCALES = {"csat": (1.0, 5.0), "nps": (0.0, 10.0)}
-"""Valid scores of each survey (whole numbers within the bounds)."""
-
-
-def timestamp_reasons(field: str) -> tuple[str, str, str, str]:
-    """The reasons a timestamp field fails for, in order: missing, unparseable, naive (no zone
-    declared), nonexistent local time (skipped when clocks spring forward)."""
-    if field == "ts":
-        return (
-            "missing timestamp",
-            "unparseable timestamp",
-            "naive timestamp",
-            "nonexistent local time",
-        )
-    return (
-        f"missing {field}",
-        f"unparseable {field}",
-        f"naive {field}",
-        f"nonexistent local {field}",
-    )
-
-
-REASONS = (
-    "not valid <encoding>: a byte of the line does not decode",
-    "NUL byte",
-    "unbalanced quote",
-    "text after a closing quote",
-    "quote inside an unquoted field",
-    "<n> fields where the header has <m>",
-    *timestamp_reasons("ts"),
-    "missing service",
-    "unknown service",
-    "missing <field>: a text or id field (location, ticket id, state, incident id, ...)",
-    "missing/unparseable/naive/nonexistent local <field>: another timestamp (opened_at, ...)",
-    "missing bucket bound",
-    "unparseable bucket bound",
-    "missing number",
-    "unparseable number",
-    "negative counter",
-    "missing boolean",
-    "bad boolean",
-    "errors greater than total",
-    "resolved before opened",
-    "closed before opened",
-    "unknown priority",
-    "detected before occurred",
-    "contained before detected",
-    "finished before started",
-    "unknown survey",
-    "score out of range",
-    "negative latency",
-    "duplicate row",
-    "bucket bound not positive",
-    "histogram not cumulative",
-    "histogram without +Inf bucket",
-)
-"""Every reason a row can be rejected for, in the order the rules are applied (a row gets the
-first it breaks; ``<field>`` stands for the field's name, underscores as spaces for text). The
-first seven are CSV line damage (``records.split_csv``), the last three histogram groups."""
 
 ISO_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f")
 BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
@@ -265,7 +116,7 @@ def parse_landing_file(
         parsed = _Parsed(source, columns, known_services)
         typed = (
             frame.with_columns(
-                pl.struct(pl.all().exclude(_LINE)).alias(_RECORD),
+                pl.struct(pl.all().exclude(_LINE)).alias(RECORD),
                 **{_value(field): value for field, value in parsed.values.items()},
             )
             .with_columns(parsed.first_of_series().alias(_FIRST))
@@ -297,7 +148,7 @@ def parse_landing_file(
         file=pl.lit(label, pl.String),
         line=pl.col(_LINE).cast(pl.Int64),
         reason=parsed.first_reason(),
-        record=pl.col(_RECORD).struct.json_encode(),
+        record=pl.col(RECORD).struct.json_encode(),
         item_id=parsed.item_id(),
     )
     return ParsedFile(
@@ -359,7 +210,7 @@ class _Parsed:
         }
         self.values: dict[str, pl.Expr] = {
             field: (
-                pl.lit(None, _DTYPES[self._type(field)])
+                pl.lit(None, DTYPES[self._type(field)])
                 if self._absent(field)
                 else parsers[self._type(field)](field)
             )
@@ -388,7 +239,7 @@ class _Parsed:
         return pl.all_horizontal(checks).fill_null(False)
 
     def first_reason(self) -> pl.Expr:
-        """The first of ``REASONS`` a failed row breaks (String)."""
+        """The first of ``rows.REASONS`` a failed row breaks (String)."""
         value = {field: pl.col(_value(field)) for field in self.values}
         rules: list[tuple[str, pl.Expr]] = []
         timestamps = self._of_type("timestamp")
@@ -499,9 +350,9 @@ class _Parsed:
     def first_of_series(self) -> pl.Expr:
         """False for a row repeating the key (``DUPLICATE_KEYS``) of an earlier row of the file."""
         key = [
-            pl.col(_RECORD) if field == _RECORD else pl.col(_value(field))
+            pl.col(RECORD) if field == RECORD else pl.col(_value(field))
             for field in DUPLICATE_KEYS[self.source.kind]
-            if field in self.values or field == _RECORD
+            if field in self.values or field == RECORD
         ]
         if not key:
             return pl.lit(True)

@@ -37,7 +37,7 @@ import polars as pl
 from pipelines import http
 from pipelines.contracts.loader import Problem, problem_at, read_yaml_mapping
 from pipelines.contracts.sources import QUERY_FIELDS, PrometheusPull, Source
-from pipelines.ingest.parse import DUPLICATE_KEYS
+from pipelines.ingest.rows import DUPLICATE_KEYS
 from pipelines.warehouse import query
 
 MAX_POINTS = 11_000

@@ -12,7 +12,8 @@ import pytest
 
 from pipelines.contracts.sources import Source
 from pipelines.ingest.landing import file_sha256, files_of_day, partition_day, undated_files
-from pipelines.ingest.parse import REJECT_SCHEMA, ROW_SCHEMAS, UnreadableFile, parse_landing_file
+from pipelines.ingest.parse import UnreadableFile, parse_landing_file
+from pipelines.ingest.rows import REJECT_SCHEMA, ROW_SCHEMAS
 
 REQUESTS_CSV = """
     timestamp,service,requests,errors

@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 
 from pipelines.contracts.sources import Source
-from pipelines.ingest.parse import ROW_SCHEMAS, parse_landing_file
+from pipelines.ingest.parse import parse_landing_file
+from pipelines.ingest.rows import ROW_SCHEMAS
 
 
 def utc(*parts: int) -> datetime:
