@@ -36,7 +36,7 @@ from pipelines.sla.tickets import (
     ticket_timers,
     timer_outcomes,
 )
-from pipelines.sla.windows import objective_windows
+from pipelines.sla.windows import measurement_starts, objective_windows
 from pipelines.warehouse import query, replace_rows, transaction
 
 RAW_TABLES = {
@@ -374,7 +374,13 @@ def sla_windows(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
         alerts = alert_episodes(ledger, alert_rules_frame(contracts))
         windows = pl.concat(
             [
-                objective_windows(traffic, slices, firing_at_end(alerts), as_of),
+                objective_windows(
+                    traffic,
+                    slices,
+                    firing_at_end(alerts),
+                    as_of,
+                    measurement_starts(traffic, first_evidence(con)),
+                ),
                 outcome_windows(
                     items.filter(pl.col("sli_method") != "histogram"),
                     query(con, "SELECT * FROM sla.outcomes"),
