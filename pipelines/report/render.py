@@ -32,13 +32,23 @@ from pipelines.ingest.summary import (
     source_summary,
     top_reasons,
 )
-from pipelines.report import figures
 from pipelines.report.changes import (
     SNAPSHOT_FILE,
     changes_since,
     read_snapshot,
     snapshot_document,
     snapshot_rows,
+)
+from pipelines.report.figures.budget import budget_burndown, budget_burndown_figure, forecast_cone
+from pipelines.report.figures.burn import burn_rate_figure, hourly_burn_rates
+from pipelines.report.figures.overview import budget_overview_figure
+from pipelines.report.figures.style import figure_html
+from pipelines.report.figures.timeline import timeline_events, timeline_figure
+from pipelines.report.figures.windows import (
+    exposure_figure,
+    ticket_times_figure,
+    window_figure,
+    windows_drawn,
 )
 from pipelines.report.formatting import (
     format_amount,
@@ -452,7 +462,7 @@ def _budget_overview(summary: pl.DataFrame, div_id: str, with_contract: bool) ->
         .otherwise("label")
         .alias("label")
     )
-    return _chart(figures.budget_overview_figure(labelled, "label"), div_id)
+    return _chart(budget_overview_figure(labelled, "label"), div_id)
 
 
 def _gaps(windows: pl.DataFrame, objectives: pl.DataFrame) -> list[dict[str, Any]]:
@@ -497,7 +507,7 @@ def _objective_context(
     anchor = row["objective_id"]
     judged_on = row["judged_on"]
     windows = of_objective["windows"].sort("window_start", descending=True)
-    drawn = figures.windows_drawn(windows)
+    drawn = windows_drawn(windows)
     caption = _WINDOW_CAPTIONS[judged_on].format(statistic=row["statistic"])
     if drawn.height < windows.height:
         caption += (
@@ -508,7 +518,7 @@ def _objective_context(
         {
             "name": "windows",
             "html": _chart(
-                figures.window_figure(drawn, zone, judged_on, row["statistic"]),
+                window_figure(drawn, zone, judged_on, row["statistic"]),
                 f"{anchor}-windows",
             )
             if not drawn.is_empty()
@@ -523,9 +533,7 @@ def _objective_context(
             {
                 "name": "tickets",
                 "html": _chart(
-                    figures.ticket_times_figure(
-                        timers, row["target"] if judged_on == "duration" else None
-                    ),
+                    ticket_times_figure(timers, row["target"] if judged_on == "duration" else None),
                     f"{anchor}-tickets",
                 ),
                 "caption": "Business resolution time of every completed ticket per priority "
@@ -539,7 +547,7 @@ def _objective_context(
             {
                 "name": "exposure",
                 "html": _chart(
-                    figures.exposure_figure(of_objective["outcomes"], row["target"], zone),
+                    exposure_figure(of_objective["outcomes"], row["target"], zone),
                     f"{anchor}-exposure",
                 ),
                 "caption": f"Data-loss exposure over the last {EXPOSURE_DAYS} days of backups: "
@@ -554,13 +562,13 @@ def _objective_context(
             pl.col("slice_start") >= row["window_start"], pl.col("slice_start") < row["window_end"]
         )
         if not slices.is_empty():
-            burndown = figures.budget_burndown(
+            burndown = budget_burndown(
                 slices, row["target"], timedelta(seconds=row["slice_seconds"])
             )
             predictions = of_objective["breach_risk"].filter(
                 pl.col("window_label") == row["window_label"]
             )
-            cone = figures.forecast_cone(
+            cone = forecast_cone(
                 of_objective["forecasts"],
                 row,
                 predictions.row(0, named=True) if predictions.height else None,
@@ -569,7 +577,7 @@ def _objective_context(
                 {
                     "name": "budget",
                     "html": _chart(
-                        figures.budget_burndown_figure(
+                        budget_burndown_figure(
                             burndown, row["window_start"], row["window_end"], zone, cone
                         ),
                         f"{anchor}-budget",
@@ -581,12 +589,12 @@ def _objective_context(
                 }
             )
     if not of_objective["burn_rates"].is_empty():
-        hourly = figures.hourly_burn_rates(of_objective["burn_rates"], BURN_RATE_DAYS)
+        hourly = hourly_burn_rates(of_objective["burn_rates"], BURN_RATE_DAYS)
         charts.append(
             {
                 "name": "burn",
                 "html": _chart(
-                    figures.burn_rate_figure(
+                    burn_rate_figure(
                         hourly,
                         of_objective["alerts"],
                         _thresholds(contract, anchor),
@@ -607,9 +615,7 @@ def _objective_context(
         charts.append(
             {
                 "name": "timeline",
-                "html": _chart(
-                    figures.timeline_figure(timeline, start, end, zone), f"{anchor}-timeline"
-                ),
+                "html": _chart(timeline_figure(timeline, start, end, zone), f"{anchor}-timeline"),
                 "caption": f"What happened from {format_local_time(start, zone)} to "
                 f"{format_local_time(end, zone)}: burn-rate alert episodes, security incidents, "
                 "breached tickets, "
@@ -657,7 +663,7 @@ def _cone_caption(cone: pl.DataFrame) -> str:
 def _timeline(
     contract: Contract, row: dict[str, Any], tables: dict[str, pl.DataFrame]
 ) -> tuple[datetime, datetime, pl.DataFrame] | None:
-    """The period and events (figures.timeline_events) of an objective's timeline: its current
+    """The period and events (timeline_events) of an objective's timeline: its current
     window and at least the last :data:`TIMELINE_DAYS` days to the as-of time, or to the
     window's end for the maintenance ahead. None before the objective has any window."""
     as_of = row["as_of"] or tables["windows"]["as_of"].max()
@@ -671,7 +677,7 @@ def _timeline(
         pl.col("service") == row["service"]
     )
     outcomes = tables["outcomes"]
-    events = figures.timeline_events(
+    events = timeline_events(
         tables["alerts"],
         outcomes if row["sli_kind"] == "security_response" else outcomes.clear(),
         tables["ticket_timers"],
@@ -691,7 +697,7 @@ def _rows_of(frame: pl.DataFrame, column: str, values: list[str]) -> pl.DataFram
 
 
 def _chart(figure: Any, div_id: str) -> Markup:
-    return Markup(figures.figure_html(figure, div_id))
+    return Markup(figure_html(figure, div_id))
 
 
 def _method(objective: dict[str, Any]) -> str | None:

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from markupsafe import escape
 
-from pipelines.report import figures
+from pipelines.report.figures.windows import window_figure, windows_drawn
 from pipelines.report.render import render_reports
 from pipelines.report.summary import objective_summary, ticket_figures
 from pipelines.sla.intervals import INTERVAL_METHOD
@@ -119,18 +119,18 @@ def test_windows_drawn_skip_the_no_data_runs_around_the_data_but_keep_the_curren
             "status": ["no_data", "met", "no_data", "breached", "no_data", "no_data"],
         }
     ).with_columns(pl.col("window_start").str.to_datetime(time_zone="UTC"))
-    assert figures.windows_drawn(frame)["window_label"].to_list() == ["02", "03", "04", "06"]
-    assert figures.windows_drawn(frame.with_columns(status=pl.lit("no_data"))).is_empty()
+    assert windows_drawn(frame)["window_label"].to_list() == ["02", "03", "04", "06"]
+    assert windows_drawn(frame.with_columns(status=pl.lit("no_data"))).is_empty()
 
 
 def test_nps_chart_has_the_interval_as_error_bars_and_durations_in_hours(desk_tables):
     windows = desk_tables["windows"]
-    nps = figures.window_figure(windows.filter(pl.col("objective_id") == "nps"), "UTC", "points")
+    nps = window_figure(windows.filter(pl.col("objective_id") == "nps"), "UTC", "points")
     met = next(trace for trace in nps.data if trace.name == "✔ Met")
     assert met.y == (24.0,)
     assert met.error_y.array == pytest.approx((17.6,))
     assert met.error_y.arrayminus == pytest.approx((15.6,))
-    mttr = figures.window_figure(
+    mttr = window_figure(
         windows.filter(pl.col("objective_id") == "mttr"), "UTC", "duration", "mean"
     )
     assert next(trace for trace in mttr.data if trace.name == "target").y == (72.0, 72.0, 72.0)
