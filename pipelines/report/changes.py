@@ -9,6 +9,8 @@ from typing import Any
 
 import polars as pl
 
+from pipelines.sla.credits import owed_credits
+
 OBJECTIVE_KEY = ["contract_id", "objective_id"]
 
 SNAPSHOT_FILE = ".snapshot.json"
@@ -65,9 +67,13 @@ def snapshot_rows(summary: pl.DataFrame, credits: pl.DataFrame) -> pl.DataFrame:
     window_label, status, attainment, measured, p_breach, budget_remaining, breached_windows,
     currency) and ``sla.credits`` rows (contract_id, objective_id, credit_amount). ``attainment``
     is the current window's attainment, or its measured statistic for item-judged objectives;
-    ``credits`` the credits owed over every window of the objective.
+    ``credits`` the credits owed over the complete windows of the objective (``owed_credits``).
     """
-    owed = credits.group_by(OBJECTIVE_KEY).agg(pl.col("credit_amount").sum().alias("credits"))
+    owed = (
+        owed_credits(credits)
+        .group_by(OBJECTIVE_KEY)
+        .agg(pl.col("credit_amount").sum().alias("credits"))
+    )
     return (
         summary.join(owed, on=OBJECTIVE_KEY, how="left")
         .select(

@@ -51,6 +51,9 @@ from pipelines.report.figures.windows import (
     windows_drawn,
 )
 from pipelines.report.formatting import (
+    budget_sentence,
+    coverage_warning,
+    credit_forecast_sentence,
     format_amount,
     format_attainment,
     format_burn_rate,
@@ -67,6 +70,7 @@ from pipelines.report.formatting import (
 from pipelines.report.paths import objective_page_name
 from pipelines.report.review import review_recommendations
 from pipelines.report.summary import (
+    budget_exhausted_since,
     capacity_running_out,
     contract_order,
     corrections_applied,
@@ -77,8 +81,9 @@ from pipelines.report.summary import (
     ticket_figures,
     unmatched_priorities,
 )
+from pipelines.sla.credits import credit_forecasts
 from pipelines.sla.intervals import INTERVAL_METHOD
-from pipelines.sla.objectives import exclusion_intervals
+from pipelines.sla.objectives import credit_tiers_frame, exclusion_intervals
 from pipelines.sla.outcomes import PERCENTILE_METHOD
 from pipelines.sla.samples import HISTOGRAM_METHOD
 
@@ -150,7 +155,7 @@ class ReportSet:
     objectives_at_risk: int
     objectives_breaching: int
     credits_total: dict[str, float]
-    """Credits owed over every window in ``sla.credits``, per currency."""
+    """Credits owed over the complete windows in ``sla.credits``, per currency."""
     changes: int
     """Changes since the previous report (0 for the first report)."""
 
@@ -188,7 +193,11 @@ def template_environment() -> Environment:
         status_style=status_style,
         recommendation=recommendation_label,
     )
-    environment.globals.update(measure=format_window_measure, objective_page=objective_page_name)
+    environment.globals.update(
+        measure=format_window_measure,
+        objective_page=objective_page_name,
+        coverage_warning_of=coverage_warning,
+    )
     return environment
 
 
@@ -222,6 +231,9 @@ def render_reports(
     summary = objective_summary(mine["objectives"], mine["windows"], mine["breach_risk"])
     mine["recommendations"] = review_recommendations(mine["objectives"], mine["windows"])
     owed = credits_owed(mine["credits"])
+    mine["credit_forecasts"] = credit_forecasts(
+        mine["credits"], credit_tiers_frame(contracts), mine["breach_risk"]
+    )
     snapshot = snapshot_rows(summary, mine["credits"])
     snapshot_path = out_dir / SNAPSHOT_FILE
     previous = _previous_report(snapshot_path, snapshot)
@@ -421,6 +433,12 @@ def _contract_context(
         .sort("window_label", "objective_id", descending=[True, False])
         .to_dicts(),
         "credits_owed": owed.filter(pl.col("contract_id") == contract.id).to_dicts(),
+        "credit_forecasts": [
+            {**forecast, "text": credit_forecast_sentence(forecast)}
+            for forecast in of_contract["credit_forecasts"]
+            .join(titles, on="objective_id", how="left")
+            .iter_rows(named=True)
+        ],
         "alerts": of_contract["alerts"]
         .join(titles, on="objective_id", how="left")
         .with_columns((pl.col("ended_at") - pl.col("started_at")).alias("duration"))
@@ -557,6 +575,7 @@ def _objective_context(
             }
         )
     slices = of_objective["slices"]
+    exhausted_since = None
     if row["window_start"] is not None:
         slices = slices.filter(
             pl.col("slice_start") >= row["window_start"], pl.col("slice_start") < row["window_end"]
@@ -565,6 +584,7 @@ def _objective_context(
             burndown = budget_burndown(
                 slices, row["target"], timedelta(seconds=row["slice_seconds"])
             )
+            exhausted_since = budget_exhausted_since(burndown)
             predictions = of_objective["breach_risk"].filter(
                 pl.col("window_label") == row["window_label"]
             )
@@ -642,6 +662,12 @@ def _objective_context(
         "root_causes": of_objective["root_causes"].to_dicts(),
         "recommendations": of_objective["recommendations"].to_dicts(),
         "credits": of_objective["credits"].sort("window_start", descending=True).to_dicts(),
+        "credit_forecasts": [
+            credit_forecast_sentence(forecast)
+            for forecast in of_objective["credit_forecasts"].iter_rows(named=True)
+        ],
+        "budget_text": budget_sentence(row, zone, exhausted_since),
+        "coverage_warning": coverage_warning(row["coverage"]),
         "corrections": of_objective["corrections"].sort("corrected_from").to_dicts(),
         "credits_ledger": CREDITS_LEDGER,
     }

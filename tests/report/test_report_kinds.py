@@ -69,7 +69,8 @@ def test_mttr_reads_as_durations_against_an_upper_bound(page):
     section = _section(page, "mttr")
     assert "mean 3d 12h against a target of ≤ 3d over 2 items" in section
     windows = section.split(WINDOWS_TABLE)[1]
-    assert _cells(windows, "2026-02")[4:6] == ["2d 7h", "≤ 3d"]
+    # measured, coverage (none: judged on items, not time), target
+    assert _cells(windows, "2026-02")[4:7] == ["2d 7h", "—", "≤ 3d"]
     assert "259200" not in section and "25920000" not in "".join(page.values())
     # The leading no-data window is in the table but not in the chart.
     assert "2026-01" in windows
@@ -154,6 +155,7 @@ def test_an_item_prediction_is_told_in_the_objectives_unit(
             "expected_measured": [302_400.0],
             "measured_low": [259_200.0],
             "measured_high": [345_600.0],
+            "target": [259_200.0],
         },
         schema_overrides={
             "expected_attainment": pl.Float64,

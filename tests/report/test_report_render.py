@@ -231,7 +231,9 @@ def test_breach_risk_is_shown_where_predicted(tmp_path, contracts, tables):
     )
     page = _objective_page(report, "acme-cloud", "storage-uptime")
     assert "Breach risk 62%: expected to end at 99.885%" in page
-    assert "(99.810% … 99.930%), error budget expected to run out 2026-03-20 15:00 CET." in page
+    assert "(99.810% … 99.930%)." in page
+    # the budget sentence, from the budget's state, says when it is expected to run out
+    assert "of the error budget left, expected to run out 2026-03-20 15:00 CET." in page
 
 
 def test_objective_page_shows_the_latest_root_cause_hints_escaped_in_the_contract_zone(report):
