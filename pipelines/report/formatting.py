@@ -229,15 +229,17 @@ def budget_sentence(
 def credit_forecast_sentence(forecast: Mapping[str, Any]) -> str:
     """A current window's projected credit, labelled as a forecast (not owed): ``Forecast, not
     owed: 10% tier expected (below 99.950%), 4,800.00 EUR; 62% chance of this tier or a worse
-    one`` or ``Forecast: no credit expected; 4% chance of one``. ``forecast``: a
-    ``credits.credit_forecasts`` row."""
+    one`` (an amount cut by a cap says so) or ``Forecast: no credit expected; 4% chance of
+    one``. ``forecast``: a ``credits.credit_forecasts`` row."""
     chance = format_share(forecast["probability"], 0)
     if forecast["tier_below"] is None:
         return f"Forecast: no credit expected; {chance} chance of one"
+    amount = format_amount(forecast["credit_amount"], forecast["currency"])
+    if forecast["credit_pct"] < forecast["tier_credit"]:
+        amount += f" (capped to {format_share(forecast['credit_pct'], 0)} of the fee)"
     return (
         f"Forecast, not owed: {format_share(forecast['tier_credit'], 0)} tier expected "
-        f"(below {format_share(forecast['tier_below'])}), "
-        f"{format_amount(forecast['credit_amount'], forecast['currency'])}; "
+        f"(below {format_share(forecast['tier_below'])}), {amount}; "
         f"{chance} chance of this tier or a worse one"
     )
 

@@ -109,11 +109,16 @@ def test_the_budget_sentence_follows_the_state():
 
 
 def test_the_credit_forecast_is_labelled_as_one():
-    forecast = {"tier_below": 0.9995, "tier_credit": 0.10, "credit_amount": 4800.0,
-                "currency": "EUR", "probability": 0.62}  # fmt: skip
+    forecast = {"tier_below": 0.9995, "tier_credit": 0.10, "credit_pct": 0.10,
+                "credit_amount": 4800.0, "currency": "EUR", "probability": 0.62}  # fmt: skip
     assert credit_forecast_sentence(forecast) == (
         "Forecast, not owed: 10% tier expected (below 99.950%), 4,800.00 EUR; "
         "62% chance of this tier or a worse one"
+    )
+    capped = {**forecast, "tier_credit": 0.25, "credit_pct": 0.15, "credit_amount": 7200.0}
+    assert credit_forecast_sentence(capped) == (
+        "Forecast, not owed: 25% tier expected (below 99.950%), 7,200.00 EUR (capped to 15% of "
+        "the fee); 62% chance of this tier or a worse one"
     )
     none = {**forecast, "tier_below": None, "tier_credit": None, "credit_amount": 0.0,
             "probability": 0.04}  # fmt: skip
