@@ -89,7 +89,14 @@ def test_burn_rate_figure_has_both_lines_the_thresholds_and_the_alert_episode(ta
     # Started 20:00 UTC = 16:00 EDT; still firing, so it runs to the end of the last hour drawn.
     assert episode.x0 == datetime(2026, 3, 9, 16)
     assert episode.x1 == datetime(2026, 3, 10, 9)
-    assert "page alert" in [annotation.text for annotation in figure.layout.annotations]
+    # Named in the legend (labels on the plot printed over each other), each name once.
+    assert [shape.name for shape in figure.layout.shapes if shape.showlegend] == [
+        "threshold page: 1h & 5m > 14.4",
+        "threshold page: 6h & 30m > 6",
+        "threshold ticket: 3d & 6h > 1",
+        "page alert",
+    ]
+    assert figure.layout.annotations == ()
 
 
 def test_window_figure_tells_status_by_label_and_pattern_in_window_order(tables):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
@@ -17,7 +18,6 @@ from pipelines.report.figures.style import (
     CHART_TEMPLATE,
     OKABE_ITO,
     THRESHOLD_DASHES,
-    hline,
     local_wall_clock,
 )
 
@@ -73,12 +73,14 @@ def burn_rate_figure(
         _add_anomaly_markers(
             figure, anomalies.filter(pl.col("ts") >= hourly["hour"].min()), time_zone
         )
-    lines = [
-        hline(burn_rate, {"color": "#000000", "dash": dash, "width": 1}, f"{label} > {burn_rate:g}")
+    # Thresholds and alert episodes are named in the legend, not on the plot: labels drawn at
+    # thresholds close together, or on episodes close together, printed on top of each other.
+    shapes: list[dict[str, Any]] = [
+        {"type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": "y", "y0": burn_rate,
+         "y1": burn_rate, "line": {"color": "#000000", "dash": dash, "width": 1},
+         "name": f"threshold {label} > {burn_rate:g}", "showlegend": True}
         for (label, burn_rate), dash in zip(thresholds, THRESHOLD_DASHES, strict=False)
-    ]
-    shapes = [shape for shape, _ in lines]
-    annotations = [annotation for _, annotation in lines]
+    ]  # fmt: skip
     if times:
         last_hour = hourly["hour"].max() + timedelta(hours=1)
         shown = alerts.filter(
@@ -88,9 +90,11 @@ def burn_rate_figure(
             pl.max_horizontal("started_at", pl.lit(hourly["hour"].min())).alias("from"),
             pl.col("ended_at").fill_null(last_hour).alias("to"),
         )
+        named: set[str] = set()
         for episode in shown.with_columns(
             local_wall_clock("from", time_zone), local_wall_clock("to", time_zone)
         ).iter_rows(named=True):
+            severity = episode["severity"]
             shapes.append(
                 {
                     "type": "rect",
@@ -100,31 +104,20 @@ def burn_rate_figure(
                     "yref": "y domain",
                     "y0": 0,
                     "y1": 1,
-                    "fillcolor": ALERT_FILL.get(episode["severity"], ALERT_FILL["ticket"]),
+                    "fillcolor": ALERT_FILL.get(severity, ALERT_FILL["ticket"]),
                     "line": {"width": 0},
                     "layer": "below",
+                    "name": f"{severity} alert",
+                    "legendgroup": f"{severity} alert",
+                    "showlegend": severity not in named,
                 }
             )
-            annotations.append(
-                {
-                    "xref": "x",
-                    "x": episode["from"],
-                    "xanchor": "left",
-                    "yref": "y domain",
-                    "y": 1,
-                    "yanchor": "top",
-                    "text": f"{episode['severity']} alert",
-                    "showarrow": False,
-                }
-            )
+            named.add(severity)
     figure.update_layout(
         shapes=shapes,
-        annotations=annotations,
         template=CHART_TEMPLATE,
         title={"text": "Burn rates (multiples of the sustainable rate)"},
         hovermode="x unified",
-        legend={"y": -0.3},
-        margin={"b": 80},
         xaxis={"title": {"text": f"time ({time_zone})"}},
         yaxis={"title": {"text": "burn rate"}, "rangemode": "tozero"},
     )

@@ -71,7 +71,7 @@ def budget_overview_figure(objectives: pl.DataFrame, label: str = "title") -> go
         height=110 + 34 * len(names),
         barmode="overlay",
         showlegend=False,
-        margin={"l": 20, "r": 20, "t": 50, "b": 40},
+        margin={"l": 20, "r": 20, "t": 75, "b": 40},
         shapes=[
             {
                 "type": "line",

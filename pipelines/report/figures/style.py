@@ -26,10 +26,23 @@ CHART_TEMPLATE = go.layout.Template(
         "colorway": OKABE_ITO,
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
-        "xaxis": {"gridcolor": "#E6E6E6", "linecolor": "#555555", "ticks": "outside"},
-        "yaxis": {"gridcolor": "#E6E6E6", "linecolor": "#555555", "ticks": "outside"},
-        "legend": {"orientation": "h", "y": -0.2},
-        "margin": {"l": 85, "r": 20, "t": 50, "b": 40},
+        "xaxis": {
+            "gridcolor": "#E6E6E6",
+            "linecolor": "#555555",
+            "ticks": "outside",
+            "automargin": True,
+        },
+        "yaxis": {
+            "gridcolor": "#E6E6E6",
+            "linecolor": "#555555",
+            "ticks": "outside",
+            "automargin": True,
+        },
+        # The title sits below plotly's toolbar (at most 32 px tall, top right) and the legend at
+        # the foot of the figure, under the axis title (plotly makes room for both).
+        "title": {"yref": "container", "y": 1, "yanchor": "top", "pad": {"t": 34}},
+        "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0},
+        "margin": {"l": 85, "r": 20, "t": 75, "b": 40},
         "height": 360,
     }
 )

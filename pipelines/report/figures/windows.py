@@ -152,8 +152,6 @@ def window_figure(
         title={"text": f"{title} per window"},
         barmode="overlay",
         uniformtext={"minsize": 9, "mode": "hide"},
-        legend={"y": -0.35},
-        margin={"b": 70},
         xaxis={
             "tickangle": -45,
             "type": "category",
