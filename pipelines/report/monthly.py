@@ -26,6 +26,7 @@ import duckdb
 import polars as pl
 
 from pipelines.contracts.schema import Contract
+from pipelines.report.exports import write_csv
 from pipelines.report.formatting import (
     NO_VALUE,
     format_amount,
@@ -312,7 +313,7 @@ def write_monthly_summary(
     out_dir.mkdir(parents=True, exist_ok=True)
     html = out_dir / f"{contract.id}-{month}.html"
     csv = out_dir / f"{contract.id}-{month}.csv"
-    rows.write_csv(csv, datetime_format="%Y-%m-%dT%H:%M:%SZ")
+    write_csv(rows, csv)
     start, end = month_span(month, contract.time_zone)
     windows = tables["windows"].filter(pl.col("contract_id") == contract.id)
     html.write_text(

@@ -7,3 +7,9 @@ def objective_page_name(contract_id: str, objective_id: str) -> str:
     """The file of an objective's drill-down page. ``~`` cannot occur in an id, so no two
     objectives share a file."""
     return f"objective-{contract_id}~{objective_id}.html"
+
+
+def objective_items_name(contract_id: str, objective_id: str) -> str:
+    """The CSV of the items (tickets, incidents, backups, restore tests) of an objective's current
+    window, written beside its page."""
+    return objective_page_name(contract_id, objective_id).removesuffix(".html") + "-items.csv"

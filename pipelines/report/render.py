@@ -39,6 +39,7 @@ from pipelines.report.changes import (
     snapshot_document,
     snapshot_rows,
 )
+from pipelines.report.exports import write_csv
 from pipelines.report.figures.budget import budget_burndown, budget_burndown_figure, forecast_cone
 from pipelines.report.figures.burn import burn_rate_figure, hourly_burn_rates
 from pipelines.report.figures.overview import budget_overview_figure
@@ -67,7 +68,8 @@ from pipelines.report.formatting import (
     recommendation_label,
     status_style,
 )
-from pipelines.report.paths import objective_page_name
+from pipelines.report.items import outcome_items, ticket_items
+from pipelines.report.paths import objective_items_name, objective_page_name
 from pipelines.report.review import review_recommendations
 from pipelines.report.summary import (
     budget_exhausted_since,
@@ -122,6 +124,9 @@ CAPACITY_DAYS = 90
 """The portfolio lists the services whose capacity may run out within this many days."""
 EXPOSURE_DAYS = 90
 """Days of RPO exposure drawn (the asset reads no more of ``sla.outcomes``)."""
+TICKET_KINDS = ("resolution_time", "response_time")
+"""Objectives judged on ticket timers (``sla.ticket_timers``); the other item-judged ones are in
+``sla.outcomes``."""
 TIMELINE_DAYS = BURN_RATE_DAYS
 """An objective's timeline covers its current window and at least this many days before the
 as-of time (the days of anomalies read)."""
@@ -242,7 +247,7 @@ def render_reports(
     plotly_js = out_dir / PLOTLY_JS
     plotly_js.write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
     ledger = out_dir / CREDITS_LEDGER
-    credits_ledger(mine["credits"]).write_csv(ledger, datetime_format="%Y-%m-%dT%H:%M:%SZ")
+    write_csv(credits_ledger(mine["credits"]), ledger)
     corrections = corrections_applied(mine["corrections"], mine["objectives"])
 
     by_id = {contract.id: contract for contract in contracts}
@@ -259,12 +264,10 @@ def render_reports(
         for objective in context["objectives"]:
             key = (contract.id, objective["objective_id"])
             objective_page = out_dir / objective_page_name(*key)
-            objective_page.write_text(
-                objective_template.render(
-                    _objective_context(contract, objective, context["tables"], previous)
-                ),
-                encoding="utf-8",
-            )
+            details = _objective_context(contract, objective, context["tables"], previous)
+            if details["items"] is not None:
+                write_csv(details["items"]["frame"], out_dir / details["items"]["csv"])
+            objective_page.write_text(objective_template.render(details), encoding="utf-8")
             objective_pages[key] = objective_page
 
     credits_total = dict(
@@ -657,6 +660,7 @@ def _objective_context(
         if events is not None
         else None,
         "tickets": ticket_figures(timers).to_dicts() if not timers.is_empty() else [],
+        "items": _items(row, of_objective["outcomes"], timers),
         "unmatched": unmatched_priorities(of_objective["ticket_timers"]).to_dicts(),
         "ticket_rejects": of_objective["ticket_rejects"].to_dicts(),
         "root_causes": of_objective["root_causes"].to_dicts(),
@@ -670,6 +674,29 @@ def _objective_context(
         "coverage_warning": coverage_warning(row["coverage"]),
         "corrections": of_objective["corrections"].sort("corrected_from").to_dicts(),
         "credits_ledger": CREDITS_LEDGER,
+    }
+
+
+def _items(
+    row: dict[str, Any], outcomes: pl.DataFrame, timers: pl.DataFrame
+) -> dict[str, Any] | None:
+    """The items of an item-judged objective's current window (items.ITEMS_SCHEMA ``frame``
+    and its ``rows``) and the ``csv`` they are written to; None for other objectives and before
+    the first window."""
+    start, end = row["window_start"], row["window_end"]
+    if start is None:
+        return None
+    if row["sli_kind"] in TICKET_KINDS:
+        frame = ticket_items(timers, start, end)
+    elif row["sli_kind"] in ("security_response", "backup"):
+        frame = outcome_items(outcomes, start, end)
+    else:
+        return None
+    return {
+        "frame": frame,
+        "rows": frame.to_dicts(),
+        "csv": objective_items_name(row["contract_id"], row["objective_id"]),
+        "tickets": row["sli_kind"] in TICKET_KINDS,
     }
 
 

@@ -1,3 +1,4 @@
+import csv
 import shutil
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
@@ -301,3 +302,23 @@ def test_the_monthly_summary_asset_writes_every_contract(
     assert metadata["months"].value == "2026-10"
     assert metadata["summaries"].value == len(list(html.parent.glob("*.html")))
     assert metadata["credits_EUR"].value == 4800.0
+
+
+HOSTILE_TITLE = '=HYPERLINK("http://evil.example/x","Open")'
+
+
+def test_a_hostile_objective_title_is_written_to_the_csv_as_text(tmp_path: Path):
+    objectives = OBJECTIVES.with_columns(
+        title=pl.when(pl.col("objective_id") == "latency")
+        .then(pl.lit(HOSTILE_TITLE))
+        .otherwise("title")
+    )
+    summary = write_monthly_summary(
+        tmp_path, CONTRACT, "2026-10", {**TABLES, "objectives": objectives}
+    )
+    with summary.csv.open(newline="", encoding="utf-8") as file:
+        cells = [cell for row in csv.reader(file) for cell in row]
+    assert "'" + HOSTILE_TITLE in cells
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "@", "\t", "\r")]
+    # Numbers stay numbers: the attainments read back as floats.
+    assert pl.read_csv(summary.csv, schema=MONTHLY_SCHEMA)["attainment"].drop_nulls().len() > 0
