@@ -185,7 +185,7 @@ class Browser:
 
     def __init__(self, executable: str | None = None, timeout: float = 30.0) -> None:
         self.timeout = timeout
-        self._playwright = sync_playwright().start()
+        self._playwright = _start_driver()
         try:
             self._browser = self._playwright.chromium.launch(
                 executable_path=executable or chromium_executable(),
@@ -193,7 +193,7 @@ class Browser:
                 timeout=timeout * 1000,
             )
         except BaseException as error:
-            self._playwright.stop()
+            _stop_driver()
             if isinstance(error, PlaywrightError):
                 raise BrowserError(f"Chromium did not start: {error.message}") from error
             raise
@@ -209,14 +209,14 @@ class Browser:
         try:
             self._browser.close()
         finally:
-            self._playwright.stop()
+            _stop_driver()
 
     def check(self, page: Path, widths: Sequence[int] = LAYOUT_WIDTHS) -> PageCheck:
         """Open ``page``, wait until every chart drew (or ``timeout``), check its layout at each
         of ``widths`` and report what happened."""
         errors: list[str] = []
         requests: list[str] = []
-        with self._tab(page, errors, requests) as tab:
+        with self.open(page, errors, requests) as tab:
             state = self._wait_for_plots(tab)
             problems = []
             for width in widths:
@@ -235,7 +235,7 @@ class Browser:
     def screenshot(self, page: Path, out: Path, max_height: int = 1600) -> Path:
         """A PNG of ``page`` at VIEWPORT's width, as tall as the page up to ``max_height`` CSS
         pixels, once its charts drew; written to ``out``."""
-        with self._tab(page, [], []) as tab:
+        with self.open(page) as tab:
             self._wait_for_plots(tab)
             height = tab.evaluate("document.documentElement.scrollHeight")
             tab.set_viewport_size({"width": VIEWPORT[0], "height": min(int(height), max_height)})
@@ -245,10 +245,14 @@ class Browser:
         return out
 
     @contextmanager
-    def _tab(self, page: Path, errors: list[str], requests: list[str]) -> Iterator[Page]:
-        """A new page opened on ``page``, collecting its console errors, uncaught exceptions and
-        failed local loads into ``errors`` and its requests off the file system into
-        ``requests``; closed on exit."""
+    def open(
+        self, page: Path, errors: list[str] | None = None, requests: list[str] | None = None
+    ) -> Iterator[Page]:
+        """A new Playwright page opened on ``page`` (to click and type in), collecting its console
+        errors, uncaught exceptions and failed local loads into ``errors`` and its requests off
+        the file system into ``requests``; closed on exit."""
+        errors = [] if errors is None else errors
+        requests = [] if requests is None else requests
         context = self._browser.new_context(
             viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]}, device_scale_factor=1
         )
@@ -294,6 +298,25 @@ class Browser:
                 polling=100,
             )
         return tab.evaluate(PLOT_STATE)
+
+
+_DRIVER: list[Any] = []
+"""Playwright's driver and how many browsers use it: its sync API starts once per thread, so
+every Browser of the process shares it."""
+
+
+def _start_driver() -> Any:
+    if not _DRIVER:
+        _DRIVER.extend([sync_playwright().start(), 0])
+    _DRIVER[1] += 1
+    return _DRIVER[0]
+
+
+def _stop_driver() -> None:
+    _DRIVER[1] -= 1
+    if _DRIVER[1] == 0:
+        _DRIVER.pop(0).stop()
+        _DRIVER.clear()
 
 
 def report_pages(reports_dir: Path) -> list[Path]:

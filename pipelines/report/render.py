@@ -303,6 +303,8 @@ def render_reports(
             ],
             as_of=as_of,
             overview=_budget_overview(summary, "portfolio-budget", with_contract=True),
+            rows=_portfolio_rows(ordered, pages, summary, owed),
+            statuses=list(dict.fromkeys([*summary["status"].fill_null("no_data"), "no_data"])),
             previous=previous,
             changes=_changes_with_pages(previous.changes),
             capacity=capacity_running_out(mine["capacity"], as_of, CAPACITY_DAYS).to_dicts()
@@ -357,6 +359,34 @@ def write_rejects_page(out_dir: Path, evidence: IngestRecords, rejects: pl.DataF
         encoding="utf-8",
     )
     return page
+
+
+def _portfolio_rows(
+    contracts: list[Contract], pages: dict[str, Path], summary: pl.DataFrame, owed: pl.DataFrame
+) -> list[dict[str, Any]]:
+    """The portfolio table's rows: every objective most urgent first (``summary``'s order), each
+    with its contract, the contract's page and credits owed; then one row per contract without
+    objectives (``objective`` None)."""
+    by_id = {contract.id: contract for contract in contracts}
+    credits = {
+        contract.id: owed.filter(pl.col("contract_id") == contract.id).to_dicts()
+        for contract in contracts
+    }
+    rows = [
+        {"contract": by_id[contract_id], "objective": objective}
+        for objective in summary.to_dicts()
+        if (contract_id := objective["contract_id"]) in by_id
+    ]
+    with_objectives = {row["contract"].id for row in rows}
+    rows += [
+        {"contract": contract, "objective": None}
+        for contract in contracts
+        if contract.id not in with_objectives
+    ]
+    return [
+        row | {"page": pages[row["contract"].id].name, "credits": credits[row["contract"].id]}
+        for row in rows
+    ]
 
 
 def _evidence_problems(evidence: IngestRecords) -> dict[str, Any]:

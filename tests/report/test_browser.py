@@ -21,6 +21,7 @@ from pipelines.report.browser import (
     chromium_executable,
     report_pages,
 )
+from pipelines.report.render import render_reports
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +175,47 @@ def test_the_layout_check_catches_clipped_cells_overlapping_text_and_a_covered_t
         assert 'the toolbar covers gtitle "A title long enough' in text
     wide = [p for p in check.layout_problems if 'cell "Breach risk" cut off' in p]
     assert [p.split(":")[0] for p in wide] == ["1280 px"]
+
+
+def test_the_portfolio_sorts_and_filters_offline(
+    tmp_path: Path, browser: Browser, contracts: list, tables: dict
+) -> None:
+    """The hand-made portfolio (conftest): trouble first; a text filter; status filters; a click
+    on Budget left sorts by it (-50%, 20%, 40%), a second click reverses, objectives without a
+    budget stay last."""
+    report = render_reports(tmp_path, contracts, tables)
+    errors: list[str] = []
+    requests: list[str] = []
+    with browser.open(report.index, errors, requests) as page:
+        rows = page.locator("#portfolio tbody tr")
+
+        def visible(column: int) -> list[str]:
+            return [
+                row.locator("th, td").nth(column).inner_text().strip()
+                for row in rows.all()
+                if row.is_visible()
+            ]
+
+        assert [row.get_attribute("data-status") for row in rows.all()] == [
+            "breaching", "at_risk", "no_data", "on_track",
+        ]  # fmt: skip
+        assert page.locator("#portfolio-shown").inner_text() == "4 of 4 shown"
+
+        page.fill("#portfolio-filter", "STORAGE")
+        assert visible(1) == ["Object storage probes succeed"]
+        assert page.locator("#portfolio-shown").inner_text() == "1 of 4 shown"
+        page.fill("#portfolio-filter", "")
+
+        page.uncheck("#portfolio-statuses input[value=no_data]")
+        page.uncheck("#portfolio-statuses input[value=on_track]")
+        assert [s.split("\n")[0] for s in visible(3)] == ["✖ Breaching", "▲ At risk"]
+        page.check("#portfolio-statuses input[value=no_data]")
+        page.check("#portfolio-statuses input[value=on_track]")
+
+        budget = page.locator("#portfolio thead th", has_text="Budget left").locator("button")
+        budget.click()
+        assert visible(6) == ["-50.0%", "20.0%", "40.0%", "—"]
+        budget.click()
+        assert visible(6) == ["40.0%", "20.0%", "-50.0%", "—"]
+        assert page.locator("#portfolio thead th[aria-sort]").inner_text() == "Budget left"
+    assert (errors, requests) == ([], [])
