@@ -117,6 +117,7 @@ def burn_rate_figure(
         shapes=shapes,
         template=CHART_TEMPLATE,
         title={"text": "Burn rates (multiples of the sustainable rate)"},
+        height=460,  # the legend names lines, anomalies, thresholds and alerts below the plot
         hovermode="x unified",
         xaxis={"title": {"text": f"time ({time_zone})"}},
         yaxis={"title": {"text": "burn rate"}, "rangemode": "tozero"},
