@@ -7,13 +7,8 @@ import polars as pl
 
 from pipelines.ingest.summary import read_ingest_records, read_rejects
 from pipelines.report.monthly import write_monthly_summaries
-from pipelines.report.render import (
-    BURN_RATE_DAYS,
-    EXPOSURE_DAYS,
-    REJECTS_PER_FILE,
-    render_reports,
-    write_rejects_page,
-)
+from pipelines.report.objective_page import BURN_RATE_DAYS, EXPOSURE_DAYS
+from pipelines.report.render import REJECTS_PER_FILE, render_reports, write_rejects_page
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome
 from pipelines.warehouse import query
 

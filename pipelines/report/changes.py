@@ -4,6 +4,7 @@ render.py reads and writes the file."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -184,3 +185,14 @@ def changes_since(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
         .drop("order")
         .cast(CHANGES_SCHEMA)  # type: ignore[arg-type]
     )
+
+
+@dataclass(frozen=True)
+class PreviousReport:
+    """What the previous report's snapshot said: when it was generated (None: no readable
+    snapshot), why it could not be read (None when it could or when there was none), and the
+    changes since (CHANGES_SCHEMA rows; empty for the first report)."""
+
+    generated_at: datetime | None
+    problem: str | None
+    changes: pl.DataFrame

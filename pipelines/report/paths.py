@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+CREDITS_LEDGER = "credits-ledger.csv"
+"""The CSV of every contract × objective × window of ``sla.credits``, beside the pages."""
+
 
 def objective_page_name(contract_id: str, objective_id: str) -> str:
     """The file of an objective's drill-down page. ``~`` cannot occur in an id, so no two
