@@ -45,7 +45,7 @@ from pipelines.sla.objectives import (
     alert_rules_frame,
     objectives_frame,
 )
-from pipelines.sla.windows import objective_windows
+from pipelines.sla.windows import measurement_starts, objective_windows
 
 MONTHLY_WINDOWS_SQL = f"""
     SELECT service, strftime(timezone('{TIME_ZONE}', ts), '%Y-%m') AS window_label,
@@ -165,11 +165,18 @@ def windows(home: Path, firing: pl.DataFrame) -> tuple[list[Timing], pl.DataFram
     ``objective_windows``; the read and the computation timed apart."""
     objectives = objectives_frame(_contracts(home))
     with _warehouse(home, read_only=True) as con:
-        (as_of, stored), read = _best_of(
-            lambda: (evidence_end(con), warehouse.query(con, STORED_SLICES_SQL))
+        (as_of, stored, first), read = _best_of(
+            lambda: (
+                evidence_end(con),
+                warehouse.query(con, STORED_SLICES_SQL),
+                first_evidence(con),
+            )
         )
     assert as_of is not None, "no evidence ingested"
-    monthly, compute = _best_of(lambda: objective_windows(objectives, stored, firing, as_of))
+    starts = measurement_starts(objectives, first)
+    monthly, compute = _best_of(
+        lambda: objective_windows(objectives, stored, firing, as_of, starts)
+    )
     result = monthly.join(objectives.select(*KEYS, "service"), on=KEYS).select(
         "service", "window_label", pl.col("good", "total").cast(pl.Int64)
     )

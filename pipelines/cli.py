@@ -1,4 +1,8 @@
-"""The ``pledge`` command: ``validate``, ``import``, ``demo``, ``run``, ``dev``."""
+"""Pledge: SLA management for contracts, evidence and reports. ``pledge COMMAND --help`` tells
+more about each command.
+
+Longer than 600 lines: every command's arguments and its thin handler live here, so that
+``pledge --help`` and the dispatch read from one place; the work is in the stage packages."""
 
 from __future__ import annotations
 
@@ -39,12 +43,32 @@ EXIT_CODES = f"""exit codes (when several apply, the smallest):
      for PLEDGE_POOL_WAIT_SECONDS (600); runs whose process is gone are freed by themselves"""
 
 
+class _OneLineHelp(argparse.HelpFormatter):
+    """``pledge --help`` at 88 columns whatever the terminal: one line per command."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=28, width=88)
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction):  # commands are listed one level in
+            self._action_max_length += self._indent_increment
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pledge", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="pledge",
+        description=__doc__.split("\n\n")[0].replace("``", "`"),
+        formatter_class=_OneLineHelp,
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, title="commands", metavar="COMMAND"
+    )
 
     validate = commands.add_parser(
-        "validate", help="check contract files; one file:line problem per line"
+        "validate",
+        help="check contract and sources files",
+        description="check contract files; one file:line problem per line",
     )
     validate.add_argument(
         "paths",
@@ -61,7 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("import", "import-openslo"):  # import-openslo: the former name, an alias
         spec_import = commands.add_parser(
             name,
-            help="turn OpenSLO, Sloth, Pyrra and slo-generator SLOs into contracts and "
+            help="import OpenSLO, Sloth, Pyrra, slo-generator SLOs"
+            + (" (alias of import)" if name != "import" else ""),
+            description="turn OpenSLO, Sloth, Pyrra and slo-generator SLOs into contracts and "
             "Prometheus sources in the home (exit 0 all converted, 3 some refused, 2 none)",
         )
         spec_import.add_argument("paths", nargs="+", type=Path, help="spec files or folders")
@@ -90,7 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     export = commands.add_parser(
         "export-openslo",
-        help="write OpenSLO v1 (a Service per contract, an SLO per objective it can express)",
+        help="write contracts as OpenSLO v1",
+        description="write OpenSLO v1 (a Service per contract, an SLO per objective it can "
+        "express)",
     )
     export.add_argument("contracts", nargs="+", type=Path, help="contract files or folders")
     export.add_argument("--out", type=Path, required=True, help="folder of the OpenSLO files")
@@ -102,7 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     demo = commands.add_parser(
-        "demo", help="write the demo scenario into PLEDGE_HOME and run the pipeline"
+        "demo",
+        help="write the demo scenario into a home and run it",
+        description="write the demo scenario into PLEDGE_HOME and run the pipeline",
     )
     demo.add_argument("--home", type=Path, help="Pledge home (default: $PLEDGE_HOME or .pledge)")
     demo.add_argument("--days", type=int, default=90, help="days of evidence (default 90)")
@@ -122,7 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     run = commands.add_parser(
         "run",
-        help="run the pipeline on your own contracts and landing folder",
+        help="run the pipeline on your contracts and landing files",
+        description="run the pipeline on your own contracts and landing folder",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -148,8 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     pull = commands.add_parser(
         "pull",
-        help="pull the kind: prometheus sources into landing files (what is new since the last "
-        "pull, or the days asked)",
+        help="pull prometheus sources into landing files",
+        description="pull the kind: prometheus sources into landing files (what is new since the "
+        "last pull, or the days asked)",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -165,27 +197,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     dev = commands.add_parser(
-        "dev", help="open the Dagster UI on this code and the home's instance"
+        "dev",
+        help="open the Dagster UI on this code and the home",
+        description="open the Dagster UI on this code and the home's instance",
     )
     dev.add_argument("--home", type=Path, help="Pledge home (default: $PLEDGE_HOME or .pledge)")
+    dev.add_argument(
+        "--port", type=int, default=3000, help="port of the Dagster UI (default: %(default)s)"
+    )
 
     score = commands.add_parser(
         "score-anomalies",
-        help="score a timestamp,value CSV; writes timestamp,value,anomaly_score",
+        help="score a timestamp,value CSV for anomalies",
+        description="score a timestamp,value CSV; writes timestamp,value,anomaly_score",
     )
     score.add_argument("input", type=Path, help="CSV with timestamp,value (UTC timestamps)")
     score.add_argument("output", type=Path, help="CSV to write")
 
     nab_eval = commands.add_parser(
-        "nab-eval", help="cross-validated NAB scores and incident drills of the anomaly detector"
+        "nab-eval",
+        help="score the anomaly detector on a NAB corpus",
+        description="cross-validated NAB scores and incident drills of the anomaly detector",
     )
     nab_eval.add_argument("data_dir", type=Path, help="folder of <category>/<name>.csv files")
     nab_eval.add_argument("labels", type=Path, help="combined_windows.json")
 
     backtest = commands.add_parser(
         "backtest",
-        help="replay the warehouse's history and score breach risk, burn-rate alerts and "
-        "linear extrapolation per complete window",
+        help="replay history and score the predictions",
+        description="replay the warehouse's history and score breach risk, burn-rate alerts "
+        "and linear extrapolation per complete window",
     )
     backtest.add_argument(
         "--home", type=Path, help="Pledge home (default: $PLEDGE_HOME or .pledge)"
@@ -202,7 +243,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     monthly = commands.add_parser(
         "monthly",
-        help="write each contract's monthly compliance summary (HTML and CSV) to reports/monthly",
+        help="write each contract's monthly summary",
+        description="write each contract's monthly compliance summary (HTML and CSV) to "
+        "reports/monthly",
     )
     monthly.add_argument("--home", type=Path, help="Pledge home (default: $PLEDGE_HOME or .pledge)")
     monthly.add_argument(
@@ -603,17 +646,25 @@ def _run_and_report(settings: Settings, first: date, last: date, started: float)
 
 
 def _dev(args: argparse.Namespace) -> int:
+    dagster, argv, env = dev_command(args.home, args.port)
+    os.execve(dagster, argv, env)
+
+
+def dev_command(home: Path | None, port: int) -> tuple[Path, list[str], dict[str, str]]:
+    """The ``dagster dev`` executable, argv and environment ``pledge dev`` runs: this code's
+    workspace, the home's Dagster instance, the UI on ``port``."""
     from pipelines.run import prepare_instance
     from pipelines.settings import REPO_ROOT
 
-    settings = Settings.from_env(args.home)
+    settings = Settings.from_env(home)
     env = {
         **os.environ,
         "DAGSTER_HOME": str(prepare_instance(settings.dagster_home)),
         "PLEDGE_HOME": str(settings.home),
     }
     dagster = Path(sys.executable).with_name("dagster")
-    os.execve(dagster, [str(dagster), "dev", "-w", str(REPO_ROOT / "workspace.yaml")], env)
+    workspace = str(REPO_ROOT / "workspace.yaml")
+    return dagster, [str(dagster), "dev", "-w", workspace, "--port", str(port)], env
 
 
 def _read_series(path: Path) -> pl.DataFrame:

@@ -24,13 +24,16 @@ class Settings:
     notifications_file: Path
 
     @classmethod
-    def from_env(cls, home: str | os.PathLike | None = None) -> Settings:
-        """Settings from the environment; ``home`` overrides ``PLEDGE_HOME``."""
+    def from_env(cls, home: str | os.PathLike | None = None, base: Path | None = None) -> Settings:
+        """Settings from the environment; ``home`` overrides ``PLEDGE_HOME``. Relative paths are
+        read from ``base`` (default: the current folder; the notebooks pass the repository root,
+        as Jupyter runs them in ``notebooks/``)."""
         env = os.environ
-        root = Path(home or env.get("PLEDGE_HOME") or ".pledge").resolve()
+        base = base or Path.cwd()
+        root = (base / Path(home or env.get("PLEDGE_HOME") or ".pledge")).resolve()
 
         def path(var: str, default: Path) -> Path:
-            return Path(env[var]).resolve() if env.get(var) else default
+            return (base / env[var]).resolve() if env.get(var) else default
 
         return cls(
             home=root,

@@ -306,10 +306,14 @@ CREATE TABLE IF NOT EXISTS sla.windows (
     interval_low DOUBLE,
     interval_high DOUBLE,
     unmatched BIGINT,
-    incomplete BIGINT
+    incomplete BIGINT,
+    coverage DOUBLE
 );
 ALTER TABLE sla.windows ADD COLUMN IF NOT EXISTS unmatched BIGINT;
 ALTER TABLE sla.windows ADD COLUMN IF NOT EXISTS incomplete BIGINT;
+-- coverage: share of the window's measurable time (after exclusions) with evidence; null for
+-- objectives judged on items.
+ALTER TABLE sla.windows ADD COLUMN IF NOT EXISTS coverage DOUBLE;
 
 -- Burn rate per look-back at the end of every slice: (bad/total over look-back) / (1 - target).
 CREATE TABLE IF NOT EXISTS sla.burn_rates (

@@ -4,9 +4,9 @@ A CSV file is split into records at the byte level (``records.split_csv``: the s
 ``encoding``, CR/LF/CRLF line endings, RFC 4180 quoting) with every field as text, so nothing is
 lost on the way in; Parquet keeps its types. A CSV line that cannot be decoded, holds a NUL, breaks
 quoting or has a field count other than the header's is rejected on its own (a blank line is
-skipped: no row); every other line goes on. Every canonical field is then parsed with vectorised
-expressions and each row is checked against a fixed list of rules (``rows.REASONS``, in order: a row is
-rejected for the first rule it breaks). Valid rows come out typed, timestamps as instants in UTC;
+skipped: no row); every other line goes on. Every canonical field is then parsed with
+vectorised expressions and each row is checked against a fixed list of rules
+(``rows.REASONS``, in order: a row is rejected for the first rule it breaks). Valid rows come out typed, timestamps as instants in UTC;
 the others come out as rejects with their line number and their values as JSON, so nothing is
 dropped silently.
 

@@ -7,13 +7,8 @@ import polars as pl
 
 from pipelines.ingest.summary import read_ingest_records, read_rejects
 from pipelines.report.monthly import write_monthly_summaries
-from pipelines.report.render import (
-    BURN_RATE_DAYS,
-    EXPOSURE_DAYS,
-    REJECTS_PER_FILE,
-    render_reports,
-    write_rejects_page,
-)
+from pipelines.report.objective_page import BURN_RATE_DAYS, EXPOSURE_DAYS
+from pipelines.report.render import REJECTS_PER_FILE, render_reports, write_rejects_page
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome
 from pipelines.warehouse import query
 
@@ -43,14 +38,15 @@ _TABLE_QUERIES: dict[str, tuple[str, list[object]]] = {  # keyed as REPORT_TABLE
         """,
         [],
     ),
-    # RPO exposure spans and security incidents of the last days (the only outcomes drawn);
+    # Backups, restore tests and security incidents of the last days (RPO exposure is drawn, each
+    # objective's current window listed item by item);
     # every ticket timer, for the figures per priority, the distribution of resolution times and
     # the breached tickets on the timelines.
     "outcomes": (
         """
         SELECT o.* FROM sla.outcomes AS o
         JOIN sla.objectives AS b USING (contract_id, objective_id)
-        WHERE b.measure = 'rpo' OR b.sli_kind = 'security_response'
+        WHERE b.sli_kind IN ('backup', 'security_response')
         QUALIFY o.counted_at
             > max(o.counted_at) OVER (PARTITION BY o.contract_id, o.objective_id) - to_days(?)
         """,
@@ -78,8 +74,8 @@ _TABLE_QUERIES: dict[str, tuple[str, list[object]]] = {  # keyed as REPORT_TABLE
     "ticket_timers": (
         """
         SELECT contract_id, objective_id, ticket_id, priority, timer_state, started_at,
-               stopped_at, business_seconds, target_seconds, breach_at, breached, unmatched,
-               incomplete
+               stopped_at, business_seconds, paused_seconds, target_seconds, breach_at, breached,
+               unmatched, incomplete
         FROM sla.ticket_timers
         """,
         [],

@@ -1,63 +1,139 @@
-"""Report pages in a real browser: headless Chromium, driven over the DevTools protocol.
+"""Report pages in a real browser: headless Chromium, driven by Playwright.
 
 ``Browser.check`` opens a page and tells whether every plotly chart drew (an ``svg.main-svg`` in
-each ``div.plotly-graph-div``), which console errors it logged and which requests it sent outside
-the file system; ``Browser.screenshot`` writes a PNG of it.
+each ``div.plotly-graph-div``), which console errors it logged, which requests it sent outside
+the file system and, at each width of :data:`LAYOUT_WIDTHS`, what is wrong with its layout (see
+:data:`LAYOUT_PROBLEMS`); ``Browser.screenshot`` writes a PNG of it.
 
-Chromium (Debian's ``chromium``, or the executable named by ``PLEDGE_CHROMIUM``) runs with
-``--remote-debugging-pipe``: protocol messages are JSON, each ended by a NUL byte, read by
-Chromium from its file descriptor 3 and answered on descriptor 4, so no port is opened. Every page
-gets its own target; http(s) requests are blocked (and still reported), so a check never waits on
-the network.
+Playwright drives the system's Chromium (Debian's ``chromium``, or the executable named by
+``PLEDGE_CHROMIUM``): no browser is downloaded. http(s) requests are aborted (and still
+reported), so a check never waits on the network.
 
 ``python -m pipelines.report.browser check REPORTS_DIR`` checks every page under a folder;
-``python -m pipelines.report.browser screenshots REPORTS_DIR OUT_DIR`` writes ``portfolio.png`` and
-``contract.png``.
+``python -m pipelines.report.browser screenshots REPORTS_DIR OUT_DIR`` writes ``portfolio.png``,
+``contract.png`` and ``objective.png``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
-import json
 import os
-import select
+import re
 import shutil
-import signal
-import subprocess
 import sys
-import tempfile
-import time
-from base64 import b64decode
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-    "--hide-scrollbars",
-)
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+CHROMIUM_FLAGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networking")
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
 """Requests to these schemes stay inside the page's files; any other is an external request."""
+NETWORK = re.compile(r"^https?://")
+NAVIGATION_TIMEOUT = 60.0
+"""Seconds a page may take to load (at least; a busy machine parses plotly.js slowly)."""
 
-PLOT_STATE = """(() => {
+PLOT_STATE = """() => {
   const plots = Array.from(document.querySelectorAll("div.plotly-graph-div"));
-  return JSON.stringify({
+  const drawn = plots.filter((div) => div.querySelector("svg.main-svg"));
+  return {
     plots: plots.length,
-    drawn: plots.filter((div) => div.querySelector("svg.main-svg")).length,
+    drawn: drawn.length,
     ready: document.readyState === "complete",
-  });
-})()"""
-"""A page's charts: plot divs, those holding plotly's main SVG, whether the page has loaded."""
+    sized: drawn.every((div) =>
+      Math.abs(div.querySelector("svg.main-svg").getAttribute("width") - div.clientWidth) <= 1),
+  };
+}"""
+"""A page's charts: plot divs, those holding plotly's main SVG, whether the page has loaded and
+whether every drawn chart fits its div's current width (plotly redraws on a resize)."""
+
+LAYOUT_PROBLEMS = """() => {
+  const problems = [];
+  const words = (el) => {
+    const text = (el.textContent || "").trim().replace(/\\s+/g, " ");
+    return text.length > 40 ? text.slice(0, 39) + "…" : text;
+  };
+  const shown = (el) =>
+    el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
+  const viewport = document.documentElement.clientWidth;
+  // Table cells: content wider than the cell, an ellipsis, or beyond a scroll box's visible edge.
+  for (const table of document.querySelectorAll("table")) {
+    if (!shown(table)) continue;
+    let edge = viewport;
+    for (let box = table.parentElement; box; box = box.parentElement) {
+      if (getComputedStyle(box).overflowX !== "visible") {
+        edge = Math.min(edge, box.getBoundingClientRect().right);
+      }
+    }
+    for (const cell of table.querySelectorAll("th, td")) {
+      if (!shown(cell)) continue;
+      const right = cell.getBoundingClientRect().right;
+      if (right > edge + 1) {
+        problems.push(`cell "${words(cell)}" cut off: ends at ${Math.round(right)} px, ` +
+                      `the table is visible to ${Math.round(edge)} px`);
+      } else if (cell.scrollWidth > cell.clientWidth + 1) {
+        problems.push(`cell "${words(cell)}" clipped: ${cell.scrollWidth} px of content ` +
+                      `in ${cell.clientWidth} px`);
+      }
+      for (const el of [cell, ...cell.querySelectorAll("*")]) {
+        if (getComputedStyle(el).textOverflow !== "clip" && el.scrollWidth > el.clientWidth + 1) {
+          problems.push(`cell "${words(cell)}" cut by text-overflow`);
+        }
+      }
+    }
+  }
+  // Charts: text boxes that overlap, a toolbar over a title.
+  const TICKS = ".xtick > text, .ytick > text, .x2tick > text, .y2tick > text";
+  const TEXT = ".gtitle, .g-xtitle, .g-ytitle, .g-x2title, .g-y2title, .annotation, .legend, " +
+               ".textpoint, .xtick > text, .ytick > text, .x2tick > text, .y2tick > text";
+  const TITLES = ".gtitle, .g-xtitle, .g-ytitle, .g-x2title, .g-y2title";
+  const overlap = (a, b) =>
+    Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1 &&
+    Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1;
+  const label = (el) => {
+    const kind = el.classList.contains("legend") ? "legend" : (el.getAttribute("class") || "text");
+    return `${kind.split(" ")[0]} "${words(el)}"`;
+  };
+  for (const plot of document.querySelectorAll("div.plotly-graph-div")) {
+    const texts = Array.from(plot.querySelectorAll(TEXT))
+      .filter((el) => shown(el) && (el.textContent || "").trim())
+      .map((el) => [el, el.getBoundingClientRect()])
+      .filter(([, box]) => box.width > 0 && box.height > 0);
+    for (let i = 0; i < texts.length; i++) {
+      for (let j = i + 1; j < texts.length; j++) {
+        const [a, boxA] = texts[i], [b, boxB] = texts[j];
+        if (a.contains(b) || b.contains(a) || !overlap(boxA, boxB)) continue;
+        // Tick labels among themselves are plotly's to space (a turned label's box overlaps).
+        if (a.matches(TICKS) && b.matches(TICKS)) continue;
+        problems.push(`chart #${plot.id}: ${label(a)} overlaps ${label(b)}`);
+      }
+    }
+    const bar = plot.querySelector(".modebar");
+    if (!bar) continue;
+    const barBox = bar.getBoundingClientRect();
+    for (const title of plot.querySelectorAll(TITLES)) {
+      if (shown(title) && overlap(barBox, title.getBoundingClientRect())) {
+        problems.push(`chart #${plot.id}: the toolbar covers ${label(title)}`);
+      }
+    }
+  }
+  return Array.from(new Set(problems));
+}"""
+"""Layout faults of the page as laid out now: table cells (and headers) whose content is clipped
+(``scrollWidth`` over ``clientWidth``, or cut by ``text-overflow``) or that lie beyond the visible
+edge of a scrolling box or the window; text of a chart (titles, axis titles and tick labels,
+annotations, the legend, text points) overlapping other text of that chart; plotly's toolbar
+over a chart or axis title."""
 
 VIEWPORT = (1280, 900)
-"""CSS pixels (width, height) of the window pages are laid out in."""
+"""CSS pixels (width, height) of the window pages are opened and screenshot in."""
+LAYOUT_WIDTHS = (1280, 1600)
+"""Window widths, in CSS pixels, at which every page's layout is checked."""
 
 
 class BrowserError(RuntimeError):
@@ -67,23 +143,27 @@ class BrowserError(RuntimeError):
 @dataclass(frozen=True)
 class PageCheck:
     """What one page did in the browser: ``plot_divs`` charts on it, ``plots_with_svg`` of them
-    drawn, ``console_errors`` (console.error calls, uncaught exceptions, browser errors such as a
-    file that failed to load) and ``external_requests`` (URLs of requests not to file:, data:,
-    blob: or about:)."""
+    drawn, ``console_errors`` (console.error calls, uncaught exceptions, local files that failed
+    to load), ``external_requests`` (URLs of requests not to file:, data:, blob: or about:) and
+    ``layout_problems`` (:data:`LAYOUT_PROBLEMS` at each of :data:`LAYOUT_WIDTHS`, each prefixed
+    with the width)."""
 
     page: Path
     plot_divs: int
     plots_with_svg: int
     console_errors: tuple[str, ...]
     external_requests: tuple[str, ...]
+    layout_problems: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """Every chart drew, nothing was logged as an error and nothing left the file system."""
+        """Every chart drew, nothing was logged as an error, nothing left the file system and the
+        layout is sound."""
         return (
             self.plots_with_svg == self.plot_divs
             and not self.console_errors
             and not self.external_requests
+            and not self.layout_problems
         )
 
 
@@ -100,45 +180,23 @@ def chromium_executable() -> str:
 
 
 class Browser:
-    """One headless Chromium with a temporary profile, closed (process group killed, profile
-    removed) when the ``with`` block ends, also on errors."""
+    """One headless Chromium (through Playwright), closed when the ``with`` block ends, also on
+    errors. ``timeout``: seconds a page's charts may take to draw once it loaded."""
 
     def __init__(self, executable: str | None = None, timeout: float = 30.0) -> None:
         self.timeout = timeout
-        self._profile = Path(tempfile.mkdtemp(prefix="pledge-chromium-"))
-        self._log = (self._profile / "chromium.log").open("wb")
-        commands_read, self._commands = _pipe()
-        self._answers, answers_write = _pipe()
-
-        def child_descriptors() -> None:
-            os.dup2(commands_read, 3)
-            os.dup2(answers_write, 4)
-
+        self._playwright = _start_driver()
         try:
-            self._process = subprocess.Popen(
-                [
-                    executable or chromium_executable(),
-                    *CHROMIUM_FLAGS,
-                    "--remote-debugging-pipe",
-                    f"--user-data-dir={self._profile}",
-                    "about:blank",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=self._log,
-                close_fds=False,  # only descriptors 3 and 4 are inheritable (PEP 446)
-                preexec_fn=child_descriptors,
-                start_new_session=True,
+            self._browser = self._playwright.chromium.launch(
+                executable_path=executable or chromium_executable(),
+                args=list(CHROMIUM_FLAGS),
+                timeout=timeout * 1000,
             )
-        except BaseException:
-            self._remove_profile()
+        except BaseException as error:
+            _stop_driver()
+            if isinstance(error, PlaywrightError):
+                raise BrowserError(f"Chromium did not start: {error.message}") from error
             raise
-        finally:
-            os.close(commands_read)
-            os.close(answers_write)
-        self._buffer = b""
-        self._next_id = 0
-        self._events: list[dict[str, Any]] = []
 
     def __enter__(self) -> Self:
         return self
@@ -147,208 +205,118 @@ class Browser:
         self.close()
 
     def close(self) -> None:
-        """Ask Chromium to quit, kill its process group if it has not after 5 s, remove the
-        profile."""
-        if self._process.poll() is None:
-            try:
-                self._write({"id": -1, "method": "Browser.close"})
-                self._process.wait(5)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-        if self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.wait()
-        else:  # helpers left behind by the browser process
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGKILL)
-        for descriptor in (self._commands, self._answers):
-            with contextlib.suppress(OSError):
-                os.close(descriptor)
-        self._remove_profile()
+        """Close Chromium and stop Playwright's driver."""
+        try:
+            self._browser.close()
+        finally:
+            _stop_driver()
 
-    def _remove_profile(self) -> None:
-        self._log.close()
-        shutil.rmtree(self._profile, ignore_errors=True)
-
-    def check(self, page: Path) -> PageCheck:
-        """Open ``page``, wait until every chart drew (or ``timeout``) and report what happened."""
-        with self._tab(page) as tab:
-            state = tab.wait_for_plots()
-            events = tab.events()
+    def check(self, page: Path, widths: Sequence[int] = LAYOUT_WIDTHS) -> PageCheck:
+        """Open ``page``, wait until every chart drew (or ``timeout``), check its layout at each
+        of ``widths`` and report what happened."""
+        errors: list[str] = []
+        requests: list[str] = []
+        with self.open(page, errors, requests) as tab:
+            state = self._wait_for_plots(tab)
+            problems = []
+            for width in widths:
+                tab.set_viewport_size({"width": width, "height": VIEWPORT[1]})
+                self._wait_for_plots(tab)
+                problems += [f"{width} px: {problem}" for problem in tab.evaluate(LAYOUT_PROBLEMS)]
         return PageCheck(
             page=page,
             plot_divs=state["plots"],
             plots_with_svg=state["drawn"],
-            console_errors=tuple(
-                message for event in events if (message := _error_message(event)) is not None
-            ),
-            external_requests=tuple(
-                url
-                for event in events
-                if event["method"] == "Network.requestWillBeSent"
-                and not (url := event["params"]["request"]["url"]).startswith(LOCAL_SCHEMES)
-            ),
+            console_errors=tuple(errors),
+            external_requests=tuple(requests),
+            layout_problems=tuple(problems),
         )
 
     def screenshot(self, page: Path, out: Path, max_height: int = 1600) -> Path:
         """A PNG of ``page`` at VIEWPORT's width, as tall as the page up to ``max_height`` CSS
         pixels, once its charts drew; written to ``out``."""
-        with self._tab(page) as tab:
-            tab.wait_for_plots()
-            height = self._call("Page.getLayoutMetrics", session=tab.session)["cssContentSize"][
-                "height"
-            ]
-            tab.set_viewport(VIEWPORT[0], min(int(height), max_height))
-            time.sleep(0.5)  # plotly redraws responsive charts after the window's resize event
-            tab.wait_for_plots()
-            shot = self._call("Page.captureScreenshot", {"format": "png"}, session=tab.session)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(b64decode(shot["data"]))
+        with self.open(page) as tab:
+            self._wait_for_plots(tab)
+            height = tab.evaluate("document.documentElement.scrollHeight")
+            tab.set_viewport_size({"width": VIEWPORT[0], "height": min(int(height), max_height)})
+            self._wait_for_plots(tab)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tab.screenshot(path=out)
         return out
 
-    def _tab(self, page: Path) -> _Tab:
-        target = self._call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = self._call("Target.attachToTarget", {"targetId": target, "flatten": True})[
-            "sessionId"
-        ]
-        return _Tab(self, target, session, page.resolve())
-
-    def _call(
-        self, method: str, params: dict[str, Any] | None = None, session: str | None = None
-    ) -> dict[str, Any]:
-        """Send one command and return its result; events read meanwhile are kept."""
-        self._next_id += 1
-        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
-        if session is not None:
-            message["sessionId"] = session
-        self._write(message)
-        answer = self._read_until(lambda m: m.get("id") == message["id"], method)
-        if "error" in answer:
-            raise BrowserError(f"{method}: {answer['error'].get('message')}")
-        return answer.get("result", {})
-
-    def _wait_event(self, method: str, session: str) -> dict[str, Any]:
-        for event in self._events:
-            if event["method"] == method and event.get("sessionId") == session:
-                return event
-        return self._read_until(
-            lambda m: m.get("method") == method and m.get("sessionId") == session, method
+    @contextmanager
+    def open(
+        self, page: Path, errors: list[str] | None = None, requests: list[str] | None = None
+    ) -> Iterator[Page]:
+        """A new Playwright page opened on ``page`` (to click and type in), collecting its console
+        errors, uncaught exceptions and failed local loads into ``errors`` and its requests off
+        the file system into ``requests``; closed on exit."""
+        errors = [] if errors is None else errors
+        requests = [] if requests is None else requests
+        context = self._browser.new_context(
+            viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]}, device_scale_factor=1
         )
-
-    def _write(self, message: dict[str, Any]) -> None:
-        data = json.dumps(message).encode() + b"\0"
-        while data:
-            data = data[os.write(self._commands, data) :]
-
-    def _read_until(self, wanted: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
-        deadline = time.monotonic() + self.timeout
-        while True:
-            while b"\0" in self._buffer:
-                raw, self._buffer = self._buffer.split(b"\0", 1)
-                message = json.loads(raw)
-                if "method" in message:
-                    self._events.append(message)
-                if wanted(message):
-                    return message
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise BrowserError(f"Chromium did not answer {what} within {self.timeout:g} s")
-            readable, _, _ = select.select([self._answers], [], [], left)
-            chunk = os.read(self._answers, 1 << 20) if readable else None
-            if chunk == b"":
-                raise BrowserError(f"Chromium exited while waiting for {what}: {self._log_tail()}")
-            if chunk:
-                self._buffer += chunk
-
-    def _log_tail(self) -> str:
-        self._log.flush()
-        lines = (self._profile / "chromium.log").read_text(errors="replace").splitlines()
-        return " | ".join(lines[-5:]) or "(no output)"
-
-
-@dataclass
-class _Tab:
-    """One page target of the browser, attached in flat session mode, closed on exit."""
-
-    browser: Browser
-    target: str
-    session: str
-    page: Path
-
-    def __enter__(self) -> _Tab:
-        for domain in ("Runtime", "Log", "Network", "Page"):
-            self._call(f"{domain}.enable")
-        self._call("Network.setBlockedURLs", {"urls": ["http://*", "https://*"]})
-        self.set_viewport(*VIEWPORT)
-        navigated = self._call("Page.navigate", {"url": self.page.as_uri()})
-        if navigated.get("errorText"):
-            raise BrowserError(f"{self.page}: {navigated['errorText']}")
-        self.browser._wait_event("Page.loadEventFired", self.session)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.browser._process.poll() is None:
-            self.browser._call("Target.closeTarget", {"targetId": self.target})
-        self.browser._events = [
-            e for e in self.browser._events if e.get("sessionId") != self.session
-        ]
-
-    def _call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        return self.browser._call(method, params, session=self.session)
-
-    def set_viewport(self, width: int, height: int) -> None:
-        self._call(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        context.set_default_timeout(self.timeout * 1000)
+        context.set_default_navigation_timeout(max(self.timeout, NAVIGATION_TIMEOUT) * 1000)
+        context.route(NETWORK, lambda route: route.abort())
+        tab = context.new_page()
+        tab.on(
+            "console",
+            lambda message: (
+                errors.append(f"console.error: {message.text}")
+                if message.type in ("error", "assert") and not message.text.startswith("Failed to")
+                else None
+            ),
         )
+        tab.on(
+            "pageerror", lambda error: errors.append(f"exception: {error.name}: {error.message}")
+        )
+        tab.on("request", lambda r: r.url.startswith(LOCAL_SCHEMES) or requests.append(r.url))
+        tab.on(
+            "requestfailed",
+            lambda r: (
+                errors.append(f"network: {r.failure} ({r.url})")
+                if r.url.startswith(LOCAL_SCHEMES)
+                else None
+            ),
+        )
+        try:
+            tab.goto(page.resolve().as_uri(), wait_until="load")
+            yield tab
+        except PlaywrightError as error:
+            raise BrowserError(f"{page}: {error.message}") from error
+        finally:
+            context.close()
 
-    def wait_for_plots(self, poll: float = 0.1) -> dict[str, Any]:
-        """PLOT_STATE once every plot div holds its SVG, or as it is when the timeout ends."""
-        deadline = time.monotonic() + self.browser.timeout
-        while True:
-            evaluated = self._call(
-                "Runtime.evaluate", {"expression": PLOT_STATE, "returnByValue": True}
+    def _wait_for_plots(self, tab: Page) -> dict[str, Any]:
+        """PLOT_STATE once every plot div holds its SVG sized to the div, or as it is when the
+        timeout ends."""
+        with suppress(PlaywrightTimeout):
+            tab.wait_for_function(
+                f"(() => {{ const s = ({PLOT_STATE})(); "
+                "return s.ready && s.drawn === s.plots && s.sized; })()",
+                polling=100,
             )
-            state = json.loads(evaluated["result"]["value"])
-            if (state["ready"] and state["drawn"] == state["plots"]) or (
-                time.monotonic() > deadline
-            ):
-                return state
-            time.sleep(poll)
-
-    def events(self) -> list[dict[str, Any]]:
-        """The events of this page so far (after one more round trip, so none is in flight)."""
-        self._call("Runtime.evaluate", {"expression": "0"})
-        return [e for e in self.browser._events if e.get("sessionId") == self.session]
+        return tab.evaluate(PLOT_STATE)
 
 
-def _error_message(event: dict[str, Any]) -> str | None:
-    """The text of a console error event (console.error, uncaught exception, browser log entry of
-    level error); None for other events."""
-    method, params = event["method"], event["params"]
-    if method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
-        return "console.error: " + " ".join(
-            str(arg.get("value", arg.get("description", ""))) for arg in params["args"]
-        )
-    if method == "Runtime.exceptionThrown":
-        details = params["exceptionDetails"]
-        return "exception: " + details.get("exception", {}).get("description", details["text"])
-    if method == "Log.entryAdded" and params["entry"]["level"] == "error":
-        entry = params["entry"]
-        return f"{entry['source']}: {entry['text']}" + (
-            f" ({entry['url']})" if "url" in entry else ""
-        )
-    return None
+_DRIVER: list[Any] = []
+"""Playwright's driver and how many browsers use it: its sync API starts once per thread, so
+every Browser of the process shares it."""
 
 
-def _pipe() -> tuple[int, int]:
-    """A pipe whose ends are numbered 5 or higher, so that moving them to 3 and 4 in the child
-    never overwrites the other end; not inheritable."""
-    ends = []
-    for end in os.pipe():
-        ends.append(fcntl.fcntl(end, fcntl.F_DUPFD_CLOEXEC, 5))
-        os.close(end)
-    return ends[0], ends[1]
+def _start_driver() -> Any:
+    if not _DRIVER:
+        _DRIVER.extend([sync_playwright().start(), 0])
+    _DRIVER[1] += 1
+    return _DRIVER[0]
+
+
+def _stop_driver() -> None:
+    _DRIVER[1] -= 1
+    if _DRIVER[1] == 0:
+        _DRIVER.pop(0).stop()
+        _DRIVER.clear()
 
 
 def report_pages(reports_dir: Path) -> list[Path]:
@@ -408,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{'ok  ' if result.ok else 'FAIL'} {result.page}: "
             f"{result.plots_with_svg}/{result.plot_divs} charts drawn"
         )
-        for problem in (*result.console_errors, *result.external_requests):
+        for problem in (*result.console_errors, *result.external_requests, *result.layout_problems):
             print(f"     {problem}")
     print(f"{len(checks)} page(s), {sum(not c.ok for c in checks)} failed")
     return 0 if checks and all(c.ok for c in checks) else 1

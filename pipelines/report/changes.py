@@ -4,10 +4,13 @@ render.py reads and writes the file."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import polars as pl
+
+from pipelines.sla.credits import owed_credits
 
 OBJECTIVE_KEY = ["contract_id", "objective_id"]
 
@@ -65,9 +68,13 @@ def snapshot_rows(summary: pl.DataFrame, credits: pl.DataFrame) -> pl.DataFrame:
     window_label, status, attainment, measured, p_breach, budget_remaining, breached_windows,
     currency) and ``sla.credits`` rows (contract_id, objective_id, credit_amount). ``attainment``
     is the current window's attainment, or its measured statistic for item-judged objectives;
-    ``credits`` the credits owed over every window of the objective.
+    ``credits`` the credits owed over the complete windows of the objective (``owed_credits``).
     """
-    owed = credits.group_by(OBJECTIVE_KEY).agg(pl.col("credit_amount").sum().alias("credits"))
+    owed = (
+        owed_credits(credits)
+        .group_by(OBJECTIVE_KEY)
+        .agg(pl.col("credit_amount").sum().alias("credits"))
+    )
     return (
         summary.join(owed, on=OBJECTIVE_KEY, how="left")
         .select(
@@ -178,3 +185,14 @@ def changes_since(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
         .drop("order")
         .cast(CHANGES_SCHEMA)  # type: ignore[arg-type]
     )
+
+
+@dataclass(frozen=True)
+class PreviousReport:
+    """What the previous report's snapshot said: when it was generated (None: no readable
+    snapshot), why it could not be read (None when it could or when there was none), and the
+    changes since (CHANGES_SCHEMA rows; empty for the first report)."""
+
+    generated_at: datetime | None
+    problem: str | None
+    changes: pl.DataFrame

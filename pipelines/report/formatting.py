@@ -190,3 +190,68 @@ def format_target(target: float | None, judged_on: str) -> str:
     if judged_on == "points":
         return f"≥ NPS {target:g}"
     return f"≥ {format_share(target)}"
+
+
+def budget_sentence(
+    window: Mapping[str, Any], time_zone: str, exhausted_since: datetime | None = None
+) -> str:
+    """The error-budget sentence of a current window, from its state (never "-358.7% left …
+    expected to run out" for a budget already gone):
+
+    - no error budget: ``no error budget for this objective kind`` (judged on a statistic, a
+      duration or NPS; error_budget null) or ``no error budget (a 100% target allows no
+      failure)`` (error_budget 0 with items or events counted);
+    - exhausted (budget_remaining ≤ 0): ``error budget exhausted since <time>`` (or without a
+      time, ``error budget exhausted``) and how much of it is used (``458.7% of it used``);
+    - otherwise ``<share> of the error budget left``, then ``, expected to run out <time>`` when
+      the prediction's predicted_exhaustion_at falls before the window's end.
+
+    ``window``: a current-window summary row (error_budget, budget_remaining, window_end,
+    predicted_exhaustion_at; missing keys read as null); ``exhausted_since``: when the budget ran
+    out (the start of the current stretch below target), if known.
+    """
+    remaining = window.get("budget_remaining")
+    if remaining is None:
+        if window.get("error_budget") == 0 and window.get("total"):
+            return "no error budget (a 100% target allows no failure)"
+        return "no error budget for this objective kind"
+    if remaining <= 0:
+        used = format_share(1 - remaining, 1)
+        since = f" since {format_local_time(exhausted_since, time_zone)}" if exhausted_since else ""
+        return f"error budget exhausted{since} ({used} of it used)"
+    sentence = f"{format_share(remaining, 1)} of the error budget left"
+    runs_out, window_end = window.get("predicted_exhaustion_at"), window.get("window_end")
+    if runs_out is not None and (window_end is None or runs_out < window_end):
+        sentence += f", expected to run out {format_local_time(runs_out, time_zone)}"
+    return sentence
+
+
+def credit_forecast_sentence(forecast: Mapping[str, Any]) -> str:
+    """A current window's projected credit, labelled as a forecast (not owed): ``Forecast, not
+    owed: 10% tier expected (below 99.950%), 4,800.00 EUR; 62% chance of this tier or a worse
+    one`` (an amount cut by a cap says so) or ``Forecast: no credit expected; 4% chance of
+    one``. ``forecast``: a ``credits.credit_forecasts`` row."""
+    chance = format_share(forecast["probability"], 0)
+    if forecast["tier_below"] is None:
+        return f"Forecast: no credit expected; {chance} chance of one"
+    amount = format_amount(forecast["credit_amount"], forecast["currency"])
+    if forecast["credit_pct"] < forecast["tier_credit"]:
+        amount += f" (capped to {format_share(forecast['credit_pct'], 0)} of the fee)"
+    return (
+        f"Forecast, not owed: {format_share(forecast['tier_credit'], 0)} tier expected "
+        f"(below {format_share(forecast['tier_below'])}), {amount}; "
+        f"{chance} chance of this tier or a worse one"
+    )
+
+
+LOW_COVERAGE = 0.9
+"""A window with evidence for less than this share of its time (after exclusions) is flagged."""
+
+
+def coverage_warning(coverage: float | None) -> str | None:
+    """The warning a window with low coverage gets (``Only 25.0% of this window's time has
+    evidence``), None when coverage is at least :data:`LOW_COVERAGE` or unknown (item-judged
+    objectives)."""
+    if coverage is None or coverage >= LOW_COVERAGE:
+        return None
+    return f"Only {format_share(coverage, 1)} of this window's time has evidence"

@@ -9,9 +9,10 @@ objective's window of that month, the days or ISO weeks ending in it, a quarter 
 for a rolling objective only the window ending with the month (its days overlap). An objective
 with no such window (a quarter ending later) gets one row without a window. Each row carries the
 target, the result in the objective's unit, the status, the error budget used, the credit owed
-(from ``sla.credits``, after the objective's and the contract's caps; it counts in the contract
-month ``contract_window``), the corrections applied and the data gaps (minutes without evidence,
-windows without enough data).
+(from ``sla.credits``, complete windows only as ``owed_credits`` defines, after the objective's
+and the contract's caps; it counts in the contract month ``contract_window``), the corrections
+applied and the data gaps (minutes without evidence with the window's coverage, windows without
+enough data).
 """
 
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ import duckdb
 import polars as pl
 
 from pipelines.contracts.schema import Contract
+from pipelines.report.exports import write_csv
 from pipelines.report.formatting import (
     NO_VALUE,
     format_amount,
@@ -38,6 +40,7 @@ from pipelines.report.formatting import (
 from pipelines.report.render import template_environment
 from pipelines.report.review import DATA_GAP_STATUSES
 from pipelines.sla.clock import local_midnight
+from pipelines.sla.credits import owed_credits
 from pipelines.sla.objectives import KEYS, UTC_US
 from pipelines.warehouse import query
 
@@ -71,13 +74,16 @@ MONTHLY_SCHEMA = {
     "corrected_minutes": pl.Float64,
     "corrections_applied": pl.Int64,
     "missing_minutes": pl.Float64,
+    "coverage": pl.Float64,
     "data_gap": pl.Boolean,
 }
 """One summary row (also the CSV's columns): target, attainment, measured and budget_used are
 shares (0.999) for share objectives, ``measured`` and ``target`` in ``unit`` (seconds, points)
 otherwise; credit_pct a share of the monthly fee, credit_amount in ``currency``; capped: a cap
-cut the credit; corrections_applied: corrections overlapping the window; data_gap: the window is
-no_data / insufficient_data or misses evidence for some minutes."""
+cut the credit (complete windows only: a window still running owes nothing yet, null);
+corrections_applied: corrections overlapping the window; coverage: the share of the window's time
+with evidence (null for item-judged objectives); data_gap: the window is no_data /
+insufficient_data or misses evidence for some minutes."""
 
 MONTHLY_COLUMNS = (
     "Objective",
@@ -146,8 +152,10 @@ def monthly_rows(
         .group_by(*KEYS, "window_label")
         .agg(corrections_applied=pl.len())
     )
-    owed = credits.lazy().select(
-        *KEYS, "window_label", "contract_window", "credit_pct", "credit_amount", "capped"
+    owed = (
+        owed_credits(credits)
+        .lazy()
+        .select(*KEYS, "window_label", "contract_window", "credit_pct", "credit_amount", "capped")
     )
     return (
         mine.lazy()
@@ -246,7 +254,10 @@ def display_rows(rows: pl.DataFrame) -> list[dict[str, Any]]:
         if row["status"] in DATA_GAP_STATUSES:
             gaps.append(status_style(row["status"]).label.lower())
         if row["missing_minutes"]:
-            gaps.append(f"{format_number(row['missing_minutes'])} min without evidence")
+            gaps.append(
+                f"{format_number(row['missing_minutes'])} min without evidence "
+                f"(coverage {format_share(row['coverage'], 1)})"
+            )
         corrections = "none" if has_window else NO_VALUE
         if row["corrections_applied"]:
             corrections = f"{row['corrections_applied']}"
@@ -302,7 +313,7 @@ def write_monthly_summary(
     out_dir.mkdir(parents=True, exist_ok=True)
     html = out_dir / f"{contract.id}-{month}.html"
     csv = out_dir / f"{contract.id}-{month}.csv"
-    rows.write_csv(csv, datetime_format="%Y-%m-%dT%H:%M:%SZ")
+    write_csv(rows, csv)
     start, end = month_span(month, contract.time_zone)
     windows = tables["windows"].filter(pl.col("contract_id") == contract.id)
     html.write_text(

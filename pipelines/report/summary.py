@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from pipelines.sla.credits import owed_credits
+
 OBJECTIVE_KEY = ["contract_id", "objective_id"]
 
 LOW_BUDGET = 0.25
@@ -78,7 +80,8 @@ def objective_summary(
     Input: ``sla.objectives``, ``sla.windows`` and ``predict.breach_risk`` rows (none given: no
     predictions). Output columns: every column of ``sla.objectives``; the current (incomplete,
     latest) window's window_label, window_start, window_end, good, total, attainment,
-    error_budget, budget_consumed, budget_remaining, excluded_minutes, missing_minutes, as_of,
+    error_budget, budget_consumed, budget_remaining, excluded_minutes, missing_minutes, coverage,
+    as_of,
     status (``no_data`` when there is no current window), measured, interval_low,
     interval_high, unmatched and incomplete (tickets); ``target`` (the current window's, else
     the objective's); that window's
@@ -121,6 +124,7 @@ def objective_summary(
             "budget_remaining",
             "excluded_minutes",
             "missing_minutes",
+            "coverage",
             "as_of",
             "status",
             "measured",
@@ -230,13 +234,16 @@ def contract_order(contract_ids: list[str], summary: pl.DataFrame) -> list[str]:
 
 
 def credits_owed(credits: pl.DataFrame) -> pl.DataFrame:
-    """Credits owed per contract and currency, summed over every window of ``sla.credits``.
+    """Credits owed per contract and currency, summed over the complete windows of
+    ``sla.credits`` (:func:`~pipelines.sla.credits.owed_credits`; the running window is a
+    forecast, not owed).
 
     Output: contract_id, currency, credit_amount (sum), windows_credited (windows with a
     positive credit); sorted by contract and currency.
     """
     return (
-        credits.lazy()
+        owed_credits(credits)
+        .lazy()
         .group_by("contract_id", "currency")
         .agg(
             pl.col("credit_amount").sum(),
@@ -336,3 +343,14 @@ def capacity_running_out(capacity: pl.DataFrame, as_of: datetime, days: int = 90
     return capacity.filter(
         pl.col("runs_out_earliest") <= (as_of + timedelta(days=days)).date()
     ).sort("runs_out_earliest", "service")
+
+
+def budget_exhausted_since(burndown: pl.DataFrame) -> datetime | None:
+    """When the current window's error budget ran out, if it is out now: the first point of the
+    last stretch of the burn-down (``figures.budget_burndown``: ts, budget_remaining, hourly)
+    with no budget left (budget_remaining ≤ 0). None when budget is left at the last point."""
+    out = (burndown["budget_remaining"] <= 0).fill_null(False)
+    if burndown.is_empty() or not out[-1]:
+        return None
+    left = (~out).arg_true()
+    return burndown["ts"][0 if left.is_empty() else left[-1] + 1]

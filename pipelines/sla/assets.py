@@ -15,7 +15,7 @@ from pipelines.resources import WAREHOUSE_POOL, PledgeHome, partition_days
 from pipelines.sla.backups import current_exposure, restore_outcomes, rpo_exposures
 from pipelines.sla.burn import alert_episodes, burn_ledger, burn_rates, firing_at_end
 from pipelines.sla.corrections import corrected_minutes, corrections_frame, drop_corrected
-from pipelines.sla.credits import window_credits
+from pipelines.sla.credits import owed_credits, window_credits
 from pipelines.sla.objectives import (
     alert_rules_frame,
     credit_tiers_frame,
@@ -36,7 +36,7 @@ from pipelines.sla.tickets import (
     ticket_timers,
     timer_outcomes,
 )
-from pipelines.sla.windows import objective_windows
+from pipelines.sla.windows import measurement_starts, objective_windows
 from pipelines.warehouse import query, replace_rows, transaction
 
 RAW_TABLES = {
@@ -374,7 +374,13 @@ def sla_windows(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
         alerts = alert_episodes(ledger, alert_rules_frame(contracts))
         windows = pl.concat(
             [
-                objective_windows(traffic, slices, firing_at_end(alerts), as_of),
+                objective_windows(
+                    traffic,
+                    slices,
+                    firing_at_end(alerts),
+                    as_of,
+                    measurement_starts(traffic, first_evidence(con)),
+                ),
                 outcome_windows(
                     items.filter(pl.col("sli_method") != "histogram"),
                     query(con, "SELECT * FROM sla.outcomes"),
@@ -400,8 +406,8 @@ def sla_windows(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
             ],
         )
     statuses = dict(windows.group_by("status").len().iter_rows())
-    credit_totals = dict(
-        credits.group_by("currency").agg(pl.col("credit_amount").sum()).iter_rows()
+    credit_totals = dict(  # owed: complete windows only
+        owed_credits(credits).group_by("currency").agg(pl.col("credit_amount").sum()).iter_rows()
     )
     return dg.MaterializeResult(
         metadata={

@@ -295,6 +295,7 @@ def window_figures(
             excluded_minutes=pl.lit(None, pl.Float64),
             corrected_minutes=pl.lit(None, pl.Float64),
             missing_minutes=pl.lit(None, pl.Float64),
+            coverage=pl.lit(None, pl.Float64),  # items, not time: no coverage
             unmatched=pl.lit(None, pl.Int64),
             incomplete=pl.lit(None, pl.Int64),
             as_of=pl.lit(as_of, UTC_US),

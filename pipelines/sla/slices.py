@@ -20,12 +20,13 @@ Per slice:
   evidence rows.
 - occurrences (unit events): good and total are summed over the evidence minutes kept. Missing
   minutes have no events and do not change attainment; they are only reported.
-- timeslices (unit minutes): a slice whose start falls in an exclusion is excluded whole (good =
-  total = 0, its minutes counted as excluded); one whose start falls in a correction (and no
-  exclusion) is corrected whole (its minutes not excluded counted as corrected). Otherwise the
-  slice's SLI is computed over its kept evidence: a good slice adds its length to good and total,
-  a bad one to total only. A slice with no kept evidence, or whose evidence holds no
-  requests/checks, counts per ``missing_data``: good (length to good and total), bad (length to
+- timeslices (unit minutes): a slice loses only its excluded and corrected minutes. Its *kept
+  minutes* are its minutes within the measurement period, neither excluded nor corrected; the
+  slice's SLI is computed over the evidence of those minutes, and a good slice adds their number
+  to good and total, a bad one to total only (with maintenance 09:02–09:13 the 5-minute slice
+  09:10 is judged on 09:13 and 09:14 and counts 2 minutes; a slice wholly removed counts
+  nothing). A slice with kept minutes but no kept evidence, or whose evidence holds no
+  requests/checks, counts per ``missing_data``: good (kept minutes to good and total), bad (to
   total) or excluded (nothing).
 
 SLIs: requests good = total − errors; probes good = successful checks, total = checks; latency
@@ -135,7 +136,6 @@ def objective_slices(
             pl.col(
                 "good", "total", "evidence_minutes", "excluded_count", "corrected_count"
             ).fill_null(0),
-            pl.col("start_excluded", "start_corrected").fill_null(False),
             in_scope_minutes=(
                 pl.min_horizontal(pl.col("slice_start") + pl.col("slice_us"), "scope_end")
                 - pl.max_horizontal("slice_start", "scope_start")
@@ -361,12 +361,10 @@ def histogram_quantile(buckets: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
 
 
 def _removed_per_slice(removed_keys: pl.DataFrame) -> pl.LazyFrame:
-    """Per slice: excluded and corrected minutes within scope, and whether the slice's start is
-    excluded or corrected."""
+    """Per slice: excluded and corrected minutes within scope."""
     in_scope = (pl.col("minute") >= pl.col("scope_start")) & (
         pl.col("minute") < pl.col("scope_end")
     )
-    at_start = pl.col("minute") == pl.col("slice_start")
     corrected = pl.col("corrected")
     return (
         removed_keys.lazy()
@@ -374,22 +372,17 @@ def _removed_per_slice(removed_keys: pl.DataFrame) -> pl.LazyFrame:
         .agg(
             excluded_count=(in_scope & ~corrected).sum(),
             corrected_count=(in_scope & corrected).sum(),
-            start_excluded=(at_start & ~corrected).any(),
-            start_corrected=(at_start & corrected).any(),
         )
     )
 
 
 def _judge() -> list[pl.Expr]:
     """slice_good, slice_total, slice_excluded, slice_corrected, slice_missing from a slice's
-    evidence."""
+    evidence. A timeslice counts its kept minutes (module docstring), not its full length."""
     timeslices = pl.col("budgeting") == "timeslices"
-    excluded_whole = timeslices & pl.col("start_excluded")
-    corrected_whole = timeslices & ~pl.col("start_excluded") & pl.col("start_corrected")
-    removed_whole = excluded_whole | corrected_whole
-    length = pl.col("slice_seconds") / 60
     in_scope, excluded = pl.col("in_scope_minutes"), pl.col("excluded_count")
-    missing = in_scope - excluded - pl.col("corrected_count") - pl.col("evidence_minutes")
+    kept = in_scope - excluded - pl.col("corrected_count")
+    missing = kept - pl.col("evidence_minutes")
     has_requests = pl.col("total") > 0
     passes = (
         pl.when(pl.col("percentile").is_not_null())
@@ -400,30 +393,21 @@ def _judge() -> list[pl.Expr]:
     slice_good = (
         pl.when(~timeslices)
         .then(pl.col("good"))
-        .when(removed_whole)
-        .then(0)
         .when(~has_requests)
-        .then(pl.when(missing_data == "good").then(length).otherwise(0))
-        .otherwise(pl.when(passes).then(length).otherwise(0))
+        .then(pl.when(missing_data == "good").then(kept).otherwise(0))
+        .otherwise(pl.when(passes).then(kept).otherwise(0))
     )
     slice_total = (
         pl.when(~timeslices)
         .then(pl.col("total"))
-        .when(removed_whole)
-        .then(0)
         .when(~has_requests)
-        .then(pl.when(missing_data == "excluded").then(0).otherwise(length))
-        .otherwise(length)
+        .then(pl.when(missing_data == "excluded").then(0).otherwise(kept))
+        .otherwise(kept)
     )
     return [
         slice_good.alias("slice_good"),
         slice_total.alias("slice_total"),
-        pl.when(excluded_whole).then(in_scope).otherwise(excluded).alias("slice_excluded"),
-        pl.when(excluded_whole)
-        .then(0)
-        .when(corrected_whole)
-        .then(in_scope - excluded)
-        .otherwise(pl.col("corrected_count"))
-        .alias("slice_corrected"),
-        pl.when(removed_whole).then(0).otherwise(missing).alias("slice_missing"),
+        excluded.alias("slice_excluded"),
+        pl.col("corrected_count").alias("slice_corrected"),
+        missing.alias("slice_missing"),
     ]

@@ -8,7 +8,9 @@ and priority as of that update. A timer (``TicketTimer``) reads the states:
   (the ticket's first update when that is missing or later), the time before the first update
   counting as running;
 - it runs in any other state, pauses in a ``pause`` state, stops on entering a ``stop`` state,
-  and is cancelled for good by a ``cancel`` state;
+  and is cancelled for good by a ``cancel`` state while running or paused (a cancel after a stop
+  leaves the completed timer as it was: a ticket answered in 5 minutes and cancelled 13 hours
+  later keeps its first response);
 - a ``reset`` state restarts it from zero (a new run begins at that update);
 - a reopen (a stop state followed by a non-stop state) ``resume``s the same timer, the time while
   stopped not counting, or ``restart``s it from zero at the reopen;
@@ -190,13 +192,17 @@ def _last_run(updates: pl.LazyFrame, sli: TicketSli, as_of: datetime) -> pl.Lazy
     (``entered``), and the segment until the next update (or ``as_of``): ``segment_start``,
     ``segment_end``."""
     timer = sli.effective_timer
+    # A cancel stops only a live timer: after a stop (the latest update that is not a cancel
+    # being in a stop state) the timer stays completed, as in ServiceNow.
+    after_stop = (
+        pl.when(~_within(timer.cancel)).then(_within(timer.stop)).shift(1).forward_fill()
+    ).over(_TICKET).fill_null(False)
+    cancels = _within(timer.cancel) & ~after_stop
     status = (
         pl.when(_within(timer.pause))
         .then(pl.lit("paused"))
-        .when(_within(timer.stop))
-        .then(pl.lit("stopped"))
-        .when(_within(timer.cancel))
-        .then(pl.lit("cancelled"))
+        .when(_within(timer.stop) | _within(timer.cancel))
+        .then(pl.when(cancels).then(pl.lit("cancelled")).otherwise(pl.lit("stopped")))
         .otherwise(pl.lit("running"))
     )
     started = _ever(_within(timer.start)) if timer.start else pl.lit(True)
@@ -208,7 +214,7 @@ def _last_run(updates: pl.LazyFrame, sli: TicketSli, as_of: datetime) -> pl.Lazy
     if sli.priority_change == "restart":
         restart |= (pl.col("priority") != _before("priority")).fill_null(False) & was_live
     restart &= pl.col("started") & _before("started").fill_null(False)
-    final_status = pl.when(_ever(_within(timer.cancel))).then(pl.lit("cancelled"))
+    final_status = pl.when(_ever(cancels)).then(pl.lit("cancelled"))
     return (
         updates.with_columns(status=status, started=started)
         .with_columns(run=restart.cast(pl.Int32).cum_sum().over(_TICKET))

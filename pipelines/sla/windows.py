@@ -20,7 +20,18 @@ budget_remaining = 1 − consumed / budget (negative once over budget, null with
 These are ratio SLIs, so ``measured`` repeats the attainment and ``unit`` is ``ratio``.
 Status: complete windows ``met`` (attainment ≥ target) or ``breached``; the current window
 ``breaching`` (attainment already below target), ``at_risk`` (a burn-rate alert of the objective
-is still firing), ``on_track``; either with no data ``no_data``.
+is still firing), ``on_track``; either with no data ``no_data`` (``breached``/``breaching`` under
+``missing_data: bad``: unobserved time is bad).
+
+Unobserved time and coverage. A window's *measurable time* runs from the later of its start and
+the contract's effective start to the earliest of its end, ``as_of`` and the effective end. Its
+part before the objective's measurement start (its first evidence, ``measured_from``; all of it
+without evidence) has no slices: those *unobserved minutes* are added to missing_minutes and
+count per ``missing_data`` like a timeslice without evidence (good: to good and total; bad: to
+total; excluded: nothing; occurrences have no events there, so only coverage shows them).
+coverage = evidence minutes / kept minutes, kept = measurable − excluded − corrected minutes,
+evidence = kept − missing (null when nothing is kept). Exclusions before the measurement start
+are not subtracted (no slices exist there).
 """
 
 from __future__ import annotations
@@ -57,20 +68,27 @@ WINDOWS_SCHEMA = {
     "excluded_minutes": pl.Float64,
     "corrected_minutes": pl.Float64,
     "missing_minutes": pl.Float64,
+    "coverage": pl.Float64,
     "as_of": UTC_US,
 }
 
 
 def objective_windows(
-    objectives: pl.DataFrame, slices: pl.DataFrame, firing: pl.DataFrame, as_of: datetime
+    objectives: pl.DataFrame,
+    slices: pl.DataFrame,
+    firing: pl.DataFrame,
+    as_of: datetime,
+    measured_from: pl.DataFrame,
 ) -> pl.DataFrame:
     """Every objective's windows up to ``as_of``.
 
     Inputs: ``objectives`` (objectives_frame), ``slices`` (contract_id, objective_id,
     slice_start, good, total, excluded_minutes, corrected_minutes, missing_minutes),
     ``firing`` (contract_id, objective_id of objectives with a burn-rate alert firing at
-    as_of). Output: WINDOWS_SCHEMA,
-    sorted by objective and window_start.
+    as_of), ``measured_from`` (contract_id, objective_id, measured_from: each objective's
+    measurement start, see :func:`measurement_starts`; an objective missing from it has no
+    evidence).
+    Output: WINDOWS_SCHEMA, sorted by objective and window_start.
     """
     as_of = as_of.astimezone(UTC)
     daily = local_daily_totals(objectives, slices)
@@ -109,7 +127,8 @@ def objective_windows(
         .join(firing.select(*KEYS).unique().with_columns(firing=pl.lit(True)), on=KEYS, how="left")
     )
     return (
-        sums.with_columns(
+        _with_unobserved(sums, objectives, measured_from, as_of)
+        .with_columns(
             is_complete=pl.col("window_end") <= pl.lit(as_of, UTC_US),
             attainment=pl.when(pl.col("total") > 0).then(pl.col("good") / pl.col("total")),
             error_budget=(1 - pl.col("target")) * pl.col("total"),
@@ -130,10 +149,74 @@ def objective_windows(
     )
 
 
+def measurement_starts(objectives: pl.DataFrame, first_evidence: pl.DataFrame) -> pl.DataFrame:
+    """contract_id, objective_id, measured_from: where each objective's slices start (as
+    ``slices.objective_slices`` measures): the minute of its service's first evidence in its
+    evidence table (``first_evidence``: service, sli_method, first_ts), not before the contract's
+    effective start. Objectives without evidence are left out."""
+    return objectives.join(first_evidence, on=["service", "sli_method"]).select(
+        *KEYS,
+        measured_from=pl.max_horizontal(
+            pl.col("first_ts").dt.truncate("1m"), "effective_start"
+        ).cast(UTC_US),
+    )
+
+
+def _with_unobserved(
+    sums: pl.DataFrame,
+    objectives: pl.DataFrame,
+    measured_from: pl.DataFrame,
+    as_of: datetime,
+) -> pl.DataFrame:
+    """Window sums with the unobserved minutes before the measurement start counted per
+    ``missing_data`` and ``coverage`` (module docstring). Needs the sums' good, total,
+    excluded_minutes, corrected_minutes, missing_minutes, window_start and window_end."""
+
+    def minutes(start: pl.Expr, end: pl.Expr) -> pl.Expr:
+        return ((end - start).dt.total_seconds() / 60).clip(lower_bound=0)
+
+    start = pl.max_horizontal("window_start", "effective_start")
+    end = pl.min_horizontal("window_end", pl.lit(as_of, UTC_US), "effective_end")
+    # without evidence (no measured_from) the whole window is unobserved
+    unobserved = minutes(start, pl.min_horizontal(end, pl.col("measured_from").fill_null(end)))
+    missing_data = pl.col("missing_data")
+    timeslices = pl.col("budgeting") == "timeslices"
+    kept = minutes(start, end) - pl.col("excluded_minutes") - pl.col("corrected_minutes")
+    return (
+        sums.join(
+            objectives.select(
+                *KEYS, "effective_start", "effective_end", "budgeting", "missing_data"
+            ),
+            on=KEYS,
+        )
+        .join(measured_from.select(*KEYS, "measured_from"), on=KEYS, how="left")
+        .with_columns(unobserved=unobserved)
+        .with_columns(
+            good=pl.col("good")
+            + pl.when(timeslices & (missing_data == "good"))
+            .then(pl.col("unobserved"))
+            .otherwise(0),
+            total=pl.col("total")
+            + pl.when(timeslices & (missing_data != "excluded"))
+            .then(pl.col("unobserved"))
+            .otherwise(0),
+            missing_minutes=pl.col("missing_minutes") + pl.col("unobserved"),
+            coverage=pl.when(kept > 0).then(
+                (kept - pl.col("missing_minutes") - pl.col("unobserved")) / kept
+            ),
+        )
+    )
+
+
 def _status() -> pl.Expr:
     below = pl.col("attainment") < pl.col("target")
+    unobserved_is_bad = (pl.col("missing_data") == "bad") & (pl.col("unobserved") > 0)
     return (
-        pl.when(pl.col("attainment").is_null())
+        pl.when(pl.col("attainment").is_null() & unobserved_is_bad)
+        .then(
+            pl.when(pl.col("is_complete")).then(pl.lit("breached")).otherwise(pl.lit("breaching"))
+        )
+        .when(pl.col("attainment").is_null())
         .then(pl.lit("no_data"))
         .when(pl.col("is_complete"))
         .then(pl.when(below).then(pl.lit("breached")).otherwise(pl.lit("met")))

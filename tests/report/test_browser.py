@@ -1,5 +1,6 @@
-"""Every report page of the demo in headless Chromium: all charts drawn, no console error, no
-request leaving the file system; and proof, on a broken page, that the check catches each fault.
+"""Every report page of the demo in headless Chromium (through Playwright): all charts drawn, no
+console error, no request leaving the file system, nothing clipped or overlapping at 1280 and
+1600 px; and proof, on broken pages, that the check catches each fault.
 
 Chromium is required, not optional: without it these tests fail and say how to install it."""
 
@@ -13,12 +14,14 @@ import plotly.offline
 import pytest
 
 from pipelines.report.browser import (
+    LAYOUT_WIDTHS,
     VIEWPORT,
     Browser,
     BrowserError,
     chromium_executable,
     report_pages,
 )
+from pipelines.report.render import render_reports
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +53,7 @@ def test_every_demo_page_draws_all_charts_without_errors_or_network(
             f"{c.plots_with_svg}/{c.plot_divs} charts drawn",
             c.console_errors,
             c.external_requests,
+            c.layout_problems,
         )
         for name, c in checks.items()
         if not c.ok
@@ -128,3 +132,90 @@ def test_a_missing_chromium_is_an_error_naming_the_fix(monkeypatch: pytest.Monke
     monkeypatch.setenv("PLEDGE_CHROMIUM", "no-such-chromium-binary")
     with pytest.raises(BrowserError, match=r"run `make test` or `make browser`"):
         chromium_executable()
+
+
+def test_the_layout_check_catches_clipped_cells_overlapping_text_and_a_covered_title(
+    broken_page: Path, browser: Browser
+) -> None:
+    """At each width: a header cut by an ellipsis, a cell whose text overflows a fixed width, a
+    table wider than its scrolling box (its last column out of sight at 1280 px, not at 1600),
+    two chart labels printed over each other, and a long title under plotly's toolbar."""
+    page = broken_page.with_name("layout.html")
+    page.write_text(
+        """<!doctype html><html><head><script src="plotly.min.js"></script>
+<style>table { border-collapse: collapse; } td, th { border: 1px solid #ccc; }</style></head>
+<body>
+<table><tr>
+  <th style="max-width: 60px; overflow: hidden; white-space: nowrap; text-overflow: ellipsis">
+    Credits owed</th>
+  <td style="width: 50px; max-width: 50px; white-space: nowrap">12,000.00 EUR</td>
+</tr></table>
+<div style="overflow-x: auto"><table><tr>
+  <td style="min-width: 1400px">wide</td><th>Breach risk</th></tr></table></div>
+<div id="chart" class="plotly-graph-div" style="width: 600px; height: 300px"></div>
+<script>
+  Plotly.newPlot("chart", [{y: [1, 3, 2]}], {
+    title: {text: "A title long enough to run under the toolbar at the top right"},
+    annotations: [
+      {x: 1, y: 2, text: "page alert", showarrow: false},
+      {x: 1, y: 2, text: "threshold > 14.4", showarrow: false}],
+    margin: {t: 30}}, {modeBarButtonsToAdd: []});
+</script></body></html>""",
+        encoding="utf-8",
+    )
+    check = browser.check(page)
+    assert (check.plot_divs, check.plots_with_svg, check.console_errors) == (1, 1, ())
+    assert not check.ok
+    for width in LAYOUT_WIDTHS:
+        problems = [p for p in check.layout_problems if p.startswith(f"{width} px: ")]
+        text = "\n".join(problems)
+        assert 'cell "Credits owed" cut by text-overflow' in text
+        assert 'cell "12,000.00 EUR" clipped' in text
+        assert 'annotation "page alert" overlaps annotation "threshold > 14.4"' in text
+        assert 'the toolbar covers gtitle "A title long enough' in text
+    wide = [p for p in check.layout_problems if 'cell "Breach risk" cut off' in p]
+    assert [p.split(":")[0] for p in wide] == ["1280 px"]
+
+
+def test_the_portfolio_sorts_and_filters_offline(
+    tmp_path: Path, browser: Browser, contracts: list, tables: dict
+) -> None:
+    """The hand-made portfolio (conftest): trouble first; a text filter; status filters; a click
+    on Budget left sorts by it (-50%, 20%, 40%), a second click reverses, objectives without a
+    budget stay last."""
+    report = render_reports(tmp_path, contracts, tables)
+    errors: list[str] = []
+    requests: list[str] = []
+    with browser.open(report.index, errors, requests) as page:
+        rows = page.locator("#portfolio tbody tr")
+
+        def visible(column: int) -> list[str]:
+            return [
+                row.locator("th, td").nth(column).inner_text().strip()
+                for row in rows.all()
+                if row.is_visible()
+            ]
+
+        assert [row.get_attribute("data-status") for row in rows.all()] == [
+            "breaching", "at_risk", "no_data", "on_track",
+        ]  # fmt: skip
+        assert page.locator("#portfolio-shown").inner_text() == "4 of 4 shown"
+
+        page.fill("#portfolio-filter", "STORAGE")
+        assert visible(1) == ["Object storage probes succeed"]
+        assert page.locator("#portfolio-shown").inner_text() == "1 of 4 shown"
+        page.fill("#portfolio-filter", "")
+
+        page.uncheck("#portfolio-statuses input[value=no_data]")
+        page.uncheck("#portfolio-statuses input[value=on_track]")
+        assert [s.split("\n")[0] for s in visible(3)] == ["✖ Breaching", "▲ At risk"]
+        page.check("#portfolio-statuses input[value=no_data]")
+        page.check("#portfolio-statuses input[value=on_track]")
+
+        budget = page.locator("#portfolio thead th", has_text="Budget left").locator("button")
+        budget.click()
+        assert visible(6) == ["-50.0%", "20.0%", "40.0%", "—"]
+        budget.click()
+        assert visible(6) == ["40.0%", "20.0%", "-50.0%", "—"]
+        assert page.locator("#portfolio thead th[aria-sort]").inner_text() == "Budget left"
+    assert (errors, requests) == ([], [])

@@ -1,3 +1,4 @@
+import csv
 import shutil
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
@@ -104,6 +105,9 @@ WINDOWS = pl.DataFrame(
 ).join(OBJECTIVES.select("objective_id", "target"), on="objective_id").with_columns(
     contract_id=pl.lit("acme"), interval_low=pl.lit(None, pl.Float64),
     interval_high=pl.lit(None, pl.Float64), as_of=pl.lit(AS_OF, TS),
+    # week 43 (7 days + 1 hour, 10,140 min) lacks 30 minutes of evidence
+    coverage=pl.when(pl.col("missing_minutes") > 0).then(1 - 30 / 10_140)
+    .when(pl.col("unit") == "ratio").then(1.0),
 )  # fmt: skip
 
 # October's availability breach earns 10 %; week 40 earns 5 %, cut to 5 % by a cap (tier 8 %);
@@ -118,7 +122,7 @@ CREDITS = pl.DataFrame(
     schema=["objective_id", "window_label", "contract_window", "credit_pct", "credit_amount",
             "capped"],
     orient="row",
-).with_columns(contract_id=pl.lit("acme"), currency=pl.lit("EUR"))  # fmt: skip
+).with_columns(contract_id=pl.lit("acme"), currency=pl.lit("EUR"), is_complete=True)  # fmt: skip
 
 CORRECTIONS = pl.DataFrame(
     [
@@ -189,6 +193,15 @@ def test_monthly_totals_count_windows_credits_corrections_and_gaps():
     assert totals.credits == {"EUR": 7200.0}
 
 
+def test_a_window_still_running_owes_no_credit_in_the_summary():
+    # the same credits with October's availability window still running (as in a summary of
+    # the current month): only week 40's 2,400 EUR are owed
+    running = CREDITS.with_columns(is_complete=pl.col("window_label") != "2026-10")
+    rows = monthly_rows(OBJECTIVES, WINDOWS, running, CORRECTIONS, "acme", "2026-10")
+    totals = monthly_totals(rows, monthly_corrections(CORRECTIONS, rows))
+    assert totals.credits == {"EUR": 2400.0}
+
+
 def test_display_rows_show_each_figure_in_its_unit():
     rows = monthly_rows(OBJECTIVES, WINDOWS, CREDITS, CORRECTIONS, "acme", "2026-10")
     cells = [row["cells"] for row in display_rows(rows)]
@@ -199,7 +212,7 @@ def test_display_rows_show_each_figure_in_its_unit():
     ]  # fmt: skip
     assert cells[1][2:5] == ["≤ 8h", "10h 00m", "✖ Breached"]
     assert cells[2][6] == "2,400.00 EUR (5.0% of fee, capped)"
-    assert cells[3][8] == "30 min without evidence"
+    assert cells[3][8] == "30 min without evidence (coverage 99.7%)"
     assert cells[4][1:5] == ["no window ends in this month", "≥ 99.900%", "—", "—"]
     assert cells[5][3:5] == ["—", "? No data"] and cells[5][8] == "no data"
 
@@ -289,3 +302,23 @@ def test_the_monthly_summary_asset_writes_every_contract(
     assert metadata["months"].value == "2026-10"
     assert metadata["summaries"].value == len(list(html.parent.glob("*.html")))
     assert metadata["credits_EUR"].value == 4800.0
+
+
+HOSTILE_TITLE = '=HYPERLINK("http://evil.example/x","Open")'
+
+
+def test_a_hostile_objective_title_is_written_to_the_csv_as_text(tmp_path: Path):
+    objectives = OBJECTIVES.with_columns(
+        title=pl.when(pl.col("objective_id") == "latency")
+        .then(pl.lit(HOSTILE_TITLE))
+        .otherwise("title")
+    )
+    summary = write_monthly_summary(
+        tmp_path, CONTRACT, "2026-10", {**TABLES, "objectives": objectives}
+    )
+    with summary.csv.open(newline="", encoding="utf-8") as file:
+        cells = [cell for row in csv.reader(file) for cell in row]
+    assert "'" + HOSTILE_TITLE in cells
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "@", "\t", "\r")]
+    # Numbers stay numbers: the attainments read back as floats.
+    assert pl.read_csv(summary.csv, schema=MONTHLY_SCHEMA)["attainment"].drop_nulls().len() > 0

@@ -3,7 +3,10 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from pipelines.report import figures
+from pipelines.report.figures.budget import budget_burndown, budget_burndown_figure
+from pipelines.report.figures.burn import burn_rate_figure, hourly_burn_rates
+from pipelines.report.figures.style import figure_html
+from pipelines.report.figures.windows import window_figure
 
 
 def utc(*parts: int) -> datetime:
@@ -21,7 +24,7 @@ SLICES = pl.DataFrame(
 
 
 def test_budget_burndown_accumulates_bad_against_the_growing_budget_per_hour():
-    burndown = figures.budget_burndown(SLICES, 0.99, timedelta(minutes=5))
+    burndown = budget_burndown(SLICES, 0.99, timedelta(minutes=5))
     assert burndown["ts"].to_list() == [utc(2026, 3, 1, 0, 10), utc(2026, 3, 1, 1, 5)]
     assert burndown["bad"].to_list() == [1.0, 3.0]
     assert burndown["total"].to_list() == [200.0, 400.0]
@@ -31,14 +34,14 @@ def test_budget_burndown_accumulates_bad_against_the_growing_budget_per_hour():
 
 def test_budget_remaining_is_null_while_there_is_no_budget():
     empty_hour = SLICES.head(1).with_columns(pl.lit(0.0).alias("good"), pl.lit(0.0).alias("total"))
-    assert figures.budget_burndown(empty_hour, 0.99, timedelta(minutes=5))[
+    assert budget_burndown(empty_hour, 0.99, timedelta(minutes=5))[
         "budget_remaining"
     ].to_list() == [None]
 
 
 def test_budget_burndown_figure_draws_the_exhaustion_line_in_local_time():
-    burndown = figures.budget_burndown(SLICES, 0.99, timedelta(minutes=5))
-    figure = figures.budget_burndown_figure(
+    burndown = budget_burndown(SLICES, 0.99, timedelta(minutes=5))
+    figure = budget_burndown_figure(
         burndown, utc(2026, 2, 28, 23), utc(2026, 3, 31, 22), "Europe/Berlin"
     )
     remaining, bad, budget = figure.data
@@ -64,7 +67,7 @@ def test_hourly_burn_rates_keep_each_hours_peak_over_the_last_days():
         },
         schema_overrides={"ts": pl.Datetime("us", "UTC")},
     )
-    hourly = figures.hourly_burn_rates(burn_rates, days=14)
+    hourly = hourly_burn_rates(burn_rates, days=14)
     assert hourly["hour"].to_list() == [utc(2026, 3, 9, 20), utc(2026, 3, 9, 21)]
     assert hourly["burn_1h"].to_list() == [20.0, 0.5]
     assert hourly["burn_6h"].to_list() == [3.0, 1.0]
@@ -74,9 +77,7 @@ def test_burn_rate_figure_has_both_lines_the_thresholds_and_the_alert_episode(ta
     paylane = pl.col("objective_id") == "payments-availability"
     burn_rates, alerts = tables["burn_rates"].filter(paylane), tables["alerts"].filter(paylane)
     thresholds = [("page: 1h & 5m", 14.4), ("page: 6h & 30m", 6.0), ("ticket: 3d & 6h", 1.0)]
-    figure = figures.burn_rate_figure(
-        figures.hourly_burn_rates(burn_rates), alerts, thresholds, "America/New_York"
-    )
+    figure = burn_rate_figure(hourly_burn_rates(burn_rates), alerts, thresholds, "America/New_York")
     assert [trace.name for trace in figure.data] == [
         "6h burn rate (hourly max)",
         "1h burn rate (hourly max)",
@@ -88,12 +89,19 @@ def test_burn_rate_figure_has_both_lines_the_thresholds_and_the_alert_episode(ta
     # Started 20:00 UTC = 16:00 EDT; still firing, so it runs to the end of the last hour drawn.
     assert episode.x0 == datetime(2026, 3, 9, 16)
     assert episode.x1 == datetime(2026, 3, 10, 9)
-    assert "page alert" in [annotation.text for annotation in figure.layout.annotations]
+    # Named in the legend (labels on the plot printed over each other), each name once.
+    assert [shape.name for shape in figure.layout.shapes if shape.showlegend] == [
+        "threshold page: 1h & 5m > 14.4",
+        "threshold page: 6h & 30m > 6",
+        "threshold ticket: 3d & 6h > 1",
+        "page alert",
+    ]
+    assert figure.layout.annotations == ()
 
 
 def test_window_figure_tells_status_by_label_and_pattern_in_window_order(tables):
     windows = tables["windows"].filter(pl.col("objective_id") == "compute-availability")
-    figure = figures.window_figure(windows.reverse(), "Europe/Berlin")
+    figure = window_figure(windows.reverse(), "Europe/Berlin")
     bars = [trace for trace in figure.data if trace.type == "bar"]
     assert [bar.name for bar in bars] == ["✔ Met", "✖ Breached", "● On track"]
     breached = bars[1]
@@ -122,15 +130,15 @@ def test_window_figure_marks_windows_without_data(tables):
             .alias("attainment"),
         )
     )
-    figure = figures.window_figure(windows, "Europe/Berlin")
+    figure = window_figure(windows, "Europe/Berlin")
     (marker,) = [trace for trace in figure.data if trace.type == "scatter" and trace.mode == "text"]
     assert marker.x == ("2026-01",)
     assert marker.text == ("? No data",)
 
 
 def test_figure_html_is_a_fragment_without_plotly_js(tables):
-    figure = figures.window_figure(tables["windows"].head(2), "UTC")
-    html = figures.figure_html(figure, "chart-x")
+    figure = window_figure(tables["windows"].head(2), "UTC")
+    html = figure_html(figure, "chart-x")
     assert 'id="chart-x"' in html
     assert "<html" not in html and "<script src" not in html
     assert len(html) < 20_000
@@ -140,8 +148,8 @@ def test_burn_rate_figure_marks_the_anomalies_from_the_first_hour_drawn(tables):
     paylane = pl.col("objective_id") == "payments-availability"
     burn_rates, alerts = tables["burn_rates"].filter(paylane), tables["alerts"].filter(paylane)
     anomalies = tables["anomalies"].filter(pl.col("member") == "payments-api")
-    figure = figures.burn_rate_figure(
-        figures.hourly_burn_rates(burn_rates), alerts, [], "America/New_York", anomalies
+    figure = burn_rate_figure(
+        hourly_burn_rates(burn_rates), alerts, [], "America/New_York", anomalies
     )
     (markers,) = [trace for trace in figure.data if trace.name == "anomaly: error_ratio"]
     # 20:15 and 20:40 UTC in New York; the one of 2026-03-07 precedes the first hour drawn.

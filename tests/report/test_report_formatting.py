@@ -1,6 +1,9 @@
 from datetime import UTC, datetime, timedelta
 
 from pipelines.report.formatting import (
+    budget_sentence,
+    coverage_warning,
+    credit_forecast_sentence,
     format_amount,
     format_attainment,
     format_elapsed,
@@ -72,3 +75,57 @@ def test_insufficient_data_has_its_own_label_symbol_and_colour():
     others = [status_style(status) for status in ("no_data", "met", "at_risk", "breaching")]
     assert style.colour not in {other.colour for other in others}
     assert style.symbol not in {other.symbol for other in others}
+
+
+def test_the_budget_sentence_follows_the_state():
+    december = {
+        "window_end": datetime(2026, 12, 31, 23, tzinfo=UTC),
+        "error_budget": 2_160.0,
+        "total": 4_320_000.0,
+    }
+    # the issue's case: a budget already gone reads as exhausted, never "-358.7% left …
+    # expected to run out"
+    gone = {**december, "budget_remaining": -3.587,
+            "predicted_exhaustion_at": datetime(2026, 12, 10, tzinfo=UTC)}  # fmt: skip
+    since = datetime(2026, 12, 3, 14, tzinfo=UTC)
+    assert budget_sentence(gone, "Europe/Berlin", since) == (
+        "error budget exhausted since 2026-12-03 15:00 CET (458.7% of it used)"
+    )
+    assert budget_sentence(gone, "Europe/Berlin") == "error budget exhausted (458.7% of it used)"
+    left = {**december, "budget_remaining": 0.4,
+            "predicted_exhaustion_at": datetime(2026, 12, 10, 9, tzinfo=UTC)}  # fmt: skip
+    assert budget_sentence(left, "UTC") == (
+        "40.0% of the error budget left, expected to run out 2026-12-10 09:00 UTC"
+    )
+    assert budget_sentence({**left, "predicted_exhaustion_at": None}, "UTC") == (
+        "40.0% of the error budget left"
+    )
+    # backups (a duration statistic) have no error budget, whatever the prediction says
+    backup = {"budget_remaining": None, "error_budget": None, "total": 31.0,
+              "predicted_exhaustion_at": datetime(2026, 12, 10, tzinfo=UTC)}  # fmt: skip
+    assert budget_sentence(backup, "UTC") == "no error budget for this objective kind"
+    perfect = {"budget_remaining": None, "error_budget": 0.0, "total": 12.0}
+    assert budget_sentence(perfect, "UTC") == "no error budget (a 100% target allows no failure)"
+
+
+def test_the_credit_forecast_is_labelled_as_one():
+    forecast = {"tier_below": 0.9995, "tier_credit": 0.10, "credit_pct": 0.10,
+                "credit_amount": 4800.0, "currency": "EUR", "probability": 0.62}  # fmt: skip
+    assert credit_forecast_sentence(forecast) == (
+        "Forecast, not owed: 10% tier expected (below 99.950%), 4,800.00 EUR; "
+        "62% chance of this tier or a worse one"
+    )
+    capped = {**forecast, "tier_credit": 0.25, "credit_pct": 0.15, "credit_amount": 7200.0}
+    assert credit_forecast_sentence(capped) == (
+        "Forecast, not owed: 25% tier expected (below 99.950%), 7,200.00 EUR (capped to 15% of "
+        "the fee); 62% chance of this tier or a worse one"
+    )
+    none = {**forecast, "tier_below": None, "tier_credit": None, "credit_amount": 0.0,
+            "probability": 0.04}  # fmt: skip
+    assert credit_forecast_sentence(none) == "Forecast: no credit expected; 4% chance of one"
+
+
+def test_low_coverage_gets_a_warning():
+    assert coverage_warning(0.25) == "Only 25.0% of this window's time has evidence"
+    assert coverage_warning(0.9) is None
+    assert coverage_warning(None) is None

@@ -8,7 +8,7 @@ import pytest
 from markupsafe import escape
 
 from pipelines.predict.risk import BREACH_RISK_SCHEMA, unknown_without_enough_data
-from pipelines.report import figures
+from pipelines.report.figures.windows import window_figure, windows_drawn
 from pipelines.report.render import render_reports
 from pipelines.report.summary import objective_summary, ticket_figures
 from pipelines.sla.intervals import INTERVAL_METHOD
@@ -70,7 +70,8 @@ def test_mttr_reads_as_durations_against_an_upper_bound(page):
     section = _section(page, "mttr")
     assert "mean 3d 12h against a target of ≤ 3d over 2 items" in section
     windows = section.split(WINDOWS_TABLE)[1]
-    assert _cells(windows, "2026-02")[4:6] == ["2d 7h", "≤ 3d"]
+    # measured, coverage (none: judged on items, not time), target
+    assert _cells(windows, "2026-02")[4:7] == ["2d 7h", "—", "≤ 3d"]
     assert "259200" not in section and "25920000" not in "".join(page.values())
     # The leading no-data window is in the table but not in the chart.
     assert "2026-01" in windows
@@ -120,18 +121,18 @@ def test_windows_drawn_skip_the_no_data_runs_around_the_data_but_keep_the_curren
             "status": ["no_data", "met", "no_data", "breached", "no_data", "no_data"],
         }
     ).with_columns(pl.col("window_start").str.to_datetime(time_zone="UTC"))
-    assert figures.windows_drawn(frame)["window_label"].to_list() == ["02", "03", "04", "06"]
-    assert figures.windows_drawn(frame.with_columns(status=pl.lit("no_data"))).is_empty()
+    assert windows_drawn(frame)["window_label"].to_list() == ["02", "03", "04", "06"]
+    assert windows_drawn(frame.with_columns(status=pl.lit("no_data"))).is_empty()
 
 
 def test_nps_chart_has_the_interval_as_error_bars_and_durations_in_hours(desk_tables):
     windows = desk_tables["windows"]
-    nps = figures.window_figure(windows.filter(pl.col("objective_id") == "nps"), "UTC", "points")
+    nps = window_figure(windows.filter(pl.col("objective_id") == "nps"), "UTC", "points")
     met = next(trace for trace in nps.data if trace.name == "✔ Met")
     assert met.y == (24.0,)
     assert met.error_y.array == pytest.approx((17.6,))
     assert met.error_y.arrayminus == pytest.approx((15.6,))
-    mttr = figures.window_figure(
+    mttr = window_figure(
         windows.filter(pl.col("objective_id") == "mttr"), "UTC", "duration", "mean"
     )
     assert next(trace for trace in mttr.data if trace.name == "target").y == (72.0, 72.0, 72.0)
@@ -155,6 +156,7 @@ def test_an_item_prediction_is_told_in_the_objectives_unit(
             "expected_measured": [302_400.0],
             "measured_low": [259_200.0],
             "measured_high": [345_600.0],
+            "target": [259_200.0],
         },
         schema_overrides={
             "expected_attainment": pl.Float64,

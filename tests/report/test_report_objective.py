@@ -9,7 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines.report import figures
+from pipelines.report.figures.budget import forecast_cone
+from pipelines.report.figures.overview import budget_overview_figure
+from pipelines.report.figures.timeline import timeline_events, timeline_figure
 from pipelines.report.formatting import STATUS_STYLES, UNKNOWN_STATUS
 from pipelines.report.render import ReportSet, render_reports
 from pipelines.report.summary import objective_summary
@@ -52,7 +54,7 @@ def _figure(page: str, div_id: str) -> dict:
 
 
 def test_forecast_cone_adds_the_expected_bad_and_opens_to_the_simulated_percentiles(tables):
-    cone = figures.forecast_cone(tables["forecasts"], CURRENT, PREDICTION)
+    cone = forecast_cone(tables["forecasts"], CURRENT, PREDICTION)
     assert cone["ts"].to_list() == [
         utc(2026, 3, 10, 12),
         utc(2026, 3, 10, 13),
@@ -73,15 +75,15 @@ def test_forecast_cone_adds_the_expected_bad_and_opens_to_the_simulated_percenti
 
 
 def test_forecast_cone_without_a_prediction_or_a_forecast(tables):
-    without_band = figures.forecast_cone(tables["forecasts"], CURRENT, None)
+    without_band = forecast_cone(tables["forecasts"], CURRENT, None)
     assert without_band["expected"].len() == 3 and without_band["low"].is_null().all()
     # Only a volume forecast (e.g. series other than volume and bad_ratio): no cone at all.
     volume_only = tables["forecasts"].filter(pl.col("series") == "volume")
-    assert figures.forecast_cone(volume_only, CURRENT, PREDICTION).is_empty()
-    assert figures.forecast_cone(tables["forecasts"].clear(), CURRENT, PREDICTION).is_empty()
+    assert forecast_cone(volume_only, CURRENT, PREDICTION).is_empty()
+    assert forecast_cone(tables["forecasts"].clear(), CURRENT, PREDICTION).is_empty()
     # Hours already over by the as-of time are left out.
     later = {**CURRENT, "as_of": utc(2026, 3, 10, 13, 30)}
-    assert figures.forecast_cone(tables["forecasts"], later, None)["ts"].to_list() == [
+    assert forecast_cone(tables["forecasts"], later, None)["ts"].to_list() == [
         utc(2026, 3, 10, 13, 30),
         utc(2026, 3, 10, 14),
     ]
@@ -138,7 +140,7 @@ def test_timeline_events_keep_what_overlaps_the_period_in_time_order():
         },
         schema_overrides={"corrected_from": TS, "corrected_until": TS},
     )
-    events = figures.timeline_events(
+    events = timeline_events(
         alerts, incidents, tickets, anomalies, maintenance, corrections, start, end
     )
     assert events.rows() == [
@@ -150,7 +152,7 @@ def test_timeline_events_keep_what_overlaps_the_period_in_time_order():
         ("Anomaly", utc(2026, 3, 9, 19, 45), None, "error_ratio anomalous: 0.05 (score 0.97)"),
         ("Alert", utc(2026, 3, 9, 20), None, "page alert, peak burn rate 18.5×"),
     ]  # fmt: skip
-    figure = figures.timeline_figure(events, start, end, "UTC")
+    figure = timeline_figure(events, start, end, "UTC")
     lanes = [trace.name for trace in figure.data if trace.mode == "markers"]
     assert lanes == [
         "Alert", "Security incident", "Breached ticket", "Anomaly", "Maintenance", "Correction"
@@ -161,7 +163,7 @@ def test_timeline_events_keep_what_overlaps_the_period_in_time_order():
 
 def test_budget_overview_draws_a_bar_per_objective_clipped_and_labelled(tables):
     summary = objective_summary(tables["objectives"], tables["windows"], tables["breach_risk"])
-    figure = figures.budget_overview_figure(summary, "objective_id")
+    figure = budget_overview_figure(summary, "objective_id")
     bars = {trace.name: trace for trace in figure.data if trace.type == "bar"}
     assert list(bars) == ["✖ Breaching", "▲ At risk", "? No data", "● On track"]
     assert bars["✖ Breaching"].x == (-0.5,) and bars["▲ At risk"].x == (0.2,)
@@ -177,7 +179,7 @@ def test_budget_overview_draws_a_bar_per_objective_clipped_and_labelled(tables):
         "compute-availability", "api-availability", "storage-uptime", "payments-availability"
     )  # fmt: skip
     below = summary.with_columns(budget_remaining=pl.lit(-3.0))
-    clipped = figures.budget_overview_figure(below, "objective_id")
+    clipped = budget_overview_figure(below, "objective_id")
     assert {x for trace in clipped.data if trace.type == "bar" for x in trace.x} == {-1.0}
 
 

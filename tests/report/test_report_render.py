@@ -1,6 +1,7 @@
 import re
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from pipelines.report.paths import objective_page_name
@@ -231,7 +232,9 @@ def test_breach_risk_is_shown_where_predicted(tmp_path, contracts, tables):
     )
     page = _objective_page(report, "acme-cloud", "storage-uptime")
     assert "Breach risk 62%: expected to end at 99.885%" in page
-    assert "(99.810% … 99.930%), error budget expected to run out 2026-03-20 15:00 CET." in page
+    assert "(99.810% … 99.930%)." in page
+    # the budget sentence, from the budget's state, says when it is expected to run out
+    assert "of the error budget left, expected to run out 2026-03-20 15:00 CET." in page
 
 
 def test_objective_page_shows_the_latest_root_cause_hints_escaped_in_the_contract_zone(report):
@@ -294,3 +297,34 @@ def test_capacity_of_the_contracts_services_and_the_portfolios_services_running_
     assert capacity_rows(index) == [
         ("payments-api", "100", "80", "0.50%/day", "2026-05-01", "2026-04-10")
     ]
+
+
+def test_the_running_window_is_forecast_apart_and_low_coverage_warned(tmp_path, contracts, tables):
+    # storage-uptime's 2026-03 is running: its credit so far is listed as not owed, and the
+    # prediction (expected 99.885% < 99.9%, p_breach 62%) puts it in the 25% tier of 48,000 EUR,
+    # cut to 15% (7,200 EUR) by the contract's credit_cap
+    running = tables["credits"].filter(pl.col("objective_id") == "storage-uptime").head(1)
+    running = running.with_columns(
+        window_label=pl.lit("2026-03"), is_complete=pl.lit(False), credit_amount=pl.lit(0.0)
+    )
+    windows = tables["windows"].with_columns(
+        coverage=pl.when(
+            pl.col("objective_id") == "storage-uptime", pl.col("window_label") == "2026-03"
+        ).then(0.25)
+    )
+    report = render_reports(
+        tmp_path,
+        contracts,
+        {**tables, "credits": pl.concat([tables["credits"], running]), "windows": windows},
+    )
+    forecast = (
+        "Forecast, not owed: 25% tier expected (below 99.900%), 7,200.00 EUR (capped to 15% of "
+        "the fee); 62% chance of this tier or a worse one."
+    )
+    contract = report.contract_pages["acme-cloud"].read_text(encoding="utf-8")
+    assert f"Object storage probes succeed, 2026-03: {forecast}" in contract
+    assert "2026-03 (current: so far, not owed)" in contract
+    assert "⚠ coverage 25.0%" in contract
+    page = _objective_page(report, "acme-cloud", "storage-uptime")
+    assert forecast in page
+    assert "⚠ Only 25.0% of this window&#39;s time has evidence" in page

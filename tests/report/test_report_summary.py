@@ -4,6 +4,7 @@ import polars as pl
 
 from pipelines.report.summary import (
     LOW_BUDGET,
+    budget_exhausted_since,
     by_urgency,
     capacity_running_out,
     contract_order,
@@ -65,6 +66,26 @@ def test_contracts_sort_by_their_most_urgent_objective(tables):
 def test_credits_owed_sum_every_window_per_contract_and_currency(tables):
     owed = credits_owed(tables["credits"])
     assert owed.rows() == [("acme-cloud", "EUR", 12000.0, 2), ("paylane", "USD", 0.0, 0)]
+
+
+def test_credits_owed_leave_out_the_running_window(tables):
+    # the case: a running window's credit (storage-uptime 2026-01 here, 7,200 EUR) is
+    # not owed until the window is complete
+    running = tables["credits"].with_columns(
+        is_complete=(pl.col("objective_id") != "storage-uptime")
+    )
+    assert credits_owed(running).rows() == [
+        ("acme-cloud", "EUR", 4800.0, 1),
+        ("paylane", "USD", 0.0, 0),
+    ]
+
+
+def test_the_budget_is_exhausted_since_the_start_of_its_last_stretch_below_zero():
+    hours = [utc(2026, 12, 1, hour) for hour in range(1, 6)]
+    burndown = pl.DataFrame({"ts": hours, "budget_remaining": [0.5, -0.1, 0.2, -0.3, -0.8]})
+    assert budget_exhausted_since(burndown) == utc(2026, 12, 1, 4)
+    assert budget_exhausted_since(burndown.head(3)) is None
+    assert budget_exhausted_since(burndown.tail(2)) == utc(2026, 12, 1, 4)
 
 
 def test_root_cause_hints_keep_the_latest_five_episodes_and_their_three_best_hints(tables):

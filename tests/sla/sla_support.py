@@ -90,6 +90,16 @@ EMPTY = {
 }
 
 
+def first_evidence_of(**evidence: pl.DataFrame) -> pl.DataFrame:
+    """service, sli_method, first_ts of evidence frames ``requests``/``probes``/``histogram``."""
+    return pl.concat(
+        frame.group_by("service")
+        .agg(first_ts=pl.col("ts").min())
+        .with_columns(sli_method=pl.lit(method))
+        for method, frame in evidence.items()
+    )
+
+
 def slices_of(
     contracts: list[Contract],
     start: datetime,
@@ -100,12 +110,7 @@ def slices_of(
     """objective_slices over [start, end) with evidence ``requests``/``probes``/``histogram``;
     first evidence taken from the frames given."""
     frames = {**EMPTY, **evidence}
-    first = pl.concat(
-        frame.group_by("service")
-        .agg(first_ts=pl.col("ts").min())
-        .with_columns(sli_method=pl.lit(method))
-        for method, frame in frames.items()
-    )
+    first = first_evidence_of(**frames)
     excluded = excluded_minutes(exclusion_intervals(contracts, start, end), start, end)
     return objective_slices(
         objectives_frame(contracts),

@@ -12,7 +12,7 @@ from pipelines.sla.corrections import corrected_minutes, corrections_frame, drop
 from pipelines.sla.objectives import excluded_minutes, exclusion_intervals, objectives_frame
 from pipelines.sla.outcomes import OUTCOMES_SCHEMA
 from pipelines.sla.slices import objective_slices
-from pipelines.sla.windows import objective_windows
+from pipelines.sla.windows import measurement_starts, objective_windows
 
 API = {"id": "avail", "sli": {"kind": "availability"}, "window": "day"}
 WEB = {"id": "web-avail", "service": "web", "sli": {"kind": "availability"}, "window": "day"}
@@ -39,7 +39,8 @@ def corrected_windows(
         end,
         corrected=corrected_minutes(corrections_frame([contract]), start, end),
     )
-    return slices, objective_windows(objectives, slices, NO_FIRING, end)
+    measured_from = measurement_starts(objectives, first)
+    return slices, objective_windows(objectives, slices, NO_FIRING, end, measured_from)
 
 
 def outage(service: str = "api") -> pl.DataFrame:
@@ -135,7 +136,7 @@ def test_a_correction_across_a_local_midnight_corrects_both_days() -> None:
     assert by_local_day == [(date(2026, 3, 10), 30), (date(2026, 3, 11), 30)]
 
 
-def test_a_timeslice_starting_in_a_correction_is_corrected_whole() -> None:
+def test_a_timeslice_loses_only_its_corrected_minutes() -> None:
     # 5-minute probe slices; the correction 10:02–10:07 covers the start of the 10:05 slice only.
     probe = {
         "id": "avail",
@@ -169,10 +170,10 @@ def test_a_timeslice_starting_in_a_correction_is_corrected_whole() -> None:
     assert slices.select(
         "slice_start", "good", "total", "corrected_minutes", "missing_minutes"
     ).rows() == [
-        # 10:00: 10:02–10:04 corrected; 10:00 and 10:01 up → good slice.
-        (utc(2026, 3, 2, 10, 0), 5.0, 5.0, 3.0, 0.0),
-        # 10:05: its start is corrected → corrected whole (10:07–10:09 would have been bad).
-        (utc(2026, 3, 2, 10, 5), 0.0, 0.0, 5.0, 0.0),
+        # 10:00: 10:02–10:04 corrected; 10:00 and 10:01 up → good slice of 2 kept minutes.
+        (utc(2026, 3, 2, 10, 0), 2.0, 2.0, 3.0, 0.0),
+        # 10:05: 10:05, 10:06 corrected; 10:07–10:09 down → bad slice of 3 kept minutes.
+        (utc(2026, 3, 2, 10, 5), 0.0, 3.0, 2.0, 0.0),
         (utc(2026, 3, 2, 10, 10), 5.0, 5.0, 0.0, 0.0),
     ]
 

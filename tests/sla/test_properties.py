@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sla_support import NO_FIRING, UTC_US, make_contract, utc
 
-from pipelines.sla.objectives import objectives_frame
+from pipelines.sla.objectives import KEYS, objectives_frame
 from pipelines.sla.windows import objective_windows
 
 START = utc(2026, 3, 20)  # spans the Berlin DST change of 29 March
@@ -39,7 +39,9 @@ def test_attainment_is_a_share_and_windows_partition_the_slices(rows, window) ->
         schema_overrides={"slice_start": UTC_US},
     )
     as_of = START + timedelta(days=14)
-    windows = objective_windows(objectives_frame([contract]), slices, NO_FIRING, as_of)
+    objectives = objectives_frame([contract])
+    measured_from = objectives.select(*KEYS, measured_from=pl.lit(START, UTC_US))
+    windows = objective_windows(objectives, slices, NO_FIRING, as_of, measured_from)
     assert windows["total"].sum() == slices["total"].sum()
     assert windows["good"].sum() == slices["good"].sum()
     attainment = windows["attainment"].drop_nulls()

@@ -116,7 +116,7 @@ def test_probe_timeslices_share_of_checks_and_missing_data() -> None:
     }
 
 
-def test_timeslice_excluded_when_its_start_falls_in_an_exclusion() -> None:
+def test_a_timeslice_loses_only_its_excluded_minutes() -> None:
     contract = make_contract(
         [
             {
@@ -132,11 +132,51 @@ def test_timeslice_excluded_when_its_start_falls_in_an_exclusion() -> None:
     slices = slices_of(
         [contract], utc(2026, 3, 1), utc(2026, 3, 2), utc(2026, 3, 1, 0, 10), probes=rows
     )
-    # 00:00 slice: 00:03, 00:04 excluded, judged on 00:00–00:02 (bad); 00:05 slice: start excluded.
+    # 00:00 slice: 00:03, 00:04 excluded, judged on 00:00–00:02 (bad), counting those 3 minutes;
+    # 00:05 slice: 00:05, 00:06 excluded, judged on 00:07–00:09 (bad), 3 minutes.
     assert slices.select("good", "total", "excluded_minutes").rows() == [
-        (0.0, 5.0, 2.0),
-        (0.0, 0.0, 5.0),
+        (0.0, 3.0, 2.0),
+        (0.0, 3.0, 2.0),
     ]
+
+
+def test_errors_just_after_a_maintenance_off_the_slice_boundary_count() -> None:
+    # The case: maintenance 09:02–09:13, 30% errors in 09:13–09:14, 5-minute slices.
+    # The 09:10 slice keeps 09:13 and 09:14 (15% errors: bad) and counts 2 minutes; the day has
+    # 1440 − 11 = 1429 kept minutes, 2 of them bad: 1427 / 1429 = 99.86% (not 100%).
+    timeslices = {
+        "id": "slices",
+        "sli": {"kind": "availability", "evidence": "requests"},
+        "budgeting": {"method": "timeslices", "slice": "5m", "slice_target": "99%"},
+        "window": "day",
+    }
+    contract = make_contract(
+        [timeslices, {**AVAILABILITY, "window": "day"}],
+        time_zone="UTC",
+        exclusions=[{"reason": "m", "start": "2026-03-01T09:02", "end": "2026-03-01T09:13"}],
+    )
+    day = utc(2026, 3, 1)
+    rows = pl.concat(
+        [
+            requests(day, 9 * 60 + 13, total=100, errors=0),
+            requests(utc(2026, 3, 1, 9, 13), 1, total=100, errors=30),
+            requests(utc(2026, 3, 1, 9, 14), 14 * 60 + 46, total=100, errors=0),
+        ]
+    )
+    slices = slices_of([contract], day, day + timedelta(days=1), utc(2026, 3, 2), requests=rows)
+    totals = dict(
+        slices.group_by("objective_id")
+        .agg(pl.struct(pl.col("good", "total", "excluded_minutes").sum()))
+        .rows()
+    )
+    assert totals["slices"] == {"good": 1427.0, "total": 1429.0, "excluded_minutes": 11.0}
+    assert f"{totals['slices']['good'] / totals['slices']['total']:.2%}" == "99.86%"
+    # the occurrences objective on the same data counts the 30 errors too
+    assert totals["avail"] == {"good": 142_870.0, "total": 142_900.0, "excluded_minutes": 11.0}
+    ten_past = slices.filter(
+        pl.col("objective_id") == "slices", pl.col("slice_start") == utc(2026, 3, 1, 9, 10)
+    )
+    assert ten_past.select("good", "total", "excluded_minutes").row(0) == (0.0, 2.0, 3.0)
 
 
 CUMULATIVE = pl.DataFrame(

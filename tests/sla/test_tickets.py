@@ -273,6 +273,29 @@ def test_a_cancelled_ticket_is_not_counted():
     assert timer_outcomes(frame).is_empty()
 
 
+def test_a_cancel_after_the_first_response_keeps_the_response():
+    # the case: picked up in 5 minutes, cancelled 13 hours later; a cancel stops only a
+    # timer still running (ServiceNow), so the completed first response stays counted
+    log = events(
+        ("T1", "2026-03-09 09:00", "New", P3),
+        ("T1", "2026-03-09 09:05", "Active", P3),
+        ("T1", "2026-03-09 22:05", "Cancelled", P3),
+        ("T2", "2026-03-09 09:00", "New", P3),  # cancelled before any response: not counted
+        ("T2", "2026-03-09 09:30", "Cancelled", P3),
+    )
+    contract, goal = desk({"kind": "response_time", "threshold": "1h"})
+    frame = ticket_timers(log, contract, goal, berlin("2026-03-10 00:00"))
+    rows = {row["ticket_id"]: row for row in frame.iter_rows(named=True)}
+    assert (
+        rows["T1"]["timer_state"],
+        rows["T1"]["stopped_at"],
+        rows["T1"]["business_seconds"],
+        rows["T1"]["breached"],
+    ) == ("completed", berlin("2026-03-09 09:05"), 5 * 60, False)
+    assert rows["T2"]["timer_state"] == "cancelled"
+    assert timer_outcomes(frame)["item_id"].to_list() == ["T1"]
+
+
 def test_start_states_and_reset_states():
     sli = {
         "kind": "response_time",

@@ -6,17 +6,28 @@ from datetime import timedelta
 
 import polars as pl
 import pytest
-from sla_support import NO_FIRING, make_contract, probes, requests, slices_of, utc
+from sla_support import (
+    EMPTY,
+    NO_FIRING,
+    first_evidence_of,
+    make_contract,
+    probes,
+    requests,
+    slices_of,
+    utc,
+)
 
 from pipelines.sla.objectives import objectives_frame
-from pipelines.sla.windows import objective_windows
+from pipelines.sla.windows import measurement_starts, objective_windows
 
 AVAILABILITY = {"id": "avail", "sli": {"kind": "availability", "evidence": "requests"}}
 
 
 def windows_of(contract, start, end, as_of, firing=NO_FIRING, **evidence) -> pl.DataFrame:
     slices = slices_of([contract], start, end, as_of, **evidence)
-    return objective_windows(objectives_frame([contract]), slices, firing, as_of)
+    objectives = objectives_frame([contract])
+    measured_from = measurement_starts(objectives, first_evidence_of(**{**EMPTY, **evidence}))
+    return objective_windows(objectives, slices, firing, as_of, measured_from)
 
 
 def by_label(windows: pl.DataFrame) -> dict[str, dict]:
@@ -222,3 +233,57 @@ def test_autumn_dst_day_lasts_25_hours() -> None:
     day = windows["2026-10-25"]
     assert day["window_end"] - day["window_start"] == timedelta(hours=25)
     assert day["total"] == 1500
+
+
+def test_unobserved_time_counts_from_the_effective_start_and_coverage() -> None:
+    # Effective from 1 March (UTC); evidence only from 18:00: 1080 of the day's 1440 minutes
+    # are unobserved. Timeslices under missing_data: bad count them bad (360 / 1440 = 25%);
+    # occurrences have no events there (attainment 100%) but show coverage 25%; an objective
+    # whose service has no evidence at all is breached under missing_data: bad, not met.
+    def probe_slices(objective_id: str, service: str) -> dict:
+        return {
+            "id": objective_id,
+            "service": service,
+            "sli": {"kind": "availability", "evidence": "probes"},
+            "budgeting": {"method": "timeslices", "slice": "5m", "slice_target": "50%"},
+            "missing_data": "bad",
+            "window": "day",
+        }
+
+    contract = make_contract(
+        [
+            probe_slices("up", "api"),
+            probe_slices("silent", "web"),
+            {**AVAILABILITY, "window": "day"},
+        ],
+        time_zone="UTC",
+        effective={"from": "2026-03-01"},
+    )
+    evening = utc(2026, 3, 1, 18)
+    evidence = {
+        "requests": requests(evening, 360, total=10, errors=0),
+        "probes": probes(evening, 360, [True]),
+    }
+    as_of = utc(2026, 3, 2)
+    slices = slices_of([contract], utc(2026, 3, 1), as_of, as_of, **evidence)
+    objectives = objectives_frame([contract])
+    windows = objective_windows(
+        objectives,
+        slices,
+        NO_FIRING,
+        as_of,
+        measurement_starts(objectives, first_evidence_of(**evidence)),
+    ).filter(pl.col("window_label") == "2026-03-01")
+    rows = {row["objective_id"]: row for row in windows.iter_rows(named=True)}
+    up, avail, silent = rows["up"], rows["avail"], rows["silent"]
+    assert (up["good"], up["total"], up["attainment"], up["status"]) == (
+        360.0,
+        1440.0,
+        0.25,
+        "breached",
+    )
+    assert (up["missing_minutes"], up["coverage"]) == (1080.0, 0.25)
+    assert (avail["attainment"], avail["status"], avail["coverage"]) == (1.0, "met", 0.25)
+    assert avail["missing_minutes"] == 1080.0
+    assert (silent["total"], silent["attainment"], silent["status"]) == (1440.0, 0.0, "breached")
+    assert silent["coverage"] == 0.0
