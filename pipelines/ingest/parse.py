@@ -6,9 +6,9 @@ lost on the way in; Parquet keeps its types. A CSV line that cannot be decoded, 
 quoting or has a field count other than the header's is rejected on its own (a blank line is
 skipped: no row); every other line goes on. Every canonical field is then parsed with
 vectorised expressions and each row is checked against a fixed list of rules
-(``rows.REASONS``, in order: a row is rejected for the first rule it breaks). Valid rows come out typed, timestamps as instants in UTC;
-the others come out as rejects with their line number and their values as JSON, so nothing is
-dropped silently.
+(``rows.REASONS``, in order: a row is rejected for the first rule it breaks). Valid rows come
+out typed, timestamps as instants in UTC; the others come out as rejects with their line number
+and their values as JSON, so nothing is dropped silently.
 
 Line numbers: a CSV record's line is the 1-based physical line it starts on, the header being
 line 1 (a blank line counts, though it is no row). Parquet rows are numbered from 1.
