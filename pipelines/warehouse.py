@@ -105,3 +105,18 @@ def replace_rows(
         for table, where_sql, params, frame in writes:
             con.execute(f"DELETE FROM {table} WHERE {where_sql}", list(params))
             insert_frame(con, table, frame)
+
+
+def replace_with_query(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    where_sql: str,
+    where_params: Sequence[Any],
+    select_sql: str,
+) -> None:
+    """Delete the rows of ``table`` matching ``where_sql``, then insert the rows of
+    ``select_sql`` (by column name), in one transaction and without the rows leaving DuckDB: the
+    write of large tables computed in SQL (burn rates over every slice)."""
+    with transaction(con):
+        con.execute(f"DELETE FROM {table} WHERE {where_sql}", list(where_params))
+        con.execute(f"INSERT INTO {table} BY NAME {select_sql}")
