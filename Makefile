@@ -54,6 +54,7 @@ dev: $(STAMP)  ## open the Dagster UI on the same code and instance as `pledge`
 
 bench: $(STAMP) prometheus  ## time ingest, slices and windows on a year of per-minute data (BENCH_SERVICES, BENCH_DAYS), then a Prometheus pull of 30 days × 20 services
 	$(BIN)/python -m bench.windows
+	$(BIN)/python -m bench.runs
 	$(BIN)/python -m bench.prometheus
 
 lint: $(STAMP)
