@@ -121,6 +121,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run every landing day (default: from the first day whose landing files changed "
         "since the last successful run, or every day when contracts or sources changed)",
     )
+    run.add_argument(
+        "--executor",
+        choices=("in_process", "multiprocess", "celery"),
+        default="in_process",
+        help="run the per-day stages in this process (default), in --workers processes, or on "
+        "Celery workers (broker URL in PLEDGE_CELERY_BROKER); see README: Deployment",
+    )
+    run.add_argument(
+        "--workers", type=int, default=2, help="chunks of days run at once (default: 2)"
+    )
 
     pull = commands.add_parser(
         "pull",
@@ -356,7 +366,9 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    exit_code = _run_and_report(settings, first, last, time.perf_counter())
+    exit_code = _run_and_report(
+        settings, first, last, time.perf_counter(), args.executor, args.workers
+    )
     if problems and exit_code != EXIT_RUN_FAILED:
         return EXIT_CONFIGURATION
     return _smallest_failure(exit_code, pull_code)
@@ -448,7 +460,14 @@ def _files_not_loaded(settings: Settings) -> list[tuple[str, str]]:
         return failed_files(read_ingest_records(con)).select("file", "error").rows()
 
 
-def _run_and_report(settings: Settings, first: date, last: date, started: float) -> int:
+def _run_and_report(
+    settings: Settings,
+    first: date,
+    last: date,
+    started: float,
+    executor: str = "in_process",
+    workers: int = 2,
+) -> int:
     """Run the pipeline for ``first..last``, print the evidence summary of those days and name
     every file that failed or rejected too much on stderr; returns the exit code (EXIT_CODES)."""
     from pipelines.ingest.summary import failed_files, read_ingest_records, summary_text
@@ -485,7 +504,14 @@ def _run_and_report(settings: Settings, first: date, last: date, started: float)
     definitions = definitions_sha256(settings)  # as the run reads them: an edit meanwhile reruns
     try:
         result = run_pipeline(
-            settings, first, last, on_step=timed_steps(started), pool_wait_seconds=wait
+            settings,
+            first,
+            last,
+            on_step=timed_steps(started),
+            pool_wait_seconds=wait,
+            on_success=lambda working: record_run(working, first, last, definitions),
+            executor=executor,
+            workers=workers,
         )
     except WarehouseBusy as error:
         print(f"error: {error}", file=sys.stderr)
@@ -514,12 +540,6 @@ def _run_and_report(settings: Settings, first: date, last: date, started: float)
             file=sys.stderr,
         )
         return EXIT_RUN_FAILED
-    if not record_run(settings.warehouse_path, first, last, definitions):
-        print(
-            f"warning: the run was not recorded in ops.runs ({settings.warehouse_path} is open "
-            "in another process); the next plain run reruns these days",
-            file=sys.stderr,
-        )
     seconds = time.perf_counter() - started
     step(f"done in {seconds:.1f} s")
     print(f"Warehouse: {settings.warehouse_path}")
