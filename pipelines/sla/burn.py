@@ -117,12 +117,13 @@ def alert_firing(con: duckdb.DuckDBPyConnection, rules: pl.DataFrame) -> pl.Data
     ceiled = indexed.with_columns(pl.col("long_seconds", "short_seconds").ceil().cast(pl.Int64))
     lookbacks = sorted(set(ceiled["long_seconds"]) | set(ceiled["short_seconds"]))
     position = {seconds: n + 1 for n, seconds in enumerate(lookbacks)}
-    alert_rules = ceiled.select(
-        "objective_index",
-        "severity",
-        "burn_rate",
-        long_at=pl.col("long_seconds").replace_strict(position, return_dtype=pl.Int64),
-        short_at=pl.col("short_seconds").replace_strict(position, return_dtype=pl.Int64),
+    alert_rules = ceiled.group_by("objective_index").agg(
+        rules=pl.struct(
+            "severity",
+            "burn_rate",
+            long_at=pl.col("long_seconds").replace_strict(position, return_dtype=pl.Int64),
+            short_at=pl.col("short_seconds").replace_strict(position, return_dtype=pl.Int64),
+        )
     )
     sql = sql_text("sla/alert_firing").format(
         burns=", ".join(trailing_burn_sql(seconds) for seconds in lookbacks),
