@@ -99,8 +99,7 @@ def merge_shard(con: duckdb.DuckDBPyConnection, shard: Path, first: date, last: 
                 table = f"{schema}.{name}"
                 con.execute(f"DELETE FROM {table} WHERE {in_chunk}", [first, last])
                 (rows,) = con.execute(
-                    f"INSERT INTO {table} BY NAME SELECT * FROM shard.{table} "
-                    f"WHERE {in_chunk}",
+                    f"INSERT INTO {table} BY NAME SELECT * FROM shard.{table} WHERE {in_chunk}",
                     [first, last],
                 ).fetchone()
                 copied += rows
