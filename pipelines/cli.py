@@ -313,6 +313,7 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.contracts.sources import read_sources
     from pipelines.ingest.landing import landing_days
     from pipelines.ops.changes import plan_run
+    from pipelines.run import free_dead_runs_of
 
     settings = Settings.from_env(args.home)
     if not settings.sources_file.exists():
@@ -347,6 +348,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         changes = plan_run(settings)
         if changes.days is None and changes.files:
+            free_dead_runs_of(settings)  # a killed run published nothing: its slot is freed here
             print(
                 f"nothing new since the last run at {changes.last_run:%Y-%m-%d %H:%M:%S UTC} "
                 f"({changes.files} landing files unchanged); pledge run --all recomputes everything"

@@ -321,6 +321,14 @@ def free_dead_runs(instance: dg.DagsterInstance, say: Callable[[str], None]) -> 
     return holders
 
 
+def free_dead_runs_of(settings: Settings, say: Callable[[str], None] = step) -> None:
+    """:func:`free_dead_runs` on the home's instance, if it has one: a plain run with nothing new
+    starts no run, yet still marks killed runs failed and frees their pool slots."""
+    if settings.dagster_home.exists():
+        with dg.DagsterInstance.from_config(str(prepare_instance(settings.dagster_home))) as inst:
+            free_dead_runs(inst, say)
+
+
 def warehouse_lock_holder(path: Path) -> str | None:
     """``process <pid> (<program>), which has <path> open`` when another process has the
     warehouse file open, else None."""
