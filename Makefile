@@ -25,16 +25,18 @@ test: $(STAMP) test-packages  ## run the whole test suite (report pages open in 
 
 # Debian packages for the tests, installed when missing (apt-get, as root or through sudo): Chromium
 # for the report pages (or set PLEDGE_CHROMIUM to a Chromium executable), Prometheus (prometheus
-# and promtool) for the pull tests. `make test` asks for both in one apt-get call.
+# and promtool) for the pull tests, Redis (redis-server) as the Celery broker of the parallel
+# backfill tests. `make test` asks for all in one apt-get call.
 browser: PACKAGES = chromium
 prometheus: PACKAGES = prometheus
-test-packages: PACKAGES = chromium prometheus
-browser prometheus test-packages:  ## install Chromium / Prometheus / both unless on the PATH
+test-packages: PACKAGES = chromium prometheus redis-server
+browser prometheus test-packages:  ## install Chromium / Prometheus / all test packages unless on the PATH
 	@missing=; \
 	for package in $(PACKAGES); do \
 	  case $$package in \
 	    chromium) command -v $${PLEDGE_CHROMIUM:-chromium} ;; \
 	    prometheus) command -v prometheus && command -v promtool ;; \
+	    redis-server) command -v redis-server ;; \
 	  esac >/dev/null 2>&1 || missing="$$missing $$package"; \
 	done; \
 	[ -z "$$missing" ] || { \
@@ -54,6 +56,8 @@ dev: $(STAMP)  ## open the Dagster UI on the same code and instance as `pledge`
 
 bench: $(STAMP) prometheus  ## time ingest, slices and windows on a year of per-minute data (BENCH_SERVICES, BENCH_DAYS), then a Prometheus pull of 30 days × 20 services
 	$(BIN)/python -m bench.windows
+	$(BIN)/python -m bench.runs
+	$(BIN)/python -m bench.parallel
 	$(BIN)/python -m bench.prometheus
 
 lint: $(STAMP)

@@ -22,7 +22,7 @@ TIME_ZONE = "Europe/Berlin"
 
 def write_home(home: Path, services: int, days: int, end: date, seed: int = 1) -> int:
     """Write contract, sources.yaml and daily CSVs for ``days`` days up to ``end``; returns rows."""
-    names = [f"svc-{index:03d}" for index in range(services)]
+    names = service_names(services)
     (home / "contracts").mkdir(parents=True, exist_ok=True)
     (home / "contracts" / "bench.yaml").write_text(_contract(names))
     (home / "sources.yaml").write_text(
@@ -44,6 +44,11 @@ def write_home(home: Path, services: int, days: int, end: date, seed: int = 1) -
                 written.advance()
         marker.write_text(json.dumps(size))
     return services * days * 1440
+
+
+def service_names(services: int) -> list[str]:
+    """The bench's service ids: svc-000, svc-001, ..."""
+    return [f"svc-{index:03d}" for index in range(services)]
 
 
 def day_frame(day: date, names: list[str], rng: np.random.Generator) -> pl.DataFrame:

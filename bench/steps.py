@@ -1,9 +1,11 @@
 """The timed steps of the benchmark, each run in a fresh spawned process by ``measured``.
 
-Pledge's steps call the stages the way their Dagster assets do (``sla_slices`` reads and writes
-one UTC day at a time; ``sla_windows`` reads every stored slice, computes the burn ledger and
-alerts, then the windows). The two reference steps compute the same monthly windows straight from
-the raw minute rows: one hand-written DuckDB query, and a plain pandas groupby.
+Pledge's steps call the stages the way their Dagster assets do (``sla_slices``: one SQL statement
+and one write per run of up to 92 days; ``sla_windows``: burn rates and alert firing in SQL over
+the stored slices, burn rates written inside DuckDB, then the windows from the stored slices).
+The reference steps: DuckDB's own ``read_csv`` of the landing files into a table (against the
+ingest), and the same monthly windows straight from the raw minute rows, by one hand-written
+DuckDB query and by a plain pandas groupby.
 
 Steps that only read are repeated ``BENCH_REPEAT`` times (default 3) and report their best time,
 as the machine may be shared. Window results come back as ``service, window_label, good, total``
@@ -17,7 +19,7 @@ import resource
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date
 from pathlib import Path
 from time import perf_counter
 from typing import Any, TypeVar
@@ -34,12 +36,19 @@ from pipelines.ingest.load import ingest_partition
 from pipelines.progress import Progress
 from pipelines.sla.assets import (
     STORED_SLICES_SQL,
-    day_evidence,
-    day_slices,
+    day_periods,
     evidence_end,
     first_evidence,
+    is_traffic,
+    period_slices,
 )
-from pipelines.sla.burn import alert_episodes, burn_ledger, burn_rates, firing_at_end
+from pipelines.sla.burn import (
+    alert_firing,
+    burn_rates_sql,
+    episodes,
+    firing_at_end,
+    stored_ledger,
+)
 from pipelines.sla.objectives import (
     KEYS,
     alert_rules_frame,
@@ -78,9 +87,14 @@ class StepResult:
 
 
 def measured(step: Callable[..., tuple[list[Timing], Any]], *args: Any) -> StepResult:
-    """Run ``step`` and add the process's peak resident memory (run it in a fresh process)."""
+    """Run ``step`` and add the peak resident memory of its process or of the largest process it
+    ran (run it in a fresh process)."""
     timings, payload = step(*args)
-    return StepResult(timings, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, payload)
+    peak_kb = max(
+        resource.getrusage(who).ru_maxrss
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return StepResult(timings, peak_kb / 1024, payload)
 
 
 def ingest(home: Path, days: list[date]) -> tuple[list[Timing], None]:
@@ -100,63 +114,83 @@ def ingest(home: Path, days: list[date]) -> tuple[list[Timing], None]:
     return [Timing("ingest (ingest_partition per day)", loaded, perf_counter() - began)], None
 
 
+def duckdb_read_csv(home: Path) -> tuple[list[Timing], None]:
+    """DuckDB's own ``read_csv`` of every landing file into a table of a fresh database file:
+    the floor for the ingest (which also checks, rejects and records every file)."""
+    path = home.parent / "read_csv.duckdb"
+    path.unlink(missing_ok=True)
+    files = str(home / "landing" / "requests" / "*.csv")
+    began = perf_counter()
+    with duckdb.connect(str(path)) as con:
+        con.execute("SET enable_progress_bar = false")
+        con.execute(f"CREATE TABLE requests AS SELECT * FROM read_csv('{files}')")
+        [(rows,)] = con.execute("SELECT count(*) FROM requests").fetchall()
+    seconds = perf_counter() - began
+    path.unlink()
+    return [Timing("DuckDB read_csv into a table (same files)", rows, seconds)], None
+
+
 def slices(home: Path, days: list[date]) -> tuple[list[Timing], None]:
-    """The ``sla_slices`` asset's loop over every day: read the day's raw rows from DuckDB,
-    ``objective_slices``, replace the day in ``sla.slices``; the three parts timed apart."""
+    """The ``sla_slices`` asset over every day: ``period_slices`` (one SQL statement per run of
+    up to 92 days) and the write of each period (``replace_rows``), timed apart."""
     contracts = _contracts(home)
     objectives = objectives_frame(contracts)
-    seconds = dict.fromkeys(["read", "compute", "write"], 0.0)
-    raw_rows = stored = 0
-    with _warehouse(home) as con, Progress("slicing", len(days), "days") as sliced:
+    seconds = dict.fromkeys(["compute", "write"], 0.0)
+    stored = 0
+    periods = day_periods(days)
+    with _warehouse(home) as con, Progress("slicing", len(periods), "periods") as sliced:
+        [(raw_rows,)] = con.execute("SELECT count(*) FROM raw.requests").fetchall()
         began = perf_counter()
         as_of = evidence_end(con)
         first = first_evidence(con)
-        seconds["read"] += perf_counter() - began
         assert as_of is not None, "no evidence ingested"
-        for day in days:
-            start = datetime.combine(day, time(), UTC)
-            lap = perf_counter()
-            evidence = {kind: rows.collect() for kind, rows in day_evidence(con, start).items()}
-            seconds["read"] += perf_counter() - lap
-            lap = perf_counter()
-            stored_day = day_slices(
-                contracts,
-                objectives,
-                {kind: rows.lazy() for kind, rows in evidence.items()},
-                first,
-                start,
-                as_of,
-            )
-            seconds["compute"] += perf_counter() - lap
-            lap = perf_counter()
-            warehouse.replace_rows(con, [("sla.slices", "partition_date = ?", [day], stored_day)])
-            seconds["write"] += perf_counter() - lap
-            raw_rows += evidence["requests"].height
-            stored += stored_day.height
-            sliced.advance()
+        seconds["compute"] += perf_counter() - began
+        with warehouse.transaction(con):
+            for first_day, last_day in periods:
+                lap = perf_counter()
+                period = period_slices(
+                    con, contracts, objectives, first, first_day, last_day, as_of
+                )
+                seconds["compute"] += perf_counter() - lap
+                lap = perf_counter()
+                warehouse.replace_rows(
+                    con,
+                    [
+                        (
+                            "sla.slices",
+                            "partition_date BETWEEN ? AND ?",
+                            [first_day, last_day],
+                            period,
+                        )
+                    ],
+                )
+                seconds["write"] += perf_counter() - lap
+                stored += period.height
+                sliced.advance()
     return [
         Timing(
-            f"slices, per day as sla/slices ({len(days)} days)", raw_rows, sum(seconds.values())
+            f"slices as sla/slices ({len(periods)} statements)", raw_rows, sum(seconds.values())
         ),
-        Timing("  read raw rows (DuckDB)", raw_rows, seconds["read"]),
-        Timing("  objective_slices", raw_rows, seconds["compute"]),
+        Timing("  sql/sla/slices.sql (raw rows in DuckDB)", raw_rows, seconds["compute"]),
         Timing(f"  write sla.slices ({stored:,} slices)", stored, seconds["write"]),
     ], None
 
 
 def burn(home: Path) -> tuple[list[Timing], pl.DataFrame]:
-    """``sla_windows``' burn ledger, rates and alerts (its windows' status needs the alerts
-    firing at as_of, the payload). The slice read is the same as ``windows``' and not timed."""
+    """``sla_windows``' burn rates and alerts: alert firing in SQL over the stored slices, its
+    episodes, and sla.burn_rates replaced inside DuckDB. The payload: the alerts firing at as_of
+    (the windows' status needs them)."""
     contracts = _contracts(home)
     objectives = objectives_frame(contracts)
-    with _warehouse(home, read_only=True) as con:
-        stored = warehouse.query(con, STORED_SLICES_SQL)
-    began = perf_counter()
-    ledger = burn_ledger(objectives, stored)
-    alerts = alert_episodes(ledger, alert_rules_frame(contracts))
-    burn_rates(ledger)
-    firing = firing_at_end(alerts)
-    timing = Timing("burn rates + alerts (sla/windows)", stored.height, perf_counter() - began)
+    traffic = objectives.filter(is_traffic(objectives))
+    with _warehouse(home) as con:
+        [(stored,)] = con.execute("SELECT count(*) FROM sla.slices").fetchall()
+        began = perf_counter()
+        with stored_ledger(con, traffic):
+            alerts = episodes(alert_firing(con, alert_rules_frame(contracts)))
+            warehouse.replace_with_query(con, "sla.burn_rates", "TRUE", [], burn_rates_sql())
+        firing = firing_at_end(alerts)
+        timing = Timing("burn rates + alerts (sla/windows)", stored, perf_counter() - began)
     return [timing], firing
 
 

@@ -176,6 +176,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run every landing day (default: from the first day whose landing files changed "
         "since the last successful run, or every day when contracts or sources changed)",
     )
+    run.add_argument(
+        "--executor",
+        choices=("in_process", "multiprocess", "celery"),
+        default="in_process",
+        help="run the per-day stages in this process (default), in --workers processes, or on "
+        "Celery workers (broker URL in PLEDGE_CELERY_BROKER); see README: Deployment",
+    )
+    run.add_argument(
+        "--workers", type=int, default=2, help="chunks of days run at once (default: 2)"
+    )
 
     pull = commands.add_parser(
         "pull",
@@ -400,6 +410,7 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.contracts.sources import read_sources
     from pipelines.ingest.landing import landing_days
     from pipelines.ops.changes import plan_run
+    from pipelines.run import free_dead_runs_of
 
     settings = Settings.from_env(args.home)
     if not settings.sources_file.exists():
@@ -435,6 +446,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         changes = plan_run(settings)
         if changes.days is None and changes.files:
+            free_dead_runs_of(settings)  # a killed run published nothing: its slot is freed here
             print(
                 f"nothing new since the last run at {changes.last_run:%Y-%m-%d %H:%M:%S UTC} "
                 f"({changes.files} landing files unchanged); pledge run --all recomputes everything"
@@ -454,7 +466,9 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    exit_code = _run_and_report(settings, first, last, time.perf_counter())
+    exit_code = _run_and_report(
+        settings, first, last, time.perf_counter(), args.executor, args.workers
+    )
     if invalid:
         print(f"Contracts not run: {len(invalid)} invalid (fix them; `pledge validate` checks):")
         print("\n".join(f"  {problem}" for problem in invalid))
@@ -563,7 +577,14 @@ def _files_not_loaded(settings: Settings) -> list[tuple[str, str]]:
         return failed_files(read_ingest_records(con)).select("file", "error").rows()
 
 
-def _run_and_report(settings: Settings, first: date, last: date, started: float) -> int:
+def _run_and_report(
+    settings: Settings,
+    first: date,
+    last: date,
+    started: float,
+    executor: str = "in_process",
+    workers: int = 2,
+) -> int:
     """Run the pipeline for ``first..last``, print the evidence summary of those days and name
     every file that failed or rejected too much on stderr; returns the exit code (EXIT_CODES)."""
     from pipelines.ingest.summary import failed_files, read_ingest_records, summary_text
@@ -600,7 +621,14 @@ def _run_and_report(settings: Settings, first: date, last: date, started: float)
     definitions = definitions_sha256(settings)  # as the run reads them: an edit meanwhile reruns
     try:
         result = run_pipeline(
-            settings, first, last, on_step=timed_steps(started), pool_wait_seconds=wait
+            settings,
+            first,
+            last,
+            on_step=timed_steps(started),
+            pool_wait_seconds=wait,
+            on_success=lambda working: record_run(working, first, last, definitions),
+            executor=executor,
+            workers=workers,
         )
     except WarehouseBusy as error:
         print(f"error: {error}", file=sys.stderr)
@@ -629,12 +657,6 @@ def _run_and_report(settings: Settings, first: date, last: date, started: float)
             file=sys.stderr,
         )
         return EXIT_RUN_FAILED
-    if not record_run(settings.warehouse_path, first, last, definitions):
-        print(
-            f"warning: the run was not recorded in ops.runs ({settings.warehouse_path} is open "
-            "in another process); the next plain run reruns these days",
-            file=sys.stderr,
-        )
     seconds = time.perf_counter() - started
     step(f"done in {seconds:.1f} s")
     print(f"Warehouse: {settings.warehouse_path}")

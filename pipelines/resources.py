@@ -23,9 +23,12 @@ WAREHOUSE_POOL = "warehouse"
 
 
 class PledgeHome(dg.ConfigurableResource):
-    """Pledge's home folder; empty ``home`` means ``PLEDGE_HOME`` or ``.pledge/``."""
+    """Pledge's home folder; empty ``home`` means ``PLEDGE_HOME`` or ``.pledge/``. ``working``:
+    the database the run writes and reads (``pledge run``'s working copy, published as the
+    warehouse when the run ends); empty means the warehouse itself."""
 
     home: str = ""
+    working: str = ""
 
     @property
     def settings(self) -> Settings:
@@ -33,7 +36,8 @@ class PledgeHome(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        with warehouse.connect(self.settings.warehouse_path, read_only=read_only) as con:
+        path = self.working or self.settings.warehouse_path
+        with warehouse.connect(path, read_only=read_only) as con:
             yield con
 
     def contracts(self) -> tuple[list[Contract], list[Problem]]:

@@ -4,11 +4,17 @@ Runs started here show up in ``make dev`` because both use ``<home>/dagster`` as
 Each run is tagged with its process (pid, host, process start time), so that a later run can tell
 a run whose process was killed from a live one: before it starts, a run marks the killed ones
 failed and frees their ``warehouse`` pool slots, and waits (up to ``PLEDGE_POOL_WAIT_SECONDS``)
-while a live run or another process holds the pool or the warehouse file.
+while a live run or another process holds the pool, the home's run lock or the working file.
+
+Readers never block a run: the run writes a working copy of ``warehouse.duckdb`` (which no reader
+opens) and publishes it by renaming it over ``warehouse.duckdb`` when it ends. A notebook with the
+old file open keeps reading its snapshot; a new connection sees the run's data. A killed run
+publishes nothing (its lake partitions are each complete; the next run loads those days again).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -25,10 +31,10 @@ import dagster as dg
 import duckdb
 import psutil
 
+from pipelines import warehouse
 from pipelines.progress import step
-from pipelines.resources import WAREHOUSE_POOL
+from pipelines.resources import WAREHOUSE_POOL, PledgeHome
 from pipelines.settings import Settings
-from pipelines.warehouse import connect
 
 INSTANCE_CONFIG = Path(__file__).with_name("dagster.yaml")
 """The instance settings every Pledge home starts from (the warehouse pool's limit of 1)."""
@@ -54,35 +60,158 @@ def run_pipeline(
     on_step: Callable[[str], None] | None = None,
     pool_wait_seconds: float = DEFAULT_POOL_WAIT_SECONDS,
     say: Callable[[str], None] = step,
-) -> dg.ExecuteInProcessResult:
-    """Ingest days ``first_day..last_day`` and recompute everything downstream, in one run, with
-    the asset checks (a failed blocking check stops what is downstream; the result is then not
-    ``success``).
+    on_success: Callable[[Path], object] | None = None,
+    executor: str = "in_process",
+    workers: int = 2,
+) -> dg.ExecuteInProcessResult | dg.ExecuteJobResult:
+    """Ingest days ``first_day..last_day`` and recompute everything downstream, with the asset
+    checks (a failed blocking check stops what is downstream; the result is then not
+    ``success``), on a working copy of the warehouse published when the run ends (whether it
+    succeeded or not: what it wrote is what a run that stops there leaves).
 
-    First waits for the warehouse (:func:`wait_for_warehouse`, telling ``say`` what it frees or
-    waits for, at most ``pool_wait_seconds``; raises :class:`WarehouseBusy` after that).
-    The console shows Dagster's messages at ``log_level`` and above; the full event log is in the
-    instance either way. ``on_step`` is told ``"<step> done"`` as each step succeeds."""
-    from pipelines.definitions import all_assets, all_checks
-    from pipelines.ops.jobs import partition_range_tags
-    from pipelines.resources import PledgeHome
+    ``executor`` ``in_process`` runs it all as one run in this process; ``multiprocess`` or
+    ``celery`` spread the per-day stages over ``workers`` chunks of days
+    (:mod:`pipelines.ops.backfill`; Celery's broker from ``PLEDGE_CELERY_BROKER``) between a run
+    of what they need and a run of the rest.
 
+    First takes the home's run lock and waits for the warehouse (:func:`writing_warehouse`,
+    telling ``say`` what it frees or waits for, at most ``pool_wait_seconds``; raises
+    :class:`WarehouseBusy` after that). The console shows Dagster's messages at ``log_level`` and
+    above; the full event log is in the instance either way. ``on_step`` is told
+    ``"<step> done"`` as each step succeeds; ``on_success`` is called with the working copy's
+    path after a successful run, before it is published (e.g. to record the run)."""
     instance = dg.DagsterInstance.from_config(str(prepare_instance(settings.dagster_home)))
-    wait_for_warehouse(instance, settings.warehouse_path, pool_wait_seconds, say)
-    tags = {
-        **partition_range_tags(first_day, last_day),
-        **process_tags(),
-        RUN_TAG: uuid.uuid4().hex,
-    }
-    with steps_reported(instance, tags[RUN_TAG], on_step):
+    run_tag = uuid.uuid4().hex
+    tags = {**process_tags(), RUN_TAG: run_tag}
+    with (
+        writing_warehouse(instance, settings, pool_wait_seconds, say) as working,
+        steps_reported(instance, run_tag, on_step),
+    ):
+        pledge = PledgeHome(home=str(settings.home), working=str(working))
+        result = _materialize(
+            instance, pledge, first_day, last_day, tags, log_level, executor, workers
+        )
+        if result.success and on_success is not None:
+            on_success(working)
+    return result
+
+
+CELERY_BROKER_VARIABLE = "PLEDGE_CELERY_BROKER"
+"""The Celery broker (and result backend) URL of ``--executor celery``, e.g. redis://host:6379/0."""
+
+
+def _materialize(
+    instance: dg.DagsterInstance,
+    pledge: PledgeHome,
+    first_day: date,
+    last_day: date,
+    tags: dict[str, str],
+    log_level: str,
+    executor: str,
+    workers: int,
+) -> dg.ExecuteInProcessResult | dg.ExecuteJobResult:
+    """The runs of :func:`run_pipeline` on the working copy ``pledge`` names."""
+    from pipelines.definitions import all_assets, all_checks
+    from pipelines.ingest.assets import pull_prometheus
+    from pipelines.ops.jobs import partition_range_tags
+
+    loggers = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+
+    def materialize(selection: dg.AssetSelection | None = None) -> dg.ExecuteInProcessResult:
         return dg.materialize(
             [*all_assets, *all_checks],
             instance=instance,
-            resources={"pledge": PledgeHome(home=str(settings.home))},
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-            tags=tags,
+            resources={"pledge": pledge},
+            run_config=loggers,
+            tags={**tags, **partition_range_tags(first_day, last_day)},
+            selection=selection,
             raise_on_error=False,
         )
+
+    if executor == "in_process":
+        return materialize()
+    from pipelines.ops.backfill import BACKFILLED, backfill_job, backfill_run_config
+    from pipelines.sla.assets import sla_objectives
+
+    needed = dg.AssetSelection.assets(pull_prometheus, sla_objectives)
+    before = materialize(needed)
+    if not before.success:
+        return before
+    broker = os.environ.get(CELERY_BROKER_VARIABLE, "")
+    if executor == "celery" and not broker:
+        raise ValueError(f"--executor celery needs {CELERY_BROKER_VARIABLE} (the broker URL)")
+    with dg.execute_job(
+        backfill_job(executor),
+        instance,
+        run_config=backfill_run_config(pledge, first_day, last_day, executor, workers, broker)
+        | loggers,
+        tags=tags,
+    ) as backfilled:
+        if not backfilled.success:
+            return backfilled
+    backfilled_keys = dg.AssetSelection.assets(*BACKFILLED)
+    rest = dg.AssetSelection.all() - needed - backfilled_keys
+    return materialize(rest | dg.AssetSelection.checks_for_assets(*BACKFILLED))
+
+
+@contextmanager
+def writing_warehouse(
+    instance: dg.DagsterInstance,
+    settings: Settings,
+    wait_seconds: float,
+    say: Callable[[str], None] = step,
+) -> Iterator[Path]:
+    """Hold the home's run lock, wait for the warehouse (:func:`wait_for_warehouse` on the
+    working copy) and yield a fresh working copy of it; publish the copy as the warehouse when the
+    body ends without an exception (a killed or crashed run publishes nothing). The whole wait,
+    lock and warehouse, is at most ``wait_seconds``."""
+    deadline = time.monotonic() + wait_seconds
+    working = warehouse.working_path(settings.warehouse_path)
+    with run_lock(run_lock_path(settings.warehouse_path), wait_seconds, say):
+        remaining = max(0.0, deadline - time.monotonic())
+        wait_for_warehouse(instance, working, remaining, say)
+        warehouse.begin_working_copy(settings.warehouse_path)
+        yield working
+        warehouse.publish(working, settings.warehouse_path)
+
+
+def run_lock_path(warehouse_path: Path) -> Path:
+    """The lock file that lets one run at a time write (and publish) the warehouse."""
+    return warehouse_path.with_name(f".{warehouse_path.stem}.lock")
+
+
+@contextmanager
+def run_lock(path: Path, wait_seconds: float, say: Callable[[str], None]) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (released when the process ends, however it ends),
+    waiting for it up to ``wait_seconds`` and telling ``say`` once which process holds it; raises
+    :class:`WarehouseBusy` naming the holder after that. The holder writes its pid in the file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    with open(path, "a+") as lock:
+        told = False
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                lock.seek(0)
+                holder = f"process {lock.read().strip() or '?'} (a run on {path.parent})"
+                if not told:
+                    told = True
+                    say(f"waiting for the warehouse, held by {holder}")
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusy(
+                        f"gave up after {wait_seconds:g} s waiting for the warehouse, held by "
+                        f"{holder} (set {POOL_WAIT_VARIABLE} to wait longer)"
+                    ) from None
+                time.sleep(POLL_SECONDS)
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 RUN_TAG = "pledge/cli_run"
@@ -192,13 +321,21 @@ def free_dead_runs(instance: dg.DagsterInstance, say: Callable[[str], None]) -> 
     return holders
 
 
+def free_dead_runs_of(settings: Settings, say: Callable[[str], None] = step) -> None:
+    """:func:`free_dead_runs` on the home's instance, if it has one: a plain run with nothing new
+    starts no run, yet still marks killed runs failed and frees their pool slots."""
+    if settings.dagster_home.exists():
+        with dg.DagsterInstance.from_config(str(prepare_instance(settings.dagster_home))) as inst:
+            free_dead_runs(inst, say)
+
+
 def warehouse_lock_holder(path: Path) -> str | None:
     """``process <pid> (<program>), which has <path> open`` when another process has the
     warehouse file open, else None."""
     if not path.exists():
         return None
     try:
-        with connect(path):
+        with warehouse.connect(path):
             return None
     except duckdb.IOException as error:
         holder = DUCKDB_LOCK_HOLDER.search(str(error))

@@ -6,43 +6,13 @@ CREATE SCHEMA IF NOT EXISTS ops;
 CREATE SCHEMA IF NOT EXISTS sla;
 CREATE SCHEMA IF NOT EXISTS predict;
 
+-- The large per-day tables raw.requests, raw.latency_buckets, raw.probes and sla.slices are
+-- Parquet partitions in the lake beside the warehouse, read through views of those names: their
+-- columns are declared in pipelines/lake.py (TABLES), which creates the views.
+
 -- raw.*: partition_date is the day named in the landing file's name (the unit that is replaced
 -- on re-ingest), source the sources.yaml entry, file the path under the landing folder. A row's
 -- ts may fall outside its partition_date (files cut at local midnight): select rows by ts.
-
--- Request counters, one row per (minute, service): total requests and the failed ones.
-CREATE TABLE IF NOT EXISTS raw.requests (
-    partition_date DATE NOT NULL,
-    ts TIMESTAMPTZ NOT NULL,
-    service VARCHAR NOT NULL,
-    total BIGINT NOT NULL,
-    errors BIGINT NOT NULL,
-    source VARCHAR NOT NULL,
-    file VARCHAR NOT NULL
-);
-
--- Cumulative latency histogram buckets (Prometheus semantics): requests with latency <= le_seconds.
--- le_seconds = +inf is the bucket holding every request.
-CREATE TABLE IF NOT EXISTS raw.latency_buckets (
-    partition_date DATE NOT NULL,
-    ts TIMESTAMPTZ NOT NULL,
-    service VARCHAR NOT NULL,
-    le_seconds DOUBLE NOT NULL,
-    count BIGINT NOT NULL,
-    source VARCHAR NOT NULL,
-    file VARCHAR NOT NULL
-);
-
--- Synthetic probe results, one row per (minute, service, location).
-CREATE TABLE IF NOT EXISTS raw.probes (
-    partition_date DATE NOT NULL,
-    ts TIMESTAMPTZ NOT NULL,
-    service VARCHAR NOT NULL,
-    location VARCHAR NOT NULL,
-    up BOOLEAN NOT NULL,
-    source VARCHAR NOT NULL,
-    file VARCHAR NOT NULL
-);
 
 -- Ticket state changes, one row per event. A 'log' source loads one row per update of its file
 -- (ts: the update, state: the state after it); a 'snapshot' source one row per ticket becomes
@@ -258,22 +228,6 @@ CREATE TABLE IF NOT EXISTS sla.objectives (
     confidence DOUBLE,
     min_responses BIGINT,
     risk_threshold DOUBLE NOT NULL
-);
-
--- Good/total per slice of an objective, after exclusions and corrections. unit: 'events'
--- (occurrences) or 'minutes' (timeslices: a good slice counts its length in good minutes).
--- excluded_minutes / corrected_minutes: minutes removed by exclusions / by corrections (a minute
--- both excluded and corrected counts as excluded).
-CREATE TABLE IF NOT EXISTS sla.slices (
-    partition_date DATE NOT NULL,
-    contract_id VARCHAR NOT NULL,
-    objective_id VARCHAR NOT NULL,
-    slice_start TIMESTAMPTZ NOT NULL,
-    good DOUBLE NOT NULL,
-    total DOUBLE NOT NULL,
-    excluded_minutes DOUBLE NOT NULL,
-    corrected_minutes DOUBLE NOT NULL,
-    missing_minutes DOUBLE NOT NULL
 );
 
 -- One row per objective window up to as_of (the end of the latest evidence minute). attainment

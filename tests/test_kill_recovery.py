@@ -16,9 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
-import duckdb
-import polars as pl
-import polars.selectors as cs
 import pytest
 
 from pipelines.cli import main
@@ -35,6 +32,7 @@ from pipelines.run import (
     wait_for_warehouse,
 )
 from pipelines.settings import REPO_ROOT
+from tests.conftest import warehouse_tables as tables
 
 POOL_HOLDER = textwrap.dedent(
     """
@@ -196,25 +194,6 @@ def test_another_process_with_the_warehouse_open_makes_the_run_give_up_naming_it
     assert waiting.startswith(f"waiting for the warehouse, held by process {holder.pid} (")
     assert waiting.endswith(f"), which has {warehouse} open")
     assert str(error.value).startswith(f"gave up after 0 s {waiting} (set PLEDGE_POOL_WAIT_SECONDS")
-
-
-def tables(home: Path) -> dict[str, pl.DataFrame]:
-    """Every warehouse table, rows sorted, floats rounded to 9 places (sums in another order
-    differ in the last digit), without the load time of ``ops.ingested_files`` and the log of
-    successful runs ``ops.runs``."""
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        names = [
-            f"{s}.{t}"
-            for s, t in con.sql("SELECT schema_name, table_name FROM duckdb_tables()").fetchall()
-        ]
-        frames = {name: con.sql(f"SELECT * FROM {name}").pl() for name in names}
-    return {
-        name: frame.drop("ingested_at", strict=False)
-        .with_columns(cs.float().round(9))
-        .sort(pl.all(), nulls_last=True)
-        for name, frame in frames.items()
-        if name != "ops.runs"
-    }
 
 
 def killed_after(home: Path, step_done: str) -> tuple[int, list[str]]:

@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -215,10 +215,9 @@ def test_windows_follow_the_latest_evidence_of_any_kind(tmp_path: Path):
 
     with warehouse.connect(tmp_path / "warehouse.duckdb") as con:
         assert evidence_end(con) is None
-        con.execute(
-            "INSERT INTO raw.requests (partition_date, ts, service, total, errors, source, file) "
-            "VALUES ('2017-03-01', '2017-03-01 10:00:00+00', 's', 10, 0, 'web', 'a.csv')"
-        )
+        row = {"partition_date": date(2017, 3, 1), "ts": datetime(2017, 3, 1, 10, tzinfo=UTC)}
+        row |= {"service": "s", "total": 10, "errors": 0, "source": "web", "file": "a.csv"}
+        warehouse.insert_frame(con, "raw.requests", pl.DataFrame([row]))  # a lake table
         assert evidence_end(con) == datetime(2017, 3, 1, 10, 1, tzinfo=UTC)
         con.execute(
             "INSERT INTO raw.backup_runs (partition_date, service, run_id, started_at, "

@@ -2,7 +2,7 @@
 alerts and credits. Thin wrappers: read the warehouse, call the pure functions, write back."""
 
 from collections.abc import Collection
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import dagster as dg
 import duckdb
@@ -13,7 +13,13 @@ from pipelines.ingest.load import RAW_TABLES as LOADED_TABLES
 from pipelines.partitions import daily, single_run
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome, partition_days
 from pipelines.sla.backups import current_exposure, restore_outcomes, rpo_exposures
-from pipelines.sla.burn import alert_episodes, burn_ledger, burn_rates, firing_at_end
+from pipelines.sla.burn import (
+    alert_firing,
+    burn_rates_sql,
+    episodes,
+    firing_at_end,
+    stored_ledger,
+)
 from pipelines.sla.corrections import corrected_minutes, corrections_frame, drop_corrected
 from pipelines.sla.credits import owed_credits, window_credits
 from pipelines.sla.objectives import (
@@ -26,7 +32,7 @@ from pipelines.sla.objectives import (
 from pipelines.sla.outcomes import OUTCOMES_SCHEMA, TIMER_KINDS, outcome_windows
 from pipelines.sla.samples import histogram_percentile_windows, sample_outcomes
 from pipelines.sla.security import security_outcomes
-from pipelines.sla.slices import objective_slices
+from pipelines.sla.slices import SLICES_SCHEMA, slice_inputs, slices_sql
 from pipelines.sla.surveys import survey_outcomes
 from pipelines.sla.tickets import (
     TICKET_EVENTS_SCHEMA,
@@ -37,7 +43,7 @@ from pipelines.sla.tickets import (
     timer_outcomes,
 )
 from pipelines.sla.windows import measurement_starts, objective_windows
-from pipelines.warehouse import query, replace_rows, transaction
+from pipelines.warehouse import query, replace_rows, replace_with_query, transaction
 
 RAW_TABLES = {
     "requests": "raw.requests",
@@ -52,11 +58,9 @@ ITEM_RAW_ASSETS = (
     "survey_responses",
     "latency_samples",
 )
-DAY_COLUMNS = {
-    "requests": "ts, service, total, errors",
-    "probes": "ts, service, up",
-    "histogram": "ts, service, le_seconds, count",
-}
+DAYS_PER_STATEMENT = 92
+"""The most days of slices one SQL statement computes (and one write replaces): a quarter keeps
+a year of 100 services' slices well under 2 GB of memory."""
 
 STORED_SLICES_SQL = (
     "SELECT contract_id, objective_id, slice_start, good, total, excluded_minutes, "
@@ -147,41 +151,36 @@ def first_evidence(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     )
 
 
-def day_evidence(con: duckdb.DuckDBPyConnection, start: datetime) -> dict[str, pl.LazyFrame]:
-    """The raw rows of the UTC day starting at ``start``, by evidence kind (selected by ``ts``:
-    a landing file of one day may hold rows of the next)."""
-    end = start + timedelta(days=1)
-    return {
-        kind: query(
-            con, f"SELECT {DAY_COLUMNS[kind]} FROM {table} WHERE ts >= ? AND ts < ?", [start, end]
-        ).lazy()
-        for kind, table in RAW_TABLES.items()
-    }
+def day_periods(days: list[date]) -> list[tuple[date, date]]:
+    """The days as runs of consecutive days (first, last), each at most DAYS_PER_STATEMENT long."""
+    periods: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if periods and day - periods[-1][1] == timedelta(days=1):
+            first, last = periods[-1]
+            if (day - first).days < DAYS_PER_STATEMENT:
+                periods[-1] = (first, day)
+                continue
+        periods.append((day, day))
+    return periods
 
 
-def day_slices(
+def period_slices(
+    con: duckdb.DuckDBPyConnection,
     contracts: list[Contract],
     objectives: pl.DataFrame,
-    evidence: dict[str, pl.LazyFrame],
     first: pl.DataFrame,
-    start: datetime,
+    first_day: date,
+    last_day: date,
     as_of: datetime,
 ) -> pl.DataFrame:
-    """Every traffic objective's slices of the UTC day starting at ``start`` (SLICES_SCHEMA),
-    exclusions and corrections removed."""
-    end = start + timedelta(days=1)
-    return objective_slices(
-        objectives.filter(is_traffic(objectives)),
-        evidence["requests"],
-        evidence["probes"],
-        evidence["histogram"],
-        excluded_minutes(exclusion_intervals(contracts, start, end), start, end),
-        first,
-        start,
-        end,
-        as_of,
-        corrected=corrected_minutes(corrections_frame(contracts), start, end),
-    )
+    """Every traffic objective's slices of the UTC days ``first_day``..``last_day`` (SLICES_SCHEMA),
+    exclusions and corrections removed: ``sql/sla/slices.sql`` over the stored raw rows."""
+    start = datetime.combine(first_day, time(), UTC)
+    end = datetime.combine(last_day + timedelta(days=1), time(), UTC)
+    excluded = excluded_minutes(exclusion_intervals(contracts, start, end), start, end)
+    corrected = corrected_minutes(corrections_frame(contracts), start, end)
+    with slice_inputs(con, objectives.filter(is_traffic(objectives)), excluded, first, corrected):
+        return query(con, slices_sql(start, end, as_of)).cast(SLICES_SCHEMA)  # type: ignore[arg-type]
 
 
 @dg.asset(key=["sla", "objectives"], pool=WAREHOUSE_POOL, group_name="sla")
@@ -233,27 +232,37 @@ def sla_objectives(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.
     group_name="sla",
 )
 def sla_slices(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.MaterializeResult:
-    """Every objective's slices of each UTC day of the run (sla.slices), a day replaced at once."""
+    """Every objective's slices of each UTC day of the run (sla.slices): one SQL statement and
+    one write per run of up to DAYS_PER_STATEMENT consecutive days."""
     contracts, _ = _valid_contracts(context, pledge)
     objectives = objectives_frame(contracts)
-    rows_per_day: dict[str, int] = {}
+    days, stored = partition_days(context), 0
     with pledge.connect() as con:
         as_of = evidence_end(con)
         first = first_evidence(con)
-        with transaction(con):  # one commit for the whole run; each day replaced atomically
-            for day in partition_days(context):
-                start = datetime.combine(day, time(), UTC)
+        with transaction(con):  # one commit for the whole run; each period replaced at once
+            for first_day, last_day in day_periods(days):
                 slices = (
-                    day_slices(contracts, objectives, day_evidence(con, start), first, start, as_of)
+                    period_slices(con, contracts, objectives, first, first_day, last_day, as_of)
                     if as_of is not None
-                    else pl.DataFrame()
+                    else pl.DataFrame(schema=SLICES_SCHEMA)
                 )
-                replace_rows(con, [("sla.slices", "partition_date = ?", [day], slices)])
-                rows_per_day[day.isoformat()] = slices.height
+                replace_rows(
+                    con,
+                    [
+                        (
+                            "sla.slices",
+                            "partition_date BETWEEN ? AND ?",
+                            [first_day, last_day],
+                            slices,
+                        )
+                    ],
+                )
+                stored += slices.height
     return dg.MaterializeResult(
         metadata={
-            "slices": sum(rows_per_day.values()),
-            "days": len(rows_per_day),
+            "slices": stored,
+            "days": len(days),
             "as_of": str(as_of),
         }
     )
@@ -370,41 +379,44 @@ def sla_windows(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
         slices = query(con, STORED_SLICES_SQL)
         traffic = objectives.filter(is_traffic(objectives))
         items = objectives.filter(~is_traffic(objectives))
-        ledger = burn_ledger(traffic, slices)
-        alerts = alert_episodes(ledger, alert_rules_frame(contracts))
-        windows = pl.concat(
-            [
-                objective_windows(
-                    traffic,
-                    slices,
-                    firing_at_end(alerts),
-                    as_of,
-                    measurement_starts(traffic, first_evidence(con)),
-                ),
-                outcome_windows(
-                    items.filter(pl.col("sli_method") != "histogram"),
-                    query(con, "SELECT * FROM sla.outcomes"),
-                    as_of,
-                    ticket_flags(query(con, "SELECT * FROM sla.ticket_timers"), as_of),
-                ),
-                histogram_percentile_windows(
-                    items.filter(pl.col("sli_method") == "histogram"),
-                    query(con, "SELECT ts, service, le_seconds, count FROM raw.latency_buckets"),
-                    as_of,
-                ),
-            ],
-            how="diagonal",
-        )
-        credits = window_credits(windows, credit_tiers_frame(contracts))
-        replace_rows(
-            con,
-            [
-                ("sla.windows", "TRUE", [], windows),
-                ("sla.burn_rates", "TRUE", [], burn_rates(ledger)),
-                ("sla.alerts", "TRUE", [], alerts),
-                ("sla.credits", "TRUE", [], credits),
-            ],
-        )
+        with stored_ledger(con, traffic):
+            alerts = episodes(alert_firing(con, alert_rules_frame(contracts)))
+            windows = pl.concat(
+                [
+                    objective_windows(
+                        traffic,
+                        slices,
+                        firing_at_end(alerts),
+                        as_of,
+                        measurement_starts(traffic, first_evidence(con)),
+                    ),
+                    outcome_windows(
+                        items.filter(pl.col("sli_method") != "histogram"),
+                        query(con, "SELECT * FROM sla.outcomes"),
+                        as_of,
+                        ticket_flags(query(con, "SELECT * FROM sla.ticket_timers"), as_of),
+                    ),
+                    histogram_percentile_windows(
+                        items.filter(pl.col("sli_method") == "histogram"),
+                        query(
+                            con, "SELECT ts, service, le_seconds, count FROM raw.latency_buckets"
+                        ),
+                        as_of,
+                    ),
+                ],
+                how="diagonal",
+            )
+            credits = window_credits(windows, credit_tiers_frame(contracts))
+            with transaction(con):
+                replace_with_query(con, "sla.burn_rates", "TRUE", [], burn_rates_sql())
+                replace_rows(
+                    con,
+                    [
+                        ("sla.windows", "TRUE", [], windows),
+                        ("sla.alerts", "TRUE", [], alerts),
+                        ("sla.credits", "TRUE", [], credits),
+                    ],
+                )
     statuses = dict(windows.group_by("status").len().iter_rows())
     credit_totals = dict(  # owed: complete windows only
         owed_credits(credits).group_by("currency").agg(pl.col("credit_amount").sum()).iter_rows()

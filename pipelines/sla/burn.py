@@ -2,9 +2,10 @@
 
 Burn rate at time t over look-back w = (bad / total over the slices ending in (t − w, t]) /
 (1 − target), evaluated at the end of every slice. A look-back shorter than the slice length
-covers the one slice ending at t. Trailing sums come from one sort of all slices: cumulative sums
-and a vectorised binary search for where each look-back begins (objective index × 2**34 + epoch
-second keys keep objectives apart), so look-backs may differ per objective.
+covers the one slice ending at t. The rule is one SQL window per look-back over the burn ledger
+(``trailing_burn_sql``; the ledger: ``sql/sla/burn_ledger.sql``), run by DuckDB over every stored
+slice at once (``sql/sla/burn_rates.sql``, ``sql/sla/alert_firing.sql``), so look-backs may
+differ per objective (each alert rule reads the window of its own look-back).
 
 An alert rule fires at t when both its long and short look-back burn rates exceed its
 ``burn_rate`` (strictly). Rules of one severity fire together; an episode is a run of consecutive
@@ -15,10 +16,15 @@ at which it no longer fires (null while still firing at the objective's last sli
 
 from __future__ import annotations
 
-import numpy as np
+import math
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import duckdb
 import polars as pl
 
 from pipelines.sla.objectives import KEYS, UTC_US
+from pipelines.warehouse import sql_text
 
 LOOKBACKS = {
     "burn_5m": 300,
@@ -29,8 +35,6 @@ LOOKBACKS = {
     "burn_3d": 259_200,
 }
 """The burn-rate columns of ``sla.burn_rates``: look-back in seconds (not scaled)."""
-
-_OBJECTIVE_SHIFT = 1 << 34
 
 BURN_RATES_SCHEMA = {
     "contract_id": pl.String,
@@ -46,55 +50,141 @@ ALERTS_SCHEMA = {
     "ended_at": UTC_US,
     "peak_burn_rate": pl.Float64,
 }
+FIRING_SCHEMA = {
+    "contract_id": pl.String,
+    "objective_id": pl.String,
+    "severity": pl.String,
+    "ts": UTC_US,
+    "slice_seconds": pl.Int64,
+    "burn": pl.Float64,
+    "last_ts": UTC_US,
+}
+
+
+def burn_objectives(objectives: pl.DataFrame) -> pl.DataFrame:
+    """``burn_objectives`` of the ledger SQL: contract_id, objective_id, objective_index, target,
+    slice_seconds, from objectives_frame (or any frame with those columns)."""
+    return objectives.select(*KEYS, "target", "slice_seconds").with_row_index("objective_index")
+
+
+def ledger_sql(slices: str) -> str:
+    """The burn ledger (``sql/sla/burn_ledger.sql``) of the slices in relation ``slices``."""
+    return sql_text("sla/burn_ledger").format(slices=slices)
+
+
+def burn_rates_sql() -> str:
+    """sla.burn_rates' rows from the relation ``burn_ledger``: every slice end's burn rates over
+    LOOKBACKS."""
+    return sql_text("sla/burn_rates").format(
+        burn_columns=", ".join(
+            f"{trailing_burn_sql(seconds)} AS {name}" for name, seconds in LOOKBACKS.items()
+        ),
+        lookback_windows=_windows(LOOKBACKS.values()),
+    )
+
+
+def trailing_burn_sql(lookback_seconds: float) -> str:
+    """The burn rate over the slices ending in (ts − look-back, ts], as a SQL expression over the
+    burn ledger (its window named by ``_window_name``): null where the look-back holds no events
+    or minutes (or no bad ones and no budget)."""
+    window = _window_name(lookback_seconds)
+    bad, total = f"sum(bad) OVER {window}", f"sum(total) OVER {window}"
+    burn = f"{bad} / {total} / (1 - target)"
+    return f"CASE WHEN {total} > 0 AND ({bad} > 0 OR target < 1) THEN {burn} END"
+
+
+def _window_name(lookback_seconds: float) -> str:
+    return f"lookback_{math.ceil(lookback_seconds)}"
+
+
+def _windows(lookbacks: Iterable[float]) -> str:
+    """The ledger's named windows of ``lookbacks``: per objective, the rows whose end (epoch
+    second) lies within the look-back's whole seconds before the row's, the row included."""
+    return ", ".join(
+        f"{_window_name(seconds)} AS (PARTITION BY objective_index ORDER BY second "
+        f"RANGE BETWEEN {math.ceil(seconds) - 1} PRECEDING AND CURRENT ROW)"
+        for seconds in sorted({math.ceil(seconds) for seconds in lookbacks})
+    )
+
+
+def alert_firing(con: duckdb.DuckDBPyConnection, rules: pl.DataFrame) -> pl.DataFrame:
+    """The slice ends at which each alert rule fires (FIRING_SCHEMA), from the relation
+    ``burn_ledger`` and ``burn_objectives`` on ``con``. ``rules``: alert_rules_frame."""
+    objectives = con.sql("SELECT contract_id, objective_id, objective_index FROM burn_objectives")
+    indexed = rules.join(objectives.pl(), on=KEYS, how="inner")
+    if indexed.is_empty():
+        return pl.DataFrame(schema=FIRING_SCHEMA)
+    ceiled = indexed.with_columns(pl.col("long_seconds", "short_seconds").ceil().cast(pl.Int64))
+    lookbacks = sorted(set(ceiled["long_seconds"]) | set(ceiled["short_seconds"]))
+    position = {seconds: n + 1 for n, seconds in enumerate(lookbacks)}
+    alert_rules = ceiled.group_by("objective_index").agg(
+        rules=pl.struct(
+            "severity",
+            "burn_rate",
+            long_at=pl.col("long_seconds").replace_strict(position, return_dtype=pl.Int64),
+            short_at=pl.col("short_seconds").replace_strict(position, return_dtype=pl.Int64),
+        )
+    )
+    sql = sql_text("sla/alert_firing").format(
+        burns=", ".join(trailing_burn_sql(seconds) for seconds in lookbacks),
+        lookback_windows=_windows(lookbacks),
+    )
+    con.register("alert_rules", alert_rules)
+    try:
+        return con.sql(sql).pl().cast(FIRING_SCHEMA)  # type: ignore[arg-type]
+    finally:
+        con.unregister("alert_rules")
 
 
 def burn_ledger(objectives: pl.DataFrame, slices: pl.DataFrame) -> pl.DataFrame:
-    """Slices sorted per objective with running sums, the input of burn_rates and alert_episodes.
+    """The burn ledger of slices given as a frame, the input of burn_rates and alert_episodes.
 
-    Inputs: ``objectives`` (objectives_frame), ``slices`` (contract_id, objective_id,
-    slice_start, good, total). Output: contract_id, objective_id, objective_index, ts (slice
-    end), target, slice_seconds, key (objective_index × 2**34 + epoch second of ts), bad,
-    bad_through/total_through (running sums including the row), bad_before/total_before
-    (excluding it).
+    Inputs: ``objectives`` (objectives_frame, or contract_id, objective_id, target,
+    slice_seconds), ``slices`` (contract_id, objective_id, slice_start, good, total). Output:
+    contract_id, objective_id, objective_index, target, slice_seconds, ts (slice end), second
+    (epoch second of ts), bad, total.
     """
-    indexed = objectives.select(*KEYS, "target", "slice_seconds").with_row_index("objective_index")
-    return (
-        slices.lazy()
-        .select(*KEYS, "slice_start", "good", "total")
-        .join(indexed.lazy(), on=KEYS, how="inner")
-        .sort(["objective_index", "slice_start"])
-        .with_columns(
-            ts=pl.col("slice_start") + pl.duration(seconds=pl.col("slice_seconds")),
-            bad=pl.col("total") - pl.col("good"),
-        )
-        .with_columns(
-            key=pl.col("objective_index").cast(pl.Int64) * _OBJECTIVE_SHIFT
-            + pl.col("ts").dt.epoch("s"),
-            bad_through=pl.col("bad").cum_sum(),
-            total_through=pl.col("total").cum_sum(),
-        )
-        .with_columns(
-            bad_before=pl.col("bad_through") - pl.col("bad"),
-            total_before=pl.col("total_through") - pl.col("total"),
-        )
-        .collect()
-    )
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("burn_objectives", burn_objectives(objectives))
+        con.register("frame_slices", slices.select(*KEYS, "slice_start", "good", "total"))
+        return con.sql(ledger_sql("frame_slices")).pl()
+
+
+@contextmanager
+def stored_ledger(
+    con: duckdb.DuckDBPyConnection, objectives: pl.DataFrame, slices: str = "sla.slices"
+) -> Iterator[None]:
+    """While inside, ``burn_ledger`` on ``con`` is the ledger of the stored slices (the table or
+    view ``slices``) of ``objectives`` (objectives_frame), for burn_rates_sql and alert_firing."""
+    con.register("burn_objectives", burn_objectives(objectives))
+    con.execute(f"CREATE OR REPLACE TEMP VIEW burn_ledger AS {ledger_sql(slices)}")
+    try:
+        yield
+    finally:
+        con.execute("DROP VIEW IF EXISTS burn_ledger")
+        con.unregister("burn_objectives")
+
+
+@contextmanager
+def _ledger_warehouse(ledger: pl.DataFrame) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB with ``burn_ledger`` and ``burn_objectives`` read from ``ledger``."""
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("burn_ledger", ledger)
+        con.register("burn_objectives", ledger.select(*KEYS, "objective_index").unique())
+        yield con
 
 
 def burn_rates(ledger: pl.DataFrame) -> pl.DataFrame:
     """Burn rates at the end of every slice over 5m, 30m, 1h, 6h, 1d and 3d look-backs.
 
     Input: burn_ledger. Output: BURN_RATES_SCHEMA (ts = slice end; a burn rate is null when
-    its look-back holds no events or minutes).
+    its look-back holds no events or minutes), sorted by objective and ts.
     """
-    return ledger.select(
-        *KEYS,
-        "ts",
-        *(
-            pl.Series(name, _trailing_burn(ledger, seconds)).fill_nan(None)
-            for name, seconds in LOOKBACKS.items()
-        ),
-    ).cast(BURN_RATES_SCHEMA)  # type: ignore[arg-type]
+    with _ledger_warehouse(ledger) as con:
+        rates = con.sql(burn_rates_sql()).pl()
+    return rates.cast(BURN_RATES_SCHEMA).sort([*KEYS, "ts"])  # type: ignore[arg-type]
 
 
 def alert_episodes(ledger: pl.DataFrame, rules: pl.DataFrame) -> pl.DataFrame:
@@ -103,24 +193,19 @@ def alert_episodes(ledger: pl.DataFrame, rules: pl.DataFrame) -> pl.DataFrame:
     Inputs: burn_ledger, ``rules`` (alert_rules_frame: look-backs already scaled to the
     window). Output: ALERTS_SCHEMA.
     """
-    objective_rules = rules.join(ledger.select(*KEYS, "objective_index").unique(), on=KEYS)
-    if objective_rules.is_empty():
-        return pl.DataFrame(schema=ALERTS_SCHEMA)
-    firing = pl.concat(
-        [
-            _firing(ledger, objective_rules.filter(pl.col("rule") == position))
-            for position in objective_rules["rule"].unique().sort()
-        ],
-        how="vertical_relaxed",
-    )
+    with _ledger_warehouse(ledger) as con:
+        return episodes(alert_firing(con, rules))
+
+
+def episodes(firing: pl.DataFrame) -> pl.DataFrame:
+    """Alert episodes (ALERTS_SCHEMA) from the slice ends at which rules fire (alert_firing)."""
     if firing.is_empty():
         return pl.DataFrame(schema=ALERTS_SCHEMA)
     series = [*KEYS, "severity"]
-    last_evaluated = ledger.group_by(KEYS).agg(last_ts=pl.col("ts").max())
     step = pl.duration(seconds=pl.col("slice_seconds"))
     return (
         firing.group_by([*series, "ts"])
-        .agg(pl.col("burn").max(), pl.col("slice_seconds").first())
+        .agg(pl.col("burn").max(), pl.col("slice_seconds", "last_ts").first())
         .sort([*series, "ts"])
         .with_columns(
             episode=(pl.col("ts").diff().over(series) != step)
@@ -134,8 +219,8 @@ def alert_episodes(ledger: pl.DataFrame, rules: pl.DataFrame) -> pl.DataFrame:
             last_firing=pl.col("ts").max(),
             peak_burn_rate=pl.col("burn").max(),
             slice_seconds=pl.col("slice_seconds").first(),
+            last_ts=pl.col("last_ts").first(),
         )
-        .join(last_evaluated, on=KEYS)
         .with_columns(
             ended_at=pl.when(pl.col("last_firing") < pl.col("last_ts")).then(
                 pl.col("last_firing") + step
@@ -150,40 +235,3 @@ def alert_episodes(ledger: pl.DataFrame, rules: pl.DataFrame) -> pl.DataFrame:
 def firing_at_end(alerts: pl.DataFrame) -> pl.DataFrame:
     """Objectives with an alert episode still firing (ended_at null): contract_id, objective_id."""
     return alerts.filter(pl.col("ended_at").is_null()).select(KEYS).unique()
-
-
-def _firing(ledger: pl.DataFrame, rule: pl.DataFrame) -> pl.DataFrame:
-    """Slice ends at which a rule fires, given at most one rule per objective (objective_index,
-    severity, long_seconds, short_seconds, burn_rate): contract_id, objective_id, severity, ts,
-    slice_seconds, burn (the long look-back burn rate)."""
-    objective_index = ledger["objective_index"].to_numpy()
-    size = int(objective_index.max()) + 1
-
-    def per_row(column: str) -> np.ndarray:
-        values = np.full(size, np.nan)
-        values[rule["objective_index"].to_numpy()] = rule[column].to_numpy()
-        return values[objective_index]
-
-    threshold = per_row("burn_rate")
-    long_burn = _trailing_burn(ledger, np.nan_to_num(per_row("long_seconds")))
-    short_burn = _trailing_burn(ledger, np.nan_to_num(per_row("short_seconds")))
-    fires = (long_burn > threshold) & (short_burn > threshold)
-    return (
-        ledger.with_columns(burn=long_burn)
-        .filter(fires)
-        .join(rule.select("objective_index", "severity"), on="objective_index")
-        .select(*KEYS, "severity", "ts", "slice_seconds", "burn")
-    )
-
-
-def _trailing_burn(ledger: pl.DataFrame, lookback_seconds: float | np.ndarray) -> np.ndarray:
-    """Burn rate over the slices ending in (ts − look-back, ts] for every row of a
-    burn_ledger (NaN where the look-back holds nothing); look-backs may differ per row.
-    One binary search of the sorted composite keys finds where each look-back begins."""
-    keys = ledger["key"].to_numpy()
-    begins = np.searchsorted(keys, keys - np.ceil(lookback_seconds).astype(np.int64), side="right")
-    bad = ledger["bad_through"].to_numpy() - ledger["bad_before"].to_numpy()[begins]
-    total = ledger["total_through"].to_numpy() - ledger["total_before"].to_numpy()[begins]
-    budget = 1 - ledger["target"].to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(total > 0, bad / total / budget, np.nan)

@@ -33,19 +33,24 @@ SLIs: requests good = total − errors; probes good = successful checks, total =
 good = requests at or under the threshold from cumulative histogram buckets (see
 ``histogram_share_at``) and a percentile per slice as Prometheus ``histogram_quantile`` computes it
 (see ``histogram_quantile``).
+
+The rules live in SQL, one statement per period (``sql/sla/slices.sql``, with the histogram
+pieces ``sql/sla/histogram_share_at.sql`` and ``sql/sla/histogram_quantile.sql``): DuckDB reads
+the raw tables by name and groups a year of minutes into slices without a row leaving it. The
+frame functions here run the same SQL over Polars frames (tests, window percentiles).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 
+import duckdb
 import polars as pl
 
 from pipelines.sla.objectives import KEYS, UTC_US
-
-MINUTE_US = 60_000_000
-INDEX_KEYS = ["scope_index", "slice_start"]
-_INDEX_SHIFT = 1 << 32
+from pipelines.warehouse import sql_text
 
 SLICES_SCHEMA = {
     "partition_date": pl.Date,
@@ -58,6 +63,82 @@ SLICES_SCHEMA = {
     "corrected_minutes": pl.Float64,
     "missing_minutes": pl.Float64,
 }
+SLICE_OBJECTIVE_COLUMNS = [
+    *KEYS,
+    "service",
+    "sli_method",
+    "slice_seconds",
+    "effective_start",
+    "effective_end",
+    "budgeting",
+    "missing_data",
+    "slice_target",
+    "threshold_seconds",
+    "percentile",
+]
+"""The objectives_frame columns slices.sql reads (``slice_objectives``)."""
+
+RAW_COLUMNS = {
+    "requests": {"ts": UTC_US, "service": pl.String, "total": pl.Int64, "errors": pl.Int64},
+    "probes": {"ts": UTC_US, "service": pl.String, "up": pl.Boolean},
+    "latency_buckets": {
+        "ts": UTC_US,
+        "service": pl.String,
+        "le_seconds": pl.Float64,
+        "count": pl.Int64,
+    },
+}
+"""The raw.* columns slices.sql reads, by table."""
+
+
+def slices_sql(start: datetime, end: datetime, as_of: datetime) -> str:
+    """The SELECT of every slice starting in ``[start, end)`` (UTC), evidence up to ``as_of``,
+    over ``raw.*`` and the inputs ``slice_inputs`` registers; columns as sla.slices."""
+    return sql_text("sla/slices").format(
+        start=_timestamp(start),
+        end=_timestamp(end),
+        as_of=_timestamp(as_of),
+        histogram_share_at=histogram_sql(
+            "share_at", "slice_buckets", ["objective_index", "slice_start"]
+        ),
+        histogram_quantile=histogram_sql(
+            "quantile", "slice_buckets", ["objective_index", "slice_start"]
+        ),
+    )
+
+
+def histogram_sql(piece: str, buckets: str, keys: list[str]) -> str:
+    """``sql/sla/histogram_<piece>.sql`` over the relation ``buckets``, grouped by ``keys``."""
+    return sql_text(f"sla/histogram_{piece}").format(buckets=buckets, keys=", ".join(keys))
+
+
+@contextmanager
+def slice_inputs(
+    con: duckdb.DuckDBPyConnection,
+    objectives: pl.DataFrame,
+    excluded: pl.DataFrame,
+    first_evidence: pl.DataFrame,
+    corrected: pl.DataFrame | None,
+) -> Iterator[None]:
+    """``slices_sql``'s small inputs registered on ``con`` while inside: slice_objectives,
+    first_evidence, excluded_minutes and corrected_minutes (empty when None)."""
+    if corrected is None:
+        corrected = pl.DataFrame(
+            schema={"contract_id": pl.String, "objective_id": pl.String, "minute": UTC_US}
+        )
+    frames = {
+        "slice_objectives": objectives.select(SLICE_OBJECTIVE_COLUMNS),
+        "first_evidence": first_evidence.select("service", "sli_method", "first_ts"),
+        "excluded_minutes": excluded.select("contract_id", "service", "minute"),
+        "corrected_minutes": corrected.select(*KEYS, "minute"),
+    }
+    for name, frame in frames.items():
+        con.register(name, frame)
+    try:
+        yield
+    finally:
+        for name in frames:
+            con.unregister(name)
 
 
 def objective_slices(
@@ -72,7 +153,8 @@ def objective_slices(
     as_of: datetime,
     corrected: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Every objective's slices starting in ``[start, end)`` (UTC), evidence up to ``as_of``.
+    """Every objective's slices starting in ``[start, end)`` (UTC), evidence up to ``as_of``,
+    from evidence frames: ``slices_sql`` run over them in an in-memory DuckDB.
 
     Inputs: ``objectives`` (objectives_frame); raw frames ``requests`` (ts, service, total,
     errors; one row per service and minute), ``probes`` (ts, service, up; one row per check) and
@@ -82,332 +164,60 @@ def objective_slices(
     table); ``corrected`` (corrected_minutes: contract_id, objective_id, minute; none when
     omitted). Output: SLICES_SCHEMA, one row per slice of the measurement period (gaps included),
     partition_date = the UTC date of slice_start, sorted by contract_id, objective_id and
-    slice_start (the grid is generated in that order).
+    slice_start.
     """
-    scope = _measurement_scope(objectives, first_evidence, start, end, as_of)
-    removed_keys = _removed_keys(scope, excluded, corrected)
-    probe_minutes = probes.group_by("service", minute=_minute(pl.col("ts"))).agg(
-        good=pl.col("up").cast(pl.Int64).sum(), total=pl.len()
-    )
-    evidence = pl.concat(
-        [
-            _ratio_evidence(
-                _kept_minutes(
-                    requests.with_columns(minute=_minute(pl.col("ts"))), scope, "requests"
-                ).with_columns(good=pl.col("total") - pl.col("errors")),
-                removed_keys,
-            ),
-            _ratio_evidence(_kept_minutes(probe_minutes, scope, "probes"), removed_keys),
-            _histogram_evidence(
-                _kept_minutes(
-                    latency_buckets.with_columns(minute=_minute(pl.col("ts"))), scope, "histogram"
-                ),
-                removed_keys,
-            ),
-        ],
-        how="diagonal_relaxed",
-    )
-    grid = (
-        scope.lazy()
-        .select(
-            "scope_index",
-            *KEYS,
-            "slice_us",
-            "slice_seconds",
-            "scope_start",
-            "scope_end",
-            "budgeting",
-            "missing_data",
-            "slice_target",
-            "threshold_seconds",
-            "percentile",
-            slice_start=pl.int_ranges(
-                pl.col("scope_start") - pl.col("scope_start") % pl.col("slice_us"),
-                pl.col("scope_end"),
-                pl.col("slice_us"),
-            ),
-        )
-        .explode("slice_start")
-    )
-    judged = (
-        grid.join(evidence, on=INDEX_KEYS, how="left", maintain_order="left")
-        .join(_removed_per_slice(removed_keys), on=INDEX_KEYS, how="left", maintain_order="left")
-        .with_columns(
-            pl.col(
-                "good", "total", "evidence_minutes", "excluded_count", "corrected_count"
-            ).fill_null(0),
-            in_scope_minutes=(
-                pl.min_horizontal(pl.col("slice_start") + pl.col("slice_us"), "scope_end")
-                - pl.max_horizontal("slice_start", "scope_start")
-            )
-            / MINUTE_US,
-        )
-        .with_columns(_judge())
-        .with_columns(pl.from_epoch("slice_start", time_unit="us").dt.replace_time_zone("UTC"))
-    )
-    return (
-        judged.select(
-            pl.col("slice_start").dt.date().alias("partition_date"),
-            *KEYS,
-            "slice_start",
-            pl.col("slice_good").alias("good"),
-            pl.col("slice_total").alias("total"),
-            pl.col("slice_excluded").alias("excluded_minutes"),
-            pl.col("slice_corrected").alias("corrected_minutes"),
-            pl.col("slice_missing").alias("missing_minutes"),
-        )
-        .collect()
-        .cast(SLICES_SCHEMA)  # type: ignore[arg-type]
-    )
-
-
-def _measurement_scope(
-    objectives: pl.DataFrame,
-    first_evidence: pl.DataFrame,
-    start: datetime,
-    end: datetime,
-    as_of: datetime,
-) -> pl.DataFrame:
-    """Objectives with their measurement period clipped to [start, end), as epoch microseconds:
-    scope_start, scope_end; slice_us; scope_index (an integer key per objective)."""
-    epoch = {name: pl.lit(moment, UTC_US).dt.epoch("us") for name, moment in
-             [("start", start), ("end", end), ("as_of", as_of)]}  # fmt: skip
-    return (
-        objectives.lazy()
-        .join(first_evidence.lazy(), on=["service", "sli_method"], how="inner")
-        .with_columns(
-            slice_us=pl.col("slice_seconds") * 1_000_000,
-            scope_start=pl.max_horizontal(
-                _minute(pl.col("first_ts")),
-                pl.col("effective_start").dt.epoch("us"),
-                epoch["start"],
-            ),
-            scope_end=pl.min_horizontal(
-                pl.col("effective_end").dt.epoch("us"), epoch["as_of"], epoch["end"]
-            ),
-        )
-        .filter(pl.col("scope_start") < pl.col("scope_end"))
-        .sort(KEYS)
-        .with_row_index("scope_index")
-        .with_columns(pl.col("scope_index").cast(pl.Int64))
-        .collect()
-    )
-
-
-def _minute(moment: pl.Expr) -> pl.Expr:
-    """Epoch microseconds of the minute holding ``moment``."""
-    epoch = moment.dt.epoch("us")
-    return epoch - epoch % MINUTE_US
-
-
-def _minute_keys(minutes: pl.LazyFrame) -> pl.LazyFrame:
-    """One Int64 per (objective, minute): scope_index × 2**32 + epoch minute, plus the
-    slice_start and minute of the row."""
-    return minutes.with_columns(
-        minute_key=pl.col("scope_index") * _INDEX_SHIFT + pl.col("minute") // MINUTE_US,
-        slice_start=pl.col("minute") - pl.col("minute") % pl.col("slice_us"),
-    )
-
-
-def _kept_minutes(raw: pl.LazyFrame, scope: pl.DataFrame, sli_method: str) -> pl.LazyFrame:
-    """Raw rows (with ``minute``) of the objectives reading ``sli_method``, within their scope,
-    with scope_index, slice_start and minute_key."""
-    readers = scope.lazy().filter(pl.col("sli_method") == sli_method)
-    return _minute_keys(
-        raw.join(
-            readers.select(
-                "service", "scope_index", "slice_us", "scope_start", "scope_end",
-                "threshold_seconds", "percentile",
-            ),
-            on="service",
-            how="inner",
-        ).filter(pl.col("minute") >= pl.col("scope_start"), pl.col("minute") < pl.col("scope_end"))
-    )  # fmt: skip
-
-
-def _removed_keys(
-    scope: pl.DataFrame, excluded: pl.DataFrame, corrected: pl.DataFrame | None
-) -> pl.DataFrame:
-    """The minutes removed from each objective's evidence, with their minute_key and
-    ``corrected`` (true for a correction's minute that no exclusion removes)."""
-    scope_columns = ["scope_index", "slice_us", "scope_start", "scope_end"]
-    removed = [
-        excluded.lazy()
-        .join(scope.lazy(), on=["contract_id", "service"], how="inner")
-        .select("minute", *scope_columns, corrected=pl.lit(False))
-    ]
-    if corrected is not None:
-        removed.append(
-            corrected.lazy()
-            .join(scope.lazy(), on=KEYS, how="inner")
-            .select("minute", *scope_columns, corrected=pl.lit(True))
-        )
-    return (
-        _minute_keys(pl.concat(removed).with_columns(minute=_minute(pl.col("minute"))))
-        .group_by("minute_key")
-        .agg(pl.all().exclude("corrected").first(), pl.col("corrected").all())
-        .collect()
-    )
-
-
-def _not_removed(removed_keys: pl.DataFrame) -> pl.Expr:
-    return ~pl.col("minute_key").is_in(removed_keys["minute_key"].implode())
-
-
-def _ratio_evidence(minutes: pl.LazyFrame, removed_keys: pl.DataFrame) -> pl.LazyFrame:
-    """Per slice: good, total and evidence minutes (rows hold one minute each)."""
-    return (
-        minutes.filter(_not_removed(removed_keys))
-        .group_by(INDEX_KEYS)
-        .agg(pl.col("good").sum(), pl.col("total").sum(), evidence_minutes=pl.len())
-    )
-
-
-def _histogram_evidence(minutes: pl.LazyFrame, removed_keys: pl.DataFrame) -> pl.LazyFrame:
-    """Per slice: good/total at the threshold, the percentile (when asked) and evidence minutes."""
-    kept = minutes.filter(_not_removed(removed_keys))
-    buckets = (
-        kept.group_by([*INDEX_KEYS, "le_seconds"])
-        .agg(pl.col("count").sum(), pl.col("threshold_seconds", "percentile").first())
-        .sort([*INDEX_KEYS, "le_seconds"])
-        .with_columns(pl.col("count").cum_max().over(INDEX_KEYS))
-    )
-    evidence_minutes = kept.group_by(INDEX_KEYS).agg(evidence_minutes=pl.col("minute").n_unique())
-    return (
-        histogram_share_at(buckets, INDEX_KEYS)
-        .join(
-            histogram_quantile(
-                buckets.filter(pl.col("percentile").is_not_null()).with_columns(
-                    quantile=pl.col("percentile") / 100
-                ),
-                INDEX_KEYS,
-            ),
-            on=INDEX_KEYS,
-            how="left",
-        )
-        .join(evidence_minutes, on=INDEX_KEYS, how="left")
-    )
+    raw = {"requests": requests, "probes": probes, "latency_buckets": latency_buckets}
+    with (
+        _frame_warehouse(raw) as con,
+        slice_inputs(con, objectives, excluded, first_evidence, corrected),
+    ):
+        slices = con.sql(slices_sql(start, end, as_of)).pl()
+    return slices.cast(SLICES_SCHEMA).sort([*KEYS, "slice_start"])  # type: ignore[arg-type]
 
 
 def histogram_share_at(buckets: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
-    """Requests at or under ``threshold_seconds`` from cumulative buckets, per ``keys``.
+    """Requests at or under ``threshold_seconds`` from cumulative buckets, per ``keys``
+    (``sql/sla/histogram_share_at.sql`` over a frame).
 
     Input: keys, le_seconds, count (cumulative, monotone in le), threshold_seconds. Output: keys,
-    good, total. total is the +inf bucket's count (the largest). When the threshold is a bucket
-    bound, good is that bucket's count. Otherwise good is interpolated linearly between the
-    enclosing bounds (lower bound 0 with count 0 below the first bucket), as histogram_quantile
-    interpolates; a threshold above the largest finite bound gets that bound's count (the +inf
-    bucket cannot be interpolated into).
+    good, total.
     """
-    le, count, threshold = pl.col("le_seconds"), pl.col("count"), pl.col("threshold_seconds")
-    at_or_under = le <= threshold
-    lower, lower_count = pl.col("lower"), pl.col("lower_count")
-    upper, upper_count = pl.col("upper"), pl.col("upper_count")
-    return (
-        buckets.group_by(keys)
-        .agg(
-            lower=le.filter(at_or_under).max().fill_null(0.0),
-            lower_count=count.filter(at_or_under).max().fill_null(0),
-            upper=le.filter(~at_or_under).min(),
-            upper_count=count.filter(~at_or_under).min(),
-            total=count.max(),
-            threshold=threshold.first(),
-        )
-        .select(
-            *keys,
-            "total",
-            good=pl.when(upper.is_null() | upper.is_infinite())
-            .then(lower_count)
-            .otherwise(
-                lower_count
-                + (upper_count - lower_count) * (pl.col("threshold") - lower) / (upper - lower)
-            ),
-        )
-    )
+    return _over_frame("share_at", buckets, keys)
 
 
 def histogram_quantile(buckets: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
     """The ``quantile`` (0–1) per ``keys`` from cumulative buckets, as Prometheus'
-    histogram_quantile: rank = quantile × total; the first bucket whose count reaches the rank
-    holds it, linearly interpolated between that bucket's lower bound (the previous bound, or 0)
-    and its upper bound; in the +inf bucket the result is the largest finite bound.
+    histogram_quantile (``sql/sla/histogram_quantile.sql`` over a frame).
 
-    Input: keys, le_seconds, count (cumulative, monotone), quantile; sorted by keys then
-    le_seconds. Output: keys, latency_quantile (seconds); keys with no requests are absent.
+    Input: keys, le_seconds, count (cumulative, monotone), quantile. Output: keys,
+    latency_quantile (seconds); keys with no requests are absent.
     """
-    le, count = pl.col("le_seconds"), pl.col("count")
-    previous_le = le.shift(1).over(keys).fill_null(0.0)
-    previous_count = count.shift(1).over(keys).fill_null(0)
-    rank = pl.col("quantile") * count.max().over(keys)
-    return (
-        buckets.with_columns(rank=rank, previous_le=previous_le, previous_count=previous_count)
-        .filter(pl.col("rank") > 0, count >= pl.col("rank"))
-        .group_by(keys)
-        .first()
-        .select(
-            *keys,
-            latency_quantile=pl.when(le.is_infinite())
-            .then(pl.col("previous_le"))
-            .when((pl.col("previous_count") == 0) & (pl.col("previous_le") == 0) & (le <= 0))
-            .then(le)
-            .otherwise(
-                pl.col("previous_le")
-                + (le - pl.col("previous_le"))
-                * (pl.col("rank") - pl.col("previous_count"))
-                / (count - pl.col("previous_count"))
-            ),
-        )
-    )
+    return _over_frame("quantile", buckets, keys)
 
 
-def _removed_per_slice(removed_keys: pl.DataFrame) -> pl.LazyFrame:
-    """Per slice: excluded and corrected minutes within scope."""
-    in_scope = (pl.col("minute") >= pl.col("scope_start")) & (
-        pl.col("minute") < pl.col("scope_end")
-    )
-    corrected = pl.col("corrected")
-    return (
-        removed_keys.lazy()
-        .group_by(INDEX_KEYS)
-        .agg(
-            excluded_count=(in_scope & ~corrected).sum(),
-            corrected_count=(in_scope & corrected).sum(),
-        )
-    )
+def _over_frame(piece: str, buckets: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
+    """A histogram piece run by DuckDB over a frame; its result as a LazyFrame."""
+    frame = buckets.collect()
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("buckets", frame)
+        result = con.sql(histogram_sql(piece, "buckets", keys)).pl()
+    return result.lazy()
 
 
-def _judge() -> list[pl.Expr]:
-    """slice_good, slice_total, slice_excluded, slice_corrected, slice_missing from a slice's
-    evidence. A timeslice counts its kept minutes (module docstring), not its full length."""
-    timeslices = pl.col("budgeting") == "timeslices"
-    in_scope, excluded = pl.col("in_scope_minutes"), pl.col("excluded_count")
-    kept = in_scope - excluded - pl.col("corrected_count")
-    missing = kept - pl.col("evidence_minutes")
-    has_requests = pl.col("total") > 0
-    passes = (
-        pl.when(pl.col("percentile").is_not_null())
-        .then(pl.col("latency_quantile") <= pl.col("threshold_seconds"))
-        .otherwise(pl.col("good") / pl.col("total") >= pl.col("slice_target"))
-    )
-    missing_data = pl.col("missing_data")
-    slice_good = (
-        pl.when(~timeslices)
-        .then(pl.col("good"))
-        .when(~has_requests)
-        .then(pl.when(missing_data == "good").then(kept).otherwise(0))
-        .otherwise(pl.when(passes).then(kept).otherwise(0))
-    )
-    slice_total = (
-        pl.when(~timeslices)
-        .then(pl.col("total"))
-        .when(~has_requests)
-        .then(pl.when(missing_data == "excluded").then(0).otherwise(kept))
-        .otherwise(kept)
-    )
-    return [
-        slice_good.alias("slice_good"),
-        slice_total.alias("slice_total"),
-        excluded.alias("slice_excluded"),
-        pl.col("corrected_count").alias("slice_corrected"),
-        missing.alias("slice_missing"),
-    ]
+@contextmanager
+def _frame_warehouse(raw: dict[str, pl.LazyFrame]) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB whose ``raw.<table>`` views read the given frames."""
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("CREATE SCHEMA raw")
+        for table, rows in raw.items():
+            columns = RAW_COLUMNS[table]
+            con.register(f"frame_{table}", rows.select(list(columns)).cast(columns).collect())  # type: ignore[arg-type]
+            con.execute(f"CREATE VIEW raw.{table} AS SELECT * FROM frame_{table}")
+        yield con
+
+
+def _timestamp(moment: datetime) -> str:
+    """A UTC TIMESTAMPTZ literal."""
+    return f"TIMESTAMPTZ '{moment.astimezone(UTC).isoformat()}'"
