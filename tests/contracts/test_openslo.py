@@ -4,7 +4,7 @@ supported (why)` line while the file's other SLOs still import."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -173,15 +173,42 @@ def test_percentile_threshold_and_calendar_month(tmp_path):
     )
 
 
+def test_calendar_start_becomes_the_window_start_and_exports_back(tmp_path, capsys):
+    """A month from the 21st at 12:30 Paris time imports as that window and round-trips; a start
+    that begins a natural month (1 April 00:00) stays the plain ``month``."""
+    path = tmp_path / "slo.yaml"
+    path.write_text(SLO.replace("2026-04-01 00:00:00", "2020-01-21 12:30:00"))
+    assert main(["import", str(path), "--home", str(tmp_path / "first")]) == 0
+    contract = tmp_path / "first" / "contracts" / "api.yaml"
+    window = load_contract(contract).objective("api-latency").window
+    assert (window.period, window.start) == ("month", datetime(2020, 1, 21, 12, 30))
+    assert load_contract(contract).time_zone == "Europe/Paris"
+    out = tmp_path / "openslo"
+    assert main(["export-openslo", str(contract), "--out", str(out)]) == 0
+    assert "startTime: '2020-01-21 12:30:00'" in (out / "api.openslo.yaml").read_text()
+    assert main(["import", str(out), "--home", str(tmp_path / "again")]) == 0
+    capsys.readouterr()
+    again = load_contract(tmp_path / "again" / "contracts" / "api.yaml")
+    assert again.objective("api-latency").window == window
+    _, natural = one(tmp_path, SLO)
+    assert "window: month\n" in natural.written.contracts["api"]
+
+
 @pytest.mark.parametrize(
     ("old", "new", "feature", "why"),
     [
         (
             "startTime: 2026-04-01 00:00:00",
-            "startTime: 2020-01-21 12:30:00",
+            "startTime: 2020-01-31 12:30:00",
             "spec.timeWindow[0].calendar.startTime",
-            "2020-01-21 12:30:00 does not begin a month: Pledge months begin at 00:00 on the 1st "
-            "in the contract's zone",
+            "window start 2020-01-31T12:30:00: a month cannot start on day 31, which some months "
+            "lack (use a day from 1 to 28)",
+        ),
+        (
+            "startTime: 2026-04-01 00:00:00",
+            "startTime: 2020-01-21 12:10:00",
+            "spec.timeWindow[0].calendar.startTime",
+            "window start 2020-01-21T12:10:00 must be on a quarter hour (:00, :15, :30, :45)",
         ),
         (
             "duration: 1M",

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from pipelines.contracts.imports import promql
 from pipelines.contracts.imports.model import (
+    WINDOW,
     Document,
     Evidence,
     FileProblem,
@@ -355,7 +356,7 @@ def _source_type(kind: str) -> str:
     return "prometheus" if flat in PROMETHEUS_TYPES else kind
 
 
-def _window(slo: OpenSloObject) -> tuple[str, str | None]:
+def _window(slo: OpenSloObject) -> tuple[str | dict, str | None]:
     """``timeWindow`` (v1, v2alpha) or ``timeWindows`` (v1alpha) → a Pledge window and, for a
     calendar window, its zone. v1alpha's windows without ``isRolling`` nor ``calendar`` (as Sloth
     writes them) are rolling."""
@@ -402,7 +403,7 @@ def _budgeting(method: str, entry: dict, at: str) -> str | dict:
     }
 
 
-def _alert_rules(slo: OpenSloObject, context: Context, window: str) -> list[dict] | None:
+def _alert_rules(slo: OpenSloObject, context: Context, window: str | dict) -> list[dict] | None:
     """The SLO's alert policies' burn-rate conditions → Pledge rules, restated for the 30-day
     window Pledge scales them from; None (Pledge's default rules) without alert policies."""
     policies = slo.spec.get("alertPolicies")
@@ -443,10 +444,8 @@ def _burn_rule(spec: dict, at: str, nominal_days: int) -> dict:
     }
 
 
-def _nominal_days(window: str) -> int:
-    if window.startswith("rolling "):
-        return int(window.removeprefix("rolling ").removesuffix("d"))
-    return {"day": 1, "week": 7, "month": 30, "quarter": 90}[window]
+def _nominal_days(window: str | dict) -> int:
+    return WINDOW.validate_python(window).nominal_length.days
 
 
 def _tags(metadata: dict) -> dict[str, str]:
