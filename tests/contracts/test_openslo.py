@@ -218,9 +218,15 @@ def test_calendar_start_becomes_the_window_start_and_exports_back(tmp_path, caps
         ),
         (
             "op: lte",
-            "op: gte",
-            "spec.objectives[0].op gte",
-            "Pledge counts requests at or under a latency threshold (lte, lt)",
+            "op: eq",
+            "spec.objectives[0].op",
+            "'eq' is not one of lte, lt, gte, gt",
+        ),
+        (
+            "budgetingMethod: Timeslices",
+            "budgetingMethod: Occurrences",
+            "a percentile threshold with Occurrences",
+            "each 1m point is judged on its own: use Timeslices with timeSliceWindow 1m",
         ),
         (
             "targetPercent: 99.5",
@@ -232,15 +238,7 @@ def test_calendar_start_becomes_the_window_start_and_exports_back(tmp_path, caps
             "timeSliceWindow: 1",
             "timeSliceWindow: 5",
             "a percentile threshold with slices",
-            "each 1m point of histogram_quantile is judged on its own: use Timeslices with "
-            "timeSliceWindow 1m",
-        ),
-        (
-            "histogram_quantile(0.99, sum by (le) (rate(api_seconds_bucket[5m])))",
-            "avg(api_latency_seconds)",
-            "spec.objectives[0] query",
-            "a threshold on this metric is not a latency Pledge can count: give "
-            "histogram_quantile(q, sum by (le) (rate(..._bucket[5m])))",
+            "each 1m point is judged on its own: use Timeslices with timeSliceWindow 1m",
         ),
     ],
 )
@@ -250,6 +248,36 @@ def test_what_pledge_cannot_express_names_the_feature(tmp_path, old, new, featur
     assert result.lines == [f"{path}:1: SLO api-latency: {feature} is not supported ({why})"]
     assert result.written.contracts == {}
     assert result.exit_code == 2
+
+
+def test_a_threshold_above_a_value_or_on_a_gauge_becomes_probe_checks(tmp_path):
+    """OpenSLO judges each point ``value op threshold``: with Timeslices of one step, a point per
+    slice, exactly a probe check per series; ``gt`` on another data source is refused."""
+    above = SLO.replace("op: lte", "op: gt").replace("value: 0.25", "value: 0.5")
+    _, result = one(tmp_path, above)
+    assert result.lines == []
+    assert "sli:\n      kind: availability\n      evidence: probes\n" in (
+        result.written.contracts["api"]
+    )
+    assert result.written.sources["api-probes"]["queries"] == {
+        "up": 'label_replace(label_replace((histogram_quantile(0.99, sum by (le) '
+        '(rate(api_seconds_bucket[5m])))) > bool 0.5, "instance", "all", "instance", ""), '
+        '"service", "api", "", "")'
+    }
+    gauge = SLO.replace(
+        "histogram_quantile(0.99, sum by (le) (rate(api_seconds_bucket[5m])))",
+        "avg(api_latency_seconds)",
+    )
+    _, result = one(tmp_path, gauge)
+    assert result.written.sources["api-probes"]["queries"]["up"].startswith(
+        'label_replace(label_replace((avg(api_latency_seconds)) <= bool 0.25, "instance"'
+    )
+    path, result = one(tmp_path, above.replace("type: Prometheus", "type: Datadog"))
+    assert result.lines == [
+        f"{path}:1: SLO api-latency: spec.objectives[0].op gt is not supported (a point above "
+        "the value is good: Pledge reads such a threshold as probes of a Prometheus query, and "
+        "this one is Datadog)"
+    ]
 
 
 def test_raw_ratio_is_split_into_its_counts(tmp_path):

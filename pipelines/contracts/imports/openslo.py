@@ -296,22 +296,41 @@ def _counts(queries: dict, good: str | None, total: str, step: str, at: str) -> 
 def _threshold_sli(
     source: tuple[str, str], per_unit: Decimal, entry: dict, at: str, method: str, step: str
 ) -> tuple[dict, Evidence]:
-    """A threshold metric: with a Prometheus ``histogram_quantile(q, …)`` query, the slice's q-th
-    percentile at or under ``value`` (Timeslices); from another source, the share of requests
-    at or under ``value`` (its query kept as a comment)."""
+    """A threshold metric, each point good when ``value op threshold``. With a Prometheus
+    ``histogram_quantile(q, …)`` query and ``lte``/``lt``: the slice's q-th percentile at or
+    under ``value`` (Timeslices); with another Prometheus query or ``gte``/``gt``: availability
+    from probes, one check per series and step (``query op bool value``, Timeslices); from
+    another source and ``lte``/``lt``: the share of requests at or under ``value`` (its query
+    kept as a comment)."""
     op, value = entry.get("op"), entry.get("value")
-    if op not in ("lte", "lt"):
-        raise Unsupported(
-            f"{at}.op {op}", "Pledge counts requests at or under a latency threshold (lte, lt)"
-        )
+    if op not in promql.COMPARISONS:
+        raise Unsupported(f"{at}.op", f"{op!r} is not one of lte, lt, gte, gt")
     if not is_number(value):
         raise Unsupported(f"{at}.value", f"{value!r} is not a number")
-    threshold = latency_threshold(Decimal(str(value)) * per_unit, f"{at}.value")
     kind, text = source
+    below = op in ("lte", "lt")
+    if kind == "prometheus" and not (below and promql.is_quantile(text)):
+        _one_point_per_slice(entry, method, step, "a threshold metric", at)
+        checks = promql.threshold_checks(text, op, Decimal(str(value)), step)
+        return {"kind": "availability", "evidence": "probes"}, Evidence("probes", (("up", checks),))
+    if not below:
+        raise Unsupported(
+            f"{at}.op {op}",
+            f"a point above the value is good: Pledge reads such a threshold as probes of a "
+            f"Prometheus query, and this one is {kind}",
+        )
+    threshold = latency_threshold(Decimal(str(value)) * per_unit, f"{at}.value")
+    sli = {"kind": "latency", "evidence": "histogram", "threshold": threshold}
     if kind != "prometheus":
-        sli = {"kind": "latency", "evidence": "histogram", "threshold": threshold}
         return sli, Evidence("histogram", foreign=f"{kind}: {text}")
     quantile, buckets = promql.histogram_quantile(text, step, f"{at} query")
+    _one_point_per_slice(entry, method, step, "a percentile threshold", at)
+    sli["percentile"] = float(quantile * 100)
+    return sli, Evidence("histogram", (("count", buckets),))
+
+
+def _one_point_per_slice(entry: dict, method: str, step: str, what: str, at: str) -> None:
+    """Each step's point is judged on its own: the SLO must use Timeslices of one step."""
     length = entry.get("timeSliceWindow")
     length = f"{length}m" if is_number(length) else length
     if (
@@ -320,13 +339,9 @@ def _threshold_sli(
         or fixed_length(length, at) != fixed_length(step, "step")
     ):
         raise Unsupported(
-            "a percentile threshold with " + (method if method != "Timeslices" else "slices"),
-            f"each {step} point of histogram_quantile is judged on its own: use Timeslices "
-            f"with timeSliceWindow {step}",
+            f"{what} with " + (method if method != "Timeslices" else "slices"),
+            f"each {step} point is judged on its own: use Timeslices with timeSliceWindow {step}",
         )
-    sli = {"kind": "latency", "evidence": "histogram", "threshold": threshold}
-    sli["percentile"] = float(quantile * 100)
-    return sli, Evidence("histogram", (("count", buckets),))
 
 
 def _query(part: dict, at: str, context: Context) -> tuple[str, str]:
