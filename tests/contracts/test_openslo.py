@@ -256,11 +256,10 @@ def test_a_threshold_above_a_value_or_on_a_gauge_becomes_probe_checks(tmp_path):
     above = SLO.replace("op: lte", "op: gt").replace("value: 0.25", "value: 0.5")
     _, result = one(tmp_path, above)
     assert result.lines == []
-    assert "sli:\n      kind: availability\n      evidence: probes\n" in (
-        result.written.contracts["api"]
-    )
+    contract = result.written.contracts["api"]
+    assert "sli:\n      kind: availability\n      evidence: probes\n" in contract
     assert result.written.sources["api-probes"]["queries"] == {
-        "up": 'label_replace(label_replace((histogram_quantile(0.99, sum by (le) '
+        "up": "label_replace(label_replace((histogram_quantile(0.99, sum by (le) "
         '(rate(api_seconds_bucket[5m])))) > bool 0.5, "instance", "all", "instance", ""), '
         '"service", "api", "", "")'
     }

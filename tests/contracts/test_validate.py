@@ -226,7 +226,9 @@ def test_a_window_start_that_begins_its_period_is_the_plain_window(tmp_path):
         ('{period: week, start: "2026-01-05T00:00"}', None),  # a Monday
         ('{period: day, start: "2026-01-07T06:30"}', datetime(2026, 1, 7, 6, 30)),
     ]:
-        path = write(tmp_path, VALID.replace("target: 99.9%", f"target: 99.9%\n    window: {window}"))
+        path = write(
+            tmp_path, VALID.replace("target: 99.9%", f"target: 99.9%\n    window: {window}")
+        )
         assert load_contract(path).objective("avail").window.start == start
 
 
