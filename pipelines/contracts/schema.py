@@ -160,7 +160,14 @@ class Window(Model):
             return f"rolling {format_duration(self.length)}"
         if self.start is None:
             return self.period or "month"
-        return f"{self.period} from {self.start.isoformat(sep=' ', timespec='minutes')}"
+        start = self.start
+        offset = {
+            "day": f"{start:%H:%M}",
+            "week": f"{start:%A %H:%M}",
+            "month": f"day {start.day} {start:%H:%M}",
+            "quarter": f"{start.day} {start:%b %H:%M}",
+        }[self.period or "month"]
+        return f"{self.period} from {offset}"
 
 
 def _window(value: object) -> object:

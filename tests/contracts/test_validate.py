@@ -219,17 +219,32 @@ def test_window_start_problems(tmp_path, window, message):
     assert problem.endswith(message)
 
 
-def test_a_window_start_that_begins_its_period_is_the_plain_window(tmp_path):
-    for window, start in [
-        ('{period: quarter, start: "2026-04-01T00:00"}', None),
-        ('{period: quarter, start: "2026-05-01T00:00"}', datetime(2026, 5, 1)),
-        ('{period: week, start: "2026-01-05T00:00"}', None),  # a Monday
-        ('{period: day, start: "2026-01-07T06:30"}', datetime(2026, 1, 7, 6, 30)),
+def test_a_window_start_is_labelled_or_dropped_when_it_begins_its_period(tmp_path):
+    for window, start, label in [
+        ('{period: quarter, start: "2026-04-01T00:00"}', None, "quarter"),
+        (
+            '{period: quarter, start: "2026-05-01T00:00"}',
+            datetime(2026, 5, 1),
+            "quarter from 1 May 00:00",
+        ),
+        ('{period: week, start: "2026-01-05T00:00"}', None, "week"),  # a Monday
+        (
+            '{period: week, start: "2026-01-07T09:00"}',
+            datetime(2026, 1, 7, 9),
+            "week from Wednesday 09:00",
+        ),
+        (
+            '{period: month, start: "2026-01-01T12:00"}',
+            datetime(2026, 1, 1, 12),
+            "month from day 1 12:00",
+        ),
+        ('{period: day, start: "2026-01-07T06:30"}', datetime(2026, 1, 7, 6, 30), "day from 06:30"),
     ]:
         path = write(
             tmp_path, VALID.replace("target: 99.9%", f"target: 99.9%\n    window: {window}")
         )
-        assert load_contract(path).objective("avail").window.start == start
+        window = load_contract(path).objective("avail").window
+        assert (window.start, window.label()) == (start, label)
 
 
 def test_credits_need_a_calendar_window(tmp_path):
