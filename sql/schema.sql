@@ -194,7 +194,8 @@ CREATE TABLE IF NOT EXISTS ops.pull_watermarks (
 -- One row per objective of every valid contract. sli_method is the raw evidence read (requests,
 -- probes, histogram); slice_seconds the slice length (300 for occurrences); unit 'events' or
 -- 'minutes' (of good/total); effective_start/_end the UTC instants of the contract's local
--- first and after-last midnight.
+-- first and after-last midnight; window_anchor the local wall-clock start of a calendar window's
+-- periods (null: midnight on Monday, the 1st, the 1st of a quarter).
 CREATE TABLE IF NOT EXISTS sla.objectives (
     contract_id VARCHAR NOT NULL,
     objective_id VARCHAR NOT NULL,
@@ -216,6 +217,7 @@ CREATE TABLE IF NOT EXISTS sla.objectives (
     window_kind VARCHAR NOT NULL,
     window_period VARCHAR,
     window_days BIGINT,
+    window_anchor TIMESTAMP,
     effective_start TIMESTAMPTZ,
     effective_end TIMESTAMPTZ,
     monthly_fee DOUBLE NOT NULL,
@@ -229,6 +231,7 @@ CREATE TABLE IF NOT EXISTS sla.objectives (
     min_responses BIGINT,
     risk_threshold DOUBLE NOT NULL
 );
+ALTER TABLE sla.objectives ADD COLUMN IF NOT EXISTS window_anchor TIMESTAMP;
 
 -- One row per objective window up to as_of (the end of the latest evidence minute). attainment
 -- is null and status 'no_data' when total is 0; measured repeats attainment (unit 'ratio').

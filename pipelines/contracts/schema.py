@@ -99,11 +99,52 @@ class Service(Model):
 
 
 class Window(Model):
-    """A compliance window: a calendar period in the contract's zone, or the last N days."""
+    """A compliance window: a calendar period in the contract's zone, or the last N days.
+
+    A calendar window may have a ``start``: a local wall-clock time in the contract's zone at
+    which one of its periods begins; every period then begins at the same offset (a month on
+    the start's day of the month and time, a week on its weekday and time, a day at its time, a
+    quarter on its month within the quarter, day and time). Without one, or with one that begins
+    a natural period (stored as none), periods begin at local midnight on Monday, the 1st, or the
+    1st of January, April, July and October.
+    """
 
     kind: Literal["calendar", "rolling"]
     period: Literal["day", "week", "month", "quarter"] | None = None
     length: Duration | None = None
+    start: datetime | None = None
+
+    @model_validator(mode="after")
+    def _start_fits(self) -> Window:
+        start = self.start
+        if start is None:
+            return self
+        if self.kind != "calendar":
+            raise ValueError("only a calendar window has a start")
+        if start.tzinfo is not None:
+            raise ValueError(
+                f"window start {start.isoformat()} is a wall-clock time in the contract's "
+                "zone: drop its UTC offset"
+            )
+        if start.second or start.microsecond or start.minute % 15:
+            raise ValueError(
+                f"window start {start.isoformat()} must be on a quarter hour (:00, :15, :30, :45)"
+            )
+        if self.period in ("month", "quarter") and start.day > 28:
+            raise ValueError(
+                f"window start {start.isoformat()}: a {self.period} cannot start on day "
+                f"{start.day}, which some months lack (use a day from 1 to 28)"
+            )
+        natural = (
+            start.time() == time()
+            and {
+                "day": True,
+                "week": start.weekday() == 0,
+                "month": start.day == 1,
+                "quarter": start.day == 1 and start.month % 3 == 1,
+            }[self.period or "month"]
+        )
+        return self.model_copy(update={"start": None}) if natural else self
 
     @property
     def nominal_length(self) -> timedelta:
@@ -115,11 +156,23 @@ class Window(Model):
         return timedelta(days=days)
 
     def label(self) -> str:
-        return self.period if self.kind == "calendar" else f"rolling {format_duration(self.length)}"
+        if self.kind == "rolling":
+            return f"rolling {format_duration(self.length)}"
+        if self.start is None:
+            return self.period or "month"
+        start = self.start
+        offset = {
+            "day": f"{start:%H:%M}",
+            "week": f"{start:%A %H:%M}",
+            "month": f"day {start.day} {start:%H:%M}",
+            "quarter": f"{start.day} {start:%b %H:%M}",
+        }[self.period or "month"]
+        return f"{self.period} from {offset}"
 
 
 def _window(value: object) -> object:
-    """``month`` / ``calendar month`` / ``rolling 28d`` / ``{rolling: 28d}`` → Window fields."""
+    """``month`` / ``calendar month`` / ``rolling 28d`` / ``{rolling: 28d}`` /
+    ``{period: month, start: ...}`` → Window fields."""
     if isinstance(value, str):
         words = value.strip().lower().split()
         if words and words[0] == "calendar":
@@ -134,6 +187,8 @@ def _window(value: object) -> object:
         raise ValueError(f"unknown window {value!r}: use day, week, month, quarter or 'rolling Nd'")
     if isinstance(value, dict) and set(value) == {"rolling"}:
         return _window(f"rolling {value['rolling']}")
+    if isinstance(value, dict) and "period" in value and "kind" not in value:
+        return {"kind": "calendar", **value}
     return value
 
 

@@ -7,17 +7,19 @@ warehouse's ``as_of``. Its rows: every objective of the contract with each of it
 ends in the month (end after the month's first instant, at or before its last): a monthly
 objective's window of that month, the days or ISO weeks ending in it, a quarter ending with it;
 for a rolling objective only the window ending with the month (its days overlap). An objective
-with no such window (a quarter ending later) gets one row without a window. Each row carries the
-target, the result in the objective's unit, the status, the error budget used, the credit owed
-(from ``sla.credits``, complete windows only as ``owed_credits`` defines, after the objective's
-and the contract's caps; it counts in the contract month ``contract_window``), the corrections
-applied and the data gaps (minutes without evidence with the window's coverage, windows without
-enough data).
+with no such window (a quarter ending later) gets one row without a window. A window with a
+start (``window_anchor``) ends in the month holding its last day, its days running from the
+anchor's time of day: a month from 12:00 on the 1st, ending 1 December 12:00, is November's.
+Each row carries the target, the result in the objective's unit, the status, the error budget
+used, the credit owed (from ``sla.credits``, complete windows only as ``owed_credits`` defines,
+after the objective's and the contract's caps; it counts in the contract month
+``contract_window``), the corrections applied and the data gaps (minutes without evidence with
+the window's coverage, windows without enough data).
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -106,13 +108,18 @@ def last_complete_month(as_of: datetime, time_zone: str) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-def month_span(month: str, time_zone: str) -> tuple[datetime, datetime]:
-    """The UTC instants at which local month ``YYYY-MM`` starts and ends (exclusive)."""
+def month_days(month: str) -> tuple[date, date]:
+    """The first day of month ``YYYY-MM`` and of the month after it."""
     try:
         first = date.fromisoformat(f"{month}-01")
     except ValueError:
         raise ValueError(f"month {month!r}: expected YYYY-MM") from None
-    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return first, date(first.year + first.month // 12, first.month % 12 + 1, 1)
+
+
+def month_span(month: str, time_zone: str) -> tuple[datetime, datetime]:
+    """The UTC instants at which local month ``YYYY-MM`` starts and ends (exclusive)."""
+    first, following = month_days(month)
     zone = ZoneInfo(time_zone)
     return local_midnight(first, zone), local_midnight(following, zone)
 
@@ -130,12 +137,20 @@ def monthly_rows(
     mine = objectives.filter(pl.col("contract_id") == contract_id)
     if mine.is_empty():
         raise ValueError(f"contract {contract_id!r} has no objectives in the warehouse")
-    start, end = month_span(month, mine["time_zone"][0])
-    start_lit, end_lit = pl.lit(start, UTC_US), pl.lit(end, UTC_US)
-    ends_in_month = (pl.col("window_end") > start_lit) & (pl.col("window_end") <= end_lit)
+    zone = mine["time_zone"][0]
+    end_lit = pl.lit(month_span(month, zone)[1], UTC_US)
+    # The window's last day, its days running from its anchor's time of day (local midnight
+    # without an anchor): the local wall-clock end, less that time, is the day after it.
+    anchor = pl.col("window_anchor")
+    last_day = (
+        pl.col("window_end").dt.convert_time_zone(zone).dt.replace_time_zone(None)
+        - (anchor - anchor.dt.truncate("1d")).fill_null(timedelta(0))
+    ).dt.date() - timedelta(days=1)
+    first, following = month_days(month)
+    ends_in_month = (last_day >= first) & (last_day < following)
     in_month = (
         windows.lazy()
-        .join(mine.lazy().select(*KEYS, "window_kind"), on=KEYS)
+        .join(mine.lazy().select(*KEYS, "window_kind", "window_anchor"), on=KEYS)
         .filter(
             pl.when(pl.col("window_kind") == "rolling")
             .then(pl.col("window_end") == end_lit)
@@ -160,7 +175,7 @@ def monthly_rows(
     return (
         mine.lazy()
         .select(*KEYS, "title", "service", "judged_on", "currency", pl.col("target").alias("t0"))
-        .join(in_month.drop("window_kind"), on=KEYS, how="left")
+        .join(in_month.drop("window_kind", "window_anchor"), on=KEYS, how="left")
         .join(owed, on=[*KEYS, "window_label"], how="left")
         .join(applied, on=[*KEYS, "window_label"], how="left")
         .with_columns(

@@ -21,7 +21,7 @@ def local_to_utc(moment: datetime, zone: ZoneInfo) -> datetime:
 
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
     """The UTC instant at which local ``day`` starts in ``zone``."""
-    return local_to_utc(datetime.combine(day, time()), zone)
+    return local_time_on(day, time(), zone)
 
 
 def local_day(moment: datetime, zone: ZoneInfo) -> date:
@@ -29,6 +29,13 @@ def local_day(moment: datetime, zone: ZoneInfo) -> date:
     return moment.astimezone(zone).date()
 
 
-def local_midnights(first: date, last: date, zone: ZoneInfo) -> list[datetime]:
-    """Local midnights (as UTC) of every day from ``first`` to ``last`` inclusive."""
-    return [local_midnight(first + timedelta(days=n), zone) for n in range((last - first).days + 1)]
+def local_time_on(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """The UTC instant of wall-clock time ``at`` on local ``day`` in ``zone``."""
+    return local_to_utc(datetime.combine(day, at), zone)
+
+
+def local_day_from(moment: datetime, at: time, zone: ZoneInfo) -> date:
+    """The local date D in ``zone`` whose day, run from ``at`` on D to ``at`` on D+1, holds the
+    UTC instant ``moment`` (``local_day`` when ``at`` is midnight)."""
+    day = local_day(moment, zone)
+    return day if moment >= local_time_on(day, at, zone) else day - timedelta(days=1)

@@ -36,6 +36,7 @@ OBJECTIVES_SCHEMA = {
     "window_kind": pl.String,
     "window_period": pl.String,
     "window_days": pl.Int64,
+    "window_anchor": pl.Datetime("us"),
     "effective_start": UTC_US,
     "effective_end": UTC_US,
     "monthly_fee": pl.Float64,
@@ -58,8 +59,9 @@ def objectives_frame(contracts: list[Contract]) -> pl.DataFrame:
     samples, tickets, ...); ``slice_seconds`` the
     slice length (5 min for occurrences); ``effective_start``/``effective_end`` the local
     midnights opening the contract's first day and closing its last (end null when open-ended);
-    ``window_days`` the length of a rolling window. ``judged_on``: share, duration or points
-    (the unit of ``target``); ``statistic``: share_within, mean, median, max or pNN (csat/nps
+    ``window_days`` the length of a rolling window; ``window_anchor`` the local wall-clock start
+    of a calendar window's periods (null: the natural start). ``judged_on``: share, duration or
+    points (the unit of ``target``); ``statistic``: share_within, mean, median, max or pNN (csat/nps
     for satisfaction; null for traffic ratios); ``measure``: detect/contain, rpo/rto,
     csat/nps; ``severities`` (security), ``judge``, ``confidence``, ``min_responses`` (surveys).
     """
@@ -93,6 +95,7 @@ def objectives_frame(contracts: list[Contract]) -> pl.DataFrame:
                     "window_kind": window.kind,
                     "window_period": window.period,
                     "window_days": window.length.days if window.length else None,
+                    "window_anchor": window.start,
                     "effective_start": local_midnight(effective.start, zone) if effective else None,
                     "effective_end": (
                         local_midnight(effective.end + timedelta(days=1), zone)

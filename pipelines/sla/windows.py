@@ -3,8 +3,13 @@
 Calendar windows (day, ISO week from Monday, month, quarter) have their boundaries computed in the
 contract's zone and converted to UTC: a Europe/Berlin month starts at 22:00 or 23:00 UTC the day
 before and a DST day lasts 23 or 25 hours. Labels are local: ``2026-03-29``, ``2026-W12``,
-``2026-03``, ``2026-Q1``. A rolling window of N days is listed once per local day D, from the
-start of day D−N+1 to the end of day D, labelled ``rolling 28d to 2026-03-29``.
+``2026-03``, ``2026-Q1``. A calendar window with a start (``window_anchor``, local wall-clock
+time) has periods beginning at that offset, each boundary converted on its own day (a month from
+12:00 on the 1st in Europe/Berlin starts at 11:00 or 10:00 UTC); its days run from the anchor's
+time to the same time the next day, and its label is the day, ISO week, month or quarter holding
+its first day (``2026-11`` for 1 November 12:00 to 1 December 12:00). A rolling window of N days
+is listed once per local day D, from the start of day D−N+1 to the end of day D, labelled
+``rolling 28d to 2026-03-29``.
 
 A slice belongs to the local day its ``slice_start`` falls in (slice lengths divide the zone's
 UTC offset, true for 1 and 5 minute slices everywhere), days sum into windows. Listed: every
@@ -36,16 +41,18 @@ are not subtracted (no slices exist there).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from pipelines.sla.clock import local_day, local_midnight, local_midnights
+from pipelines.sla.clock import local_day_from, local_time_on
 from pipelines.sla.objectives import KEYS, UTC_US
 
 SUMMED = ["good", "total", "excluded_minutes", "corrected_minutes", "missing_minutes"]
-WINDOW_SPEC = ["time_zone", "window_kind", "window_period", "window_days"]
+WINDOW_SPEC = ["time_zone", "window_kind", "window_period", "window_days", "window_anchor"]
+# Unanchored periods begin as if anchored at this Monday, 1 January, 00:00.
+DEFAULT_ANCHOR = datetime(2024, 1, 1)
 _BLOCK_SECONDS = 900
 
 WINDOWS_SCHEMA = {
@@ -229,16 +236,17 @@ def _status() -> pl.Expr:
 
 
 def local_daily_totals(objectives: pl.DataFrame, slices: pl.DataFrame) -> pl.DataFrame:
-    """Slices summed per local day of the objective's zone (by slice_start).
+    """Slices summed per local day of the objective's zone (by slice_start); for a calendar
+    window with a start, per day running from the start's time of day.
 
-    Every zone's offset is a multiple of 15 minutes, so a 15-minute UTC block never straddles a
-    local midnight: each zone's calendar is laid out once as the local day of every block from
-    the first slice to the last, and each slice reads its day at its block's position (no zone
-    conversion per row). Slices find their objective through an integer code (Enum casts of the
-    key columns; slices of unknown objectives are dropped), so the pass over the slices joins
-    and groups on integers, not strings. Output: contract_id, objective_id, day (local Date),
-    first_block (UTC start of the first 15-minute block holding a slice), good, total,
-    excluded_minutes, corrected_minutes, missing_minutes.
+    Every zone's offset and every window start is a multiple of 15 minutes, so a 15-minute UTC
+    block never straddles a day's start: each zone's calendar is laid out once as the day of
+    every block from the first slice to the last, and each slice reads its day at its block's
+    position (no zone conversion per row). Slices find their objective through an integer code
+    (Enum casts of the key columns; slices of unknown objectives are dropped), so the pass over
+    the slices joins and groups on integers, not strings. Output: contract_id, objective_id, day
+    (local Date), first_block (UTC start of the first 15-minute block holding a slice), good,
+    total, excluded_minutes, corrected_minutes, missing_minutes.
     """
     schema = {
         **dict.fromkeys(KEYS, pl.String),
@@ -257,13 +265,12 @@ def local_daily_totals(objectives: pl.DataFrame, slices: pl.DataFrame) -> pl.Dat
     code = as_integer("contract_id", contract_codes) * objective_codes.categories.len() + (
         as_integer("objective_id", objective_codes)
     )
-    zones = objectives["time_zone"].unique().sort().to_list()
-    key_codes = objectives.select(
-        *KEYS,
-        code=code,
-        zone_index=pl.col("time_zone").replace_strict(
-            zones, range(len(zones)), return_dtype=pl.Int64
-        ),
+    day_start = pl.col("window_anchor").dt.time().fill_null(time())
+    zones = objectives.select("time_zone", day_start=day_start).unique().sort(pl.all())
+    key_codes = (
+        objectives.with_columns(day_start=day_start)
+        .join(zones.with_row_index("zone_index"), on=["time_zone", "day_start"])
+        .select(*KEYS, code=code, zone_index=pl.col("zone_index").cast(pl.Int64))
     )
     block = pl.col("slice_start").dt.epoch("s") // _BLOCK_SECONDS
     first, last = slices.select(
@@ -271,7 +278,9 @@ def local_daily_totals(objectives: pl.DataFrame, slices: pl.DataFrame) -> pl.Dat
         last=pl.col("slice_start").max().dt.epoch("s") // _BLOCK_SECONDS,
     ).row(0)
     blocks = last - first + 1
-    calendar = pl.concat([_block_days(ZoneInfo(zone), first, blocks) for zone in zones])
+    calendar = pl.concat(
+        [_block_days(ZoneInfo(zone), at, first, blocks) for zone, at in zones.iter_rows()]
+    )
     return (
         slices.lazy()
         .with_columns(code=code)
@@ -292,15 +301,20 @@ def local_daily_totals(objectives: pl.DataFrame, slices: pl.DataFrame) -> pl.Dat
     )
 
 
-def _block_days(zone: ZoneInfo, first: int, blocks: int) -> pl.Series:
-    """The local date in ``zone`` of each of ``blocks`` consecutive 15-minute UTC blocks, the
-    first being block number ``first`` since the epoch."""
+def _block_days(zone: ZoneInfo, at: time, first: int, blocks: int) -> pl.Series:
+    """The local day in ``zone`` (days starting at wall-clock ``at``) of each of ``blocks``
+    consecutive 15-minute UTC blocks, the first being block number ``first`` since the epoch."""
     start, end = first * _BLOCK_SECONDS, (first + blocks) * _BLOCK_SECONDS
-    first_day = local_day(datetime.fromtimestamp(start, UTC), zone)
-    last_day = local_day(datetime.fromtimestamp(end - 1, UTC), zone)
-    midnights = pl.Series([int(m.timestamp()) for m in local_midnights(first_day, last_day, zone)])
+    first_day = local_day_from(datetime.fromtimestamp(start, UTC), at, zone)
+    last_day = local_day_from(datetime.fromtimestamp(end - 1, UTC), at, zone)
+    day_starts = pl.Series(
+        [
+            int(local_time_on(first_day + timedelta(days=n), at, zone).timestamp())
+            for n in range((last_day - first_day).days + 1)
+        ]
+    )
     block_starts = pl.int_range(start, end, _BLOCK_SECONDS, eager=True)
-    days_after_first = midnights.search_sorted(block_starts, side="right") - 1
+    days_after_first = day_starts.search_sorted(block_starts, side="right") - 1
     return pl.select(pl.lit(first_day) + pl.duration(days=pl.lit(days_after_first))).to_series()
 
 
@@ -339,13 +353,14 @@ def window_bounds(
         first=pl.col("range_start").min(), last=pl.col("range_end").max()
     )
     calendars = [
-        _calendar(zone, kind, period, days, first, last).with_columns(
+        _calendar(zone, kind, period, days, anchor, first, last).with_columns(
             time_zone=pl.lit(zone),
             window_kind=pl.lit(kind),
             window_period=pl.lit(period, pl.String),
             window_days=pl.lit(days, pl.Int64),
+            window_anchor=pl.lit(anchor, pl.Datetime("us")),
         )
-        for zone, kind, period, days, first, last in spans.iter_rows()
+        for zone, kind, period, days, anchor, first, last in spans.iter_rows()
     ]
     if not calendars:
         return pl.DataFrame(schema=schema)
@@ -361,14 +376,24 @@ def window_bounds(
 
 
 def _calendar(
-    zone_name: str, kind: str, period: str | None, days: int | None, first: datetime, last: datetime
+    zone_name: str,
+    kind: str,
+    period: str | None,
+    days: int | None,
+    anchor: datetime | None,
+    first: datetime,
+    last: datetime,
 ) -> pl.DataFrame:
     """Windows of one kind in one zone covering the instants [first, last): window_label,
     window_start, window_end, first_day, last_day, anchor (the window's start, or for a rolling
-    window the start of its last day: the window is listed once the anchor has passed)."""
+    window the start of its last day: the window is listed once the anchor has passed). With a
+    window ``anchor`` (local wall-clock time), days start at its time of day and periods at its
+    offset in the period."""
     zone = ZoneInfo(zone_name)
-    first_day = local_day(first, zone)
-    last_day = local_day(last - timedelta(microseconds=1), zone)
+    anchor = anchor or DEFAULT_ANCHOR
+    at = anchor.time()
+    first_day = local_day_from(first, at, zone)
+    last_day = local_day_from(last - timedelta(microseconds=1), at, zone)
     rows = []
     if kind == "rolling":
         assert days is not None
@@ -377,7 +402,7 @@ def _calendar(
             start_day = day - timedelta(days=days - 1)
             rows.append((f"rolling {days}d to {day.isoformat()}", start_day, day, day))
     else:
-        start_day = _period_start(first_day, period or "month")
+        start_day = period_start(first_day, period or "month", anchor.date())
         while start_day <= last_day:
             next_start = _next_period_start(start_day, period or "month")
             end_day = next_start - timedelta(days=1)
@@ -387,13 +412,13 @@ def _calendar(
         [
             {
                 "window_label": label,
-                "window_start": local_midnight(begin, zone),
-                "window_end": local_midnight(end + timedelta(days=1), zone),
+                "window_start": local_time_on(begin, at, zone),
+                "window_end": local_time_on(end + timedelta(days=1), at, zone),
                 "first_day": begin,
                 "last_day": end,
-                "anchor": local_midnight(anchor, zone),
+                "anchor": local_time_on(listed_from, at, zone),
             }
-            for label, begin, end, anchor in rows
+            for label, begin, end, listed_from in rows
         ],
         schema={
             "window_label": pl.String,
@@ -411,17 +436,20 @@ def _next_period_start(start: date, period: str) -> date:
     if period in ("day", "week"):
         return start + timedelta(days=1 if period == "day" else 7)
     month_index = start.year * 12 + start.month - 1 + (1 if period == "month" else 3)
-    return date(month_index // 12, month_index % 12 + 1, 1)
+    return date(month_index // 12, month_index % 12 + 1, start.day)
 
 
-def _period_start(day: date, period: str | None) -> date:
-    """The first local day of the calendar period holding ``day``."""
+def period_start(day: date, period: str, anchor: date) -> date:
+    """The first local day of the calendar period holding ``day``, periods beginning on
+    ``anchor`` (a day of the month up to 28 for months and quarters): weeks on its weekday,
+    months on its day of the month, quarters also in its month of the quarter."""
     if period == "week":
-        return day - timedelta(days=day.weekday())
-    if period == "month":
-        return day.replace(day=1)
-    if period == "quarter":
-        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+        return day - timedelta(days=(day.weekday() - anchor.weekday()) % 7)
+    if period in ("month", "quarter"):
+        months = 1 if period == "month" else 3
+        month_index = day.year * 12 + day.month - 1 - (day.day < anchor.day)
+        month_index -= (month_index - (anchor.month - 1)) % months
+        return date(month_index // 12, month_index % 12 + 1, anchor.day)
     return day
 
 

@@ -4,7 +4,7 @@ supported (why)` line while the file's other SLOs still import."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -173,15 +173,42 @@ def test_percentile_threshold_and_calendar_month(tmp_path):
     )
 
 
+def test_calendar_start_becomes_the_window_start_and_exports_back(tmp_path, capsys):
+    """A month from the 21st at 12:30 Paris time imports as that window and round-trips; a start
+    that begins a natural month (1 April 00:00) stays the plain ``month``."""
+    path = tmp_path / "slo.yaml"
+    path.write_text(SLO.replace("2026-04-01 00:00:00", "2020-01-21 12:30:00"))
+    assert main(["import", str(path), "--home", str(tmp_path / "first")]) == 0
+    contract = tmp_path / "first" / "contracts" / "api.yaml"
+    window = load_contract(contract).objective("api-latency").window
+    assert (window.period, window.start) == ("month", datetime(2020, 1, 21, 12, 30))
+    assert load_contract(contract).time_zone == "Europe/Paris"
+    out = tmp_path / "openslo"
+    assert main(["export-openslo", str(contract), "--out", str(out)]) == 0
+    assert "startTime: '2020-01-21 12:30:00'" in (out / "api.openslo.yaml").read_text()
+    assert main(["import", str(out), "--home", str(tmp_path / "again")]) == 0
+    capsys.readouterr()
+    again = load_contract(tmp_path / "again" / "contracts" / "api.yaml")
+    assert again.objective("api-latency").window == window
+    _, natural = one(tmp_path, SLO)
+    assert "window: month\n" in natural.written.contracts["api"]
+
+
 @pytest.mark.parametrize(
     ("old", "new", "feature", "why"),
     [
         (
             "startTime: 2026-04-01 00:00:00",
-            "startTime: 2020-01-21 12:30:00",
+            "startTime: 2020-01-31 12:30:00",
             "spec.timeWindow[0].calendar.startTime",
-            "2020-01-21 12:30:00 does not begin a month: Pledge months begin at 00:00 on the 1st "
-            "in the contract's zone",
+            "window start 2020-01-31T12:30:00: a month cannot start on day 31, which some months "
+            "lack (use a day from 1 to 28)",
+        ),
+        (
+            "startTime: 2026-04-01 00:00:00",
+            "startTime: 2020-01-21 12:10:00",
+            "spec.timeWindow[0].calendar.startTime",
+            "window start 2020-01-21T12:10:00 must be on a quarter hour (:00, :15, :30, :45)",
         ),
         (
             "duration: 1M",
@@ -191,9 +218,15 @@ def test_percentile_threshold_and_calendar_month(tmp_path):
         ),
         (
             "op: lte",
-            "op: gte",
-            "spec.objectives[0].op gte",
-            "Pledge counts requests at or under a latency threshold (lte, lt)",
+            "op: eq",
+            "spec.objectives[0].op",
+            "'eq' is not one of lte, lt, gte, gt",
+        ),
+        (
+            "budgetingMethod: Timeslices",
+            "budgetingMethod: Occurrences",
+            "a percentile threshold with Occurrences",
+            "each 1m point is judged on its own: use Timeslices with timeSliceWindow 1m",
         ),
         (
             "targetPercent: 99.5",
@@ -205,15 +238,7 @@ def test_percentile_threshold_and_calendar_month(tmp_path):
             "timeSliceWindow: 1",
             "timeSliceWindow: 5",
             "a percentile threshold with slices",
-            "each 1m point of histogram_quantile is judged on its own: use Timeslices with "
-            "timeSliceWindow 1m",
-        ),
-        (
-            "histogram_quantile(0.99, sum by (le) (rate(api_seconds_bucket[5m])))",
-            "avg(api_latency_seconds)",
-            "spec.objectives[0] query",
-            "a threshold on this metric is not a latency Pledge can count: give "
-            "histogram_quantile(q, sum by (le) (rate(..._bucket[5m])))",
+            "each 1m point is judged on its own: use Timeslices with timeSliceWindow 1m",
         ),
     ],
 )
@@ -223,6 +248,35 @@ def test_what_pledge_cannot_express_names_the_feature(tmp_path, old, new, featur
     assert result.lines == [f"{path}:1: SLO api-latency: {feature} is not supported ({why})"]
     assert result.written.contracts == {}
     assert result.exit_code == 2
+
+
+def test_a_threshold_above_a_value_or_on_a_gauge_becomes_probe_checks(tmp_path):
+    """OpenSLO judges each point ``value op threshold``: with Timeslices of one step, a point per
+    slice, exactly a probe check per series; ``gt`` on another data source is refused."""
+    above = SLO.replace("op: lte", "op: gt").replace("value: 0.25", "value: 0.5")
+    _, result = one(tmp_path, above)
+    assert result.lines == []
+    contract = result.written.contracts["api"]
+    assert "sli:\n      kind: availability\n      evidence: probes\n" in contract
+    assert result.written.sources["api-probes"]["queries"] == {
+        "up": "label_replace(label_replace((histogram_quantile(0.99, sum by (le) "
+        '(rate(api_seconds_bucket[5m])))) > bool 0.5, "instance", "all", "instance", ""), '
+        '"service", "api", "", "")'
+    }
+    gauge = SLO.replace(
+        "histogram_quantile(0.99, sum by (le) (rate(api_seconds_bucket[5m])))",
+        "avg(api_latency_seconds)",
+    )
+    _, result = one(tmp_path, gauge)
+    assert result.written.sources["api-probes"]["queries"]["up"].startswith(
+        'label_replace(label_replace((avg(api_latency_seconds)) <= bool 0.25, "instance"'
+    )
+    path, result = one(tmp_path, above.replace("type: Prometheus", "type: Datadog"))
+    assert result.lines == [
+        f"{path}:1: SLO api-latency: spec.objectives[0].op gt is not supported (a point above "
+        "the value is good: Pledge reads such a threshold as probes of a Prometheus query, and "
+        "this one is Datadog)"
+    ]
 
 
 def test_raw_ratio_is_split_into_its_counts(tmp_path):

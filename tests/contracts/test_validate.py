@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -187,6 +187,64 @@ def test_timeslices_must_divide_a_day(tmp_path):
         f"{path}:13: objectives[0].budgeting.slice: slice 7m must be whole minutes that divide a day "
         "(e.g. 1m, 5m, 15m, 1h)"
     )
+
+
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [
+        (
+            '{period: month, start: "2026-01-31T00:00"}',
+            "window start 2026-01-31T00:00:00: a month cannot start on day 31, which some months "
+            "lack (use a day from 1 to 28)",
+        ),
+        (
+            '{period: week, start: "2026-01-07T09:00+01:00"}',
+            "window start 2026-01-07T09:00:00+01:00 is a wall-clock time in the contract's "
+            "zone: drop its UTC offset",
+        ),
+        (
+            '{period: day, start: "2026-01-07T09:05"}',
+            "window start 2026-01-07T09:05:00 must be on a quarter hour (:00, :15, :30, :45)",
+        ),
+        (
+            '{kind: rolling, length: 28d, start: "2026-01-07T09:00"}',
+            "only a calendar window has a start",
+        ),
+    ],
+)
+def test_window_start_problems(tmp_path, window, message):
+    path = write(tmp_path, VALID.replace("target: 99.9%", f"target: 99.9%\n    window: {window}"))
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}:13: objectives[0].window: ")
+    assert problem.endswith(message)
+
+
+def test_a_window_start_is_labelled_or_dropped_when_it_begins_its_period(tmp_path):
+    for window, start, label in [
+        ('{period: quarter, start: "2026-04-01T00:00"}', None, "quarter"),
+        (
+            '{period: quarter, start: "2026-05-01T00:00"}',
+            datetime(2026, 5, 1),
+            "quarter from 1 May 00:00",
+        ),
+        ('{period: week, start: "2026-01-05T00:00"}', None, "week"),  # a Monday
+        (
+            '{period: week, start: "2026-01-07T09:00"}',
+            datetime(2026, 1, 7, 9),
+            "week from Wednesday 09:00",
+        ),
+        (
+            '{period: month, start: "2026-01-01T12:00"}',
+            datetime(2026, 1, 1, 12),
+            "month from day 1 12:00",
+        ),
+        ('{period: day, start: "2026-01-07T06:30"}', datetime(2026, 1, 7, 6, 30), "day from 06:30"),
+    ]:
+        path = write(
+            tmp_path, VALID.replace("target: 99.9%", f"target: 99.9%\n    window: {window}")
+        )
+        window = load_contract(path).objective("avail").window
+        assert (window.start, window.label()) == (start, label)
 
 
 def test_credits_need_a_calendar_window(tmp_path):

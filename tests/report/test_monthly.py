@@ -1,6 +1,6 @@
 import csv
 import shutil
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -65,7 +65,7 @@ OBJECTIVES = pl.DataFrame(
     orient="row",
 ).with_columns(
     contract_id=pl.lit("acme"), service=pl.lit("api"), currency=pl.lit("EUR"),
-    time_zone=pl.lit("Europe/Berlin"),
+    time_zone=pl.lit("Europe/Berlin"), window_anchor=pl.lit(None, pl.Datetime("us")),
 )  # fmt: skip
 
 # (objective, label, start, end, complete, attainment, measured, unit, status, error_budget,
@@ -178,6 +178,20 @@ def test_monthly_rows_list_every_objective_with_the_windows_ending_in_the_month(
     assert rows["title"].to_list()[:2] == ["Compute API answers", "desk-mttr"]
     assert rows["data_gap"].to_list() == [False, False, False, True, None, True]
     assert rows["corrections_applied"].to_list() == [1, 0, 1, 0, None, 0]
+
+
+def test_a_month_from_noon_counts_in_the_month_of_its_last_day():
+    """Months from the 1st at 12:00 Berlin: October's runs to 1 November 12:00 (11:00 UTC) and
+    is October's; September's, ending 1 October 12:00, is not."""
+    objectives = OBJECTIVES.with_columns(window_anchor=pl.lit(datetime(2022, 1, 1, 12)))
+    windows = WINDOWS.filter(pl.col("objective_id") == "availability").with_columns(
+        pl.col("window_start", "window_end") + timedelta(hours=12)
+    )
+    rows = monthly_rows(objectives, windows, CREDITS, CORRECTIONS, "acme", "2026-10")
+    availability = rows.filter(pl.col("objective_id") == "availability")
+    assert availability.select("window_label", "window_start", "window_end").rows() == [
+        ("2026-10", utc(2026, 10, 1, 10), utc(2026, 11, 1, 11))
+    ]
 
 
 def test_monthly_totals_count_windows_credits_corrections_and_gaps():

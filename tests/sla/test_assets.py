@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -99,3 +99,34 @@ def test_assets_materialize_on_a_tmp_warehouse(tmp_path: Path) -> None:
     assert objectives_rows.select("contract_id", "objective_id", "unit").rows() == [
         ("shop", "avail", "events")
     ]
+
+
+def test_a_day_from_noon_goes_through_the_warehouse(tmp_path: Path) -> None:
+    """``window: {period: day, start: ...12:00}``: sla.objectives keeps the anchor and the days
+    run from 12:00 UTC; credits count each in the month of its start."""
+    (tmp_path / "contracts").mkdir()
+    noon = CONTRACT.replace("window: day", 'window: {period: day, start: "2026-01-01T12:00"}')
+    (tmp_path / "contracts" / "shop.yaml").write_text(noon)
+    home = PledgeHome(home=str(tmp_path))
+    raw = pl.concat(
+        [
+            requests(utc(2026, 3, 1, 0, 0), 1440, total=10, errors=0),
+            requests(utc(2026, 3, 2, 0, 0), 60, total=10, errors=1),
+        ]
+    ).with_columns(partition_date=pl.col("ts").dt.date(), source=pl.lit("t"), file=pl.lit("t"))
+    with home.connect() as con:
+        warehouse.insert_frame(con, "raw.requests", raw)
+    assert dg.materialize([sla_objectives], resources={"pledge": home}).success
+    for day in ("2026-03-01", "2026-03-02"):
+        assert dg.materialize([sla_slices], partition_key=day, resources={"pledge": home}).success
+    assert dg.materialize([sla_windows], resources={"pledge": home}).success
+    with home.connect(read_only=True) as con:
+        anchor = warehouse.query(con, "SELECT window_anchor FROM sla.objectives")
+        windows = warehouse.query(con, "SELECT * FROM sla.windows ORDER BY window_start")
+        credits = warehouse.query(con, "SELECT * FROM sla.credits ORDER BY window_start")
+    assert anchor.item() == datetime(2026, 1, 1, 12)
+    assert windows.select("window_label", "window_start", "good", "total").rows() == [
+        ("2026-02-28", utc(2026, 2, 28, 12), 7200.0, 7200.0),
+        ("2026-03-01", utc(2026, 3, 1, 12), 7740.0, 7800.0),
+    ]
+    assert credits["contract_window"].to_list() == ["2026-02", "2026-03"]

@@ -287,3 +287,84 @@ def test_unobserved_time_counts_from_the_effective_start_and_coverage() -> None:
     assert avail["missing_minutes"] == 1080.0
     assert (silent["total"], silent["attainment"], silent["status"]) == (1440.0, 0.0, "breached")
     assert silent["coverage"] == 0.0
+
+
+def test_month_anchored_at_noon_in_berlin_across_the_spring_dst_change() -> None:
+    """Months from the 1st at 12:00 Berlin: March starts at 11:00 UTC (CET), April at 10:00 UTC
+    (CEST); the label is the month holding the first day; requests before noon on 1 April still
+    count in March."""
+    anchored = {**AVAILABILITY, "window": {"period": "month", "start": "2022-01-01T12:00:00"}}
+    contract = make_contract([anchored])
+    rows = pl.concat(
+        [
+            requests(utc(2026, 3, 1, 10, 55), 5, total=10, errors=10),  # 11:55 Berlin, 1 March
+            requests(utc(2026, 3, 1, 11), 5, total=10, errors=1),  # 12:00 Berlin, 1 March
+            requests(utc(2026, 4, 1, 9, 55), 5, total=10, errors=2),  # 11:55 Berlin, 1 April
+            requests(utc(2026, 4, 1, 10), 5, total=10, errors=0),  # 12:00 Berlin, 1 April
+        ]
+    )
+    windows = by_label(
+        windows_of(
+            contract, utc(2026, 3, 1), utc(2026, 4, 2), utc(2026, 4, 1, 10, 5), requests=rows
+        )
+    )
+    assert list(windows) == ["2026-02", "2026-03", "2026-04"]
+    february, march, april = windows["2026-02"], windows["2026-03"], windows["2026-04"]
+    assert (february["window_start"], february["window_end"]) == (
+        utc(2026, 2, 1, 11),
+        utc(2026, 3, 1, 11),
+    )
+    assert (february["good"], february["total"]) == (0, 50)
+    assert (march["window_start"], march["window_end"]) == (
+        utc(2026, 3, 1, 11),
+        utc(2026, 4, 1, 10),
+    )
+    assert (march["good"], march["total"], march["is_complete"]) == (85, 100, True)
+    assert (april["window_start"], april["window_end"]) == (
+        utc(2026, 4, 1, 10),
+        utc(2026, 5, 1, 10),
+    )
+    assert (april["good"], april["total"], april["is_complete"]) == (50, 50, False)
+
+
+def test_week_anchored_on_wednesday_0900() -> None:
+    """Weeks from Wednesday 09:00 UTC (7 January 2026 is a Wednesday); labelled by the ISO week
+    of their Wednesday."""
+    anchored = {**AVAILABILITY, "window": {"period": "week", "start": "2026-01-07 09:00"}}
+    contract = make_contract([anchored], time_zone="UTC")
+    rows = pl.concat(
+        [
+            requests(utc(2026, 3, 18, 8, 55), 5, total=10, errors=5),  # Wednesday 08:55
+            requests(utc(2026, 3, 18, 9), 5, total=10, errors=0),  # Wednesday 09:00
+        ]
+    )
+    windows = by_label(
+        windows_of(
+            contract, utc(2026, 3, 18), utc(2026, 3, 19), utc(2026, 3, 18, 9, 5), requests=rows
+        )
+    )
+    assert list(windows) == ["2026-W11", "2026-W12"]
+    before, after = windows["2026-W11"], windows["2026-W12"]
+    assert (before["window_start"], before["window_end"]) == (
+        utc(2026, 3, 11, 9),
+        utc(2026, 3, 18, 9),
+    )
+    assert (before["good"], before["total"]) == (25, 50)
+    assert (after["window_start"], after["window_end"]) == (
+        utc(2026, 3, 18, 9),
+        utc(2026, 3, 25, 9),
+    )
+    assert (after["good"], after["total"]) == (50, 50)
+
+
+def test_quarter_anchored_on_15_february() -> None:
+    """Quarters from the 15th of February, May, August and November at 00:00 UTC."""
+    anchored = {**AVAILABILITY, "window": {"period": "quarter", "start": "2025-11-15T00:00"}}
+    contract = make_contract([anchored], time_zone="UTC")
+    rows = requests(utc(2026, 3, 1), 5, total=10, errors=0)
+    windows = windows_of(
+        contract, utc(2026, 3, 1), utc(2026, 3, 2), utc(2026, 3, 1, 1), requests=rows
+    )
+    assert windows.select("window_label", "window_start", "window_end").rows() == [
+        ("2026-Q1", utc(2026, 2, 15), utc(2026, 5, 15))
+    ]

@@ -14,13 +14,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from pipelines.contracts.loader import MAX_YAML_BYTES, plain_data, structure_problem
-from pipelines.contracts.schema import Objective
+from pipelines.contracts.schema import Objective, Window, WindowField
 from pipelines.contracts.units import format_duration
 
 PLEDGE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -34,12 +34,7 @@ FIXED_UNITS = {
 }
 CALENDAR_PERIODS = {"1d": "day", "1w": "week", "7d": "week", "1M": "month", "1Q": "quarter"}
 CALENDAR_PERIODS["3M"] = "quarter"
-PERIOD_STARTS = {
-    "day": "00:00",
-    "week": "00:00 on a Monday",
-    "month": "00:00 on the 1st",
-    "quarter": "00:00 on the 1st of January, April, July or October",
-}
+WINDOW: TypeAdapter[Window] = TypeAdapter(WindowField)
 
 
 class Unsupported(ValueError):
@@ -243,10 +238,13 @@ def rolling_window(length: timedelta, at: str) -> str:
     return f"rolling {length.days}d"
 
 
-def calendar_window(duration: object, zone: object, start: object, at: str) -> tuple[str, str]:
-    """A calendar window (``1M`` in ``zone``, optionally from ``start``) → (period, zone).
-    Pledge periods begin at their natural start in the contract's zone, so ``start`` must fall
-    on one."""
+def calendar_window(
+    duration: object, zone: object, start: object, at: str
+) -> tuple[str | dict, str]:
+    """A calendar window (``1M`` in ``zone``, optionally from ``start``, a wall-clock time in
+    that zone) → (Pledge window, zone): ``month``, or ``{period: month, start: ...}`` when
+    ``start`` does not begin a natural period (a month from 12:00 on the 1st, a week from a
+    Wednesday)."""
     period = CALENDAR_PERIODS.get(duration) if isinstance(duration, str) else None
     if period is None:
         raise Unsupported(
@@ -258,31 +256,18 @@ def calendar_window(duration: object, zone: object, start: object, at: str) -> t
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         raise Unsupported(f"{at}.timeZone", f"unknown time zone {zone!r}") from None
-    if start is not None:
-        _check_period_start(start, period, f"{at}.startTime")
-    return period, zone
-
-
-def _check_period_start(value: object, period: str, at: str) -> None:
+    if start is None:
+        return period, zone
     try:
-        start = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    except ValueError:
-        raise Unsupported(at, f"{value!r} is not a date and time") from None
-    begins = (
-        start.time() == datetime.min.time()
-        and {
-            "day": True,
-            "week": start.weekday() == 0,
-            "month": start.day == 1,
-            "quarter": start.day == 1 and start.month in (1, 4, 7, 10),
-        }[period]
-    )
-    if not begins:
-        raise Unsupported(
-            at,
-            f"{value} does not begin a {period}: Pledge {period}s begin at {PERIOD_STARTS[period]} "
-            "in the contract's zone",
-        )
+        moment = start if isinstance(start, datetime) else datetime.fromisoformat(str(start))
+        window = WINDOW.validate_python({"period": period, "start": moment})
+    except ValueError as error:
+        reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else None
+        reason = (reason or f"{start!r} is not a date and time").removeprefix("Value error, ")
+        raise Unsupported(f"{at}.startTime", reason) from None
+    if window.start is None:
+        return period, zone
+    return {"period": period, "start": moment.isoformat()}, zone
 
 
 def target_share(value: object, at: str, *, percent: bool) -> str:

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from pipelines.contracts.imports import promql
 from pipelines.contracts.imports.model import (
+    WINDOW,
     Document,
     Evidence,
     FileProblem,
@@ -295,22 +296,41 @@ def _counts(queries: dict, good: str | None, total: str, step: str, at: str) -> 
 def _threshold_sli(
     source: tuple[str, str], per_unit: Decimal, entry: dict, at: str, method: str, step: str
 ) -> tuple[dict, Evidence]:
-    """A threshold metric: with a Prometheus ``histogram_quantile(q, …)`` query, the slice's q-th
-    percentile at or under ``value`` (Timeslices); from another source, the share of requests
-    at or under ``value`` (its query kept as a comment)."""
+    """A threshold metric, each point good when ``value op threshold``. With a Prometheus
+    ``histogram_quantile(q, …)`` query and ``lte``/``lt``: the slice's q-th percentile at or
+    under ``value`` (Timeslices); with another Prometheus query or ``gte``/``gt``: availability
+    from probes, one check per series and step (``query op bool value``, Timeslices); from
+    another source and ``lte``/``lt``: the share of requests at or under ``value`` (its query
+    kept as a comment)."""
     op, value = entry.get("op"), entry.get("value")
-    if op not in ("lte", "lt"):
-        raise Unsupported(
-            f"{at}.op {op}", "Pledge counts requests at or under a latency threshold (lte, lt)"
-        )
+    if op not in promql.COMPARISONS:
+        raise Unsupported(f"{at}.op", f"{op!r} is not one of lte, lt, gte, gt")
     if not is_number(value):
         raise Unsupported(f"{at}.value", f"{value!r} is not a number")
-    threshold = latency_threshold(Decimal(str(value)) * per_unit, f"{at}.value")
     kind, text = source
+    below = op in ("lte", "lt")
+    if kind == "prometheus" and not (below and promql.is_quantile(text)):
+        _one_point_per_slice(entry, method, step, "a threshold metric", at)
+        checks = promql.threshold_checks(text, op, Decimal(str(value)), step)
+        return {"kind": "availability", "evidence": "probes"}, Evidence("probes", (("up", checks),))
+    if not below:
+        raise Unsupported(
+            f"{at}.op {op}",
+            f"a point above the value is good: Pledge reads such a threshold as probes of a "
+            f"Prometheus query, and this one is {kind}",
+        )
+    threshold = latency_threshold(Decimal(str(value)) * per_unit, f"{at}.value")
+    sli = {"kind": "latency", "evidence": "histogram", "threshold": threshold}
     if kind != "prometheus":
-        sli = {"kind": "latency", "evidence": "histogram", "threshold": threshold}
         return sli, Evidence("histogram", foreign=f"{kind}: {text}")
     quantile, buckets = promql.histogram_quantile(text, step, f"{at} query")
+    _one_point_per_slice(entry, method, step, "a percentile threshold", at)
+    sli["percentile"] = float(quantile * 100)
+    return sli, Evidence("histogram", (("count", buckets),))
+
+
+def _one_point_per_slice(entry: dict, method: str, step: str, what: str, at: str) -> None:
+    """Each step's point is judged on its own: the SLO must use Timeslices of one step."""
     length = entry.get("timeSliceWindow")
     length = f"{length}m" if is_number(length) else length
     if (
@@ -319,13 +339,9 @@ def _threshold_sli(
         or fixed_length(length, at) != fixed_length(step, "step")
     ):
         raise Unsupported(
-            "a percentile threshold with " + (method if method != "Timeslices" else "slices"),
-            f"each {step} point of histogram_quantile is judged on its own: use Timeslices "
-            f"with timeSliceWindow {step}",
+            f"{what} with " + (method if method != "Timeslices" else "slices"),
+            f"each {step} point is judged on its own: use Timeslices with timeSliceWindow {step}",
         )
-    sli = {"kind": "latency", "evidence": "histogram", "threshold": threshold}
-    sli["percentile"] = float(quantile * 100)
-    return sli, Evidence("histogram", (("count", buckets),))
 
 
 def _query(part: dict, at: str, context: Context) -> tuple[str, str]:
@@ -355,7 +371,7 @@ def _source_type(kind: str) -> str:
     return "prometheus" if flat in PROMETHEUS_TYPES else kind
 
 
-def _window(slo: OpenSloObject) -> tuple[str, str | None]:
+def _window(slo: OpenSloObject) -> tuple[str | dict, str | None]:
     """``timeWindow`` (v1, v2alpha) or ``timeWindows`` (v1alpha) → a Pledge window and, for a
     calendar window, its zone. v1alpha's windows without ``isRolling`` nor ``calendar`` (as Sloth
     writes them) are rolling."""
@@ -402,7 +418,7 @@ def _budgeting(method: str, entry: dict, at: str) -> str | dict:
     }
 
 
-def _alert_rules(slo: OpenSloObject, context: Context, window: str) -> list[dict] | None:
+def _alert_rules(slo: OpenSloObject, context: Context, window: str | dict) -> list[dict] | None:
     """The SLO's alert policies' burn-rate conditions → Pledge rules, restated for the 30-day
     window Pledge scales them from; None (Pledge's default rules) without alert policies."""
     policies = slo.spec.get("alertPolicies")
@@ -443,10 +459,8 @@ def _burn_rule(spec: dict, at: str, nominal_days: int) -> dict:
     }
 
 
-def _nominal_days(window: str) -> int:
-    if window.startswith("rolling "):
-        return int(window.removeprefix("rolling ").removesuffix("d"))
-    return {"day": 1, "week": 7, "month": 30, "quarter": 90}[window]
+def _nominal_days(window: str | dict) -> int:
+    return WINDOW.validate_python(window).nominal_length.days
 
 
 def _tags(metadata: dict) -> dict[str, str]:

@@ -6,8 +6,9 @@ objective it can express), so that importing the export gives the same objective
   ``histogram_quantile``. A service whose evidence an imported Prometheus source pulls
   (``label_replace(<query>, "service", "<id>", "", "")``) exports that PromQL; other evidence is
   named by a ``Pledge`` metric source (imported back without a source).
-- rolling and calendar windows, Occurrences and Timeslices, target, title and tags carry over;
-  the contract's parties become the Service's ``pledge/provider`` / ``pledge/consumer``.
+- rolling and calendar windows (a window's start as ``calendar.startTime``), Occurrences and
+  Timeslices, target, title and tags carry over; the contract's parties become the Service's
+  ``pledge/provider`` / ``pledge/consumer``.
 - Not expressible, each reported and left out: probes, ticket and item SLIs, window statistics,
   working-hours calendars, ``missing_data`` other than excluded. Credits, burn-rate rules,
   exclusions and corrections have no OpenSLO counterpart and are left out with a note.
@@ -170,10 +171,11 @@ def _window(contract: Contract, objective: Objective) -> dict:
     window = objective.window
     if window.kind == "rolling":
         return {"duration": f"{window.length.days}d", "isRolling": True}
+    start = window.start.isoformat(sep=" ") if window.start else PERIOD_START
     return {
         "duration": PERIODS[window.period],
         "isRolling": False,
-        "calendar": {"startTime": PERIOD_START, "timeZone": contract.time_zone},
+        "calendar": {"startTime": start, "timeZone": contract.time_zone},
     }
 
 

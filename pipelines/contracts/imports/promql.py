@@ -33,6 +33,7 @@ SUMMED_SELECTOR = re.compile(r"sum\s*\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*(\{[^{}]*\})?
 COMPLEMENT = re.compile(r"^\s*1\s*-\s*")
 OPERATORS = set("+-*/%^<>=!")
 OPENING, CLOSING = "([{", ")]}"
+COMPARISONS = {"lte": "<=", "lt": "<", "gte": ">=", "gt": ">"}
 
 
 def step_text(seconds: int) -> str:
@@ -53,6 +54,19 @@ def per_step(query: str, step: str, at: str) -> str:
     if summed:  # a sum of a counter, as OpenSLO's counter: true metrics are written
         return counter(summed.group(1), step)
     return f"round(sum({_counted(query, step, at)}))"
+
+
+def is_quantile(query: str) -> bool:
+    return QUANTILE.match(_strip_parens(query)) is not None
+
+
+def threshold_checks(query: str, op: str, value: Decimal, step: str) -> str:
+    """A threshold metric's points as probe checks: 1 where ``query op value`` holds, else 0,
+    per series (the ``instance`` label is the location; ``all`` for a series without one);
+    range placeholders set to ``step``, other ranges kept as the spec wrote them."""
+    query = " ".join(PLACEHOLDER.sub(f"[{step}]", query).split())
+    checks = f"({query}) {COMPARISONS[op]} bool {value}"
+    return f'label_replace({checks}, "instance", "all", "instance", "")'
 
 
 def histogram_quantile(query: str, step: str, at: str) -> tuple[Decimal, str]:
