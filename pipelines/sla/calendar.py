@@ -1,5 +1,5 @@
-"""Working time in a contract calendar: business seconds between instants, and the instant at
-which a number of business seconds has elapsed.
+"""Working time in a contract calendar (``WorkingTime``): business seconds between instants, and
+the instant at which a number of business seconds has elapsed.
 
 A calendar's working time over a span is a sorted list of disjoint working intervals in UTC (one
 per working day: the opening and closing hours as wall-clock times in the contract's zone, so a
@@ -24,7 +24,6 @@ from pipelines.contracts.schema import ALWAYS, Calendar, Contract, Objective
 from pipelines.sla.clock import local_day, local_to_utc
 
 UTC_TIME = pl.Datetime("us", "UTC")
-_MICROS = 1_000_000
 _BEFORE_ALL = -(2**62)
 """A zero-length interval that starts the list, so every instant has an interval at or before it."""
 
@@ -128,48 +127,3 @@ class WorkingTime:
             pl.lit(self.starts).gather(index) + worked - pl.lit(self.worked_before).gather(index)
         )
         return pl.when(inside).then(instant).cast(UTC_TIME)
-
-
-def business_seconds(
-    intervals: pl.DataFrame,
-    calendar: Calendar | None,
-    zone: ZoneInfo,
-    start: str = "start",
-    end: str = "end",
-) -> pl.Series:
-    """Working seconds between two UTC instants, row by row.
-
-    In: ``intervals`` with Datetime("us", "UTC") columns ``start`` and ``end`` (end ≥ start).
-    Out: Float64 series ``business_seconds``, one value per row (null where either is null).
-    """
-    if intervals.is_empty():
-        return pl.Series("business_seconds", [], pl.Float64)
-    first, last = intervals.select(
-        pl.min_horizontal(pl.col(start).min(), pl.col(end).min()).alias("first"),
-        pl.max_horizontal(pl.col(start).max(), pl.col(end).max()).alias("last"),
-    ).row(0)
-    working = WorkingTime.covering(calendar, zone, first, last)
-    seconds = (working.worked(pl.col(end)) - working.worked(pl.col(start))) / _MICROS
-    return intervals.select(seconds.alias("business_seconds")).to_series()
-
-
-def business_deadline(
-    starts: pl.DataFrame,
-    calendar: Calendar | None,
-    zone: ZoneInfo,
-    start: str = "start",
-    seconds: str = "seconds",
-) -> pl.Series:
-    """The UTC instant at which ``seconds`` working seconds have elapsed from ``start``.
-
-    In: ``starts`` with a Datetime("us", "UTC") column ``start`` and a numeric column ``seconds``
-    (≥ 0). Out: Datetime("us", "UTC") series ``deadline`` (``start`` itself for zero seconds).
-    """
-    if starts.is_empty():
-        return pl.Series("deadline", [], UTC_TIME)
-    first, last = starts.get_column(start).min(), starts.get_column(start).max()
-    most = starts.get_column(seconds).max()
-    working = WorkingTime.covering(calendar, zone, first, last, timedelta(seconds=most))
-    target = working.worked(pl.col(start)) + (pl.col(seconds) * _MICROS).round().cast(pl.Int64)
-    deadline = pl.max_horizontal(pl.col(start), working.reached(target))
-    return starts.select(deadline.alias("deadline")).to_series()

@@ -17,8 +17,8 @@ from pipelines.demo import generate_demo
 from pipelines.demo.truth import walked_business_seconds
 from pipelines.ingest.parse import parse_landing_file
 from pipelines.settings import REPO_ROOT
-from pipelines.sla.calendar import business_seconds
 from pipelines.sla.tickets import ticket_timers
+from tests.sla.sla_support import business_seconds
 
 END = date(2026, 12, 3)
 ITEM_SOURCES = ("servicenow", "security", "backups", "restores", "surveys")

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from pipelines.contracts.schema import Contract
+from pipelines.contracts.schema import Calendar, Contract
+from pipelines.sla.calendar import UTC_TIME, WorkingTime
 from pipelines.sla.objectives import (
     excluded_minutes,
     exclusion_intervals,
     objectives_frame,
 )
 from pipelines.sla.slices import objective_slices
+
+MICROS = 1_000_000
 
 UTC_US = pl.Datetime("us", "UTC")
 NO_FIRING = pl.DataFrame(schema={"contract_id": pl.String, "objective_id": pl.String})
@@ -123,3 +127,49 @@ def slices_of(
         end,
         as_of,
     )
+
+
+def business_seconds(
+    intervals: pl.DataFrame,
+    calendar: Calendar | None,
+    zone: ZoneInfo,
+    start: str = "start",
+    end: str = "end",
+) -> pl.Series:
+    """Working seconds between two UTC instants, row by row (``WorkingTime`` as the ticket
+    timers use it, over a frame of spans).
+
+    In: ``intervals`` with Datetime("us", "UTC") columns ``start`` and ``end`` (end ≥ start).
+    Out: Float64 series ``business_seconds``, one value per row (null where either is null).
+    """
+    if intervals.is_empty():
+        return pl.Series("business_seconds", [], pl.Float64)
+    first, last = intervals.select(
+        pl.min_horizontal(pl.col(start).min(), pl.col(end).min()).alias("first"),
+        pl.max_horizontal(pl.col(start).max(), pl.col(end).max()).alias("last"),
+    ).row(0)
+    working = WorkingTime.covering(calendar, zone, first, last)
+    seconds = (working.worked(pl.col(end)) - working.worked(pl.col(start))) / MICROS
+    return intervals.select(seconds.alias("business_seconds")).to_series()
+
+
+def business_deadline(
+    starts: pl.DataFrame,
+    calendar: Calendar | None,
+    zone: ZoneInfo,
+    start: str = "start",
+    seconds: str = "seconds",
+) -> pl.Series:
+    """The UTC instant at which ``seconds`` working seconds have elapsed from ``start``.
+
+    In: ``starts`` with a Datetime("us", "UTC") column ``start`` and a numeric column ``seconds``
+    (≥ 0). Out: Datetime("us", "UTC") series ``deadline`` (``start`` itself for zero seconds).
+    """
+    if starts.is_empty():
+        return pl.Series("deadline", [], UTC_TIME)
+    first, last = starts.get_column(start).min(), starts.get_column(start).max()
+    most = starts.get_column(seconds).max()
+    working = WorkingTime.covering(calendar, zone, first, last, timedelta(seconds=most))
+    target = working.worked(pl.col(start)) + (pl.col(seconds) * MICROS).round().cast(pl.Int64)
+    deadline = pl.max_horizontal(pl.col(start), working.reached(target))
+    return starts.select(deadline.alias("deadline")).to_series()

@@ -9,9 +9,10 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sla_support import business_deadline, business_seconds
 
 from pipelines.contracts.schema import Calendar, Contract
-from pipelines.sla.calendar import business_deadline, business_seconds, objective_calendar
+from pipelines.sla.calendar import objective_calendar
 
 BERLIN = ZoneInfo("Europe/Berlin")
 OFFICE = Calendar()  # Monday to Friday, 08:00-17:00
