@@ -4,8 +4,9 @@ contact), security incidents, restore tests (RTO), backups (RPO) and survey resp
 Monte Carlo: every path simulates the items still to come in the current window, adds them to
 the window's items so far, and computes the window's final figure with the SLA engine's own
 aggregation (``sla.outcomes.outcome_windows`` at the window's end, in ``item_paths``), so the
-simulated value is exactly what the engine will compute: share within target, mean, median, pNN, max, CSAT or NPS
-with its interval and ``judge``, and ``insufficient_data`` below ``min_responses``.
+simulated value is exactly what the engine will compute: share within target, mean, median, pNN,
+max, CSAT or NPS with its interval and ``judge``, and ``insufficient_data`` below
+``min_responses``.
 
 Items to come (every kind but RPO):
 
