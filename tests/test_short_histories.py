@@ -91,7 +91,11 @@ def test_every_current_window_has_one_prediction_and_too_little_history_says_so(
     assert risk.height == TRAFFIC_OBJECTIVES + len(ITEM_OBJECTIVES)
     assert insufficient["p_breach"].null_count() == insufficient.height
     assert insufficient["expected_measured"].null_count() == insufficient.height
-    assert risk.filter(pl.col("method") != "insufficient_history")["p_breach"].null_count() == 0
+    # a window whose status is insufficient_data has its risk unknown, never a probability
+    unknown = risk.filter(pl.col("method") == "insufficient_data")
+    assert unknown["p_breach"].null_count() == unknown.height
+    predicted = risk.filter(~pl.col("method").is_in(["insufficient_history", "insufficient_data"]))
+    assert predicted["p_breach"].null_count() == 0
     page = (home / "reports" / "objective-service-desk~mttr.html").read_text()
     assert ("Breach risk not predicted: too little history" in page) == (days == 1)
 

@@ -278,9 +278,10 @@ INSUFFICIENT_DATA = "insufficient_data"
 
 def unknown_without_enough_data(risk: pl.DataFrame, windows: pl.DataFrame) -> pl.DataFrame:
     """``risk`` with the breach risk of every window whose status so far is insufficient_data
-    made unknown: p_breach and predicted_exhaustion_at null, method INSUFFICIENT_DATA. A window
-    that cannot be judged yet gets no probability of breaching, so the risk and the status
-    never disagree (a bare 100 % beside "insufficient data").
+    made unknown: p_breach and predicted_exhaustion_at null, method INSUFFICIENT_DATA (one
+    already unpredicted for too little history keeps INSUFFICIENT_HISTORY, the earlier reason).
+    A window that cannot be judged yet gets no probability of breaching, so the risk and the
+    status never disagree (a bare 100 % beside "insufficient data").
 
     Inputs: ``risk`` (BREACH_RISK_SCHEMA), ``windows`` (sla.windows rows holding as_of:
     contract_id, objective_id, window_label, status). Output: BREACH_RISK_SCHEMA, same rows.
@@ -288,7 +289,7 @@ def unknown_without_enough_data(risk: pl.DataFrame, windows: pl.DataFrame) -> pl
     insufficient = windows.filter(pl.col("status") == INSUFFICIENT_DATA).select(
         *KEYS, "window_label", unknown=pl.lit(True)
     )
-    unknown = pl.col("unknown").fill_null(False)
+    unknown = pl.col("unknown").fill_null(False) & (pl.col("method") != INSUFFICIENT_HISTORY)
     return (
         risk.join(insufficient, on=[*KEYS, "window_label"], how="left")
         .with_columns(

@@ -12,7 +12,7 @@ import plotly.offline
 import polars as pl
 from markupsafe import Markup
 
-from pipelines.report.figures import CHART_TEMPLATE, figure_html
+from pipelines.report.figures.style import CHART_TEMPLATE, figure_html
 from pipelines.report.render import PLOTLY_JS, template_environment
 
 BACKTEST_PAGE = "backtest.html"

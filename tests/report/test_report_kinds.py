@@ -201,5 +201,5 @@ def test_nps_without_enough_responses_shows_its_breach_risk_as_unknown(
     now = nps.split('id="now"')[1].split("</section>")[0]
     assert "Breach risk unknown: too few items so far" in now and "100%" not in now
     index = report.index.read_text(encoding="utf-8")
-    row = re.search(r"<tr>(?:(?!</tr>).)*?nps(?:(?!</tr>).)*</tr>", index, re.S)
+    row = re.search(r"<tr[^>]*>(?:(?!</tr>).)*?nps(?:(?!</tr>).)*</tr>", index, re.S)
     assert row is not None and ">unknown</span>" in row.group(0) and "100%" not in row.group(0)
