@@ -58,6 +58,7 @@ bench: $(STAMP) prometheus  ## time ingest, slices and windows on a year of per-
 	$(BIN)/python -m bench.windows
 	$(BIN)/python -m bench.runs
 	$(BIN)/python -m bench.parallel
+	$(BIN)/python -m bench.portfolio
 	$(BIN)/python -m bench.prometheus
 
 lint: $(STAMP)

@@ -345,9 +345,7 @@ def _import_specs(args: argparse.Namespace) -> int:
     from pipelines.contracts.imports.home import write_home
 
     settings = Settings.from_env(args.home)
-    result = import_specs(
-        args.paths, args.provider, args.consumer, url=args.url, step=args.step
-    )
+    result = import_specs(args.paths, args.provider, args.consumer, url=args.url, step=args.step)
     for line in result.lines:
         print(line, file=sys.stderr)
     lines, problems = write_home(

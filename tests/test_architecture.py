@@ -93,7 +93,8 @@ def graph() -> Graph:
         name = module_name(path)
         # a package's __init__ importing its own modules is how packages re-export
         edges[name] = {
-            target for target in imported_modules(path, modules)
+            target
+            for target in imported_modules(path, modules)
             if path.name != "__init__.py" or not target.startswith(name + ".")
         }
     return Graph(edges)
@@ -126,7 +127,8 @@ def test_notifications_need_no_rendering_code(graph):
     wrong = sorted(
         f"{source} imports {target}"
         for source, target in graph.edges
-        if source.startswith("pipelines.notify") and target.startswith("pipelines.report")
+        if source.startswith("pipelines.notify")
+        and target.startswith("pipelines.report")
         and target != "pipelines.report.paths"
     )
     assert not wrong, "\n".join(wrong)
@@ -137,6 +139,7 @@ def test_long_modules_say_why():
         f"{path.relative_to(PACKAGE.parent)}: {lines} lines"
         for path in PACKAGE.rglob("*.py")
         if (lines := len(path.read_text(encoding="utf-8").splitlines())) > LONG_MODULE_LINES
-        and "Longer than" not in (ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "")
+        and "Longer than"
+        not in (ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "")
     )
     assert not long, "modules over 600 lines whose docstring does not say why:\n" + "\n".join(long)

@@ -279,9 +279,7 @@ def ticket_figures(
     ]
     resolved = resolved.with_columns(
         business_seconds=pl.Series(seconds, dtype=pl.Float64)
-    ).with_columns(
-        good=pl.col("business_seconds") <= pl.col("priority").replace_strict(targets)
-    )
+    ).with_columns(good=pl.col("business_seconds") <= pl.col("priority").replace_strict(targets))
     ticket = resolved.filter(pl.col("number") == event_facts["ticket_id"]).row(0, named=True)
     good, total = int(resolved["good"].sum()), resolved.height
     return {

@@ -203,5 +203,3 @@ def _exhaustion(
     return pl.concat([share_exhaustion, rpo_exhaustion]).cast(
         {"exhaustion_at": pl.Float64, "simulation": pl.Int64}
     )
-
-

@@ -195,8 +195,10 @@ def _last_run(updates: pl.LazyFrame, sli: TicketSli, as_of: datetime) -> pl.Lazy
     # A cancel stops only a live timer: after a stop (the latest update that is not a cancel
     # being in a stop state) the timer stays completed, as in ServiceNow.
     after_stop = (
-        pl.when(~_within(timer.cancel)).then(_within(timer.stop)).shift(1).forward_fill()
-    ).over(_TICKET).fill_null(False)
+        (pl.when(~_within(timer.cancel)).then(_within(timer.stop)).shift(1).forward_fill())
+        .over(_TICKET)
+        .fill_null(False)
+    )
     cancels = _within(timer.cancel) & ~after_stop
     status = (
         pl.when(_within(timer.pause))

@@ -524,10 +524,20 @@ def root_causes_frame() -> pl.DataFrame:
     with four hints, the first one's evidence holding markup; five older one-hint episodes at
     noon UTC on 2026-03-01 … 2026-03-05 (the one of 2026-03-01 is the sixth latest)."""
     latest = [
-        (1, "payments-db:error_ratio", 0.91, 0.005,
-         "error_ratio of payments-db: <b>spiked</b> first"),
-        (2, "payments-api:latency_p99", 0.55, 0.01,
-         "latency_p99 of payments-api: anomalous inside"),
+        (
+            1,
+            "payments-db:error_ratio",
+            0.91,
+            0.005,
+            "error_ratio of payments-db: <b>spiked</b> first",
+        ),
+        (
+            2,
+            "payments-api:latency_p99",
+            0.55,
+            0.01,
+            "latency_p99 of payments-api: anomalous inside",
+        ),
         (3, "webhooks:request_rate", 0.40, 0.04, "request_rate of webhooks: correlated"),
         (4, "compute-api:error_ratio", 0.10, 0.6, "error_ratio of compute-api: never anomalous"),
     ]
