@@ -352,7 +352,8 @@ class Objective(Model):
     @property
     def unit(self) -> str:
         """What good/total count: ``minutes`` (timeslices), ``slices`` (ratio_timeslices: each
-        slice adds its good/total ratio to good and 1 to total) or ``events`` (requests, tickets...)."""
+        slice adds its good/total ratio to good and 1 to total) or ``events`` (requests,
+        tickets...)."""
         if isinstance(self.budgeting, RatioTimeslices):
             return "slices"
         return "minutes" if isinstance(self.budgeting, Timeslices) else "events"

@@ -169,9 +169,7 @@ def test_probes_need_timeslices(tmp_path):
         tmp_path, VALID.replace("{kind: availability}", "{kind: availability, evidence: probes}")
     )
     (line,) = problems_of(path)
-    assert line.startswith(
-        f"{path}:9: objectives[0]: probes SLIs are judged per slice"
-    )
+    assert line.startswith(f"{path}:9: objectives[0]: probes SLIs are judged per slice")
 
 
 @pytest.mark.parametrize(
@@ -182,7 +180,9 @@ def test_probes_need_timeslices(tmp_path):
     ],
 )
 def test_slices_must_divide_a_day(tmp_path, budgeting):
-    path = write(tmp_path, VALID.replace("target: 99.9%", f"target: 99.9%\n    budgeting: {budgeting}"))
+    path = write(
+        tmp_path, VALID.replace("target: 99.9%", f"target: 99.9%\n    budgeting: {budgeting}")
+    )
     (line,) = problems_of(path)
     assert line == (
         f"{path}:13: objectives[0].budgeting.slice: slice 7m must be whole minutes that divide a day "

@@ -7,8 +7,8 @@ objective it can express), so that importing the export gives the same objective
   (``label_replace(<query>, "service", "<id>", "", "")``) exports that PromQL; other evidence is
   named by a ``Pledge`` metric source (imported back without a source).
 - rolling and calendar windows (a window's start as ``calendar.startTime``), Occurrences,
-  Timeslices and RatioTimeslices (ratio_timeslices), target, title and tags carry over; the contract's parties become the Service's
-  ``pledge/provider`` / ``pledge/consumer``.
+  Timeslices and RatioTimeslices (ratio_timeslices), target, title and tags carry over; the
+  contract's parties become the Service's ``pledge/provider`` / ``pledge/consumer``.
 - Not expressible, each reported and left out: probes, ticket and item SLIs, window statistics,
   working-hours calendars, ``missing_data`` other than excluded. Credits, burn-rate rules,
   exclusions and corrections have no OpenSLO counterpart and are left out with a note.
