@@ -111,8 +111,9 @@ TABLES: dict[str, LakeTable] = {
             "source",
         ),
         # Good/total per slice of an objective, after exclusions and corrections; partition_date
-        # is the UTC day of slice_start. unit: 'events' (occurrences) or 'minutes' (timeslices: a
-        # good slice counts its length in good minutes). excluded_minutes / corrected_minutes:
+        # is the UTC day of slice_start. unit: 'events' (occurrences), 'minutes' (timeslices: a
+        # good slice counts its length in good minutes) or 'slices' (ratio_timeslices: a slice
+        # counts its good/total ratio over 1). excluded_minutes / corrected_minutes:
         # minutes removed by exclusions / by corrections (a minute both excluded and corrected
         # counts as excluded).
         LakeTable(

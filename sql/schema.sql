@@ -192,8 +192,8 @@ CREATE TABLE IF NOT EXISTS ops.pull_watermarks (
 );
 
 -- One row per objective of every valid contract. sli_method is the raw evidence read (requests,
--- probes, histogram); slice_seconds the slice length (300 for occurrences); unit 'events' or
--- 'minutes' (of good/total); effective_start/_end the UTC instants of the contract's local
+-- probes, histogram); slice_seconds the slice length (300 for occurrences); unit 'events',
+-- 'minutes' or 'slices' (of good/total); effective_start/_end the UTC instants of the contract's local
 -- first and after-last midnight; window_anchor the local wall-clock start of a calendar window's
 -- periods (null: midnight on Monday, the 1st, the 1st of a quarter).
 CREATE TABLE IF NOT EXISTS sla.objectives (

@@ -265,7 +265,7 @@ def _location(error: dict) -> tuple[tuple, str]:
     return error["loc"], error["msg"]
 
 
-UNION_TAGS = frozenset((*SLI_KINDS, "occurrences", "timeslices"))
+UNION_TAGS = frozenset((*SLI_KINDS, "occurrences", "timeslices", "ratio_timeslices"))
 
 
 def _is_union_tag(part: str) -> bool:

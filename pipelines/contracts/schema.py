@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     ValidationInfo,
@@ -195,20 +196,31 @@ def _window(value: object) -> object:
 WindowField = Annotated[Window, BeforeValidator(_window)]
 
 
+def _divides_a_day(length: timedelta) -> timedelta:
+    if length % timedelta(minutes=1) or timedelta(days=1) % length:
+        raise ValueError(
+            f"slice {format_duration(length)} must be whole minutes that divide a day "
+            "(e.g. 1m, 5m, 15m, 1h)"
+        )
+    return length
+
+
+SliceLength = Annotated[Duration, AfterValidator(_divides_a_day)]
+
+
 class Timeslices(Model):
+    """A slice is good when its SLI reaches ``slice_target``; good/total count minutes."""
+
     method: Literal["timeslices"]
-    slice: Duration = timedelta(minutes=5)
+    slice: SliceLength = timedelta(minutes=5)
     slice_target: Share = 0.99
 
-    @field_validator("slice")
-    @classmethod
-    def _divides_a_day(cls, length: timedelta) -> timedelta:
-        if length % timedelta(minutes=1) or timedelta(days=1) % length:
-            raise ValueError(
-                f"slice {format_duration(length)} must be whole minutes that divide a day "
-                "(e.g. 1m, 5m, 15m, 1h)"
-            )
-        return length
+
+class RatioTimeslices(Model):
+    """The window's SLI is the mean of its slices' good/total ratios; good/total count slices."""
+
+    method: Literal["ratio_timeslices"]
+    slice: SliceLength = timedelta(minutes=5)
 
 
 class Occurrences(Model):
@@ -222,7 +234,9 @@ def _budgeting(value: object) -> object:
 
 
 Budgeting = Annotated[
-    Occurrences | Timeslices, BeforeValidator(_budgeting), Field(discriminator="method")
+    Occurrences | Timeslices | RatioTimeslices,
+    BeforeValidator(_budgeting),
+    Field(discriminator="method"),
 ]
 
 
@@ -311,28 +325,37 @@ class Objective(Model):
     @model_validator(mode="after")
     def _budgeting_fits_sli(self) -> Objective:
         if not isinstance(self.sli, TrafficSli):
-            if isinstance(self.budgeting, Timeslices):
+            if not isinstance(self.budgeting, Occurrences):
                 raise ValueError(
                     f"{self.sli.kind} objectives count items: budgeting is occurrences"
                 )
             return self
-        needs_slices = self.sli.source_kind == "probes" or self.sli.percentile is not None
-        if needs_slices and not isinstance(self.budgeting, Timeslices):
+        if self.sli.percentile is not None and not isinstance(self.budgeting, Timeslices):
             raise ValueError(
-                "probes and percentile SLIs are judged per slice: use budgeting: "
+                "percentile SLIs are judged per slice against a threshold: use budgeting: "
                 "{method: timeslices, slice: 5m, slice_target: ...}"
+            )
+        if self.sli.source_kind == "probes" and isinstance(self.budgeting, Occurrences):
+            raise ValueError(
+                "probes SLIs are judged per slice: use budgeting: "
+                "{method: timeslices, slice: 5m, slice_target: ...} or "
+                "{method: ratio_timeslices, slice: 5m}"
             )
         return self
 
     @property
     def slice_length(self) -> timedelta:
-        if isinstance(self.budgeting, Timeslices):
+        if isinstance(self.budgeting, Timeslices | RatioTimeslices):
             return self.budgeting.slice
         return timedelta(minutes=5)
 
     @property
     def unit(self) -> str:
-        """What good/total count: ``minutes`` (timeslices) or ``events`` (requests, tickets...)."""
+        """What good/total count: ``minutes`` (timeslices), ``slices`` (ratio_timeslices: each
+        slice adds its good/total ratio to good and 1 to total) or ``events`` (requests,
+        tickets...)."""
+        if isinstance(self.budgeting, RatioTimeslices):
+            return "slices"
         return "minutes" if isinstance(self.budgeting, Timeslices) else "events"
 
 

@@ -2,8 +2,8 @@
 
 Slices are summed per UTC hour (the last ``history_days`` days of complete hours before the hour
 holding ``as_of``; hours with no slice count as zero volume). Two series per objective:
-``volume`` (total events or minutes per hour) and ``bad_ratio`` (bad / total per hour; an hour
-with no volume takes the history's overall ratio, since it weighs nothing).
+``volume`` (total events, minutes or slices per hour) and ``bad_ratio`` (bad / total per hour; an
+hour with no volume takes the history's overall ratio, since it weighs nothing).
 
 Models per series, the one with the lowest mean absolute error (MAE) on a holdout of the last
 ``min(24, n // 4)`` hours (fitted on the hours before) is refitted on the whole history

@@ -85,8 +85,8 @@ def burn_rates_sql() -> str:
 
 def trailing_burn_sql(lookback_seconds: float) -> str:
     """The burn rate over the slices ending in (ts − look-back, ts], as a SQL expression over the
-    burn ledger (its window named by ``_window_name``): null where the look-back holds no events
-    or minutes (or no bad ones and no budget)."""
+    burn ledger (its window named by ``_window_name``): null where the look-back holds no events,
+    minutes or slices (or no bad ones and no budget)."""
     window = _window_name(lookback_seconds)
     bad, total = f"sum(bad) OVER {window}", f"sum(total) OVER {window}"
     burn = f"{bad} / {total} / (1 - target)"

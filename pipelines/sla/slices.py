@@ -28,6 +28,12 @@ Per slice:
   nothing). A slice with kept minutes but no kept evidence, or whose evidence holds no
   requests/checks, counts per ``missing_data``: good (kept minutes to good and total), bad (to
   total) or excluded (nothing).
+- ratio_timeslices (unit slices; OpenSLO RatioTimeslices): a slice with kept evidence holding
+  requests/checks adds good / total of that evidence to good and 1 to total, so a window's
+  attainment (sum good / sum total) is the mean of its slices' ratios (ratios 1.0, 0.5 and 0.9
+  give 0.8, where occurrences would weigh each slice by its requests). A slice with kept minutes
+  but no such evidence counts per ``missing_data``: good (1 to good and total), bad (1 to total)
+  or excluded (nothing); a slice wholly removed counts nothing.
 
 SLIs: requests good = total − errors; probes good = successful checks, total = checks; latency
 good = requests at or under the threshold from cumulative histogram buckets (see

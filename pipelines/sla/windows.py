@@ -20,7 +20,8 @@ is complete when it ends at or before
 ``as_of``.
 
 Figures: attainment = good / total (null when total is 0: status ``no_data``, never 100%);
-error_budget = (1 − target) × total; budget_consumed = total − good (the bad events or minutes);
+error_budget = (1 − target) × total; budget_consumed = total − good (the bad events, minutes or
+slices);
 budget_remaining = 1 − consumed / budget (negative once over budget, null with no budget).
 These are ratio SLIs, so ``measured`` repeats the attainment and ``unit`` is ``ratio``.
 Status: complete windows ``met`` (attainment ≥ target) or ``breached``; the current window
@@ -33,7 +34,8 @@ the contract's effective start to the earliest of its end, ``as_of`` and the eff
 part before the objective's measurement start (its first evidence, ``measured_from``; all of it
 without evidence) has no slices: those *unobserved minutes* are added to missing_minutes and
 count per ``missing_data`` like a timeslice without evidence (good: to good and total; bad: to
-total; excluded: nothing; occurrences have no events there, so only coverage shows them).
+total; excluded: nothing; as minutes for timeslices, as minutes / slice minutes for
+ratio_timeslices; occurrences have no events there, so only coverage shows them).
 coverage = evidence minutes / kept minutes, kept = measurable − excluded − corrected minutes,
 evidence = kept − missing (null when nothing is kept). Exclusions before the measurement start
 are not subtracted (no slices exist there).
@@ -187,26 +189,32 @@ def _with_unobserved(
     # without evidence (no measured_from) the whole window is unobserved
     unobserved = minutes(start, pl.min_horizontal(end, pl.col("measured_from").fill_null(end)))
     missing_data = pl.col("missing_data")
-    timeslices = pl.col("budgeting") == "timeslices"
+    # the unobserved time in good/total's unit: minutes, slices, or nothing (occurrences)
+    counted = (
+        pl.when(pl.col("budgeting") == "timeslices")
+        .then(pl.col("unobserved"))
+        .when(pl.col("budgeting") == "ratio_timeslices")
+        .then(pl.col("unobserved") * 60 / pl.col("slice_seconds"))
+        .otherwise(0)
+    )
     kept = minutes(start, end) - pl.col("excluded_minutes") - pl.col("corrected_minutes")
     return (
         sums.join(
             objectives.select(
-                *KEYS, "effective_start", "effective_end", "budgeting", "missing_data"
+                *KEYS,
+                "effective_start",
+                "effective_end",
+                "budgeting",
+                "slice_seconds",
+                "missing_data",
             ),
             on=KEYS,
         )
         .join(measured_from.select(*KEYS, "measured_from"), on=KEYS, how="left")
         .with_columns(unobserved=unobserved)
         .with_columns(
-            good=pl.col("good")
-            + pl.when(timeslices & (missing_data == "good"))
-            .then(pl.col("unobserved"))
-            .otherwise(0),
-            total=pl.col("total")
-            + pl.when(timeslices & (missing_data != "excluded"))
-            .then(pl.col("unobserved"))
-            .otherwise(0),
+            good=pl.col("good") + pl.when(missing_data == "good").then(counted).otherwise(0),
+            total=pl.col("total") + pl.when(missing_data != "excluded").then(counted).otherwise(0),
             missing_minutes=pl.col("missing_minutes") + pl.col("unobserved"),
             coverage=pl.when(kept > 0).then(
                 (kept - pl.col("missing_minutes") - pl.col("unobserved")) / kept

@@ -153,17 +153,19 @@ counted AS (
     LEFT JOIN evidence AS e USING (objective_index, slice_start)
     LEFT JOIN removed_per_slice AS r USING (objective_index, slice_start)
 ),
--- The judgement: occurrences count their kept events; a timeslice counts its kept minutes
--- (neither excluded nor corrected; none when wholly removed): per missing_data without requests,
--- else good when its SLI (the percentile under the threshold, or good / total at the slice
--- target) passes.
+-- The judgement: occurrences count their kept events; a timeslice weighs its kept minutes
+-- (neither excluded nor corrected; none when wholly removed), a ratio timeslice weighs 1 (0 when
+-- wholly removed). Without requests a slice counts its weight per missing_data; else a
+-- timeslice is good when its SLI (the percentile under the threshold, or good / total at the
+-- slice target) passes, and a ratio timeslice adds its good / total.
 judged AS (
     SELECT
         *,
         CASE
             WHEN percentile IS NOT NULL THEN latency_quantile <= threshold_seconds
             ELSE good / total >= slice_target
-        END AS passes
+        END AS passes,
+        CASE WHEN budgeting = 'ratio_timeslices' THEN least(kept, 1) ELSE kept END AS weight
     FROM counted
 )
 SELECT
@@ -172,15 +174,16 @@ SELECT
     objective_id,
     make_timestamptz(slice_start) AS slice_start,
     CAST(CASE
-        WHEN budgeting <> 'timeslices' THEN good
-        WHEN total <= 0 THEN CASE WHEN missing_data = 'good' THEN kept ELSE 0 END
-        WHEN passes THEN kept
+        WHEN budgeting = 'occurrences' THEN good
+        WHEN total <= 0 THEN CASE WHEN missing_data = 'good' THEN weight ELSE 0 END
+        WHEN budgeting = 'ratio_timeslices' THEN good / total
+        WHEN passes THEN weight
         ELSE 0
     END AS DOUBLE) AS good,
     CAST(CASE
-        WHEN budgeting <> 'timeslices' THEN total
-        WHEN total <= 0 THEN CASE WHEN missing_data = 'excluded' THEN 0 ELSE kept END
-        ELSE kept
+        WHEN budgeting = 'occurrences' THEN total
+        WHEN total <= 0 THEN CASE WHEN missing_data = 'excluded' THEN 0 ELSE weight END
+        ELSE weight
     END AS DOUBLE) AS total,
     CAST(excluded_count AS DOUBLE) AS excluded_minutes,
     CAST(corrected_count AS DOUBLE) AS corrected_minutes,

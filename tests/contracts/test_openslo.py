@@ -12,7 +12,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.contracts.imports import import_specs
 from pipelines.contracts.loader import load_contract
-from pipelines.contracts.schema import BurnRateRule, Occurrences, Timeslices
+from pipelines.contracts.schema import BurnRateRule, Occurrences, RatioTimeslices, Timeslices
 from pipelines.contracts.sources import load_sources
 
 FIXTURES = Path(__file__).parent / "openslo"
@@ -131,9 +131,8 @@ def test_refused_slos_give_exact_lines_and_the_others_import(tmp_path, capsys):
     code, out, err = run([FIXTURES / "slis.yaml", file], tmp_path, capsys)
     assert code == 3
     assert err == [
-        f"{file}:2: SLO checkout-latency: budgetingMethod RatioTimeslices is not supported (the "
-        "mean of per-slice ratios has no Pledge budgeting: Pledge budgets events (Occurrences) "
-        "or good slices (Timeslices))",
+        f"{file}:2: SLO checkout-latency: a percentile threshold with RatioTimeslices is not "
+        "supported (each 1m point is judged on its own: use Timeslices with timeSliceWindow 1m)",
         f"{file}:27: SLO checkout-short: spec.timeWindow[0].duration is not supported (a rolling "
         "window of 1h30m is not whole days)",
         f"{file}:41: unknown kind 'Dashboard' for openslo/v1: use SLO, SLI, Service, DataSource, "
@@ -141,7 +140,7 @@ def test_refused_slos_give_exact_lines_and_the_others_import(tmp_path, capsys):
     ]
     assert out.splitlines()[-3:] == [
         "3 SLO objects found: 1 imported, 2 refused, 1 document problems",
-        "  refused: 1 × budgetingMethod RatioTimeslices",
+        "  refused: 1 × a percentile threshold with RatioTimeslices",
         "  refused: 1 × spec.timeWindow[].duration",
     ]
     assert load_contract(tmp_path / "contracts" / "checkout.yaml").objective("checkout-ok")
@@ -296,6 +295,106 @@ def test_raw_ratio_is_split_into_its_counts(tmp_path):
         "errors": 'label_replace(round(sum(sum(increase(errors_total[1m])))), "service", '
         '"api", "", "")',
     }
+
+
+RATIO_SLO = """\
+apiVersion: {version}
+kind: SLO
+metadata:
+  name: api-availability
+spec:
+  service: api
+  indicator:
+    metadata:
+      name: api-availability
+    spec:
+      ratioMetric:
+        counter: true
+        good:
+          metricSource: {{type: Prometheus, spec: {{query: 'sum(rate(ok_total[5m]))'}}}}
+        total:
+          metricSource: {{type: Prometheus, spec: {{query: 'sum(rate(all_total[5m]))'}}}}
+  timeWindow:
+    - duration: 28d
+      isRolling: true
+  budgetingMethod: RatioTimeslices
+  objectives:
+    - target: 0.99
+      timeSliceWindow: {slice}
+"""
+
+
+@pytest.mark.parametrize("version", ["openslo/v1", "openslo.com/v2alpha"])
+def test_ratio_timeslices_import_as_the_mean_of_slice_ratios_and_export_back(
+    tmp_path, capsys, version
+):
+    path = tmp_path / "slo.yaml"
+    path.write_text(RATIO_SLO.format(version=version, slice=15))
+    assert main(["import", str(path), "--home", str(tmp_path / "first")]) == 0
+    contract = tmp_path / "first" / "contracts" / "api.yaml"
+    objective = load_contract(contract).objective("api-availability")
+    assert objective.budgeting == RatioTimeslices(
+        method="ratio_timeslices", slice=timedelta(minutes=15)
+    )
+    assert (objective.unit, objective.missing_data) == ("slices", "excluded")
+    out = tmp_path / "openslo"
+    assert main(["export-openslo", str(contract), "--out", str(out)]) == 0
+    exported = (out / "api.openslo.yaml").read_text()
+    assert "budgetingMethod: RatioTimeslices\n" in exported
+    assert "timeSliceWindow: 15m\n" in exported and "timeSliceTarget" not in exported
+    assert main(["import", str(out), "--home", str(tmp_path / "again")]) == 0
+    capsys.readouterr()
+    again = load_contract(tmp_path / "again" / "contracts" / "api.yaml")
+    assert again.objective("api-availability").budgeting == objective.budgeting
+
+
+@pytest.mark.parametrize(
+    ("version", "slice", "feature", "why"),
+    [
+        (
+            "openslo/v1",
+            "7m",
+            "timeSliceWindow",
+            "slice 7m must be whole minutes that divide a day (e.g. 1m, 5m, 15m, 1h)",
+        ),
+        (
+            "openslo/v1",
+            "null",
+            "spec.objectives[0].timeSliceWindow",
+            "RatioTimeslices needs a time slice",
+        ),
+        (
+            "openslo/v1alpha",
+            "1m",
+            "spec.budgetingMethod",
+            "'RatioTimeslices' is not a budgeting method of openslo/v1alpha",
+        ),
+    ],
+)
+def test_ratio_timeslices_without_a_valid_slice_are_refused(tmp_path, version, slice, feature, why):
+    text = RATIO_SLO.format(version=version, slice=slice)
+    if version == "openslo/v1alpha":  # v1alpha has timeWindows; RatioTimeslices came with v1
+        text = text.replace(
+            "timeWindow:\n    - duration: 28d\n      isRolling: true",
+            "timeWindows:\n    - {count: 28, unit: Day, isRolling: true}",
+        )
+    path, result = one(tmp_path, text)
+    assert result.lines == [f"{path}:1: SLO api-availability: {feature} is not supported ({why})"]
+
+
+def test_a_threshold_metric_with_ratio_timeslices_is_the_share_of_good_points(tmp_path):
+    """Each step's point is a probe check: a slice's ratio is its good checks over its checks,
+    whatever the slice's length."""
+    above = (
+        SLO.replace("op: lte", "op: gt")
+        .replace("budgetingMethod: Timeslices", "budgetingMethod: RatioTimeslices")
+        .replace("timeSliceWindow: 1", "timeSliceWindow: 5m")
+    )
+    _, result = one(tmp_path, above)
+    assert result.lines == []
+    contract = result.written.contracts["api"]
+    assert "evidence: probes\n" in contract
+    assert "budgeting:\n      method: ratio_timeslices\n      slice: 5m\n" in contract
 
 
 def test_v1alpha_and_v2alpha(tmp_path):

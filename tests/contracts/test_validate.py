@@ -169,24 +169,35 @@ def test_probes_need_timeslices(tmp_path):
         tmp_path, VALID.replace("{kind: availability}", "{kind: availability, evidence: probes}")
     )
     (line,) = problems_of(path)
-    assert line.startswith(
-        f"{path}:9: objectives[0]: probes and percentile SLIs are judged per slice"
-    )
+    assert line.startswith(f"{path}:9: objectives[0]: probes SLIs are judged per slice")
 
 
-def test_timeslices_must_divide_a_day(tmp_path):
+@pytest.mark.parametrize(
+    "budgeting",
+    [
+        "{method: timeslices, slice: 7m, slice_target: 99%}",
+        "{method: ratio_timeslices, slice: 7m}",
+    ],
+)
+def test_slices_must_divide_a_day(tmp_path, budgeting):
     path = write(
-        tmp_path,
-        VALID.replace(
-            "target: 99.9%",
-            "target: 99.9%\n    budgeting: {method: timeslices, slice: 7m, slice_target: 99%}",
-        ),
+        tmp_path, VALID.replace("target: 99.9%", f"target: 99.9%\n    budgeting: {budgeting}")
     )
     (line,) = problems_of(path)
     assert line == (
         f"{path}:13: objectives[0].budgeting.slice: slice 7m must be whole minutes that divide a day "
         "(e.g. 1m, 5m, 15m, 1h)"
     )
+
+
+def test_ratio_timeslices_counts_slices(tmp_path):
+    path = write(
+        tmp_path,
+        VALID.replace("target: 99.9%", "target: 99.9%\n    budgeting: {method: ratio_timeslices}"),
+    )
+    (objective,) = load_contract(path).objectives
+    assert objective.unit == "slices"
+    assert objective.slice_length == timedelta(minutes=5)
 
 
 @pytest.mark.parametrize(

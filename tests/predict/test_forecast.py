@@ -54,6 +54,15 @@ def test_hourly_history_sums_complete_hours_before_the_hour_of_as_of():
     assert hourly["bad"].to_list() == [1.0, 15.0]
 
 
+def test_ratio_timeslices_hours_count_slices_and_their_mean_bad_ratio():
+    # ratio_timeslices slices hold good = the slice's ratio over total = 1: an hour's volume is
+    # its slices and its bad ratio 1 - the mean slice ratio (1.0, 0.5, 0.9 → 0.2).
+    starts = [datetime(2026, 3, 10, 23, minute, tzinfo=UTC) for minute in (0, 5, 10)]
+    hourly = hourly_history(slices_frame(starts, [1.0, 0.5, 0.9], [1.0, 1.0, 1.0]), AS_OF)
+    assert hourly["total"].to_list() == [3.0]
+    assert hourly["bad"].to_list() == [pytest.approx(0.6)]
+
+
 WEEK = np.array([2.0, 3.0, 3.0, 4.0, 3.0, 0.0, 0.0])
 """Items per day of a week: the same every week, so the weekly naive forecast is exact."""
 

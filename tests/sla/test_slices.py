@@ -116,6 +116,71 @@ def test_probe_timeslices_share_of_checks_and_missing_data() -> None:
     }
 
 
+def test_ratio_timeslices_average_slice_ratios_and_count_missing_slices() -> None:
+    # 5-minute slices: 00:00 ratio 1.0 (50 requests), 00:05 no evidence, 00:10 ratio 0.5
+    # (10 requests), 00:15 ratio 0.9 (500 requests).
+    def objective(missing: str) -> dict:
+        return {
+            "id": f"ratio-{missing}",
+            "sli": {"kind": "availability", "evidence": "requests"},
+            "budgeting": {"method": "ratio_timeslices", "slice": "5m"},
+            "missing_data": missing,
+        }
+
+    contract = make_contract(
+        [*(objective(m) for m in ("good", "bad", "excluded")), AVAILABILITY], time_zone="UTC"
+    )
+    rows = pl.concat(
+        [
+            requests(utc(2026, 3, 1, 0, 0), 5, total=10, errors=0),
+            requests(utc(2026, 3, 1, 0, 10), 5, total=2, errors=1),
+            requests(utc(2026, 3, 1, 0, 15), 5, total=100, errors=10),
+        ]
+    )
+    slices = slices_of(
+        [contract], utc(2026, 3, 1), utc(2026, 3, 2), utc(2026, 3, 1, 0, 20), requests=rows
+    )
+    assert slices.filter(pl.col("objective_id") == "ratio-good").select(
+        "good", "total", "missing_minutes"
+    ).rows() == [(1.0, 1.0, 0.0), (1.0, 1.0, 5.0), (0.5, 1.0, 0.0), (0.9, 1.0, 0.0)]
+    totals = {
+        objective_id: (round(good, 9), total)
+        for objective_id, good, total in slices.group_by("objective_id")
+        .agg(pl.col("good", "total").sum())
+        .rows()
+    }
+    assert totals == {
+        "ratio-good": (3.4, 4.0),  # attainment 0.85
+        "ratio-bad": (2.4, 4.0),  # 0.6
+        "ratio-excluded": (2.4, 3.0),  # 0.8, the mean of 1.0, 0.5 and 0.9
+        "avail": (505.0, 560.0),  # occurrences: 0.9018 (weighed by requests)
+    }
+
+
+def test_a_ratio_timeslice_wholly_excluded_counts_nothing() -> None:
+    contract = make_contract(
+        [
+            {
+                "id": "ratio",
+                "sli": {"kind": "availability", "evidence": "probes"},
+                "budgeting": {"method": "ratio_timeslices", "slice": "5m"},
+                "missing_data": "bad",
+            }
+        ],
+        time_zone="UTC",
+        exclusions=[{"reason": "m", "start": "2026-03-01T00:05", "end": "2026-03-01T00:10"}],
+    )
+    rows = probes(utc(2026, 3, 1), 15, [True, True, False, True])  # 3 of 4 checks up
+    slices = slices_of(
+        [contract], utc(2026, 3, 1), utc(2026, 3, 2), utc(2026, 3, 1, 0, 15), probes=rows
+    )
+    assert slices.select("good", "total", "excluded_minutes").rows() == [
+        (0.75, 1.0, 0.0),
+        (0.0, 0.0, 5.0),
+        (0.75, 1.0, 0.0),
+    ]
+
+
 def test_a_timeslice_loses_only_its_excluded_minutes() -> None:
     contract = make_contract(
         [

@@ -289,6 +289,45 @@ def test_unobserved_time_counts_from_the_effective_start_and_coverage() -> None:
     assert silent["coverage"] == 0.0
 
 
+def test_ratio_timeslices_window_is_the_mean_of_slice_ratios_with_unobserved_slices() -> None:
+    # Effective from 1 March (UTC), evidence from 23:00: 23:00–23:30 ratio 1.0 (10 requests a
+    # minute), 23:30–00:00 ratio 0.5 (1000 a minute): 12 slices of 5 minutes, 6 at 1.0 and 6 at
+    # 0.5 (sum 9). The 23 unobserved hours are 276 slices counted per missing_data; occurrences
+    # weigh each minute by its requests.
+    def ratio(missing: str) -> dict:
+        return {
+            "id": f"ratio-{missing}",
+            "sli": {"kind": "availability", "evidence": "requests"},
+            "budgeting": {"method": "ratio_timeslices", "slice": "5m"},
+            "missing_data": missing,
+            "window": "day",
+        }
+
+    contract = make_contract(
+        [*(ratio(m) for m in ("good", "bad", "excluded")), {**AVAILABILITY, "window": "day"}],
+        time_zone="UTC",
+        effective={"from": "2026-03-01"},
+    )
+    rows = pl.concat(
+        [
+            requests(utc(2026, 3, 1, 23), 30, total=10, errors=0),
+            requests(utc(2026, 3, 1, 23, 30), 30, total=1000, errors=500),
+        ]
+    )
+    as_of = utc(2026, 3, 2)
+    windows = windows_of(contract, utc(2026, 3, 1), as_of, as_of, requests=rows)
+    attained = {
+        row["objective_id"]: (round(row["good"], 9), row["total"], round(row["attainment"], 9))
+        for row in windows.filter(pl.col("window_label") == "2026-03-01").iter_rows(named=True)
+    }
+    assert attained == {
+        "ratio-good": (23 * 12 + 9.0, 288.0, round(285 / 288, 9)),
+        "ratio-bad": (9.0, 288.0, round(9 / 288, 9)),
+        "ratio-excluded": (9.0, 12.0, 0.75),
+        "avail": (15300.0, 30300.0, round(15300 / 30300, 9)),
+    }
+
+
 def test_month_anchored_at_noon_in_berlin_across_the_spring_dst_change() -> None:
     """Months from the 1st at 12:00 Berlin: March starts at 11:00 UTC (CET), April at 10:00 UTC
     (CEST); the label is the month holding the first day; requests before noon on 1 April still

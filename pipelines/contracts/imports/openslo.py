@@ -151,14 +151,13 @@ def _slo(slo: OpenSloObject, context: Context) -> ImportedSlo:
         raise Unsupported("spec.service", "every SLO names its service")
     window, zone = _window(slo)
     method = spec.get("budgetingMethod")
-    if method == "RatioTimeslices":
+    methods = ("Occurrences", "Timeslices", "RatioTimeslices")
+    if slo.version == "openslo/v1alpha":
+        methods = methods[:2]  # RatioTimeslices came with v1
+    if method not in methods:
         raise Unsupported(
-            "budgetingMethod RatioTimeslices",
-            "the mean of per-slice ratios has no Pledge budgeting: Pledge budgets events "
-            "(Occurrences) or good slices (Timeslices)",
+            "spec.budgetingMethod", f"{method!r} is not a budgeting method of {slo.version}"
         )
-    if method not in ("Occurrences", "Timeslices"):
-        raise Unsupported("spec.budgetingMethod", f"{method!r} is not a budgeting method")
     entries = spec.get("objectives")
     if not isinstance(entries, list) or not entries:
         raise Unsupported("spec.objectives", "an SLO has at least one objective")
@@ -310,7 +309,8 @@ def _threshold_sli(
     kind, text = source
     below = op in ("lte", "lt")
     if kind == "prometheus" and not (below and promql.is_quantile(text)):
-        _one_point_per_slice(entry, method, step, "a threshold metric", at)
+        if method != "RatioTimeslices":  # a slice's ratio: its good points over its points
+            _one_point_per_slice(entry, method, step, "a threshold metric", at)
         checks = promql.threshold_checks(text, op, Decimal(str(value)), step)
         return {"kind": "availability", "evidence": "probes"}, Evidence("probes", (("up", checks),))
     if not below:
@@ -406,14 +406,17 @@ def _budgeting(method: str, entry: dict, at: str) -> str | dict:
         return "occurrences"
     length, share = entry.get("timeSliceWindow"), entry.get("timeSliceTarget")
     if length is None:
-        raise Unsupported(f"{at}.timeSliceWindow", "Timeslices needs a time slice")
+        raise Unsupported(f"{at}.timeSliceWindow", f"{method} needs a time slice")
     if is_number(length):
         length = f"{length}m"
+    slice_length = format_duration(fixed_length(length, f"{at}.timeSliceWindow"))
+    if method == "RatioTimeslices":
+        return {"method": "ratio_timeslices", "slice": slice_length}
     if not is_number(share) or not 0 < share <= 1:
         raise Unsupported(f"{at}.timeSliceTarget", f"{share!r} is not a share in (0, 1]")
     return {
         "method": "timeslices",
-        "slice": format_duration(fixed_length(length, f"{at}.timeSliceWindow")),
+        "slice": slice_length,
         "slice_target": percent_text(decimal(share, at) * 100),
     }
 

@@ -6,9 +6,9 @@ objective it can express), so that importing the export gives the same objective
   ``histogram_quantile``. A service whose evidence an imported Prometheus source pulls
   (``label_replace(<query>, "service", "<id>", "", "")``) exports that PromQL; other evidence is
   named by a ``Pledge`` metric source (imported back without a source).
-- rolling and calendar windows (a window's start as ``calendar.startTime``), Occurrences and
-  Timeslices, target, title and tags carry over; the contract's parties become the Service's
-  ``pledge/provider`` / ``pledge/consumer``.
+- rolling and calendar windows (a window's start as ``calendar.startTime``), Occurrences,
+  Timeslices and RatioTimeslices (ratio_timeslices), target, title and tags carry over; the
+  contract's parties become the Service's ``pledge/provider`` / ``pledge/consumer``.
 - Not expressible, each reported and left out: probes, ticket and item SLIs, window statistics,
   working-hours calendars, ``missing_data`` other than excluded. Credits, burn-rate rules,
   exclusions and corrections have no OpenSLO counterpart and are left out with a note.
@@ -23,12 +23,18 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from pipelines.contracts.schema import ALWAYS, Contract, Objective, Timeslices
+from pipelines.contracts.schema import ALWAYS, Contract, Objective, RatioTimeslices, Timeslices
 from pipelines.contracts.sli import TrafficSli
 from pipelines.contracts.sources import Source
 from pipelines.contracts.units import format_duration
 
 API_VERSION = "openslo/v1"
+BUDGETING_METHODS = {
+    "occurrences": "Occurrences",
+    "timeslices": "Timeslices",
+    "ratio_timeslices": "RatioTimeslices",
+}
+"""Pledge budgeting method → OpenSLO budgetingMethod."""
 PERIODS = {"day": "1d", "week": "1w", "month": "1M", "quarter": "1Q"}
 PERIOD_START = "2024-01-01 00:00:00"
 """A Monday, the 1st of January: it begins a day, week, month and quarter alike."""
@@ -107,9 +113,11 @@ def _slo(contract: Contract, objective: Objective, queries: dict) -> dict:
         raise ValueError("working-hours calendars and missing_data have no OpenSLO counterpart")
     served = queries.get((objective.service, sli.source_kind))
     entry: dict = {"target": objective.target}
-    if isinstance(objective.budgeting, Timeslices):
-        entry["timeSliceTarget"] = objective.budgeting.slice_target
-        entry["timeSliceWindow"] = format_duration(objective.budgeting.slice)
+    budgeting = objective.budgeting
+    if isinstance(budgeting, Timeslices):
+        entry["timeSliceTarget"] = budgeting.slice_target
+    if isinstance(budgeting, Timeslices | RatioTimeslices):
+        entry["timeSliceWindow"] = format_duration(budgeting.slice)
     if sli.kind == "availability":
         parts = {"bad": "errors", "total": "total"}
         indicator = {
@@ -152,9 +160,7 @@ def _slo(contract: Contract, objective: Objective, queries: dict) -> dict:
             "service": contract.id,
             "indicator": {"metadata": {"name": f"{objective.id}-sli"}, "spec": indicator},
             "timeWindow": [_window(contract, objective)],
-            "budgetingMethod": "Timeslices"
-            if isinstance(objective.budgeting, Timeslices)
-            else "Occurrences",
+            "budgetingMethod": BUDGETING_METHODS[budgeting.method],
             "objectives": [entry],
         },
     }

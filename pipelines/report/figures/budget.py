@@ -63,7 +63,7 @@ def budget_burndown_figure(
     cone: pl.DataFrame | None = None,
 ) -> go.Figure:
     """The current window's budget burn-down: budget remaining (share, with the exhaustion line at
-    0) above, cumulative bad against the error budget (events or minutes) below.
+    0) above, cumulative bad against the error budget (events, minutes or slices) below.
 
     ``burndown``: the output of :func:`budget_burndown`; the x axis spans the whole window.
     ``cone``: the output of :func:`forecast_cone`, drawn on the top chart as the expected budget
