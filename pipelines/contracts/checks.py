@@ -22,23 +22,15 @@ def contract_problems(
     services = _mappings(document.get("services"))
     objectives = _mappings(document.get("objectives"))
     service_ids = [service.get("id") for service in services]
-    for index, first in _repeats(service_ids):
-        problems.append(
-            (
-                ("services", index, "id"),
-                f"duplicate service id {service_ids[index]!r} "
-                f"(first at {where(('services', first, 'id'))})",
-            )
-        )
     objective_ids = [objective.get("id") for objective in objectives]
-    for index, first in _repeats(objective_ids):
-        problems.append(
+    for kind, ids in (("service", service_ids), ("objective", objective_ids)):
+        problems += [
             (
-                ("objectives", index, "id"),
-                f"duplicate objective id {objective_ids[index]!r} "
-                f"(first at {where(('objectives', first, 'id'))})",
+                (f"{kind}s", index, "id"),
+                f"duplicate {kind} id {ids[index]!r} (first at {where((f'{kind}s', first, 'id'))})",
             )
-        )
+            for index, first in _repeats(ids)
+        ]
     known = {service_id for service_id in service_ids if isinstance(service_id, str)}
     for index, objective in enumerate(objectives):
         service = objective.get("service")
