@@ -103,7 +103,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     """A Redis server on loopback for the test (Debian's redis-server; `make test` installs it)."""
     server = shutil.which("redis-server")
     if server is None:
-        pytest.skip("redis-server is not installed (make test-packages installs it)")
+        pytest.fail("redis-server is not installed: `make test-packages` installs Debian's package")
     port = free_port()
     process = subprocess.Popen(
         [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--dir", str(tmp_path)],

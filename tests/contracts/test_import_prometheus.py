@@ -4,7 +4,6 @@ and the run computes windows and writes reports whose numbers are the served cou
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,11 +16,6 @@ from pipelines.cli import main
 from pipelines.demo.prometheus import RunningServer, backfill, serve, write_openmetrics
 from tests.conftest import PLEDGE_VARIABLES
 from tests.ingest.test_prometheus_server import DAYS, START, known_evidence
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("prometheus") is None or shutil.which("promtool") is None,
-    reason="Debian's prometheus is not installed (make prometheus)",
-)
 
 SLOTH = """\
 version: "prometheus/v1"
