@@ -12,18 +12,20 @@ from pipelines.contracts.sources import Source
 from pipelines.definitions import all_assets, all_checks
 from pipelines.ingest.summary import read_ingest_records
 from pipelines.ops.checks import (
-    RejectLimit,
     current_window_per_objective,
-    duplicate_rows,
     freshness_time,
     max_ages,
+    stale_sources,
+)
+from pipelines.ops.evidence import (
+    RejectLimit,
+    duplicate_rows,
     max_reject_ratio,
     max_rejected_rows,
     reject_heavy_days,
     reject_heavy_message,
     reject_limits,
     run_days,
-    stale_sources,
 )
 from pipelines.ops.jobs import partition_range_tags
 from pipelines.resources import PledgeHome
