@@ -240,8 +240,8 @@ def blocked_sources(
 ) -> pl.DataFrame:
     """The sources of ``sources`` blocked in ``days`` (every day when None), one row per source
     and failing check (BLOCKED_SOURCES_SCHEMA; check_name ``no_duplicate_rows`` or
-    ``reject_ratio``), each with a one-line reason naming its files, e.g. ``2 rows there more
-    than once in raw.requests: web/web-2026-11-21.csv (2 rows)``. ``limits``: ``reject_limits``
+    ``reject_ratio``), each with a one-line reason naming its files, e.g. ``rows of raw.requests
+    there more than once: web/a.csv (1 row), web/b.csv (1 row)``. ``limits``: ``reject_limits``
     of the sources."""
     kinds = sorted({source.kind for source in sources.values() if source.kind in RAW_TABLES})
     rows = []
@@ -259,9 +259,9 @@ def blocked_sources(
                     source,
                     kind,
                     "no_duplicate_rows",
-                    f"{of_source['rows'].sum():,} rows there more than once in {table}: "
+                    f"rows of {table} there more than once: "
                     + ", ".join(
-                        f"{file} ({n:,} rows)"
+                        f"{file} ({n:,} row{'' if n == 1 else 's'})"
                         for file, n in of_source.select("file", "rows").iter_rows()
                     ),
                 )
@@ -332,3 +332,24 @@ def blocked_evidence(
     sources and ``environment``) and the ``held_objectives`` of ``objectives`` they hold."""
     blocked = blocked_sources(con, sources, reject_limits(sources, environment), days)
     return blocked, held_objectives(con, objectives, blocked, sources, days)
+
+
+def read_blocked(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The latest run's blocked sources (``ops.blocked_sources``), each with the objectives it
+    held: source, kind, check_name, reason (String), held (List[String], ``contract/objective``)."""
+    return query(
+        con,
+        "SELECT b.source, b.kind, b.check_name, b.reason, "
+        "coalesce(list(h.contract_id || '/' || h.objective_id ORDER BY h.contract_id, "
+        "h.objective_id) FILTER (WHERE h.contract_id IS NOT NULL), []) AS held "
+        "FROM ops.blocked_sources b LEFT JOIN ops.held_objectives h USING (source) "
+        "GROUP BY ALL ORDER BY b.source, b.check_name",
+    )
+
+
+def blocked_line(source: str, check_name: str, reason: str, held: list[str]) -> str:
+    """One ``read_blocked`` row as the run's summary says it."""
+    return (
+        f"source {source} blocked ({check_name}): {reason}; held back, with the figures of the "
+        f"previous run: {', '.join(held) or 'no objective'}"
+    )
