@@ -1,21 +1,25 @@
-"""A failing check on one source stops only what reads it, through a real ``pledge run`` on a
-tiny home: contract ``shop`` reads source ``web`` (requests of service web), ``partner`` reads
-``api`` (requests of service api), ``desk`` reads the ticket export ``desk``. Day 1 is clean;
-on day 2 one source is damaged. The others' windows and pages take day 2; the damaged source's
-objectives keep day 1's figures; the run's summary and the banners name the source and file,
-and the run exits 3 (EXIT_EVIDENCE)."""
+"""A failing check on one source stops only what reads it. End to end, through a real
+``pledge run`` on a tiny home: contract ``shop`` reads source ``web`` (requests of service web),
+``partner`` reads ``api`` (requests of service api), ``desk`` reads the ticket export ``desk``.
+Day 1 is clean; on day 2 one source is damaged. The others' windows and pages take day 2; the
+damaged source's objectives keep day 1's figures; the run's summary and the banners name the
+source and file, and the run exits 3 (EXIT_EVIDENCE). Then the pure functions on a hand-made
+warehouse."""
 
 from __future__ import annotations
 
 import shutil
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from pipelines.cli import EXIT_EVIDENCE, main
+from pipelines.contracts.sources import read_sources
+from pipelines.ops.evidence import blocked_sources, held_objectives, reject_limits, with_held
 from pipelines.report.paths import objective_page_name
-from pipelines.warehouse import connect, query
+from pipelines.warehouse import connect, insert_frame, query
 from tests.conftest import PLEDGE_VARIABLES
 
 DAY1, DAY2 = date(2026, 11, 20), date(2026, 11, 21)
@@ -178,3 +182,68 @@ def test_blank_lines_block_nothing(home, capsys):
     assert windows(home)["shop"] == (580.0, 600.0)
     assert "blocked" not in capsys.readouterr().err
     assert 'id="blocked-sources"' not in (home / "reports" / "index.html").read_text()
+
+
+def test_the_objectives_a_blocked_source_holds(tmp_path: Path) -> None:
+    """Hand-made warehouse: source web sent 10:00 of service web in two files; source api (kind
+    requests) is blocked with no row loaded, first without then with a declared service."""
+    minute = datetime(2026, 11, 21, 10, tzinfo=UTC)
+    rows = pl.DataFrame(
+        {
+            "partition_date": [DAY2] * 3,
+            "ts": [minute, minute, minute + timedelta(minutes=1)],
+            "service": ["web"] * 3,
+            "total": [100] * 3,
+            "errors": [0] * 3,
+            "source": ["web"] * 3,
+            "file": ["web/a.csv", "web/b.csv", "web/b.csv"],
+        }
+    )
+    objectives = pl.DataFrame(
+        [
+            ("shop", "availability", "web", "requests"),
+            ("shop", "latency", "web", "histogram"),
+            ("partner", "availability", "api", "requests"),
+            ("other", "availability", "other", "requests"),
+        ],
+        schema=["contract_id", "objective_id", "service", "sli_method"],
+        orient="row",
+    )
+    sources, _ = read_sources_text(tmp_path, SOURCES)
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        insert_frame(con, "raw.requests", rows)
+        blocked = blocked_sources(con, sources, reject_limits(sources, {}), (DAY2, DAY2))
+        assert blocked.rows() == [
+            (
+                "web",
+                "requests",
+                "no_duplicate_rows",
+                "rows of raw.requests there more than once: web/a.csv (1 row), web/b.csv (1 row)",
+            )
+        ]
+        held = held_objectives(con, objectives, blocked, sources, (DAY2, DAY2))
+        assert held.rows() == [("shop", "availability", "web")]  # not its histogram objective
+
+        no_rows = pl.DataFrame(
+            [("api", "requests", "reject_ratio", "…")], schema=blocked.schema, orient="row"
+        )
+        every = held_objectives(con, objectives, no_rows, sources, (DAY2, DAY2))
+        assert every["objective_id"].to_list() == ["availability"] * 3  # api names no service
+        declared = {**sources, "api": sources["api"].model_copy(update={"service": "api"})}
+        assert held_objectives(con, objectives, no_rows, declared, (DAY2, DAY2)).rows() == [
+            ("partner", "availability", "api")
+        ]
+
+
+def read_sources_text(folder: Path, text: str):
+    (folder / "sources.yaml").write_text(text)
+    return read_sources(folder / "sources.yaml")
+
+
+def test_held_objectives_keep_their_stored_rows() -> None:
+    computed = pl.DataFrame({"contract_id": ["a", "b"], "objective_id": ["x", "x"], "good": [2, 2]})
+    stored = pl.DataFrame(
+        {"good": [1.0, 1.0], "contract_id": ["a", "b"], "objective_id": ["x", "x"], "more": [0, 0]}
+    )
+    held = pl.DataFrame({"contract_id": ["b"], "objective_id": ["x"], "source": ["web"]})
+    assert with_held(computed, stored, held).rows() == [("a", "x", 2), ("b", "x", 1)]
