@@ -174,12 +174,21 @@ def test_a_reject_heavy_ticket_export_holds_back_only_the_ticket_contract(home, 
 
 
 def test_blank_lines_block_nothing(home, capsys):
-    damaged = home / "landing" / "web" / f"web-{DAY2}.csv"
-    damaged.write_text(damaged.read_text() + "\n\n\n")
+    """The issue's cases in small: a blank line inside a short file, three trailing blank lines
+    in a ticket export (they are skipped, not rejected)."""
+    web = home / "landing" / "web" / f"web-{DAY2}.csv"
+    lines = web.read_text().splitlines(keepends=True)
+    web.write_text("".join([*lines[:2], "\n", *lines[2:]]))
+    desk = home / "landing" / "desk" / f"desk-{DAY2}.csv"
+    desk.write_text(desk.read_text() + "\n\n\n")
 
     assert run(home, DAY2) == 0
 
-    assert windows(home)["shop"] == (580.0, 600.0)
+    assert windows(home) == {
+        "desk": (2.0, 4.0),
+        "partner": (580.0, 600.0),
+        "shop": (580.0, 600.0),
+    }
     assert "blocked" not in capsys.readouterr().err
     assert 'id="blocked-sources"' not in (home / "reports" / "index.html").read_text()
 
