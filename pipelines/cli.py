@@ -586,7 +586,8 @@ def _run_and_report(
     workers: int = 2,
 ) -> int:
     """Run the pipeline for ``first..last``, print the evidence summary of those days and name
-    every file that failed or rejected too much on stderr; returns the exit code (EXIT_CODES)."""
+    every file that failed or rejected too much and every blocked source (with the objectives it
+    held back) on stderr; returns the exit code (EXIT_CODES)."""
     from pipelines.ingest.summary import failed_files, read_ingest_records, summary_text
     from pipelines.ops.changes import definitions_sha256, record_run
     from pipelines.ops.evidence import blocked_line, read_blocked
