@@ -31,14 +31,16 @@ EXIT_EVIDENCE = 3
 EXIT_WAREHOUSE_BUSY = 4
 EXIT_CODES = f"""exit codes (when several apply, the smallest):
   0  every step ran, every landing file loaded, no reject ratio exceeded
-  {EXIT_RUN_FAILED}  the pipeline run failed (a step raised an error or a blocking check failed)
+  {EXIT_RUN_FAILED}  the pipeline run failed (a step raised an error)
   {EXIT_CONFIGURATION}  usage or configuration error: bad arguments, no landing files, a problem
      in sources.yaml or an invalid contract (the valid sources and contracts still run; the
      bad ones are listed as file:line)
-  {EXIT_EVIDENCE}  evidence problem: a landing file failed to load, or a source rejected more than
-     its max_reject_ratio and max_rejected_rows of a day's rows (PLEDGE_MAX_REJECT_RATIO, 0.01;
-     PLEDGE_MAX_REJECTED_ROWS, 10; the files are named on stderr; the reports are still
-     written, with a data-quality banner and reports/rejects.html)
+  {EXIT_EVIDENCE}  evidence problem: a landing file failed to load, or a source is blocked: it
+     rejected more than its max_reject_ratio and max_rejected_rows of a day's rows
+     (PLEDGE_MAX_REJECT_RATIO, 0.01; PLEDGE_MAX_REJECTED_ROWS, 10) or has rows twice; the
+     files are named on stderr; the objectives reading a blocked source keep their previous
+     figures, every other one is computed; the reports are still written, with a banner
+     naming the blocked source, and reports/rejects.html
   {EXIT_WAREHOUSE_BUSY}  gave up waiting for the warehouse: a live run or another process held it
      for PLEDGE_POOL_WAIT_SECONDS (600); runs whose process is gone are freed by themselves"""
 
@@ -584,9 +586,11 @@ def _run_and_report(
     workers: int = 2,
 ) -> int:
     """Run the pipeline for ``first..last``, print the evidence summary of those days and name
-    every file that failed or rejected too much on stderr; returns the exit code (EXIT_CODES)."""
+    every file that failed or rejected too much and every blocked source (with the objectives it
+    held back) on stderr; returns the exit code (EXIT_CODES)."""
     from pipelines.ingest.summary import failed_files, read_ingest_records, summary_text
     from pipelines.ops.changes import definitions_sha256, record_run
+    from pipelines.ops.evidence import blocked_line, read_blocked
     from pipelines.run import WarehouseBusy, pool_wait_from_env, run_pipeline
     from pipelines.settings import DEFAULT_PARTITION_START, PARTITION_START_VARIABLE
     from pipelines.warehouse import connect
@@ -632,9 +636,11 @@ def _run_and_report(
         print(f"error: {error}", file=sys.stderr)
         return EXIT_WAREHOUSE_BUSY
     failed: list[tuple[str, str]] = []
+    blocked: list[str] = []
     if settings.warehouse_path.exists():
         with connect(settings.warehouse_path, read_only=True) as con:
             records = read_ingest_records(con, (first, last))
+            blocked = [blocked_line(*row) for row in read_blocked(con).drop("kind").iter_rows()]
         print(f"Evidence of {first} .. {last}, per source:")
         print(summary_text(records))
         failed = failed_files(records).select("file", "error").rows()
@@ -646,6 +652,7 @@ def _run_and_report(
             if evaluation.check_name == "reject_ratio" and not evaluation.passed
             for line in (evaluation.description or str(evaluation.asset_key)).splitlines()
         ),
+        *blocked,
     ]
     for error in evidence_errors:
         print(f"error: {error}", file=sys.stderr)

@@ -65,9 +65,9 @@ def run_pipeline(
     workers: int = 2,
 ) -> dg.ExecuteInProcessResult | dg.ExecuteJobResult:
     """Ingest days ``first_day..last_day`` and recompute everything downstream, with the asset
-    checks (a failed blocking check stops what is downstream; the result is then not
-    ``success``), on a working copy of the warehouse published when the run ends (whether it
-    succeeded or not: what it wrote is what a run that stops there leaves).
+    checks (none blocks a step: a source that fails one holds back only the objectives reading
+    it, :mod:`pipelines.ops.evidence`), on a working copy of the warehouse published when the
+    run ends (whether it succeeded or not: what it wrote is what a run that stops there leaves).
 
     ``executor`` ``in_process`` runs it all as one run in this process; ``multiprocess`` or
     ``celery`` spread the per-day stages over ``workers`` chunks of days

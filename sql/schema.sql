@@ -191,6 +191,25 @@ CREATE TABLE IF NOT EXISTS ops.pull_watermarks (
     pulled_at TIMESTAMPTZ NOT NULL
 );
 
+-- The sources the latest run of the SLA stage found blocked over its days first_day..last_day
+-- (null: every day) with evidence up to as_of, one row per source and failing check
+-- ('no_duplicate_rows', 'reject_ratio') with a reason naming the files; and the objectives each
+-- held back (they kept the slices, outcomes and windows stored before). Both replaced by every run (pipelines/ops/evidence.py).
+CREATE TABLE IF NOT EXISTS ops.blocked_sources (
+    source VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    check_name VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    first_day DATE,
+    last_day DATE,
+    as_of TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS ops.held_objectives (
+    contract_id VARCHAR NOT NULL,
+    objective_id VARCHAR NOT NULL,
+    source VARCHAR NOT NULL
+);
+
 -- One row per objective of every valid contract. sli_method is the raw evidence read (requests,
 -- probes, histogram); slice_seconds the slice length (300 for occurrences); unit 'events',
 -- 'minutes' or 'slices' (of good/total); effective_start/_end the UTC instants of the contract's local

@@ -6,6 +6,7 @@ import duckdb
 import polars as pl
 
 from pipelines.ingest.summary import read_ingest_records, read_rejects
+from pipelines.ops.evidence import read_blocked
 from pipelines.report.monthly import write_monthly_summaries
 from pipelines.report.objective_page import BURN_RATE_DAYS, EXPOSURE_DAYS
 from pipelines.report.render import REJECTS_PER_FILE, render_reports, write_rejects_page
@@ -127,6 +128,7 @@ def report_html(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
         tables = read_report_tables(con)
         evidence = read_ingest_records(con)
         rejects = read_rejects(con, REJECTS_PER_FILE)
+        blocked = read_blocked(con)
     reports_dir = pledge.settings.reports_dir
     report = render_reports(
         reports_dir,
@@ -134,6 +136,7 @@ def report_html(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
         tables,
         evidence=evidence,
         invalid_contracts=[str(problem) for problem in problems],
+        blocked_sources=blocked.to_dicts(),
     )
     rejects_page = write_rejects_page(reports_dir, evidence, rejects)
     return dg.MaterializeResult(

@@ -172,6 +172,7 @@ def render_reports(
     generated_at: datetime | None = None,
     evidence: IngestRecords | None = None,
     invalid_contracts: Sequence[str] = (),
+    blocked_sources: Sequence[dict[str, Any]] = (),
 ) -> ReportSet:
     """Write the portfolio, one page per contract and per objective, the credits ledger CSV and
     the snapshot (:data:`~pipelines.report.changes.SNAPSHOT_FILE`) into ``out_dir``.
@@ -185,7 +186,9 @@ def render_reports(
     the snapshot is replaced; ``generated_at`` (default now) is recorded in it. When
     ``evidence`` has a failed file or a rejected row, the portfolio opens with a data-quality
     banner linking to :data:`REJECTS_PAGE` (written by :func:`write_rejects_page`);
-    ``invalid_contracts`` (``file:line: field: problem`` of the contracts left out) gets one too.
+    ``invalid_contracts`` (``file:line: field: problem`` of the contracts left out) gets one too,
+    and so does each of ``blocked_sources`` (``pipelines.ops.evidence.read_blocked`` rows: source,
+    check_name, reason, held), whose held objectives' pages say their figures are from before it.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     generated_at = generated_at or datetime.now(UTC)
@@ -226,6 +229,11 @@ def render_reports(
             key = (contract.id, objective["objective_id"])
             objective_page = out_dir / objective_page_name(*key)
             details = objective_context(contract, objective, context["tables"], previous)
+            details["blocked_sources"] = [
+                blocked
+                for blocked in blocked_sources
+                if f"{contract.id}/{objective['objective_id']}" in blocked["held"]
+            ]
             if details["items"] is not None:
                 write_csv(details["items"]["frame"], out_dir / details["items"]["csv"])
             objective_page.write_text(objective_template.render(details), encoding="utf-8")
@@ -277,6 +285,7 @@ def render_reports(
             else None,
             rejects_page=REJECTS_PAGE,
             invalid_contracts=invalid_contracts,
+            blocked_sources=blocked_sources,
         ),
         encoding="utf-8",
     )

@@ -1,6 +1,7 @@
 """Dagster assets of the SLA stage: objectives, daily slices, and windows with burn rates,
 alerts and credits. Thin wrappers: read the warehouse, call the pure functions, write back."""
 
+import os
 from collections.abc import Collection
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -10,6 +11,7 @@ import polars as pl
 
 from pipelines.contracts.schema import Contract
 from pipelines.ingest.load import RAW_TABLES as LOADED_TABLES
+from pipelines.ops.evidence import blocked_evidence, run_days, with_held
 from pipelines.partitions import daily, single_run
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome, partition_days
 from pipelines.sla.backups import current_exposure, restore_outcomes, rpo_exposures
@@ -114,6 +116,27 @@ def _valid_contracts(
     for problem in problems:
         context.log.warning(f"invalid contract skipped: {problem}")
     return contracts, [str(problem) for problem in problems]
+
+
+def _held(
+    context: dg.AssetExecutionContext,
+    pledge: PledgeHome,
+    con: duckdb.DuckDBPyConnection,
+    objectives: pl.DataFrame,
+    days: tuple[date, date] | None,
+    kinds: Collection[str],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The home's sources of ``kinds`` blocked in ``days`` (each logged as an error) and the
+    objectives they hold back: ``pipelines.ops.evidence.blocked_evidence``."""
+    sources = {
+        name: source for kind in kinds for name, source in pledge.sources_of_kind(kind).items()
+    }
+    blocked, held = blocked_evidence(con, sources, os.environ, objectives, days)
+    for source, check, reason in blocked.select("source", "check_name", "reason").iter_rows():
+        of_source = held.filter(pl.col("source") == source).select("contract_id", "objective_id")
+        objectives_held = ", ".join("/".join(key) for key in of_source.iter_rows()) or "none"
+        context.log.error(f"source {source} blocked ({check}): {reason}; held: {objectives_held}")
+    return blocked, held
 
 
 EVIDENCE_END_TIME = {
@@ -240,6 +263,7 @@ def sla_slices(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mate
     with pledge.connect() as con:
         as_of = evidence_end(con)
         first = first_evidence(con)
+        _, held = _held(context, pledge, con, objectives, (min(days), max(days)), RAW_TABLES)
         with transaction(con):  # one commit for the whole run; each period replaced at once
             for first_day, last_day in day_periods(days):
                 slices = (
@@ -247,6 +271,9 @@ def sla_slices(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mate
                     if as_of is not None
                     else pl.DataFrame(schema=SLICES_SCHEMA)
                 )
+                if not held.is_empty():  # their slices of these days stay as stored
+                    before = "SELECT * FROM sla.slices WHERE partition_date BETWEEN ? AND ?"
+                    slices = with_held(slices, query(con, before, [first_day, last_day]), held)
                 replace_rows(
                     con,
                     [
@@ -263,6 +290,7 @@ def sla_slices(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mate
         metadata={
             "slices": stored,
             "days": len(days),
+            "objectives_held": held.height,
             "as_of": str(as_of),
         }
     )
@@ -337,6 +365,10 @@ def sla_outcomes(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Ma
         }
         outcomes, timers = item_outcomes(contracts, objectives, evidence, as_of, rejected, declared)
         kept, dropped = drop_corrected(outcomes, corrections_frame(contracts))
+        _, held = _held(context, pledge, con, objectives, run_days(context.run.tags), ITEM_EVIDENCE)
+        if not held.is_empty():  # their outcomes and timers stay as stored
+            kept = with_held(kept, query(con, "SELECT * FROM sla.outcomes"), held)
+            timers = with_held(timers, query(con, "SELECT * FROM sla.ticket_timers"), held)
         exposure = current_exposure(objectives, evidence["backup_runs"], as_of)
         replace_rows(
             con,
@@ -346,6 +378,7 @@ def sla_outcomes(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Ma
         metadata={
             "as_of": str(as_of),
             "outcomes": kept.height,
+            "objectives_held": held.height,
             "dropped_by_corrections": dropped.height,
             "ticket_timers": timers.height,
             "tickets_breached": int(timers["breached"].sum() or 0),
@@ -406,6 +439,10 @@ def sla_windows(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
                 ],
                 how="diagonal",
             )
+            days = run_days(context.run.tags)
+            blocked, held = _held(context, pledge, con, objectives, days, LOADED_TABLES)
+            if not held.is_empty():  # their windows stay as stored
+                windows = with_held(windows, query(con, "SELECT * FROM sla.windows"), held)
             credits = window_credits(windows, credit_tiers_frame(contracts))
             with transaction(con):
                 replace_with_query(con, "sla.burn_rates", "TRUE", [], burn_rates_sql())
@@ -415,6 +452,17 @@ def sla_windows(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
                         ("sla.windows", "TRUE", [], windows),
                         ("sla.alerts", "TRUE", [], alerts),
                         ("sla.credits", "TRUE", [], credits),
+                        ("ops.held_objectives", "TRUE", [], held),
+                        (
+                            "ops.blocked_sources",
+                            "TRUE",
+                            [],
+                            blocked.with_columns(
+                                first_day=pl.lit(days and days[0], pl.Date),
+                                last_day=pl.lit(days and days[1], pl.Date),
+                                as_of=pl.lit(as_of, pl.Datetime("us", "UTC")),
+                            ),
+                        ),
                     ],
                 )
     statuses = dict(windows.group_by("status").len().iter_rows())
@@ -425,6 +473,8 @@ def sla_windows(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
         metadata={
             "as_of": str(as_of),
             "windows": windows.height,
+            "objectives_held": held.height,
+            "sources_blocked": ", ".join(blocked["source"].unique(maintain_order=True)),
             **{f"status_{status}": count for status, count in sorted(statuses.items())},
             "alerts_firing": alerts.filter(pl.col("ended_at").is_null()).height,
             **{

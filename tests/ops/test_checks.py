@@ -1,5 +1,6 @@
 """Asset checks: hand-made warehouses for the queries, and the checks run by Dagster on a copy of
-the demo home, passing, then failing on a duplicated export and a reject-heavy day."""
+the demo home, passing, then failing on a duplicated export (whose objectives are held back) and
+a reject-heavy day."""
 
 import shutil
 from datetime import UTC, date, datetime, timedelta
@@ -12,18 +13,20 @@ from pipelines.contracts.sources import Source
 from pipelines.definitions import all_assets, all_checks
 from pipelines.ingest.summary import read_ingest_records
 from pipelines.ops.checks import (
-    RejectLimit,
     current_window_per_objective,
-    duplicate_rows,
     freshness_time,
     max_ages,
+    stale_sources,
+)
+from pipelines.ops.evidence import (
+    RejectLimit,
+    duplicate_rows,
     max_reject_ratio,
     max_rejected_rows,
     reject_heavy_days,
     reject_heavy_message,
     reject_limits,
     run_days,
-    stale_sources,
 )
 from pipelines.ops.jobs import partition_range_tags
 from pipelines.resources import PledgeHome
@@ -283,22 +286,44 @@ def test_every_check_passes_on_the_demo(home, demo_end):
     ]
 
 
-def test_a_resent_export_blocks_the_slices(home, demo_end):
+def day_totals(home, day):
+    """(contract_id, objective_id) → total of its slices of ``day``."""
+    with connect(home / "warehouse.duckdb", read_only=True) as con:
+        rows = con.execute(
+            "SELECT contract_id, objective_id, sum(total) FROM sla.slices "
+            "WHERE partition_date = ? GROUP BY ALL",
+            [day],
+        ).fetchall()
+    return {(contract_id, objective_id): total for contract_id, objective_id, total in rows}
+
+
+def test_a_resent_export_holds_the_slices_of_the_objectives_reading_it(home, demo_end):
     day = demo_end - timedelta(days=1)
+    before = day_totals(home, day)
     original = home / "landing" / "requests" / f"requests-{day}.csv"
     lines = original.read_text().splitlines()
     resend = original.with_name(f"requests-{day}-resend.csv")
     resend.write_text("\n".join(lines[:1] + lines[1:4]) + "\n")  # three rows already sent
     selection = dg.AssetSelection.assets(["raw", "requests"], ["sla", "slices"])
     result = run(home, selection, day, day)
-    assert not result.success
+    assert result.success  # the check blocks no step: sla/slices runs for the other objectives
     check = evaluations(result)[("raw/requests", "no_duplicate_rows")]
     assert not check.passed
     assert check.severity == dg.AssetCheckSeverity.ERROR
-    assert check.blocking
+    assert not check.blocking
     assert check.metadata["duplicate_keys"].value == 3
-    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert materialized == {"raw/requests"}  # sla/slices did not run on doubled counts
+    [slices] = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path == ["sla", "slices"]
+    ]
+    held = slices.materialization.metadata["objectives_held"].value
+    with connect(home / "warehouse.duckdb", read_only=True) as con:
+        [(from_requests,)] = con.execute(
+            "SELECT count(*) FROM sla.objectives WHERE sli_method = 'requests'"
+        ).fetchall()
+    assert held == from_requests > 0  # the demo's one requests source feeds all of them
+    assert day_totals(home, day) == before  # their slices not counted twice, the others the same
 
 
 def test_a_reject_heavy_day_is_an_error_naming_the_file_and_freshness_only_warns(home, demo_end):
@@ -349,10 +374,8 @@ def test_an_objective_without_a_current_window_fails(home):
     assert "compute-availability" in check.metadata["objectives"].value
 
 
-def test_pledge_run_runs_the_checks_and_fails_on_a_blocking_one(
-    home, demo_end, monkeypatch, capsys
-):
-    from pipelines.cli import main
+def test_pledge_run_names_a_blocked_source_and_exits_3(home, demo_end, monkeypatch, capsys):
+    from pipelines.cli import EXIT_EVIDENCE, main
 
     for variable in ("PLEDGE_HOME", "PLEDGE_LANDING", "PLEDGE_WAREHOUSE", "DAGSTER_HOME"):
         monkeypatch.delenv(variable, raising=False)
@@ -360,5 +383,11 @@ def test_pledge_run_runs_the_checks_and_fails_on_a_blocking_one(
     original = home / "landing" / "requests" / f"requests-{day}.csv"
     lines = original.read_text().splitlines()
     original.with_name(f"requests-{day}-resend.csv").write_text("\n".join(lines[:3]) + "\n")
-    assert main(["run", "--home", str(home), "--from", day, "--to", day]) == 1
-    assert "error: the pipeline run failed" in capsys.readouterr().err
+    assert main(["run", "--home", str(home), "--from", day, "--to", day]) == EXIT_EVIDENCE
+    err = capsys.readouterr().err
+    assert (
+        "error: source requests blocked (no_duplicate_rows): rows of raw.requests there more than "
+        f"once: requests/requests-{day}-resend.csv (2 rows), requests/requests-{day}.csv (2 rows); "
+        "held back, with the figures of the previous run: acme-cloud/compute-availability, "
+    ) in err
+    assert "error: the pipeline run failed" not in err
