@@ -384,16 +384,23 @@ def steps_reported(
         return
     stop = threading.Event()
     told: set[str] = set()
+    read: dict[str, str | None] = {"run_id": None, "cursor": None}  # the latest run, read so far
 
     def tell_new_steps() -> None:
         runs = instance.get_run_records(dg.RunsFilter(tags={RUN_TAG: run_tag}), limit=1)
         if not runs:
             return
-        run_id = runs[0].dagster_run.run_id
-        for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS):
-            if entry.step_key not in told:
-                told.add(entry.step_key)
-                on_step(f"{entry.step_key.replace('__', '/')} done")
+        if runs[0].dagster_run.run_id != read["run_id"]:
+            read["run_id"], read["cursor"] = runs[0].dagster_run.run_id, None
+        new = instance.get_records_for_run(
+            read["run_id"], cursor=read["cursor"], of_type=dg.DagsterEventType.STEP_SUCCESS
+        )
+        read["cursor"] = new.cursor
+        for record in new.records:
+            step_key = record.event_log_entry.step_key or ""
+            if step_key not in told:
+                told.add(step_key)
+                on_step(f"{step_key.replace('__', '/')} done")
 
     def watch() -> None:
         while not stop.wait(POLL_SECONDS):

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
 
 from pipelines.contracts.schema import Contract
 from pipelines.predict.forecast import INSUFFICIENT_HISTORY
@@ -91,7 +91,7 @@ def service_forecast(peaks: pl.DataFrame, capacity: float) -> dict[str, object]:
     if peaks.height < MIN_DAYS:
         return dict.fromkeys(list(CAPACITY_SCHEMA)[2:-1]) | {"model": INSUFFICIENT_HISTORY}
     days = peaks["day"].cast(pl.Int64).to_numpy()
-    fit = sm.OLS(peaks["peak"].to_numpy(), _design(days)).fit()
+    fit = OLS(peaks["peak"].to_numpy(), _design(days)).fit()
     future = np.arange(days[-1] + 1, days[-1] + 1 + HORIZON_DAYS)
     forecast = fit.get_prediction(_design(future)).summary_frame(alpha=2 * (1 - UPPER_QUANTILE))
     current_peak = float(peaks["peak"].tail(7).max())
