@@ -38,6 +38,38 @@ tickets reopened once."""
 CLOSED_AFTER = timedelta(days=3)
 GROUPS = ("Service Desk L1", "Service Desk L2", "Network", "Workplace")
 CATEGORIES = ("Software", "Hardware", "Network", "Access", "Inquiry / Help")
+SHORT_DESCRIPTIONS = {
+    "Software": (
+        "Outlook keeps asking for my password",
+        "Excel freezes when opening the monthly sales report",
+        "Teams update fails with error 0x80070005",
+    ),
+    "Hardware": (
+        "Laptop battery does not charge",
+        "Second monitor stays black on the docking station",
+        "Printer on floor 2 jams on every print job",
+    ),
+    "Network": (
+        "VPN drops every few minutes when working from home",
+        "No Wi-Fi in meeting room Spree",
+        "Shared drive S: is very slow",
+    ),
+    "Access": (
+        "Account locked after password change",
+        "New starter needs access to the finance share",
+        "Cannot log in to the expense tool",
+    ),
+    "Inquiry / Help": (
+        "How do I set up an out-of-office reply?",
+        "Request for a second monitor",
+        "Where do I find the holiday calendar?",
+    ),
+}
+"""A quiet ticket's short description: one of its category's, in turn (no random draw)."""
+SCRIPTED_DESCRIPTIONS = {
+    "p1_breach": "Tills in all stores cannot reach the order server",
+    "public_holiday": "Warehouse scanners do not sync stock counts",
+}
 
 INCIDENTS_PER_DAY = 0.25
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -151,7 +183,7 @@ def quiet_tickets(
 ) -> pl.DataFrame:
     """One row per ticket: opened_at, priority, responded_at, waiting_from, waiting_until (null
     when it never waited), resolved_at, reopened_at/re_resolved_at (null unless reopened),
-    reassigned_at (null unless reassigned), group, category."""
+    reassigned_at (null unless reassigned), group, category, short_description."""
     days = local_days(span, zone)
     working = working_days(calendar, days)
     counts = rng.poisson(np.where(working, TICKETS_PER_WORKING_DAY, TICKETS_PER_DAY_OFF))
@@ -190,6 +222,10 @@ def quiet_tickets(
     resolved = (
         responded + pl.col("resolve") + pl.when("waits").then("wait").otherwise(pl.duration())
     )
+    texts = pl.col("category").replace_strict(
+        {category: list(texts) for category, texts in SHORT_DESCRIPTIONS.items()},
+        return_dtype=pl.List(pl.String),
+    )
     return frame.select(
         "opened_at",
         "priority",
@@ -204,6 +240,7 @@ def quiet_tickets(
         reassigned_at=pl.when("reassigned").then(responded + pl.col("resolve") * 0.1),
         group="group",
         category="category",
+        short_description=texts.list.get(pl.int_range(pl.len()) % texts.list.len()),
     )
 
 
@@ -218,6 +255,7 @@ def _scripted_ticket(
             "resolved_at": [resolved_at],
             "group": ["Service Desk L2"],
             "category": ["Network"],
+            "short_description": [SCRIPTED_DESCRIPTIONS[script]],
             "script": [script],
         },
         schema_overrides={"opened_at": UTC_TIME, "responded_at": UTC_TIME, "resolved_at": UTC_TIME},
@@ -227,8 +265,8 @@ def _scripted_ticket(
 def ticket_log(tickets: pl.DataFrame, span: DemoRange) -> pl.DataFrame:
     """A ServiceNow incident event log of ``tickets`` (``quiet_tickets`` rows, with an id in
     ``number``): one row per update (number, incident_state, sys_updated_at, priority, opened_at,
-    resolved_at, closed_at, reassignment_count, reopen_count, assignment_group, category), updates
-    after the range's end left out, in update order."""
+    resolved_at, closed_at, reassignment_count, reopen_count, assignment_group, category,
+    short_description), updates after the range's end left out, in update order."""
     closed_at = pl.coalesce("re_resolved_at", "resolved_at") + CLOSED_AFTER
     later_group = pl.lit(GROUPS[2])
 
@@ -250,6 +288,7 @@ def ticket_log(tickets: pl.DataFrame, span: DemoRange) -> pl.DataFrame:
             opened_at="opened_at",
             **{name: values.get(name, default) for name, default in defaults.items()},
             category="category",
+            short_description="short_description",
             order=pl.lit(order),
         )
 
