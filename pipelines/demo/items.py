@@ -20,6 +20,7 @@ import polars as pl
 
 from pipelines.contracts.schema import Calendar
 from pipelines.demo.events import CalendarWindow, DemoRange, calendar_month
+from pipelines.demo.ticket_texts import SCRIPTED_DESCRIPTIONS, SHORT_DESCRIPTIONS
 
 UTC_TIME = pl.Datetime("us", "UTC")
 DESK_SERVICE, SOC_SERVICE, DATABASE = "service-desk", "soc", "orders-db"
@@ -38,38 +39,6 @@ tickets reopened once."""
 CLOSED_AFTER = timedelta(days=3)
 GROUPS = ("Service Desk L1", "Service Desk L2", "Network", "Workplace")
 CATEGORIES = ("Software", "Hardware", "Network", "Access", "Inquiry / Help")
-SHORT_DESCRIPTIONS = {
-    "Software": (
-        "Outlook keeps asking for my password",
-        "Excel freezes when opening the monthly sales report",
-        "Teams update fails with error 0x80070005",
-    ),
-    "Hardware": (
-        "Laptop battery does not charge",
-        "Second monitor stays black on the docking station",
-        "Printer on floor 2 jams on every print job",
-    ),
-    "Network": (
-        "VPN drops every few minutes when working from home",
-        "No Wi-Fi in meeting room Spree",
-        "Shared drive S: is very slow",
-    ),
-    "Access": (
-        "Account locked after password change",
-        "New starter needs access to the finance share",
-        "Cannot log in to the expense tool",
-    ),
-    "Inquiry / Help": (
-        "How do I set up an out-of-office reply?",
-        "Request for a second monitor",
-        "Where do I find the holiday calendar?",
-    ),
-}
-"""A quiet ticket's short description: one of its category's, in turn (no random draw)."""
-SCRIPTED_DESCRIPTIONS = {
-    "p1_breach": "Tills in all stores cannot reach the order server",
-    "public_holiday": "Warehouse scanners do not sync stock counts",
-}
 
 INCIDENTS_PER_DAY = 0.25
 SEVERITIES = ("low", "medium", "high", "critical")

@@ -14,7 +14,7 @@ from pipelines.contracts.loader import load_contracts
 from pipelines.contracts.schema import Calendar
 from pipelines.contracts.sources import load_sources
 from pipelines.demo import generate_demo
-from pipelines.demo.items import SHORT_DESCRIPTIONS
+from pipelines.demo.ticket_texts import SHORT_DESCRIPTIONS
 from pipelines.demo.truth import walked_business_seconds
 from pipelines.ingest.parse import parse_landing_file
 from pipelines.settings import REPO_ROOT
