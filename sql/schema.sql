@@ -19,6 +19,8 @@ CREATE SCHEMA IF NOT EXISTS predict;
 -- events New at opened_at, Resolved at resolved_at, Closed at closed_at. seq orders the events of
 -- one ticket at one instant (0, 1, ... in file order). opened_at .. category repeat the ticket's
 -- fields as the row gave them (null when absent or the source's missing marker).
+-- short_description: the ticket's text as typed, control characters removed, at most 500
+-- characters (null when absent).
 CREATE TABLE IF NOT EXISTS raw.ticket_events (
     partition_date DATE NOT NULL,
     ticket_id VARCHAR NOT NULL,
@@ -35,8 +37,10 @@ CREATE TABLE IF NOT EXISTS raw.ticket_events (
     category VARCHAR,
     service VARCHAR NOT NULL,
     source VARCHAR NOT NULL,
-    file VARCHAR NOT NULL
+    file VARCHAR NOT NULL,
+    short_description VARCHAR
 );
+ALTER TABLE raw.ticket_events ADD COLUMN IF NOT EXISTS short_description VARCHAR;
 
 -- Security incidents, one row per incident (contained_at null while not contained).
 CREATE TABLE IF NOT EXISTS raw.security_incidents (

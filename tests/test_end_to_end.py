@@ -14,6 +14,7 @@ import pytest
 
 from pipelines import warehouse
 from pipelines.cli import main
+from pipelines.demo.ticket_texts import SCRIPTED_DESCRIPTIONS, SHORT_DESCRIPTIONS
 
 TABLES = (
     "raw.requests",
@@ -245,3 +246,12 @@ def test_running_again_over_the_same_landing_folder_changes_no_row_count(
     assert before["raw.requests"] == 14 * 1440 * 7  # 6 measured services and payments-db
     assert main(["run", "--all", "--home", str(home)]) == 0
     assert row_counts(home) == before
+
+
+def test_the_ticket_drill_downs_carry_the_short_descriptions(home: Path):
+    """Every ticket listed for the desk's resolution objective has its demo description in the
+    items CSV (the ``detail`` column), as the landing files give it."""
+    items = pl.read_csv(home / "reports/objective-service-desk~p1-p2-resolution-items.csv")
+    texts = {text for texts in SHORT_DESCRIPTIONS.values() for text in texts}
+    assert items.height > 0
+    assert set(items["detail"]) <= texts | set(SCRIPTED_DESCRIPTIONS.values())

@@ -7,7 +7,8 @@ evidence comes from. Each source has a kind that fixes its canonical fields:
 - ``histogram``: ts, service, le, count (cumulative latency buckets, ``le`` in seconds or "+Inf")
 - ``probes``: ts, service, location, up (one check result)
 - ``tickets``: ticket_id, ts, state, priority, opened_at, resolved_at, closed_at,
-  reassignment_count, reopen_count, assignment_group, category, service. ``layout: log`` is one row
+  reassignment_count, reopen_count, assignment_group, category, short_description (free text, as
+  ServiceNow names it), service. ``layout: log`` is one row
   per update (a ServiceNow incident event log: ts is the update time, state the state after it);
   ``layout: snapshot`` is one row per ticket, turned into events New at opened_at, Resolved at
   resolved_at, Closed at closed_at (ts and state are not read).
@@ -62,6 +63,7 @@ CANONICAL_FIELDS = {
         "reopen_count",
         "assignment_group",
         "category",
+        "short_description",
         "service",
     ),
     "security_incidents": (

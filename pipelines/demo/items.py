@@ -20,6 +20,7 @@ import polars as pl
 
 from pipelines.contracts.schema import Calendar
 from pipelines.demo.events import CalendarWindow, DemoRange, calendar_month
+from pipelines.demo.ticket_texts import SCRIPTED_DESCRIPTIONS, SHORT_DESCRIPTIONS
 
 UTC_TIME = pl.Datetime("us", "UTC")
 DESK_SERVICE, SOC_SERVICE, DATABASE = "service-desk", "soc", "orders-db"
@@ -151,7 +152,7 @@ def quiet_tickets(
 ) -> pl.DataFrame:
     """One row per ticket: opened_at, priority, responded_at, waiting_from, waiting_until (null
     when it never waited), resolved_at, reopened_at/re_resolved_at (null unless reopened),
-    reassigned_at (null unless reassigned), group, category."""
+    reassigned_at (null unless reassigned), group, category, short_description."""
     days = local_days(span, zone)
     working = working_days(calendar, days)
     counts = rng.poisson(np.where(working, TICKETS_PER_WORKING_DAY, TICKETS_PER_DAY_OFF))
@@ -190,6 +191,10 @@ def quiet_tickets(
     resolved = (
         responded + pl.col("resolve") + pl.when("waits").then("wait").otherwise(pl.duration())
     )
+    texts = pl.col("category").replace_strict(
+        {category: list(texts) for category, texts in SHORT_DESCRIPTIONS.items()},
+        return_dtype=pl.List(pl.String),
+    )
     return frame.select(
         "opened_at",
         "priority",
@@ -204,6 +209,7 @@ def quiet_tickets(
         reassigned_at=pl.when("reassigned").then(responded + pl.col("resolve") * 0.1),
         group="group",
         category="category",
+        short_description=texts.list.get(pl.int_range(pl.len()) % texts.list.len()),
     )
 
 
@@ -218,6 +224,7 @@ def _scripted_ticket(
             "resolved_at": [resolved_at],
             "group": ["Service Desk L2"],
             "category": ["Network"],
+            "short_description": [SCRIPTED_DESCRIPTIONS[script]],
             "script": [script],
         },
         schema_overrides={"opened_at": UTC_TIME, "responded_at": UTC_TIME, "resolved_at": UTC_TIME},
@@ -227,8 +234,8 @@ def _scripted_ticket(
 def ticket_log(tickets: pl.DataFrame, span: DemoRange) -> pl.DataFrame:
     """A ServiceNow incident event log of ``tickets`` (``quiet_tickets`` rows, with an id in
     ``number``): one row per update (number, incident_state, sys_updated_at, priority, opened_at,
-    resolved_at, closed_at, reassignment_count, reopen_count, assignment_group, category), updates
-    after the range's end left out, in update order."""
+    resolved_at, closed_at, reassignment_count, reopen_count, assignment_group, category,
+    short_description), updates after the range's end left out, in update order."""
     closed_at = pl.coalesce("re_resolved_at", "resolved_at") + CLOSED_AFTER
     later_group = pl.lit(GROUPS[2])
 
@@ -250,6 +257,7 @@ def ticket_log(tickets: pl.DataFrame, span: DemoRange) -> pl.DataFrame:
             opened_at="opened_at",
             **{name: values.get(name, default) for name, default in defaults.items()},
             category="category",
+            short_description="short_description",
             order=pl.lit(order),
         )
 

@@ -20,7 +20,9 @@ positive or +Inf, counts cumulative (non-decreasing with the bound) and a +Inf b
 the SLA stages read); a group breaking one is rejected whole. Values (service, location, ids,
 ticket state and priority, numbers, timestamps) and header names are trimmed of surrounding
 whitespace before they are checked or loaded, and a tickets source declaring its
-``priorities`` rejects any other (non-empty) priority.
+``priorities`` rejects any other (non-empty) priority. A ticket's ``short_description`` is free
+text typed by anyone who can open a ticket: bounded (control characters removed, cut to
+``FREE_TEXT_LIMIT`` characters), never a reason to reject a row.
 
 Accounting: every data record (row) of a file is either loaded or rejected (``ParsedFile``'s
 ``rows_in = rows_loaded + rejects.height``); a ticket row loads as up to three events.
@@ -49,6 +51,7 @@ from pipelines.ingest.rows import (
     DTYPES,
     DUPLICATE_KEYS,
     FIELD_TYPES,
+    FREE_TEXT_LIMIT,
     ITEM_ID_FIELDS,
     RECORD,
     REJECT_SCHEMA,
@@ -207,6 +210,7 @@ class _Parsed:
             "number": self._number,
             "boolean": self._boolean,
             "text": self._text,
+            "free_text": self._free_text,
         }
         self.values: dict[str, pl.Expr] = {
             field: (
@@ -228,6 +232,7 @@ class _Parsed:
             if field in self.optional
             else value[field].is_not_null()
             for field in self.values
+            if self._type(field) != "free_text"  # never a reason to reject
         ]
         checks.append(value["service"].is_in(self.known_services))
         # null values (optional fields) are settled by the checks above
@@ -439,6 +444,19 @@ class _Parsed:
         if field == "survey":
             return self._string(field).str.strip_chars().str.to_lowercase()
         return self._string(field)
+
+    def _free_text(self, field: str) -> pl.Expr:
+        """Text as typed (a ticket's short description), bounded: tabs and line breaks become a
+        space, every other control character is removed, the rest trimmed and cut to
+        ``FREE_TEXT_LIMIT`` characters; null where missing or nothing is left."""
+        text = (
+            pl.col(self.source.column(field))
+            .cast(pl.String)
+            .str.replace_all(r"[\t\n\r]+", " ")
+            .str.replace_all(r"\p{Cc}+", "")
+            .str.strip_chars()
+        )
+        return pl.when(~self._is_marker(text)).then(text.str.slice(0, FREE_TEXT_LIMIT))
 
     def _integer(self, field: str) -> pl.Expr:
         """An Int64 counter; text that is not an integer, or a fractional float, becomes null."""

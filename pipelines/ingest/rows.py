@@ -33,8 +33,14 @@ FIELD_TYPES = {
     "latency_seconds": "number",
     "up": "boolean",
     "success": "boolean",
+    "short_description": "free_text",
 }
 """How each canonical field is parsed; every other field is text."""
+
+FREE_TEXT_LIMIT = 500
+"""Characters kept of a free-text field (a ticket's short description), after its control
+characters are removed: text typed by anyone who can open a ticket is bounded, and never a reason
+to reject a row."""
 
 DTYPES: dict[str, pl.DataType] = {
     "timestamp": UTC,
@@ -43,6 +49,7 @@ DTYPES: dict[str, pl.DataType] = {
     "number": pl.Float64(),
     "boolean": pl.Boolean(),
     "text": pl.String(),
+    "free_text": pl.String(),
 }
 ROW_NAMES = {"le": "le_seconds"}
 """Raw table columns named differently from their canonical field."""

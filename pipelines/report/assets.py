@@ -93,6 +93,23 @@ _TABLE_QUERIES: dict[str, tuple[str, list[object]]] = {  # keyed as REPORT_TABLE
         """,
         [],
     ),
+    # The latest non-empty short description of each counted ticket of a ticket objective.
+    "ticket_descriptions": (
+        """
+        SELECT t.contract_id, t.objective_id, t.ticket_id, d.short_description
+        FROM sla.ticket_timers AS t
+        JOIN sla.objectives AS o USING (contract_id, objective_id)
+        JOIN (
+            SELECT service, ticket_id, short_description FROM raw.latest_ticket_events
+            WHERE short_description IS NOT NULL
+            QUALIFY row_number() OVER (
+                PARTITION BY service, ticket_id ORDER BY ts DESC, seq DESC, source
+            ) = 1
+        ) AS d ON d.service = o.service AND d.ticket_id = t.ticket_id
+        WHERE NOT t.unmatched
+        """,
+        [],
+    ),
 }
 
 

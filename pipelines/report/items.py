@@ -1,6 +1,10 @@
 """Per-item drill-downs of an objective's current window: the tickets of a ticket objective, the
 incidents of a security objective, the backups and restore tests of a backup objective; shown
-on the objective's page (breached first) and written beside it as a CSV."""
+on the objective's page (breached first) and written beside it as a CSV.
+
+A ticket's short description is text anyone who can open a ticket typed: the page escapes it
+(Jinja autoescape) and the CSV writer (``exports.write_csv``) neutralises a cell that would start
+a formula."""
 
 from __future__ import annotations
 
@@ -27,17 +31,23 @@ null while running; for other items ``stopped_at`` is when it was counted), ``bu
 and ``paused_hours`` (tickets: elapsed business time and time paused), ``target_hours``
 (tickets), ``value_hours`` (other items: the time measured), ``result`` (``breached``, ``met``,
 ``open`` for a ticket still running within its target, ``—`` when the objective judges no single
-item), ``incomplete`` (tickets with a rejected update) and ``detail`` (other items)."""
+item), ``incomplete`` (tickets with a rejected update) and ``detail`` (tickets: the short
+description; other items: what was measured)."""
 
 _ORDER = {"breached": 0, "open": 1, "met": 2, "—": 3}
 
 
 def ticket_items(
-    timers: pl.DataFrame, window_start: datetime, window_end: datetime
+    timers: pl.DataFrame,
+    descriptions: pl.DataFrame,
+    window_start: datetime,
+    window_end: datetime,
 ) -> pl.DataFrame:
-    """The tickets of one ticket objective's window, breached first, then by timer start.
+    """The tickets of one ticket objective's window, breached first, then by timer start, each
+    with its short description as ``detail``.
 
-    ``timers``: its ``sla.ticket_timers`` rows counted by the objective (not ``unmatched``). A
+    ``timers``: its ``sla.ticket_timers`` rows counted by the objective (not ``unmatched``).
+    ``descriptions``: ticket_id, short_description (one row per ticket that has one). A
     ticket belongs to the window its timer counts in (its stop when completed, its breach when
     running overdue, as the windows count them); a ticket still running within its target is
     listed as ``open``.
@@ -59,7 +69,9 @@ def ticket_items(
         .otherwise(pl.lit("—"))
     )
     return _ordered(
-        timers.filter(in_window).select(
+        timers.filter(in_window)
+        .join(descriptions.select("ticket_id", "short_description"), on="ticket_id", how="left")
+        .select(
             item="ticket_id",
             priority="priority",
             started_at="started_at",
@@ -70,7 +82,7 @@ def ticket_items(
             value_hours=pl.lit(None, pl.Float64),
             result=result,
             incomplete=pl.col("incomplete").fill_null(False),
-            detail=pl.lit(None, pl.String),
+            detail="short_description",
         )
     )
 

@@ -228,7 +228,7 @@ def objective_context(
         if events is not None
         else None,
         "tickets": ticket_figures(timers).to_dicts() if not timers.is_empty() else [],
-        "items": _items(row, of_objective["outcomes"], timers),
+        "items": _items(row, of_objective["outcomes"], timers, of_objective["ticket_descriptions"]),
         "unmatched": unmatched_priorities(of_objective["ticket_timers"]).to_dicts(),
         "ticket_rejects": of_objective["ticket_rejects"].to_dicts(),
         "root_causes": of_objective["root_causes"].to_dicts(),
@@ -246,7 +246,7 @@ def objective_context(
 
 
 def _items(
-    row: dict[str, Any], outcomes: pl.DataFrame, timers: pl.DataFrame
+    row: dict[str, Any], outcomes: pl.DataFrame, timers: pl.DataFrame, descriptions: pl.DataFrame
 ) -> dict[str, Any] | None:
     """The items of an item-judged objective's current window (items.ITEMS_SCHEMA ``frame``
     and its ``rows``) and the ``csv`` they are written to; None for other objectives and before
@@ -255,7 +255,7 @@ def _items(
     if start is None:
         return None
     if row["sli_kind"] in TICKET_KINDS:
-        frame = ticket_items(timers, start, end)
+        frame = ticket_items(timers, descriptions, start, end)
     elif row["sli_kind"] in ("security_response", "backup"):
         frame = outcome_items(outcomes, start, end)
     else:

@@ -89,6 +89,7 @@ REPORT_TABLES = (
     "outcomes",
     "ticket_timers",
     "ticket_rejects",
+    "ticket_descriptions",
     "breach_risk",
     "forecasts",
     "root_causes",

@@ -14,6 +14,7 @@ from pipelines.contracts.loader import load_contracts
 from pipelines.contracts.schema import Calendar
 from pipelines.contracts.sources import load_sources
 from pipelines.demo import generate_demo
+from pipelines.demo.ticket_texts import SHORT_DESCRIPTIONS
 from pipelines.demo.truth import walked_business_seconds
 from pipelines.ingest.parse import parse_landing_file
 from pipelines.settings import REPO_ROOT
@@ -113,6 +114,31 @@ def test_the_p1_ticket_resolves_more_than_4_business_hours_after_it_opened(demo)
     office = Calendar(holidays={"country": "DE", "subdivision": "BE"})
     assert business_seconds(span, office, BERLIN).to_list() == [8 * 3600.0]
     assert (event["ticket_within_target"], event["window_label"]) == (False, "2026-11")
+
+
+def test_every_ticket_has_one_short_description_of_its_category(demo) -> None:
+    _, truth, rows = demo
+    tickets = (
+        rows["servicenow"]
+        .group_by("ticket_id")
+        .agg(
+            pl.col("category").first(),
+            pl.col("short_description").unique(),
+        )
+    )
+    assert tickets["short_description"].list.len().unique().to_list() == [1]
+    described = tickets.with_columns(pl.col("short_description").list.first())
+    p1 = _event(truth, "p1_breach")["ticket_id"]
+    assert described.filter(pl.col("ticket_id") == p1)["short_description"].to_list() == [
+        "Tills in all stores cannot reach the order server"
+    ]
+    quiet = described.filter(pl.col("ticket_id") != p1)
+    assert all(
+        text in SHORT_DESCRIPTIONS[category]
+        for category, text in quiet.select("category", "short_description").iter_rows()
+    )
+    # the three texts of each category in turn, so each is used
+    assert quiet["short_description"].n_unique() == 15
 
 
 def test_the_missed_night_has_no_successful_backup_and_a_gap_over_26_hours(demo) -> None:

@@ -466,6 +466,14 @@ def tables(contracts: list[Contract]) -> dict[str, pl.DataFrame]:
         "ticket_rejects": pl.DataFrame(
             schema={"contract_id": pl.String, "objective_id": pl.String, "ticket_id": pl.String}
         ),
+        "ticket_descriptions": pl.DataFrame(
+            schema={
+                "contract_id": pl.String,
+                "objective_id": pl.String,
+                "ticket_id": pl.String,
+                "short_description": pl.String,
+            }
+        ),
         "breach_risk": breach_risk_frame(),
         "forecasts": forecasts_frame(),
         "root_causes": root_causes_frame(),

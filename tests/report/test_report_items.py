@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import csv
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from html.parser import HTMLParser
 from pathlib import Path
 
 import polars as pl
 
+from pipelines import warehouse
 from pipelines.contracts.schema import Contract
+from pipelines.contracts.sources import Source
+from pipelines.ingest.load import ingest_partition
+from pipelines.report.assets import read_report_tables
 from pipelines.report.exports import neutralised, write_csv
 from pipelines.report.items import outcome_items, ticket_items
 from pipelines.report.render import render_reports
+from pipelines.sla.objectives import objectives_frame
 from pipelines.sla.outcomes import OUTCOMES_SCHEMA
 from pipelines.sla.tickets import TICKET_TIMERS_SCHEMA
 
@@ -63,15 +69,18 @@ def timers_frame(rows: list[tuple] = TIMERS) -> pl.DataFrame:
 
 
 def test_the_window_tickets_are_listed_breached_first_with_their_times():
-    items = ticket_items(timers_frame(), *MARCH)
+    descriptions = pl.DataFrame(
+        {"ticket_id": ["INC1", "INC2", "INC5"], "short_description": ["VPN", "Printer", "Feb"]}
+    )
+    items = ticket_items(timers_frame(), descriptions, *MARCH)
     # INC2 breached (completed late), INC4 breached while running (counted at its breach),
     # INC3 open within its target, INC1 met; INC5 belongs to February, INC6 was cancelled.
     assert items.select("item", "result", "business_hours", "paused_hours", "target_hours",
-                        "incomplete").rows() == [
-        ("INC2", "breached", 6.0, 0.5, 4.0, True),
-        ("INC4", "breached", 10.0, 0.0, 8.0, False),
-        ("INC3", "open", 2.0, 0.0, 8.0, False),
-        ("INC1", "met", 1.0, 0.0, 4.0, False),
+                        "incomplete", "detail").rows() == [
+        ("INC2", "breached", 6.0, 0.5, 4.0, True, "Printer"),
+        ("INC4", "breached", 10.0, 0.0, 8.0, False, None),
+        ("INC3", "open", 2.0, 0.0, 8.0, False, None),
+        ("INC1", "met", 1.0, 0.0, 4.0, False, "VPN"),
     ]  # fmt: skip
     assert items["stopped_at"].to_list()[:2] == [utc(2026, 3, 3, 15), None]
 
@@ -129,3 +138,106 @@ def test_the_objective_page_lists_its_tickets_and_links_a_safe_csv(
     # Objectives judged on no single item have no items section.
     nps = report.objective_pages[("desk", "nps")].read_text(encoding="utf-8")
     assert 'id="items"' not in nps
+
+
+HOSTILE_DESCRIPTIONS = [
+    HOSTILE_TITLE,
+    "+SUM(1,2)",
+    "-2+3",
+    "@SUM(A1)",
+    "\tleading tab",
+    "\rleading carriage return",
+]
+SCRIPT = '<script>alert("owned")</script>'
+
+
+class _Scripts(HTMLParser):
+    """The text inside each script element of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside, self.texts = False, []
+
+    def handle_starttag(self, tag, attrs) -> None:
+        self.inside = self.inside or tag == "script"
+
+    def handle_endtag(self, tag) -> None:
+        self.inside = self.inside and tag != "script"
+
+    def handle_data(self, data) -> None:
+        if self.inside:
+            self.texts.append(data)
+
+
+def test_hostile_short_descriptions_reach_the_csv_as_text_and_the_page_escaped(
+    tmp_path: Path, desk_contract: Contract, desk_tables: dict[str, pl.DataFrame]
+):
+    """A ticket's short description is typed by anyone who can open a ticket."""
+    descriptions = [*HOSTILE_DESCRIPTIONS, SCRIPT]
+    tickets = [f"T{n}" for n in range(1, len(descriptions) + 1)]
+    timers = timers_frame([(ticket, *TIMERS[0][1:]) for ticket in tickets])
+    report = render_reports(
+        tmp_path,
+        [desk_contract],
+        {
+            **desk_tables,
+            "ticket_timers": timers,
+            "ticket_descriptions": timers.select(
+                "contract_id",
+                "objective_id",
+                "ticket_id",
+                short_description=pl.Series(descriptions),
+            ),
+        },
+    )
+
+    with (tmp_path / "objective-desk~resolution-items.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [(row["item"], row["detail"]) for row in rows] == list(
+        zip(tickets, ["'" + text for text in HOSTILE_DESCRIPTIONS] + [SCRIPT], strict=True)
+    )
+    page = report.objective_pages[("desk", "resolution")].read_text(encoding="utf-8")
+    assert (
+        '<td class="text">=HYPERLINK(&#34;http://evil.example/x&#34;,&#34;Open&#34;)</td>' in page
+    )
+    assert '<td class="text">&lt;script&gt;alert(&#34;owned&#34;)&lt;/script&gt;</td>' in page
+    scripts = _Scripts()
+    scripts.feed(page)
+    assert scripts.texts and not [text for text in scripts.texts if "owned" in text]
+
+
+def test_the_report_reads_each_counted_tickets_latest_non_empty_description(
+    tmp_path: Path, desk_contract: Contract
+):
+    source = Source(kind="tickets", path="desk/*.csv", format="csv")
+    landing = tmp_path / "landing" / "desk"
+    landing.mkdir(parents=True)
+    # T1's later update has no description: its earlier one stays; T2's changes; T3 never has
+    # one; T4 is not counted (unmatched); the other service's T1 is another ticket.
+    (landing / "desk-2026-03-02.csv").write_text(
+        "ticket_id,ts,state,service,short_description\n"
+        "T1,2026-03-02T09:00:00Z,New,desk,Printer jams\n"
+        "T2,2026-03-02T09:00:00Z,New,desk,VPN slow\n"
+        "T3,2026-03-02T09:00:00Z,New,desk,\n"
+        "T4,2026-03-02T09:00:00Z,New,desk,Not counted\n"
+    )
+    (landing / "desk-2026-03-03.csv").write_text(
+        "ticket_id,ts,state,service,short_description\n"
+        "T1,2026-03-03T09:00:00Z,Active,desk,\n"
+        "T2,2026-03-03T09:00:00Z,Active,desk,VPN down for everyone\n"
+        "T2,2026-03-03T08:00:00Z,Active,desk,VPN flaky\n"
+        "T1,2026-03-04T09:00:00Z,Active,shop,Another shop's ticket\n"
+    )
+    timers = timers_frame([(ticket, *TIMERS[0][1:]) for ticket in ("T1", "T2", "T3", "T4")])
+    with warehouse.connect(tmp_path / "warehouse.duckdb") as con:
+        for day in (date(2026, 3, 2), date(2026, 3, 3)):
+            ingest_partition(con, "desk", source, tmp_path / "landing", day, {"desk", "shop"})
+        warehouse.insert_frame(con, "sla.objectives", objectives_frame([desk_contract]))
+        warehouse.insert_frame(
+            con, "sla.ticket_timers", timers.with_columns(unmatched=pl.col("ticket_id") == "T4")
+        )
+        read = read_report_tables(con)["ticket_descriptions"]
+    assert read.sort("ticket_id").rows() == [
+        ("desk", "resolution", "T1", "Printer jams"),
+        ("desk", "resolution", "T2", "VPN down for everyone"),
+    ]
