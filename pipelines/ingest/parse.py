@@ -447,13 +447,14 @@ class _Parsed:
 
     def _free_text(self, field: str) -> pl.Expr:
         """Text as typed (a ticket's short description), bounded: tabs and line breaks become a
-        space, every other control character is removed, the rest trimmed and cut to
-        ``FREE_TEXT_LIMIT`` characters; null where missing or nothing is left."""
+        space, every other control character and every bidirectional override or isolate
+        (which can make text display in another order than it is stored) is removed, the rest
+        trimmed and cut to ``FREE_TEXT_LIMIT`` characters; null where missing or nothing is left."""
         text = (
             pl.col(self.source.column(field))
             .cast(pl.String)
             .str.replace_all(r"[\t\n\r]+", " ")
-            .str.replace_all(r"\p{Cc}+", "")
+            .str.replace_all(r"[\p{Cc}\x{200E}\x{200F}\x{202A}-\x{202E}\x{2066}-\x{2069}]+", "")
             .str.strip_chars()
         )
         return pl.when(~self._is_marker(text)).then(text.str.slice(0, FREE_TEXT_LIMIT))

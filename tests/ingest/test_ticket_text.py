@@ -50,13 +50,14 @@ def test_a_description_is_bounded_and_never_rejects_its_row(tmp_path: Path) -> N
                 "?",
                 "",
                 "é" * 600,
+                "invoice \u202efdp.exe\u202c due",
             ]
         )
     )
 
     parsed = parse_landing_file(path, TICKETS, {"desk"})
 
-    assert parsed.rejects.height == 0 and parsed.rows_loaded == parsed.rows_in == 9
+    assert parsed.rejects.height == 0 and parsed.rows_loaded == parsed.rows_in == 10
     descriptions = parsed.rows["short_description"].to_list()
     assert descriptions[:2] == ["Printer on floor 2 jams", HOSTILE]  # stored as typed
     assert descriptions[2] == "x" * 500 and FREE_TEXT_LIMIT == 500
@@ -68,6 +69,7 @@ def test_a_description_is_bounded_and_never_rejects_its_row(tmp_path: Path) -> N
         None,
     ]
     assert descriptions[8] == "é" * 500  # characters, not bytes
+    assert descriptions[9] == "invoice fdp.exe due"  # no right-to-left override to disguise it
 
 
 def test_a_file_without_the_column_loads_as_before(tmp_path: Path) -> None:
