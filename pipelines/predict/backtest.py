@@ -33,11 +33,14 @@ The three methods (:func:`forecast_predictor`, :func:`burn_rate_predictor`,
 ``sla.burn`` and ``risk.linear_extrapolation_risk`` to the predictor interface. The burn-rate
 alerts fire on a window when a page or ticket alert is firing at the as-of time or has fired
 earlier in the window: alerts are evaluated at every slice end, so an alert that fired and
-cleared between two as-of times still counts (from the next as-of time on).
+cleared between two as-of times still counts (from the next as-of time on); their look-backs
+read the slices before the window too, as the on-call engineer's alerts did.
 
 Cost: each method runs once per window and as-of time (not past the breach time), so
-``every=1h`` costs about 24 times ``every=1d``; the forecast (Holt-Winters fits per call)
-dominates.
+``every=1h`` costs about 24 times ``every=1d``. The forecast and burn-rate predictors prepare
+what does not depend on the as-of time once per objective (hourly sums; alert episodes, which
+made half the replay's time when recomputed per call); the forecast's Holt-Winters fits, one set
+per as-of time, dominate what remains.
 """
 
 from __future__ import annotations
