@@ -897,8 +897,8 @@ def _backtest(args: argparse.Namespace) -> int:
             scored,
             slices,
             {
-                "breach_risk": forecast_predictor(),
-                "burn_rate_alerts": burn_rate_predictor(alert_rules_frame(contracts)),
+                "breach_risk": forecast_predictor(slices),
+                "burn_rate_alerts": burn_rate_predictor(alert_rules_frame(contracts), slices),
                 "linear_extrapolation": linear_extrapolation_predictor(),
             },
             every=every,

@@ -6,6 +6,7 @@ from datetime import timedelta
 import dagster as dg
 import polars as pl
 
+from pipelines.predict.calibration import live_recalibrated, prediction_history
 from pipelines.predict.capacity import capacity_forecast, daily_peaks, declared_capacities
 from pipelines.predict.forecast import (
     current_windows,
@@ -24,9 +25,11 @@ from pipelines.predict.rca import (
     scored_series,
 )
 from pipelines.predict.risk import (
+    PAST_DAYS,
     breach_risk,
     measured_so_far_risk,
     unknown_without_enough_data,
+    with_past_deviations,
 )
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome
 from pipelines.sla.assets import STORED_SLICES_SQL, is_traffic
@@ -70,10 +73,10 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
         )
         traffic = objectives.filter(is_traffic(objectives)).select(KEYS)
         current = current_windows(windows.join(traffic, on=KEYS), as_of)
-        forecasts = forecast_objectives(
-            hourly_history(query(con, STORED_SLICES_SQL), as_of), current, as_of
-        )
-        traffic_risk = breach_risk(current, forecasts, as_of)
+        stored = query(con, STORED_SLICES_SQL)
+        past = hourly_history(stored, as_of, PAST_DAYS)
+        forecasts = forecast_objectives(hourly_history(stored, as_of), current, as_of)
+        traffic_risk = breach_risk(current, with_past_deviations(forecasts, past), as_of)
         open_windows = windows_at(windows, as_of)
         item_risk, item_forecasts = item_predictions(
             items,
@@ -93,6 +96,9 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
             ),
             open_windows,
         )
+        kept = prediction_history(risk)
+        history = query(con, "SELECT * FROM predict.breach_risk_history WHERE as_of < ?", [as_of])
+        risk = live_recalibrated(risk, history, windows)
         replace_rows(
             con,
             [
@@ -103,6 +109,7 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
                     pl.concat([forecasts_frame(forecasts), item_forecasts]),
                 ),
                 ("predict.breach_risk", "TRUE", [], risk),
+                ("predict.breach_risk_history", "as_of = ?", [as_of], kept),
             ],
         )
         con.execute(AT_RISK_SQL)

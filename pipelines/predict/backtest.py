@@ -33,11 +33,14 @@ The three methods (:func:`forecast_predictor`, :func:`burn_rate_predictor`,
 ``sla.burn`` and ``risk.linear_extrapolation_risk`` to the predictor interface. The burn-rate
 alerts fire on a window when a page or ticket alert is firing at the as-of time or has fired
 earlier in the window: alerts are evaluated at every slice end, so an alert that fired and
-cleared between two as-of times still counts (from the next as-of time on).
+cleared between two as-of times still counts (from the next as-of time on); their look-backs
+read the slices before the window too, as the on-call engineer's alerts did.
 
 Cost: each method runs once per window and as-of time (not past the breach time), so
-``every=1h`` costs about 24 times ``every=1d``; the forecast (Holt-Winters fits per call)
-dominates.
+``every=1h`` costs about 24 times ``every=1d``. The forecast and burn-rate predictors prepare
+what does not depend on the as-of time once per objective (hourly sums; alert episodes, which
+made half the replay's time when recomputed per call); the forecast's Holt-Winters fits, one set
+per as-of time, dominate what remains.
 """
 
 from __future__ import annotations
@@ -51,7 +54,12 @@ import numpy as np
 import polars as pl
 
 from pipelines.predict.forecast import HISTORY_DAYS, forecast_objectives, hourly_history
-from pipelines.predict.risk import breach_risk, linear_extrapolation_risk
+from pipelines.predict.risk import (
+    PAST_DAYS,
+    breach_risk,
+    linear_extrapolation_risk,
+    with_past_deviations,
+)
 from pipelines.progress import Progress
 from pipelines.sla.burn import alert_episodes, burn_ledger
 from pipelines.sla.objectives import KEYS, UTC_US
@@ -371,23 +379,59 @@ def window_so_far(
     ).cast({"window_start": UTC_US, "window_end": UTC_US})
 
 
-def forecast_predictor(simulations: int = 200, seed: int = 0) -> Predictor:
-    """Pledge's breach risk (risk.breach_risk on forecast.forecast_objectives of the hourly
-    history before as_of, ``simulations`` paths): its p_breach."""
+def forecast_predictor(slices: pl.DataFrame, simulations: int = 200, seed: int = 0) -> Predictor:
+    """Pledge's breach risk: risk.breach_risk on forecast.forecast_objectives of the hourly
+    history before as_of (``simulations`` paths) with risk.with_past_deviations of the PAST_DAYS
+    before it; its p_breach.
+
+    ``slices`` (sla.slices: contract_id, objective_id, slice_start, good, total) are summed per
+    hour once per objective (forecast.hourly_history over all of them); at an as-of time the
+    predictor reads only the hours before the one holding it, the hours hourly_history of the
+    slices seen then gives (as-of times lie on the hourly grid), so it looks no further ahead
+    than a predictor given only those slices.
+    """
+    hourly = _HourlyHistory(slices)
 
     def predict(
         objective: dict[str, Any],
-        slices: pl.DataFrame,
+        seen: pl.DataFrame,
         window_start: datetime,
         window_end: datetime,
         as_of: datetime,
     ) -> float:
-        current = window_so_far(objective, slices, window_start, window_end)
-        hourly = hourly_history(slices, as_of)
-        forecasts = forecast_objectives(hourly, current, as_of, simulations, seed)
-        return _p_breach(breach_risk(current, forecasts, as_of))
+        current = window_so_far(objective, seen, window_start, window_end)
+        key = (objective["contract_id"], objective["objective_id"])
+        recent, past = (hourly.before(key, as_of, days) for days in (HISTORY_DAYS, PAST_DAYS))
+        forecasts = forecast_objectives(recent, current, as_of, simulations, seed)
+        return _p_breach(breach_risk(current, with_past_deviations(forecasts, past, seed), as_of))
 
     return predict
+
+
+class _HourlyHistory:
+    """Each objective's slices summed per hour (forecast.hourly_history), computed on first use;
+    ``before`` cuts the hours of the ``days`` before the hour holding ``as_of``."""
+
+    def __init__(self, slices: pl.DataFrame) -> None:
+        self._by_objective = slices.partition_by(KEYS, as_dict=True)
+        self._hourly: dict[tuple[str, str], tuple[pl.DataFrame, np.ndarray]] = {}
+
+    def before(self, key: tuple[str, str], as_of: datetime, days: int) -> pl.DataFrame:
+        if key not in self._hourly:
+            objective = self._by_objective[key]
+            after_last = objective["slice_start"].max() + timedelta(hours=2)  # type: ignore[operator]
+            everything = hourly_history(objective, after_last, history_days=_ALL_DAYS)
+            self._hourly[key] = everything, everything["hour"].dt.epoch("us").to_numpy()
+        hourly, hours = self._hourly[key]
+        first_step = as_of.replace(minute=0, second=0, microsecond=0)
+        first, last = np.searchsorted(
+            hours, [_epoch_us(first_step - timedelta(days=days)), _epoch_us(first_step)]
+        )
+        return hourly.slice(first, last - first)
+
+
+_ALL_DAYS = 100 * 365
+"""hourly_history's look-back to sum every stored slice."""
 
 
 def linear_extrapolation_predictor() -> Predictor:
@@ -409,30 +453,42 @@ def linear_extrapolation_predictor() -> Predictor:
 
 
 def burn_rate_predictor(
-    rules: pl.DataFrame, severities: tuple[str, ...] = ("page", "ticket")
+    rules: pl.DataFrame, slices: pl.DataFrame, severities: tuple[str, ...] = ("page", "ticket")
 ) -> Predictor:
-    """The SRE multi-window burn-rate alerts (sla.burn on the slices seen, ``rules`` from
+    """The SRE multi-window burn-rate alerts (sla.burn, ``rules`` from
     objectives.alert_rules_frame): 1 when an alert of one of ``severities`` is firing at
-    as_of or has fired earlier in the window, else 0 (an episode firing at some slice end in
-    (window_start, as_of]), as an on-call engineer paged during the window would know."""
+    as_of or has fired earlier in the window (an episode that started by as_of and had not
+    ended by window_start), else 0, as an on-call engineer paged during the window would know.
+
+    The episodes are computed once per objective over all of ``slices`` (sla.slices). Alerts
+    are evaluated at slice ends from the slices ended by then, so an episode that started by
+    as_of is one a predictor given only the slices seen then finds too (its end may lie after
+    as_of: it was still firing then, which counts the same).
+    """
+    episodes: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    by_objective = slices.partition_by(KEYS, as_dict=True)
 
     def predict(
         objective: dict[str, Any],
-        slices: pl.DataFrame,
+        seen: pl.DataFrame,
         window_start: datetime,
         window_end: datetime,
         as_of: datetime,
     ) -> float:
-        objective_frame = pl.DataFrame(
-            {name: [objective[name]] for name in [*KEYS, "target", "slice_seconds"]}
-        )
-        episodes = alert_episodes(burn_ledger(objective_frame, slices), rules)
-        return float(
-            not episodes.filter(
-                pl.col("severity").is_in(severities),
-                pl.col("ended_at").is_null() | (pl.col("ended_at") > window_start),
-            ).is_empty()
-        )
+        key = (objective["contract_id"], objective["objective_id"])
+        if key not in episodes:
+            objective_frame = pl.DataFrame(
+                {name: [objective[name]] for name in [*KEYS, "target", "slice_seconds"]}
+            )
+            alerts = alert_episodes(burn_ledger(objective_frame, by_objective[key]), rules).filter(
+                pl.col("severity").is_in(severities)
+            )
+            episodes[key] = (
+                alerts["started_at"].dt.epoch("us").to_numpy(),
+                alerts["ended_at"].dt.epoch("us").fill_null(np.iinfo(np.int64).max).to_numpy(),
+            )
+        started, ended = episodes[key]
+        return float(np.any((started <= _epoch_us(as_of)) & (ended > _epoch_us(window_start))))
 
     return predict
 

@@ -16,6 +16,16 @@ exceeds it (linear within an hour; ``as_of`` when B alone exceeds it), and
 predicted_exhaustion_at is the median over paths (null when fewer than half exhaust it before
 the window ends, so it is set exactly when p_breach ≥ 0.5 up to ties).
 
+New incidents. The forecast's paths spread the history's noise evenly (Holt-Winters: normal
+errors; the naive and mean models: hours resampled one by one), so an outage or a burst of errors
+later in the window is almost never drawn, and a window that has not burned yet gets p_breach 0.
+``with_past_deviations`` gives each path, hour by hour, the deviation of a stretch of the
+objective's own longer past (PAST_DAYS) from its typical hour (the median hourly bad ratio): path
+j adds r_{s_j + k} − median(r) to the bad ratio of its hour k, s_j a uniformly drawn past hour
+(circularly, when the past is shorter than the window). Past incidents come back at the rate,
+length and size they had; a quiet past adds almost nothing. No constant is fitted: the only
+choice is how far back to look.
+
 The baseline ``linear_extrapolation_risk`` extrapolates the burn so far linearly in time: good and
 total both scale by window length / elapsed time, so the projected attainment is the attainment
 so far, and the budget runs out at window_start + (1 − target) × T × length / B.
@@ -23,12 +33,19 @@ so far, and the budget runs out at window_start + (1 − target) × T × length 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
 import polars as pl
 
-from pipelines.predict.forecast import INSUFFICIENT_HISTORY, INTERVAL, ObjectiveForecast
+from pipelines.predict.forecast import (
+    INSUFFICIENT_HISTORY,
+    INTERVAL,
+    ObjectiveForecast,
+    _dense_history,
+    objective_rng,
+)
 from pipelines.sla.objectives import KEYS, UTC_US
 
 BREACH_RISK_SCHEMA = {
@@ -109,6 +126,48 @@ def breach_risk(
         .select(list(BREACH_RISK_SCHEMA))
         .cast(BREACH_RISK_SCHEMA)  # type: ignore[arg-type]
     )
+
+
+PAST_DAYS = 365
+"""How far back ``with_past_deviations`` draws past stretches from (a year: every season and
+enough incidents to have a rate)."""
+
+
+def with_past_deviations(
+    forecasts: list[ObjectiveForecast], past: pl.DataFrame, seed: int = 0
+) -> list[ObjectiveForecast]:
+    """``forecasts`` with past stretches' deviations added to their bad-ratio paths (module
+    docstring: new incidents).
+
+    Input: ``past`` (forecast.HOURLY_SCHEMA: contract_id, objective_id, hour, total, bad; the
+    hours before the hour holding the forecasts' as_of, PAST_DAYS of them, from
+    forecast.hourly_history). An objective without past hours keeps its forecast. Draws are
+    reproducible from ``seed`` and the objective's keys, independent of the forecast's own.
+    """
+    histories = past.partition_by(KEYS, as_dict=True, maintain_order=True)
+    shifted = []
+    for forecast in forecasts:
+        history = histories.get((forecast.contract_id, forecast.objective_id))
+        if history is None or history.is_empty():
+            shifted.append(forecast)
+            continue
+        deviation = _past_ratio(history, datetime.fromtimestamp(int(forecast.step_starts[0]), UTC))
+        deviation -= np.median(deviation)
+        steps, simulations = forecast.bad_ratio.paths.shape
+        rng = objective_rng(seed, forecast.contract_id, forecast.objective_id).spawn(1)[0]
+        starts = rng.integers(0, len(deviation), simulations)
+        hours = (starts[None, :] + np.arange(steps)[:, None]) % len(deviation)
+        paths = forecast.bad_ratio.paths + deviation[hours]
+        shifted.append(replace(forecast, bad_ratio=replace(forecast.bad_ratio, paths=paths)))
+    return shifted
+
+
+def _past_ratio(history: pl.DataFrame, first_step: datetime) -> np.ndarray:
+    """The hourly bad ratio from an objective's first past hour to the hour before
+    ``first_step``; an hour without volume takes the past's overall ratio (it weighs nothing)."""
+    total, bad = _dense_history(history, first_step)
+    overall = bad.sum() / total.sum() if total.sum() > 0 else 0.0
+    return np.divide(bad, total, out=np.full_like(bad, overall), where=total > 0)
 
 
 _OUTCOME_SCHEMA = {

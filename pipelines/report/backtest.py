@@ -13,9 +13,8 @@ import polars as pl
 from markupsafe import Markup
 
 from pipelines.report.figures.style import CHART_TEMPLATE, figure_html
+from pipelines.report.paths import BACKTEST_PAGE
 from pipelines.report.render import PLOTLY_JS, template_environment
-
-BACKTEST_PAGE = "backtest.html"
 
 
 def reliability_figure(reliability: pl.DataFrame) -> go.Figure:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 CREDITS_LEDGER = "credits-ledger.csv"
 """The CSV of every contract × objective × window of ``sla.credits``, beside the pages."""
+BACKTEST_PAGE = "backtest.html"
+"""The backtest page, written by ``pledge backtest``; the portfolio links to it once it exists."""
 
 
 def objective_page_name(contract_id: str, objective_id: str) -> str:

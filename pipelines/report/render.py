@@ -64,7 +64,7 @@ from pipelines.report.objective_page import (
     objective_context,
     rows_of,
 )
-from pipelines.report.paths import CREDITS_LEDGER, objective_page_name
+from pipelines.report.paths import BACKTEST_PAGE, CREDITS_LEDGER, objective_page_name
 from pipelines.report.review import review_recommendations
 from pipelines.report.summary import (
     capacity_running_out,
@@ -285,6 +285,7 @@ def render_reports(
             if evidence is not None and evidence.has_problems
             else None,
             rejects_page=REJECTS_PAGE,
+            backtest_page=BACKTEST_PAGE if (out_dir / BACKTEST_PAGE).exists() else None,
             invalid_contracts=invalid_contracts,
             blocked_sources=blocked_sources,
         ),

@@ -120,7 +120,10 @@ def test_as_of_times_lie_on_the_utc_grid_strictly_inside_the_window() -> None:
 
 def test_linear_extrapolation_and_burn_rate_alerts_hourly() -> None:
     outcomes = outcomes_of(
-        {"linear": linear_extrapolation_predictor(), "burn_rate": burn_rate_predictor(RULES)}
+        {
+            "linear": linear_extrapolation_predictor(),
+            "burn_rate": burn_rate_predictor(RULES, history()[2]),
+        }
     ).sort("method", "window_start")
     # Linear: attainment so far 1 − 5k / (100 (72 + k)) < 0.99 first at k = 19 (hour 91).
     # Burn rate: the ticket rule's 3-day burn 5k / 7,200 / 0.01 > 1 first at k = 15 (hour 87);
@@ -174,10 +177,33 @@ def test_predictors_only_ever_see_slices_ended_before_as_of() -> None:
 
 
 def test_forecast_predictor_predicts_the_steady_burn_and_not_the_spike() -> None:
-    outcomes = outcomes_of({"forecast": forecast_predictor()}, every=timedelta(days=1))
+    slices = history()[2]
+    outcomes = outcomes_of({"forecast": forecast_predictor(slices)}, every=timedelta(days=1))
     a, b = outcomes.sort("window_start").rows(named=True)
     assert a["predicted"] and a["fired_at"] == D0 + timedelta(days=4)  # 25 h ahead
-    assert b["fired_at"] is None
+    # B's past holds A's week of burning at 5 times the budget's rate (days 3 to 10): such a
+    # week may come back, and 2 days like it in B's last 9 (from its first as-of time, day 15)
+    # would breach B. The new-incident draws make that more likely than not.
+    assert b["fired_at"] == B_START + timedelta(days=1)
+    # With a past that is clean but for B's own spike, the spike is not extrapolated.
+    since_a = slices.filter(pl.col("slice_start") >= A_END)
+    quiet = outcomes_of({"forecast": forecast_predictor(since_a)}, every=timedelta(days=1))
+    assert quiet.filter(pl.col("window_label") == "B")["fired_at"].to_list() == [None]
+
+
+@pytest.mark.parametrize("as_of", [D0 + 100 * HOUR, B_START + 202 * HOUR])
+def test_predictors_prepared_on_all_slices_answer_as_if_given_only_the_past(
+    as_of: datetime,
+) -> None:
+    # The forecast and burn-rate predictors sum or evaluate every slice once: at as_of they must
+    # answer what predictors built on the slices ended by as_of answer (no look-ahead).
+    objectives, _, slices = history()
+    objective = objectives.row(0, named=True)
+    past = slices.filter(pl.col("slice_start") + HOUR <= as_of)
+    start, end = (A_START, A_END) if as_of < A_END else (B_START, B_END)
+    for build in (forecast_predictor, lambda seen: burn_rate_predictor(RULES, seen)):
+        answers = [build(given)(objective, past, start, end, as_of) for given in (slices, past)]
+        assert answers[0] == answers[1]
 
 
 def test_metrics_table_prints_one_line_per_method_and_dashes_for_undefined_figures() -> None:

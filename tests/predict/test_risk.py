@@ -12,9 +12,11 @@ from pipelines.predict.risk import (
     breach_risk,
     linear_extrapolation_risk,
     unknown_without_enough_data,
+    with_past_deviations,
 )
 from pipelines.sla.objectives import UTC_US
 
+HOUR = timedelta(hours=1)
 WINDOW_START = datetime(2026, 3, 1, tzinfo=UTC)
 WINDOW_END = datetime(2026, 3, 31, tzinfo=UTC)  # a 30-day window
 
@@ -214,3 +216,37 @@ def test_a_window_with_insufficient_data_has_an_unknown_breach_risk():
         ("nps", None, None, "insufficient_data", 5.0),
         ("csat", 0.3, WINDOW_END, "item_simulation", 5.0),
     ]
+
+
+def test_past_deviations_add_a_past_stretch_of_the_bad_ratio_less_its_median_hour() -> None:
+    # Past bad ratios per hour 0.1, 0.1, 0.1, 0.5 (median 0.1: deviations 0, 0, 0, 0.4). A
+    # 3-step forecast of ratio 0.2 gets, per path, three consecutive deviations (circularly):
+    # one of (0, 0, 0), (0, 0, 0.4), (0, 0.4, 0), (0.4, 0, 0).
+    as_of = datetime(2026, 3, 1, 4, tzinfo=UTC)
+    past = pl.DataFrame(
+        {
+            "contract_id": "acme",
+            "objective_id": "availability",
+            "hour": [datetime(2026, 3, 1, hour, tzinfo=UTC) for hour in range(4)],
+            "total": 10.0,
+            "bad": [1.0, 1.0, 1.0, 5.0],
+        }
+    ).cast({"hour": UTC_US})
+    flat = slices_frame(as_of - 48 * HOUR, HOUR, np.full(48, 8.0), np.full(48, 10.0))
+    current = current_windows(window_so_far(flat, as_of, as_of, as_of + 3 * HOUR, 0.9), as_of)
+    forecasts = forecast_objectives(hourly_history(flat, as_of), current, as_of, simulations=400)
+    (shifted,) = with_past_deviations(forecasts, past)
+    added = shifted.bad_ratio.paths - forecasts[0].bad_ratio.paths
+    assert {tuple(np.round(column, 9)) for column in added.T} == {
+        (0.0, 0.0, 0.0),
+        (0.0, 0.0, 0.4),
+        (0.0, 0.4, 0.0),
+        (0.4, 0.0, 0.0),
+    }
+    assert shifted.volume is forecasts[0].volume
+    # A quiet past (every hour at its median) adds nothing; without past hours nothing changes.
+    quiet = past.with_columns(bad=1.0)
+    assert np.array_equal(
+        with_past_deviations(forecasts, quiet)[0].bad_ratio.paths, forecasts[0].bad_ratio.paths
+    )
+    assert with_past_deviations(forecasts, past.clear()) == forecasts
