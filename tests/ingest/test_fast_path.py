@@ -5,6 +5,7 @@ damage corpus and on randomly damaged ones; and it is taken for the common well-
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -183,3 +184,22 @@ def test_sources_the_fast_path_leaves_to_the_rules() -> None:
     assert _Parsed(formats, columns, {"api"}).fast_values() is None
     samples = Source(kind="latency_samples", path="*.csv", format="csv")
     assert _Parsed(samples, columns, {"api"}).fast_values() is None
+
+
+@pytest.mark.parametrize(
+    ("second_line", "fast"),
+    [("2026-10-25T01:30:00Z,api,90,0", True), ("2026-10-25T02:30:00,db,90,0", False)],
+)
+def test_a_declared_zone_gives_the_same_rows(second_line: str, fast: bool, tmp_path) -> None:
+    """A zoned ``Z`` timestamp is the same instant whatever the declared zone; a naive one
+    (here in the hour Berlin repeats) is left to the rules."""
+    landing = LANDINGS["requests"]
+    zoned = Landing(
+        landing.source.model_copy(update={"time_zone": "Europe/Berlin"}),
+        landing.header,
+        ("2026-10-25T00:30:00Z,api,100,1", second_line, "2026-10-25T02:30:00Z,db,80,2"),
+    )
+    assert _takes_fast_path(zoned, zoned.data()) is fast
+    parsed = _both(zoned, zoned.data(), tmp_path)
+    assert parsed.rows_loaded == 3
+    assert parsed.rows["ts"][1] == datetime(2026, 10, 25, 1 if fast else 0, 30, tzinfo=UTC)
