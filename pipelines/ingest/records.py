@@ -96,10 +96,9 @@ def split_csv(data: bytes, encoding: str, label: str) -> CsvRecords:
     Raises ``UnreadableFile`` (naming ``label``) when the file has no readable header or its
     header repeats a column name.
     """
-    text = data.decode(encoding, errors=_MARKED).removeprefix("\ufeff")
+    text, encoded = _decoded(data, encoding)
     if not text:
         raise UnreadableFile(f"{label}: no header line (the file is empty)")
-    encoded = _utf8(text)
     undecodable = f"not valid {encoding.lower()}"
     damaged = encoded is None or "\x00" in text
     first = _record_at(text, 0, None)
@@ -361,12 +360,18 @@ def _damage(record: str, undecodable: str) -> str | None:
     return None
 
 
-def _utf8(text: str) -> bytes | None:
-    """The text in UTF-8; None when a byte did not decode (its mark does not encode)."""
+def _decoded(data: bytes, encoding: str) -> tuple[str, bytes | None]:
+    """The file's text (a leading byte order mark dropped, bytes that do not decode marked) and
+    that text in UTF-8, None when a byte did not decode. A UTF-8 file that decodes is its own
+    UTF-8 text: not encoded again."""
     try:
-        return text.encode()
-    except UnicodeEncodeError:
-        return None
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        return data.decode(encoding, errors=_MARKED).removeprefix("\ufeff"), None
+    if codecs.lookup(encoding).name != "utf-8":
+        text = text.removeprefix("\ufeff")
+        return text, text.encode()
+    return text.removeprefix("\ufeff"), data.removeprefix(codecs.BOM_UTF8)
 
 
 def _escaped(text: str) -> str:
