@@ -591,9 +591,10 @@ def _run_and_report(
     from pipelines.ingest.summary import failed_files, read_ingest_records, summary_text
     from pipelines.ops.changes import definitions_sha256, record_run
     from pipelines.ops.evidence import blocked_line, read_blocked
-    from pipelines.run import WarehouseBusy, pool_wait_from_env, run_pipeline
+    from pipelines.run import run_pipeline
     from pipelines.settings import DEFAULT_PARTITION_START, PARTITION_START_VARIABLE
     from pipelines.warehouse import connect
+    from pipelines.writing import WarehouseBusy, pool_wait_from_env
 
     setting = os.environ.get(PARTITION_START_VARIABLE, "").strip()
     try:

@@ -16,16 +16,16 @@ from pipelines import warehouse
 from pipelines.contracts.loader import Problem, load_contracts
 from pipelines.contracts.schema import Contract
 from pipelines.contracts.sources import Source, read_sources
+from pipelines.progress import step
 from pipelines.settings import Settings
-
-WAREHOUSE_POOL = "warehouse"
-"""Every asset that writes the warehouse sits in this pool; the instance limits it to 1."""
+from pipelines.writing import WAREHOUSE_POOL as WAREHOUSE_POOL  # where the assets import it
+from pipelines.writing import failed_steps, pool_wait_from_env, writing_warehouse
 
 
 class PledgeHome(dg.ConfigurableResource):
     """Pledge's home folder; empty ``home`` means ``PLEDGE_HOME`` or ``.pledge/``. ``working``:
-    the database the run writes and reads (``pledge run``'s working copy, published as the
-    warehouse when the run ends); empty means the warehouse itself."""
+    the database the run writes and reads (the run's working copy, published as the warehouse
+    when the run ends); empty in a run means one of its own (:meth:`yield_for_execution`)."""
 
     home: str = ""
     working: str = ""
@@ -33,6 +33,25 @@ class PledgeHome(dg.ConfigurableResource):
     @property
     def settings(self) -> Settings:
         return Settings.from_env(self.home or None)
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[PledgeHome]:
+        """In a run given no ``working`` copy (schedules, sensors, the UI): take the home's run
+        lock and a working copy as ``pledge run`` does (:func:`writing_warehouse`, waiting up to
+        ``PLEDGE_POOL_WAIT_SECONDS``) and publish it when the run ends with no failed step. Runs
+        given one (``pledge run``, its backfill steps) and sensor evaluations use ``self``."""
+        if self.working or context.run is None or context.instance is None:
+            yield self
+            return
+        instance, run_id = context.instance, context.run.run_id
+        with writing_warehouse(
+            instance,
+            self.settings,
+            pool_wait_from_env(),
+            say=context.log.info if context.log else step,
+            publishable=lambda: not failed_steps(instance, run_id),
+        ) as working:
+            yield PledgeHome(home=self.home, working=str(working))
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -20,18 +20,18 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.resources import WAREHOUSE_POOL
-from pipelines.run import (
+from pipelines.run import prepare_instance
+from pipelines.settings import REPO_ROOT
+from pipelines.writing import (
     HOST_TAG,
     PID_TAG,
     PROCESS_START_TAG,
     WarehouseBusy,
     describe_run,
-    prepare_instance,
     process_gone,
     process_tags,
     wait_for_warehouse,
 )
-from pipelines.settings import REPO_ROOT
 from tests.conftest import warehouse_tables as tables
 
 POOL_HOLDER = textwrap.dedent(
@@ -42,7 +42,8 @@ POOL_HOLDER = textwrap.dedent(
     import dagster as dg
 
     from pipelines.resources import WAREHOUSE_POOL
-    from pipelines.run import prepare_instance, process_tags
+    from pipelines.run import prepare_instance
+    from pipelines.writing import process_tags
 
     @dg.asset(pool=WAREHOUSE_POOL)
     def held() -> None:

@@ -35,12 +35,12 @@ def home(demo_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pa
 
 
 def tick(home: Path, cursor: str | None):
-    context = dg.build_sensor_context(
+    with dg.build_sensor_context(
         instance=dg.DagsterInstance.ephemeral(),
         cursor=cursor,
         resources={"pledge": PledgeHome(home=str(home))},
-    )
-    return notification_sensor(context)
+    ) as context:  # the resource is a context manager (its runs' working copy)
+        return notification_sensor(context)
 
 
 def journal(home: Path) -> list[dict]:

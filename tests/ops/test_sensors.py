@@ -37,13 +37,13 @@ def home(tmp_path):
 
 
 def evaluate(home, cursor=None):
-    context = dg.build_sensor_context(
+    with dg.build_sensor_context(
         instance=dg.DagsterInstance.ephemeral(),
         cursor=cursor,
         definitions=defs,
         resources={"pledge": PledgeHome(home=str(home))},
-    )
-    result = landing_sensor.evaluate_tick(context)
+    ) as context:  # the resource is a context manager (its runs' working copy)
+        result = landing_sensor.evaluate_tick(context)
     return result.run_requests or [], result.cursor
 
 
@@ -93,11 +93,11 @@ def test_a_day_outside_the_partitions_is_not_requested(home):
 
 
 def test_missing_landing_folder_or_sources_skip(tmp_path):
-    context = dg.build_sensor_context(
+    with dg.build_sensor_context(
         instance=dg.DagsterInstance.ephemeral(),
         resources={"pledge": PledgeHome(home=str(tmp_path))},
-    )
-    result = landing_sensor.evaluate_tick(context)
+    ) as context:
+        result = landing_sensor.evaluate_tick(context)
     assert result.run_requests == []
     assert "no sources file" in result.skip_message
 
