@@ -132,20 +132,28 @@ def alert_firing_sql(
     ceiled = indexed.with_columns(pl.col("long_seconds", "short_seconds").ceil().cast(pl.Int64))
     lookbacks = sorted(set(ceiled["long_seconds"]) | set(ceiled["short_seconds"]))
     position = {seconds: n + 1 for n, seconds in enumerate(lookbacks)}
-    alert_rules = ceiled.group_by("objective_index").agg(
-        rules=pl.struct(
-            "severity",
-            "burn_rate",
-            long_at=pl.col("long_seconds").replace_strict(position, return_dtype=pl.Int64),
-            short_at=pl.col("short_seconds").replace_strict(position, return_dtype=pl.Int64),
-        )
+    alert_rules = ceiled.select(
+        "objective_index",
+        "severity",
+        "burn_rate",
+        long_at=pl.col("long_seconds").replace_strict(position, return_dtype=pl.Int64),
+        short_at=pl.col("short_seconds").replace_strict(position, return_dtype=pl.Int64),
     )
+
+    def burn_at(column: str) -> str:
+        cases = " ".join(f"WHEN {n} THEN b.burn_{n}" for n in position.values())
+        return f"CASE r.{column} {cases} END"
+
     con.register("alert_rules", alert_rules)
     try:
         yield sql_text("sla/alert_firing").format(
-            burns=", ".join(trailing_burn_sql(seconds) for seconds in lookbacks),
+            burns=", ".join(
+                f"{trailing_burn_sql(seconds)} AS burn_{position[seconds]}" for seconds in lookbacks
+            ),
             lookback_windows=_windows(lookbacks),
             partitions=partitions,
+            long_burn=burn_at("long_at"),
+            short_burn=burn_at("short_at"),
         )
     finally:
         con.unregister("alert_rules")
