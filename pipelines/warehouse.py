@@ -326,7 +326,6 @@ def _copy_to_lake(
     columns = ", ".join(f'CAST("{name}" AS {kind}) AS "{name}"' for name, kind in spec.columns)
     folder = lakes.writing_folder(state.lake, table)
     target = folder if state.lake.is_local else state.lake.fs.unstrip_protocol(folder)
-    days: list[date] = []
     try:
         con.execute(
             f"COPY (SELECT {PARTITION}, {columns} FROM ({select_sql})) "
@@ -336,8 +335,11 @@ def _copy_to_lake(
         days = _matching_days(
             con, table, stored | lakes.written_days(state.lake, folder), where_sql, params
         )
-    finally:
-        lakes.move_partitions(state.lake, table, folder, days)
+    except BaseException:
+        if state.lake.fs.exists(folder):
+            state.lake.fs.rm(folder, recursive=True)
+        raise
+    lakes.move_partitions(state.lake, table, folder, days)
     state.files.pop(table, None)
     _sync_view(con, table)
 
