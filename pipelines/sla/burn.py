@@ -114,12 +114,17 @@ def _windows(lookbacks: Iterable[float]) -> str:
 
 @contextmanager
 def alert_firing_sql(
-    con: duckdb.DuckDBPyConnection, rules: pl.DataFrame, partitions: str = "TRUE"
+    con: duckdb.DuckDBPyConnection,
+    rules: pl.DataFrame,
+    partitions: str = "TRUE",
+    stored: str | None = None,
 ) -> Iterator[str]:
     """While inside, the SQL of the slice ends of the partitions ``partitions`` (a SQL condition
     on partition_date) at which each alert rule fires: FIRING_SCHEMA's columns but last_ts, with
     partition_date, from the relations ``burn_ledger`` and ``burn_objectives`` on ``con``.
-    ``rules``: alert_rules_frame."""
+    ``rules``: alert_rules_frame. ``stored``: a relation holding burn_rates_sql's rows of those
+    partitions; when every rule's look-backs are among LOOKBACKS, the burn rates are read from
+    it instead of computed again."""
     objectives = con.sql("SELECT contract_id, objective_id, objective_index FROM burn_objectives")
     indexed = rules.join(objectives.pl(), on=KEYS, how="inner")
     if indexed.is_empty():
@@ -144,13 +149,30 @@ def alert_firing_sql(
         cases = " ".join(f"WHEN {n} THEN b.burn_{n}" for n in position.values())
         return f"CASE r.{column} {cases} END"
 
+    stored_columns = {math.ceil(seconds): name for name, seconds in LOOKBACKS.items()}
+    if stored is not None and set(lookbacks) <= set(stored_columns):
+        columns = ", ".join(
+            f"b.{stored_columns[seconds]} AS burn_{position[seconds]}" for seconds in lookbacks
+        )
+        burns = (
+            "SELECT b.partition_date, b.contract_id, b.objective_id, o.objective_index, b.ts, "
+            f"o.slice_seconds, {columns} FROM {stored} AS b "
+            f"JOIN burn_objectives AS o USING (contract_id, objective_id) WHERE {partitions}"
+        )
+    else:
+        columns = ", ".join(
+            f"{trailing_burn_sql(seconds)} AS burn_{position[seconds]}" for seconds in lookbacks
+        )
+        burns = (
+            "SELECT partition_date, contract_id, objective_id, objective_index, ts, "
+            f"slice_seconds, {columns} FROM burn_ledger "
+            "WHERE objective_index IN (SELECT objective_index FROM alert_rules) "
+            f"WINDOW {_windows(lookbacks)}"
+        )
     con.register("alert_rules", alert_rules)
     try:
         yield sql_text("sla/alert_firing").format(
-            burns=", ".join(
-                f"{trailing_burn_sql(seconds)} AS burn_{position[seconds]}" for seconds in lookbacks
-            ),
-            lookback_windows=_windows(lookbacks),
+            burns=burns,
             partitions=partitions,
             long_burn=burn_at("long_at"),
             short_burn=burn_at("short_at"),
@@ -211,7 +233,7 @@ def refresh_burn(
         warehouse.replace_with_query(
             con, "sla.burn_rates", where, [first, last], burn_rates_sql(partitions)
         )
-        with alert_firing_sql(con, rules, partitions) as firing:
+        with alert_firing_sql(con, rules, partitions, "sla.burn_rates") as firing:
             warehouse.replace_with_query(con, "sla.alert_firing", where, [first, last], firing)
     return span
 
