@@ -3,9 +3,14 @@
 Burn rate at time t over look-back w = (bad / total over the slices ending in (t − w, t]) /
 (1 − target), evaluated at the end of every slice. A look-back shorter than the slice length
 covers the one slice ending at t. The rule is one SQL window per look-back over the burn ledger
-(``trailing_burn_sql``; the ledger: ``sql/sla/burn_ledger.sql``), run by DuckDB over every stored
-slice at once (``sql/sla/burn_rates.sql``, ``sql/sla/alert_firing.sql``), so look-backs may
-differ per objective (each alert rule reads the window of its own look-back).
+(``trailing_burn_sql``; the ledger: ``sql/sla/burn_ledger.sql``), run by DuckDB over the stored
+slices (``sql/sla/burn_rates.sql``, ``sql/sla/alert_firing.sql``), so look-backs may differ per
+objective (each alert rule reads the window of its own look-back).
+
+Stored burn rates and alert firing are lake tables partitioned like the slices (by the UTC day of
+the slice's start). ``refresh_burn`` recomputes only the partitions a run's slices move: the run's
+days and the longest look-back after them, reading the slices of the look-back before them too;
+the episodes come from every stored firing row (``stored_episodes``).
 
 An alert rule fires at t when both its long and short look-back burn rates exceed its
 ``burn_rate`` (strictly). Rules of one severity fire together; an episode is a run of consecutive
