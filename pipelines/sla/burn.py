@@ -43,6 +43,9 @@ LOOKBACKS = {
     "burn_3d": 259_200,
 }
 """The burn-rate columns of ``sla.burn_rates``: look-back in seconds (not scaled)."""
+DAYS_PER_STATEMENT = 92
+"""The most partitions of burn rates one SQL statement computes: a quarter of 100 services' slices
+(and the look-back before it) keeps DuckDB's windows well under 2 GB."""
 
 BURN_RATES_SCHEMA = {
     "contract_id": pl.String,
@@ -213,11 +216,13 @@ def refresh_burn(
     objectives: pl.DataFrame,
     rules: pl.DataFrame,
     changed: tuple[date, date] | None,
+    days_per_statement: int = DAYS_PER_STATEMENT,
 ) -> tuple[date, date] | None:
     """Recompute the partitions of sla.burn_rates and sla.alert_firing that the slices of the
     days ``changed`` (first, last; None: every day) move (``partitions_to_burn``), in SQL over
-    the slices they need, each partition written whole. ``objectives``: objectives_frame of the
-    sliced objectives; ``rules``: alert_rules_frame. Returns the partitions recomputed."""
+    the slices they need, each partition written whole, at most ``days_per_statement`` days per
+    statement. ``objectives``: objectives_frame of the sliced objectives; ``rules``:
+    alert_rules_frame. Returns the first and last partition recomputed."""
     lake = warehouse.lake_of(con)
     lookback = longest_lookback_days(rules)
     stored = {
@@ -227,20 +232,26 @@ def refresh_burn(
     span = partitions_to_burn(stored["sla.slices"], stored["sla.burn_rates"], changed, lookback)
     if span is None:
         return None
-    first, last = span
-    partitions = f"partition_date BETWEEN DATE '{first}' AND DATE '{last}'"
-    needed = (
-        f"(SELECT * FROM sla.slices WHERE partition_date "
-        f"BETWEEN DATE '{first - timedelta(days=lookback)}' AND DATE '{last}')"
-    )
     where = "partition_date BETWEEN ? AND ?"
-    with stored_ledger(con, objectives, needed):
-        warehouse.replace_with_query(
-            con, "sla.burn_rates", where, [first, last], burn_rates_sql(partitions)
+    for first in _days(span[0], span[1], days_per_statement):
+        last = min(first + timedelta(days=days_per_statement - 1), span[1])
+        partitions = f"partition_date BETWEEN DATE '{first}' AND DATE '{last}'"
+        needed = (
+            f"(SELECT * FROM sla.slices WHERE partition_date "
+            f"BETWEEN DATE '{first - timedelta(days=lookback)}' AND DATE '{last}')"
         )
-        with alert_firing_sql(con, rules, partitions, "sla.burn_rates") as firing:
-            warehouse.replace_with_query(con, "sla.alert_firing", where, [first, last], firing)
+        with stored_ledger(con, objectives, needed):
+            warehouse.replace_with_query(
+                con, "sla.burn_rates", where, [first, last], burn_rates_sql(partitions)
+            )
+            with alert_firing_sql(con, rules, partitions, "sla.burn_rates") as firing:
+                warehouse.replace_with_query(con, "sla.alert_firing", where, [first, last], firing)
     return span
+
+
+def _days(first: date, last: date, step: int) -> list[date]:
+    """Every ``step``-th day from ``first`` to ``last``."""
+    return [first + timedelta(days=n) for n in range(0, (last - first).days + 1, step)]
 
 
 def stored_episodes(con: duckdb.DuckDBPyConnection, objectives: pl.DataFrame) -> pl.DataFrame:

@@ -85,7 +85,9 @@ def test_recomputing_the_changed_days_gives_the_tables_of_a_full_recompute(wareh
     calmer = day_slices(DAYS[3], 160.0)  # burn 16: still pages, 1 h and 5 m above 14.4
     with warehouse.connect(incremental) as con:
         store_slices(con, calmer, DAYS[3], DAYS[3])
-        assert refresh_burn(con, objectives, rules, (DAYS[3], DAYS[3])) == (DAYS[3], DAYS[6])
+        # two days per statement: days 3–4 and 5–6, each reading the 3 days before it
+        changed = (DAYS[3], DAYS[3])
+        assert refresh_burn(con, objectives, rules, changed, 2) == (DAYS[3], DAYS[6])
         files = lakes.partition_files(warehouse.lake_of(con), "sla.burn_rates")
         assert files.height == 8  # one file a day: the recomputed days replaced, not added
         incremental_tables = burn_tables(con)
