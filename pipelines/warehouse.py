@@ -298,8 +298,9 @@ def replace_with_query(
 ) -> None:
     """Delete the rows of ``table`` matching ``where_sql``, then insert the rows of
     ``select_sql`` (by column name), in one transaction and without the rows leaving DuckDB: the
-    write of large tables computed in SQL (burn rates over every slice). A lake table gets the
-    rows as ``replace_rows`` writes them."""
+    write of large tables computed in SQL (burn rates over every slice). A lake table written a
+    day at a time is written by DuckDB itself (``_copy_to_lake``; ``select_sql`` then has a
+    ``partition_date`` column); one with file keys gets the rows as ``replace_rows`` writes them."""
     if table in lakes.TABLES:
         if lakes.TABLES[table].file_key is None:
             _copy_to_lake(con, table, where_sql, where_params, select_sql)
