@@ -2,7 +2,8 @@
 
 Pledge's steps call the stages the way their Dagster assets do (``sla_slices``: one SQL statement
 and one write per run of up to 92 days; ``sla_windows``: burn rates and alert firing in SQL over
-the stored slices, burn rates written inside DuckDB, then the windows from the stored slices).
+the stored slices, written by DuckDB to the lake partition by partition, then the windows from the
+slices' daily totals, summed in DuckDB).
 The reference steps: DuckDB's own ``read_csv`` of the landing files into a table (against the
 ingest), and the same monthly windows straight from the raw minute rows, by one hand-written
 DuckDB query and by a plain pandas groupby.
@@ -35,26 +36,15 @@ from pipelines.contracts.sources import load_sources
 from pipelines.ingest.load import ingest_partition
 from pipelines.progress import Progress
 from pipelines.sla.assets import (
-    STORED_SLICES_SQL,
     day_periods,
     evidence_end,
     first_evidence,
     is_traffic,
     period_slices,
 )
-from pipelines.sla.burn import (
-    alert_firing,
-    burn_rates_sql,
-    episodes,
-    firing_at_end,
-    stored_ledger,
-)
-from pipelines.sla.objectives import (
-    KEYS,
-    alert_rules_frame,
-    objectives_frame,
-)
-from pipelines.sla.windows import measurement_starts, objective_windows
+from pipelines.sla.burn import firing_at_end, refresh_burn, stored_episodes
+from pipelines.sla.objectives import KEYS, alert_rules_frame, objectives_frame
+from pipelines.sla.windows import daily_windows, measurement_starts, stored_daily_totals
 
 MONTHLY_WINDOWS_SQL = f"""
     SELECT service, strftime(timezone('{TIME_ZONE}', ts), '%Y-%m') AS window_label,
@@ -177,46 +167,45 @@ def slices(home: Path, days: list[date]) -> tuple[list[Timing], None]:
 
 
 def burn(home: Path) -> tuple[list[Timing], pl.DataFrame]:
-    """``sla_windows``' burn rates and alerts: alert firing in SQL over the stored slices, its
-    episodes, and sla.burn_rates replaced inside DuckDB. The payload: the alerts firing at as_of
-    (the windows' status needs them)."""
+    """``sla_windows``' burn rates and alerts: ``refresh_burn`` of every partition (burn rates
+    and alert firing in SQL over the stored slices, written to the lake partition by partition)
+    and the episodes of the stored firing. The payload: the alerts firing at as_of (the
+    windows' status needs them)."""
     contracts = _contracts(home)
     objectives = objectives_frame(contracts)
     traffic = objectives.filter(is_traffic(objectives))
     with _warehouse(home) as con:
         [(stored,)] = con.execute("SELECT count(*) FROM sla.slices").fetchall()
         began = perf_counter()
-        with stored_ledger(con, traffic):
-            alerts = episodes(alert_firing(con, alert_rules_frame(contracts)))
-            warehouse.replace_with_query(con, "sla.burn_rates", "TRUE", [], burn_rates_sql())
-        firing = firing_at_end(alerts)
+        refresh_burn(con, traffic, alert_rules_frame(contracts), None)
+        firing = firing_at_end(stored_episodes(con, traffic))
         timing = Timing("burn rates + alerts (sla/windows)", stored, perf_counter() - began)
     return [timing], firing
 
 
 def windows(home: Path, firing: pl.DataFrame) -> tuple[list[Timing], pl.DataFrame]:
-    """``sla_windows``' windows step: read the stored slices (and as_of) from DuckDB, then
-    ``objective_windows``; the read and the computation timed apart."""
+    """``sla_windows``' windows step: the stored slices summed per local day in DuckDB
+    (``stored_daily_totals``, with as_of and the first evidence), then ``daily_windows``; the
+    two timed apart."""
     objectives = objectives_frame(_contracts(home))
     with _warehouse(home, read_only=True) as con:
-        (as_of, stored, first), read = _best_of(
+        [(stored,)] = con.execute("SELECT count(*) FROM sla.slices").fetchall()
+        (as_of, daily, first), read = _best_of(
             lambda: (
                 evidence_end(con),
-                warehouse.query(con, STORED_SLICES_SQL),
+                stored_daily_totals(con, objectives),
                 first_evidence(con),
             )
         )
     assert as_of is not None, "no evidence ingested"
     starts = measurement_starts(objectives, first)
-    monthly, compute = _best_of(
-        lambda: objective_windows(objectives, stored, firing, as_of, starts)
-    )
+    monthly, compute = _best_of(lambda: daily_windows(objectives, daily, firing, as_of, starts))
     result = monthly.join(objectives.select(*KEYS, "service"), on=KEYS).select(
         "service", "window_label", pl.col("good", "total").cast(pl.Int64)
     )
     return [
-        Timing("windows: read slices (DuckDB)", stored.height, read),
-        Timing("windows: objective_windows", stored.height, compute),
+        Timing("windows: slices → daily totals (DuckDB)", stored, read),
+        Timing("windows: daily_windows (local days)", daily.height, compute),
     ], result.sort("service", "window_label")
 
 

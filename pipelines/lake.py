@@ -130,6 +130,37 @@ TABLES: dict[str, LakeTable] = {
             ),
             None,
         ),
+        # Burn rates at the end of every slice of sla.slices over each look-back (sla/burn.py:
+        # LOOKBACKS); partition_date is the partition of the slice (the UTC day of its start).
+        LakeTable(
+            "sla.burn_rates",
+            (
+                ("contract_id", "VARCHAR"),
+                ("objective_id", "VARCHAR"),
+                ("ts", "TIMESTAMPTZ"),
+                ("burn_5m", "DOUBLE"),
+                ("burn_30m", "DOUBLE"),
+                ("burn_1h", "DOUBLE"),
+                ("burn_6h", "DOUBLE"),
+                ("burn_1d", "DOUBLE"),
+                ("burn_3d", "DOUBLE"),
+            ),
+            None,
+        ),
+        # The slice ends at which an alert rule fires (both its look-back burn rates above its
+        # burn_rate): burn is the long look-back's burn rate. Partitions as sla.burn_rates.
+        LakeTable(
+            "sla.alert_firing",
+            (
+                ("contract_id", "VARCHAR"),
+                ("objective_id", "VARCHAR"),
+                ("severity", "VARCHAR"),
+                ("ts", "TIMESTAMPTZ"),
+                ("slice_seconds", "BIGINT"),
+                ("burn", "DOUBLE"),
+            ),
+            None,
+        ),
     ]
 }
 """Every lake table by its warehouse name."""
@@ -259,6 +290,56 @@ def replace_partitions(
         write_partition(lake, table, day, key, found.get((day, key), rows.clear()))
         for day, key in sorted(wanted, key=str)
     )
+
+
+def writing_folder(lake: Lake, table: str) -> str:
+    """The path of a fresh hidden folder in ``table``'s folder (made) for a writer to fill with
+    Hive partitions (``partition_date=YYYY-MM-DD/*.parquet``) before ``move_partitions`` moves
+    them in. Readers never see it: the table's files lie one folder deep, these two."""
+    lake.fs.makedirs(lake.table_dir(table), exist_ok=True)
+    return posixpath.join(lake.table_dir(table), f".writing-{uuid.uuid4().hex}")
+
+
+def written_days(lake: Lake, folder: str) -> set[date]:
+    """The days of the Hive partitions written under ``folder``."""
+    return set(_written_files(lake, folder))
+
+
+def _written_files(lake: Lake, folder: str) -> dict[date, list[str]]:
+    written: dict[date, list[str]] = {}
+    for path in sorted(lake.fs.glob(posixpath.join(folder, f"{PARTITION}=*", "*.parquet"))):
+        day = posixpath.basename(posixpath.dirname(path)).removeprefix(f"{PARTITION}=")
+        written.setdefault(date.fromisoformat(day), []).append(path)
+    return written
+
+
+def move_partitions(lake: Lake, table: str, folder: str, days: Iterable[date]) -> int:
+    """Make the Hive partitions written under ``folder`` the files of ``days`` of ``table`` (a
+    table written a whole day at a time), each by one rename over the old file; a day of
+    ``days`` with nothing written loses its file. Partitions of other days are an error (their
+    rows would be lost); ``folder`` is removed either way. Returns the partitions moved in."""
+    if TABLES[table].file_key is not None:
+        raise ValueError(f"{table}: partitions hold one file per {TABLES[table].file_key}")
+    wanted = set(days)
+    try:
+        written = _written_files(lake, folder)
+        stray = sorted(set(written) - wanted)
+        if stray:
+            raise ValueError(f"{table}: rows for partitions not being replaced: {stray[:5]}")
+        for day in sorted(wanted):
+            paths = written.get(day, [])
+            if len(paths) > 1:  # one file per partition: merge what the writer split
+                with_rows = [pl.read_parquet(lake.fs.cat_file(path)) for path in paths]
+                write_partition(lake, table, day, None, pl.concat(with_rows))
+            elif paths:
+                lake.fs.makedirs(lake.partition_dir(table, day), exist_ok=True)
+                lake.fs.mv(paths[0], lake.file_path(table, day, None))
+            elif lake.fs.exists(lake.file_path(table, day, None)):
+                lake.fs.rm(lake.file_path(table, day, None))
+        return len(written)
+    finally:
+        if lake.fs.exists(folder):
+            lake.fs.rm(folder, recursive=True)
 
 
 def view_sql(lake: Lake, table: str, has_files: bool) -> str:

@@ -15,6 +15,7 @@ import os
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,14 @@ def _move_table_to_lake(con: duckdb.DuckDBPyConnection, table: str) -> None:
         [schema, name],
     ).fetchone()
     if kind is None or kind[0] != "BASE TABLE":
+        return
+    has_partition = con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = ? "
+        "AND table_name = ? AND column_name = ?",
+        [schema, name, PARTITION],
+    ).fetchone()
+    if has_partition == (0,):  # derived rows of a warehouse before the table had partitions:
+        con.execute(f"DROP TABLE {table}")  # their partitions are recomputed where missing
         return
     days = con.execute(f"SELECT DISTINCT {PARTITION} FROM {table} ORDER BY 1").fetchall()
     for (day,) in days:
@@ -289,11 +298,72 @@ def replace_with_query(
 ) -> None:
     """Delete the rows of ``table`` matching ``where_sql``, then insert the rows of
     ``select_sql`` (by column name), in one transaction and without the rows leaving DuckDB: the
-    write of large tables computed in SQL (burn rates over every slice). A lake table gets the
-    rows as ``replace_rows`` writes them."""
+    write of large tables computed in SQL (burn rates over every slice). A lake table written a
+    day at a time is written by DuckDB itself (``_copy_to_lake``; ``select_sql`` then has a
+    ``partition_date`` column); one with file keys gets the rows as ``replace_rows`` writes them."""
     if table in lakes.TABLES:
-        _write_lake(con, table, where_sql, where_params, query(con, select_sql))
+        if lakes.TABLES[table].file_key is None:
+            _copy_to_lake(con, table, where_sql, where_params, select_sql)
+        else:
+            _write_lake(con, table, where_sql, where_params, query(con, select_sql))
         return
     with transaction(con):
         con.execute(f"DELETE FROM {table} WHERE {where_sql}", list(where_params))
         con.execute(f"INSERT INTO {table} BY NAME {select_sql}")
+
+
+def _copy_to_lake(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    where_sql: str,
+    params: Sequence[Any],
+    select_sql: str,
+) -> None:
+    """Replace the partitions of ``table`` (a table written a whole day at a time) matching
+    ``where_sql`` with the rows of ``select_sql`` (which has a ``partition_date`` column): DuckDB
+    writes them as Hive partitions into a hidden folder, each then renamed over its old file."""
+    state = _lakes[id(con)]
+    spec = lakes.TABLES[table]
+    columns = ", ".join(f'CAST("{name}" AS {kind}) AS "{name}"' for name, kind in spec.columns)
+    folder = lakes.writing_folder(state.lake, table)
+    target = folder if state.lake.is_local else state.lake.fs.unstrip_protocol(folder)
+    try:
+        con.execute(
+            f"COPY (SELECT {PARTITION}, {columns} FROM ({select_sql})) "
+            f"TO '{target}' (FORMAT parquet, PARTITION_BY ({PARTITION}))"
+        )
+        stored = {day for (day,) in _files(con, table).select(PARTITION).iter_rows()}
+        days = _matching_days(
+            con, table, stored | lakes.written_days(state.lake, folder), where_sql, params
+        )
+    except BaseException:
+        if state.lake.fs.exists(folder):
+            state.lake.fs.rm(folder, recursive=True)
+        raise
+    lakes.move_partitions(state.lake, table, folder, days)
+    state.files.pop(table, None)
+    _sync_view(con, table)
+
+
+def _matching_days(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    days: set[date],
+    where_sql: str,
+    params: Sequence[Any],
+) -> list[date]:
+    """The ``days`` whose partition of ``table`` ``where_sql`` (on ``partition_date`` only)
+    selects."""
+    con.register(
+        "_pledge_days", pl.DataFrame({PARTITION: sorted(days)}, schema={PARTITION: pl.Date})
+    )
+    try:
+        rows = con.execute(f"SELECT {PARTITION} FROM _pledge_days WHERE {where_sql}", list(params))
+        return [day for (day,) in rows.fetchall()]
+    except duckdb.BinderException as error:
+        raise ValueError(
+            f"{table} lives in the lake, where whole partitions are replaced: the condition "
+            f"{where_sql!r} may name only {PARTITION}"
+        ) from error
+    finally:
+        con.unregister("_pledge_days")

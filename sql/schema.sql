@@ -295,18 +295,8 @@ ALTER TABLE sla.windows ADD COLUMN IF NOT EXISTS incomplete BIGINT;
 -- objectives judged on items.
 ALTER TABLE sla.windows ADD COLUMN IF NOT EXISTS coverage DOUBLE;
 
--- Burn rate per look-back at the end of every slice: (bad/total over look-back) / (1 - target).
-CREATE TABLE IF NOT EXISTS sla.burn_rates (
-    contract_id VARCHAR NOT NULL,
-    objective_id VARCHAR NOT NULL,
-    ts TIMESTAMPTZ NOT NULL,
-    burn_5m DOUBLE,
-    burn_30m DOUBLE,
-    burn_1h DOUBLE,
-    burn_6h DOUBLE,
-    burn_1d DOUBLE,
-    burn_3d DOUBLE
-);
+-- sla.burn_rates and sla.alert_firing (burn rates and firing alert rules at every slice end)
+-- live in the lake (pipelines/lake.py), read through views.
 
 -- Multi-window burn-rate alert episodes (SRE workbook), severity 'page' or 'ticket'.
 CREATE TABLE IF NOT EXISTS sla.alerts (

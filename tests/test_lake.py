@@ -180,3 +180,41 @@ def test_a_rolled_back_transaction_keeps_the_partitions_already_replaced_whole(t
         assert rows(con) == [(DAY, "edge", 5)]  # ops.ingested_files, rolled back, reloads it
     with warehouse.connect(tmp_path / "w.duckdb", read_only=True) as con:
         assert rows(con) == [(DAY, "edge", 5)]
+
+
+def burn_rates_sql(days: list[date], rows_per_day: int) -> str:
+    """A query of sla.burn_rates rows: ``rows_per_day`` per day of ``days``, burn_1h = the day."""
+    values = ", ".join(f"(DATE '{day}', {day.day})" for day in days)
+    return (
+        "SELECT d.partition_date, 'acme' AS contract_id, 'avail' AS objective_id, "
+        "d.partition_date + INTERVAL (i) MINUTE AS ts, 0.0 AS burn_5m, 0.0 AS burn_30m, "
+        "d.n * 1.0 AS burn_1h, 0.0 AS burn_6h, 0.0 AS burn_1d, 0.0 AS burn_3d "
+        f"FROM (VALUES {values}) AS d(partition_date, n), range({rows_per_day}) AS r(i)"
+    )
+
+
+def test_duckdb_writes_whole_day_partitions_renamed_into_place(tmp_path, lake_root):
+    third = date(2026, 3, 3)
+    where = "partition_date BETWEEN ? AND ?"
+    with warehouse.connect(tmp_path / "w.duckdb", lake=lake_root) as con:
+        warehouse.replace_with_query(
+            con, "sla.burn_rates", where, [DAY, third], burn_rates_sql([DAY, NEXT, third], 3)
+        )
+        # the first two days again: NEXT gets no rows (its file goes), DAY four, third is kept
+        warehouse.replace_with_query(
+            con, "sla.burn_rates", where, [DAY, NEXT], burn_rates_sql([DAY], 4)
+        )
+        with pytest.raises(ValueError, match="not being replaced"):
+            warehouse.replace_with_query(
+                con, "sla.burn_rates", "partition_date = ?", [DAY], burn_rates_sql([NEXT], 1)
+            )
+        read = con.sql(
+            "SELECT partition_date, count(*), max(burn_1h) FROM sla.burn_rates GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert read == [(DAY, 4, 1.0), (third, 3, 3.0)]
+    assert lake.partition_files(lake_root, "sla.burn_rates")["partition_date"].to_list() == [
+        DAY,
+        third,
+    ]
+    leftovers = lake_root.fs.find(lake_root.table_dir("sla.burn_rates"), withdirs=True)
+    assert not [path for path in leftovers if ".writing-" in path]

@@ -15,13 +15,7 @@ from pipelines.ops.evidence import blocked_evidence, run_days, with_held
 from pipelines.partitions import daily, single_run
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome, partition_days
 from pipelines.sla.backups import current_exposure, restore_outcomes, rpo_exposures
-from pipelines.sla.burn import (
-    alert_firing,
-    burn_rates_sql,
-    episodes,
-    firing_at_end,
-    stored_ledger,
-)
+from pipelines.sla.burn import firing_at_end, refresh_burn, stored_episodes
 from pipelines.sla.corrections import corrected_minutes, corrections_frame, drop_corrected
 from pipelines.sla.credits import owed_credits, window_credits
 from pipelines.sla.objectives import (
@@ -44,8 +38,8 @@ from pipelines.sla.tickets import (
     ticket_timers,
     timer_outcomes,
 )
-from pipelines.sla.windows import measurement_starts, objective_windows
-from pipelines.warehouse import query, replace_rows, replace_with_query, transaction
+from pipelines.sla.windows import daily_windows, measurement_starts, stored_daily_totals
+from pipelines.warehouse import query, replace_rows, transaction
 
 RAW_TABLES = {
     "requests": "raw.requests",
@@ -68,8 +62,8 @@ STORED_SLICES_SQL = (
     "SELECT contract_id, objective_id, slice_start, good, total, excluded_minutes, "
     "corrected_minutes, missing_minutes FROM sla.slices"
 )
-"""Every stored slice, as ``sla_windows`` reads them. Unordered: burn_ledger and
-objective_windows sort what they need, and an ORDER BY of a year of slices costs DuckDB seconds."""
+"""Every stored slice (the prediction stage reads them all). Unordered: an ORDER BY of a year of
+slices costs DuckDB seconds."""
 
 
 ITEM_EVIDENCE = {
@@ -403,68 +397,64 @@ def sla_outcomes(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Ma
 )
 def sla_windows(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.MaterializeResult:
     """Windows of every objective (traffic ones from slices, item ones from outcomes, histogram
-    window percentiles from summed buckets), burn rates, alert episodes and credits, replaced
-    together."""
+    window percentiles from summed buckets), alert episodes and credits, replaced together; first
+    the burn rates and firing alert rules of the partitions the run's days move (all of them
+    outside a run of days), written to the lake partition by partition."""
     contracts, _ = _valid_contracts(context, pledge)
     objectives = objectives_frame(contracts)
     with pledge.connect() as con:
         as_of = evidence_end(con) or datetime.now(UTC).replace(second=0, microsecond=0)
-        slices = query(con, STORED_SLICES_SQL)
         traffic = objectives.filter(is_traffic(objectives))
         items = objectives.filter(~is_traffic(objectives))
-        with stored_ledger(con, traffic):
-            alerts = episodes(alert_firing(con, alert_rules_frame(contracts)))
-            windows = pl.concat(
-                [
-                    objective_windows(
-                        traffic,
-                        slices,
-                        firing_at_end(alerts),
-                        as_of,
-                        measurement_starts(traffic, first_evidence(con)),
+        days = run_days(context.run.tags)
+        burned = refresh_burn(con, traffic, alert_rules_frame(contracts), days)
+        alerts = stored_episodes(con, traffic)
+        windows = pl.concat(
+            [
+                daily_windows(
+                    traffic,
+                    stored_daily_totals(con, traffic),
+                    firing_at_end(alerts),
+                    as_of,
+                    measurement_starts(traffic, first_evidence(con)),
+                ),
+                outcome_windows(
+                    items.filter(pl.col("sli_method") != "histogram"),
+                    query(con, "SELECT * FROM sla.outcomes"),
+                    as_of,
+                    ticket_flags(query(con, "SELECT * FROM sla.ticket_timers"), as_of),
+                ),
+                histogram_percentile_windows(
+                    items.filter(pl.col("sli_method") == "histogram"),
+                    query(con, "SELECT ts, service, le_seconds, count FROM raw.latency_buckets"),
+                    as_of,
+                ),
+            ],
+            how="diagonal",
+        )
+        blocked, held = _held(context, pledge, con, objectives, days, LOADED_TABLES)
+        if not held.is_empty():  # their windows stay as stored
+            windows = with_held(windows, query(con, "SELECT * FROM sla.windows"), held)
+        credits = window_credits(windows, credit_tiers_frame(contracts))
+        replace_rows(
+            con,
+            [
+                ("sla.windows", "TRUE", [], windows),
+                ("sla.alerts", "TRUE", [], alerts),
+                ("sla.credits", "TRUE", [], credits),
+                ("ops.held_objectives", "TRUE", [], held),
+                (
+                    "ops.blocked_sources",
+                    "TRUE",
+                    [],
+                    blocked.with_columns(
+                        first_day=pl.lit(days and days[0], pl.Date),
+                        last_day=pl.lit(days and days[1], pl.Date),
+                        as_of=pl.lit(as_of, pl.Datetime("us", "UTC")),
                     ),
-                    outcome_windows(
-                        items.filter(pl.col("sli_method") != "histogram"),
-                        query(con, "SELECT * FROM sla.outcomes"),
-                        as_of,
-                        ticket_flags(query(con, "SELECT * FROM sla.ticket_timers"), as_of),
-                    ),
-                    histogram_percentile_windows(
-                        items.filter(pl.col("sli_method") == "histogram"),
-                        query(
-                            con, "SELECT ts, service, le_seconds, count FROM raw.latency_buckets"
-                        ),
-                        as_of,
-                    ),
-                ],
-                how="diagonal",
-            )
-            days = run_days(context.run.tags)
-            blocked, held = _held(context, pledge, con, objectives, days, LOADED_TABLES)
-            if not held.is_empty():  # their windows stay as stored
-                windows = with_held(windows, query(con, "SELECT * FROM sla.windows"), held)
-            credits = window_credits(windows, credit_tiers_frame(contracts))
-            with transaction(con):
-                replace_with_query(con, "sla.burn_rates", "TRUE", [], burn_rates_sql())
-                replace_rows(
-                    con,
-                    [
-                        ("sla.windows", "TRUE", [], windows),
-                        ("sla.alerts", "TRUE", [], alerts),
-                        ("sla.credits", "TRUE", [], credits),
-                        ("ops.held_objectives", "TRUE", [], held),
-                        (
-                            "ops.blocked_sources",
-                            "TRUE",
-                            [],
-                            blocked.with_columns(
-                                first_day=pl.lit(days and days[0], pl.Date),
-                                last_day=pl.lit(days and days[1], pl.Date),
-                                as_of=pl.lit(as_of, pl.Datetime("us", "UTC")),
-                            ),
-                        ),
-                    ],
-                )
+                ),
+            ],
+        )
     statuses = dict(windows.group_by("status").len().iter_rows())
     credit_totals = dict(  # owed: complete windows only
         owed_credits(credits).group_by("currency").agg(pl.col("credit_amount").sum()).iter_rows()
@@ -477,6 +467,7 @@ def sla_windows(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
             "sources_blocked": ", ".join(blocked["source"].unique(maintain_order=True)),
             **{f"status_{status}": count for status, count in sorted(statuses.items())},
             "alerts_firing": alerts.filter(pl.col("ended_at").is_null()).height,
+            "burn_rate_partitions": "none" if burned is None else f"{burned[0]} .. {burned[1]}",
             **{
                 f"credits_total_{currency}": float(total)
                 for currency, total in credit_totals.items()

@@ -3,9 +3,14 @@
 Burn rate at time t over look-back w = (bad / total over the slices ending in (t − w, t]) /
 (1 − target), evaluated at the end of every slice. A look-back shorter than the slice length
 covers the one slice ending at t. The rule is one SQL window per look-back over the burn ledger
-(``trailing_burn_sql``; the ledger: ``sql/sla/burn_ledger.sql``), run by DuckDB over every stored
-slice at once (``sql/sla/burn_rates.sql``, ``sql/sla/alert_firing.sql``), so look-backs may
-differ per objective (each alert rule reads the window of its own look-back).
+(``trailing_burn_sql``; the ledger: ``sql/sla/burn_ledger.sql``), run by DuckDB over the stored
+slices (``sql/sla/burn_rates.sql``, ``sql/sla/alert_firing.sql``), so look-backs may differ per
+objective (each alert rule reads the window of its own look-back).
+
+Stored burn rates and alert firing are lake tables partitioned like the slices (by the UTC day of
+the slice's start). ``refresh_burn`` recomputes only the partitions a run's slices move: the run's
+days and the longest look-back after them, reading the slices of the look-back before them too;
+the episodes come from every stored firing row (``stored_episodes``).
 
 An alert rule fires at t when both its long and short look-back burn rates exceed its
 ``burn_rate`` (strictly). Rules of one severity fire together; an episode is a run of consecutive
@@ -19,10 +24,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 
 import duckdb
 import polars as pl
 
+from pipelines import warehouse
+from pipelines.lake import PARTITION, partition_files
 from pipelines.sla.objectives import KEYS, UTC_US
 from pipelines.warehouse import sql_text
 
@@ -35,6 +43,9 @@ LOOKBACKS = {
     "burn_3d": 259_200,
 }
 """The burn-rate columns of ``sla.burn_rates``: look-back in seconds (not scaled)."""
+DAYS_PER_STATEMENT = 92
+"""The most partitions of burn rates one SQL statement computes: a quarter of 100 services' slices
+(and the look-back before it) keeps DuckDB's windows well under 2 GB."""
 
 BURN_RATES_SCHEMA = {
     "contract_id": pl.String,
@@ -72,14 +83,16 @@ def ledger_sql(slices: str) -> str:
     return sql_text("sla/burn_ledger").format(slices=slices)
 
 
-def burn_rates_sql() -> str:
-    """sla.burn_rates' rows from the relation ``burn_ledger``: every slice end's burn rates over
-    LOOKBACKS."""
+def burn_rates_sql(partitions: str = "TRUE") -> str:
+    """sla.burn_rates' rows (with partition_date) from the relation ``burn_ledger``: the burn
+    rates over LOOKBACKS at the end of every slice of the partitions the SQL condition
+    ``partitions`` (on partition_date) selects."""
     return sql_text("sla/burn_rates").format(
         burn_columns=", ".join(
             f"{trailing_burn_sql(seconds)} AS {name}" for name, seconds in LOOKBACKS.items()
         ),
         lookback_windows=_windows(LOOKBACKS.values()),
+        partitions=partitions,
     )
 
 
@@ -107,33 +120,162 @@ def _windows(lookbacks: Iterable[float]) -> str:
     )
 
 
-def alert_firing(con: duckdb.DuckDBPyConnection, rules: pl.DataFrame) -> pl.DataFrame:
-    """The slice ends at which each alert rule fires (FIRING_SCHEMA), from the relation
-    ``burn_ledger`` and ``burn_objectives`` on ``con``. ``rules``: alert_rules_frame."""
+@contextmanager
+def alert_firing_sql(
+    con: duckdb.DuckDBPyConnection,
+    rules: pl.DataFrame,
+    partitions: str = "TRUE",
+    stored: str | None = None,
+) -> Iterator[str]:
+    """While inside, the SQL of the slice ends of the partitions ``partitions`` (a SQL condition
+    on partition_date) at which each alert rule fires: FIRING_SCHEMA's columns but last_ts, with
+    partition_date, from the relations ``burn_ledger`` and ``burn_objectives`` on ``con``.
+    ``rules``: alert_rules_frame. ``stored``: a relation holding burn_rates_sql's rows of those
+    partitions; when every rule's look-backs are among LOOKBACKS, the burn rates are read from
+    it instead of computed again."""
     objectives = con.sql("SELECT contract_id, objective_id, objective_index FROM burn_objectives")
     indexed = rules.join(objectives.pl(), on=KEYS, how="inner")
     if indexed.is_empty():
-        return pl.DataFrame(schema=FIRING_SCHEMA)
+        yield (
+            "SELECT NULL::DATE AS partition_date, NULL AS contract_id, NULL AS objective_id, "
+            "NULL AS severity, NULL::TIMESTAMPTZ AS ts, NULL::BIGINT AS slice_seconds, "
+            "NULL::DOUBLE AS burn WHERE false"
+        )
+        return
     ceiled = indexed.with_columns(pl.col("long_seconds", "short_seconds").ceil().cast(pl.Int64))
     lookbacks = sorted(set(ceiled["long_seconds"]) | set(ceiled["short_seconds"]))
     position = {seconds: n + 1 for n, seconds in enumerate(lookbacks)}
-    alert_rules = ceiled.group_by("objective_index").agg(
-        rules=pl.struct(
-            "severity",
-            "burn_rate",
-            long_at=pl.col("long_seconds").replace_strict(position, return_dtype=pl.Int64),
-            short_at=pl.col("short_seconds").replace_strict(position, return_dtype=pl.Int64),
+    alert_rules = ceiled.select(
+        "objective_index",
+        "severity",
+        "burn_rate",
+        long_at=pl.col("long_seconds").replace_strict(position, return_dtype=pl.Int64),
+        short_at=pl.col("short_seconds").replace_strict(position, return_dtype=pl.Int64),
+    )
+
+    def burn_at(column: str) -> str:
+        cases = " ".join(f"WHEN {n} THEN b.burn_{n}" for n in position.values())
+        return f"CASE r.{column} {cases} END"
+
+    stored_columns = {math.ceil(seconds): name for name, seconds in LOOKBACKS.items()}
+    if stored is not None and set(lookbacks) <= set(stored_columns):
+        columns = ", ".join(
+            f"b.{stored_columns[seconds]} AS burn_{position[seconds]}" for seconds in lookbacks
         )
-    )
-    sql = sql_text("sla/alert_firing").format(
-        burns=", ".join(trailing_burn_sql(seconds) for seconds in lookbacks),
-        lookback_windows=_windows(lookbacks),
-    )
+        burns = (
+            "SELECT b.partition_date, b.contract_id, b.objective_id, o.objective_index, b.ts, "
+            f"o.slice_seconds, {columns} FROM {stored} AS b "
+            f"JOIN burn_objectives AS o USING (contract_id, objective_id) WHERE {partitions}"
+        )
+    else:
+        columns = ", ".join(
+            f"{trailing_burn_sql(seconds)} AS burn_{position[seconds]}" for seconds in lookbacks
+        )
+        burns = (
+            "SELECT partition_date, contract_id, objective_id, objective_index, ts, "
+            f"slice_seconds, {columns} FROM burn_ledger "
+            "WHERE objective_index IN (SELECT objective_index FROM alert_rules) "
+            f"WINDOW {_windows(lookbacks)}"
+        )
     con.register("alert_rules", alert_rules)
     try:
-        return con.sql(sql).pl().cast(FIRING_SCHEMA)  # type: ignore[arg-type]
+        yield sql_text("sla/alert_firing").format(
+            burns=burns,
+            partitions=partitions,
+            long_burn=burn_at("long_at"),
+            short_burn=burn_at("short_at"),
+        )
     finally:
         con.unregister("alert_rules")
+
+
+def longest_lookback_days(rules: pl.DataFrame) -> int:
+    """Whole days covering the longest look-back of LOOKBACKS and of ``rules``
+    (alert_rules_frame): how far a changed slice moves the burn rates after it."""
+    seconds = max([*LOOKBACKS.values(), *rules["long_seconds"], *rules["short_seconds"]])
+    return math.ceil(seconds / 86_400)
+
+
+def partitions_to_burn(
+    slice_days: set[date], burn_days: set[date], changed: tuple[date, date] | None, lookback: int
+) -> tuple[date, date] | None:
+    """The first and last partition of sla.burn_rates (and sla.alert_firing) to recompute, or
+    None: the days of slices in ``changed`` (first, last; None: every day) and the ``lookback``
+    days after it (whose look-backs reach into it), every day of slices without burn rates and
+    every day of burn rates without slices."""
+    days = (slice_days ^ burn_days) | {
+        day
+        for day in slice_days
+        if changed is None or changed[0] <= day <= changed[1] + timedelta(days=lookback)
+    }
+    return (min(days), max(days)) if days else None
+
+
+def refresh_burn(
+    con: duckdb.DuckDBPyConnection,
+    objectives: pl.DataFrame,
+    rules: pl.DataFrame,
+    changed: tuple[date, date] | None,
+    days_per_statement: int = DAYS_PER_STATEMENT,
+) -> tuple[date, date] | None:
+    """Recompute the partitions of sla.burn_rates and sla.alert_firing that the slices of the
+    days ``changed`` (first, last; None: every day) move (``partitions_to_burn``), in SQL over
+    the slices they need, each partition written whole, at most ``days_per_statement`` days per
+    statement. ``objectives``: objectives_frame of the sliced objectives; ``rules``:
+    alert_rules_frame. Returns the first and last partition recomputed."""
+    lake = warehouse.lake_of(con)
+    lookback = longest_lookback_days(rules)
+    stored = {
+        table: set(partition_files(lake, table)[PARTITION])
+        for table in ("sla.slices", "sla.burn_rates")
+    }
+    span = partitions_to_burn(stored["sla.slices"], stored["sla.burn_rates"], changed, lookback)
+    if span is None:
+        return None
+    where = "partition_date BETWEEN ? AND ?"
+    for first in _days(span[0], span[1], days_per_statement):
+        last = min(first + timedelta(days=days_per_statement - 1), span[1])
+        partitions = f"partition_date BETWEEN DATE '{first}' AND DATE '{last}'"
+        needed = (
+            f"(SELECT * FROM sla.slices WHERE partition_date "
+            f"BETWEEN DATE '{first - timedelta(days=lookback)}' AND DATE '{last}')"
+        )
+        with stored_ledger(con, objectives, needed):
+            warehouse.replace_with_query(
+                con, "sla.burn_rates", where, [first, last], burn_rates_sql(partitions)
+            )
+            with alert_firing_sql(con, rules, partitions, "sla.burn_rates") as firing:
+                warehouse.replace_with_query(con, "sla.alert_firing", where, [first, last], firing)
+    return span
+
+
+def _days(first: date, last: date, step: int) -> list[date]:
+    """Every ``step``-th day from ``first`` to ``last``."""
+    return [first + timedelta(days=n) for n in range(0, (last - first).days + 1, step)]
+
+
+def stored_episodes(con: duckdb.DuckDBPyConnection, objectives: pl.DataFrame) -> pl.DataFrame:
+    """Alert episodes (ALERTS_SCHEMA) of ``objectives`` (objectives_frame) from sla.alert_firing,
+    each objective's last slice end read from sla.slices."""
+    firing = warehouse.query(
+        con,
+        "SELECT contract_id, objective_id, severity, ts, slice_seconds, burn FROM sla.alert_firing",
+    )
+    last_starts = warehouse.query(
+        con,
+        "SELECT contract_id, objective_id, max(slice_start) AS last_start FROM sla.slices "
+        "GROUP BY ALL",
+    )
+    return episodes(firing.join(last_ends(objectives, last_starts), on=KEYS))
+
+
+def last_ends(objectives: pl.DataFrame, last_starts: pl.DataFrame) -> pl.DataFrame:
+    """contract_id, objective_id, last_ts: the end of each objective's last slice, from
+    ``last_starts`` (contract_id, objective_id, last_start) and objectives_frame."""
+    return last_starts.join(objectives.select(*KEYS, "slice_seconds"), on=KEYS).select(
+        *KEYS,
+        last_ts=(pl.col("last_start") + pl.duration(seconds=pl.col("slice_seconds"))).cast(UTC_US),
+    )
 
 
 def burn_ledger(objectives: pl.DataFrame, slices: pl.DataFrame) -> pl.DataFrame:
@@ -183,7 +325,7 @@ def burn_rates(ledger: pl.DataFrame) -> pl.DataFrame:
     its look-back holds no events or minutes), sorted by objective and ts.
     """
     with _ledger_warehouse(ledger) as con:
-        rates = con.sql(burn_rates_sql()).pl()
+        rates = con.sql(burn_rates_sql()).pl().drop("partition_date")
     return rates.cast(BURN_RATES_SCHEMA).sort([*KEYS, "ts"])  # type: ignore[arg-type]
 
 
@@ -193,12 +335,16 @@ def alert_episodes(ledger: pl.DataFrame, rules: pl.DataFrame) -> pl.DataFrame:
     Inputs: burn_ledger, ``rules`` (alert_rules_frame: look-backs already scaled to the
     window). Output: ALERTS_SCHEMA.
     """
-    with _ledger_warehouse(ledger) as con:
-        return episodes(alert_firing(con, rules))
+    ends = ledger.group_by(KEYS).agg(last_ts=pl.col("ts").max())
+    with _ledger_warehouse(ledger) as con, alert_firing_sql(con, rules) as sql:
+        firing = con.sql(sql).pl().drop("partition_date")
+    fired = firing.cast({name: FIRING_SCHEMA[name] for name in firing.columns})  # type: ignore[arg-type]
+    return episodes(fired.join(ends, on=KEYS))
 
 
 def episodes(firing: pl.DataFrame) -> pl.DataFrame:
-    """Alert episodes (ALERTS_SCHEMA) from the slice ends at which rules fire (alert_firing)."""
+    """Alert episodes (ALERTS_SCHEMA) from the slice ends at which rules fire (FIRING_SCHEMA:
+    alert_firing_sql's rows and each objective's last slice end)."""
     if firing.is_empty():
         return pl.DataFrame(schema=ALERTS_SCHEMA)
     series = [*KEYS, "severity"]

@@ -46,10 +46,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import duckdb
 import polars as pl
 
 from pipelines.sla.clock import local_day_from, local_time_on
 from pipelines.sla.objectives import KEYS, UTC_US
+from pipelines.warehouse import query, sql_text
 
 SUMMED = ["good", "total", "excluded_minutes", "corrected_minutes", "missing_minutes"]
 WINDOW_SPEC = ["time_zone", "window_kind", "window_period", "window_days", "window_anchor"]
@@ -99,8 +101,20 @@ def objective_windows(
     evidence).
     Output: WINDOWS_SCHEMA, sorted by objective and window_start.
     """
-    as_of = as_of.astimezone(UTC)
     daily = local_daily_totals(objectives, slices)
+    return daily_windows(objectives, daily, firing, as_of, measured_from)
+
+
+def daily_windows(
+    objectives: pl.DataFrame,
+    daily: pl.DataFrame,
+    firing: pl.DataFrame,
+    as_of: datetime,
+    measured_from: pl.DataFrame,
+) -> pl.DataFrame:
+    """``objective_windows`` from the slices' daily totals (``daily``: local_daily_totals or
+    stored_daily_totals)."""
+    as_of = as_of.astimezone(UTC)
     first_evidence = daily.group_by(KEYS).agg(first_at=pl.col("first_block").min())
     windows = window_bounds(objectives, first_evidence, as_of).with_columns(
         day_before=pl.col("first_day") - timedelta(days=1)
@@ -244,17 +258,28 @@ def _status() -> pl.Expr:
 
 
 def local_daily_totals(objectives: pl.DataFrame, slices: pl.DataFrame) -> pl.DataFrame:
-    """Slices summed per local day of the objective's zone (by slice_start); for a calendar
-    window with a start, per day running from the start's time of day.
+    """Slices (a frame: contract_id, objective_id, slice_start, good, total,
+    excluded_minutes, corrected_minutes, missing_minutes) summed per local day of the
+    objective's zone: ``stored_daily_totals`` over the frame."""
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("frame_slices", slices)
+        return stored_daily_totals(con, objectives, "frame_slices")
+
+
+def stored_daily_totals(
+    con: duckdb.DuckDBPyConnection, objectives: pl.DataFrame, slices: str = "sla.slices"
+) -> pl.DataFrame:
+    """The slices of relation ``slices`` on ``con`` summed per local day of the objective's zone
+    (by slice_start) in SQL (``sql/sla/daily_totals.sql``); for a calendar window with a start,
+    per day running from the start's time of day.
 
     Every zone's offset and every window start is a multiple of 15 minutes, so a 15-minute UTC
     block never straddles a day's start: each zone's calendar is laid out once as the day of
-    every block from the first slice to the last, and each slice reads its day at its block's
-    position (no zone conversion per row). Slices find their objective through an integer code
-    (Enum casts of the key columns; slices of unknown objectives are dropped), so the pass over
-    the slices joins and groups on integers, not strings. Output: contract_id, objective_id, day
-    (local Date), first_block (UTC start of the first 15-minute block holding a slice), good,
-    total, excluded_minutes, corrected_minutes, missing_minutes.
+    every block from the first slice to the last, and each slice finds its day by joining its
+    block (no zone conversion per row). Slices of unknown objectives are dropped. Output:
+    contract_id, objective_id, day (local Date), first_block (UTC start of the first 15-minute
+    block holding a slice), good, total, excluded_minutes, corrected_minutes, missing_minutes.
     """
     schema = {
         **dict.fromkeys(KEYS, pl.String),
@@ -262,51 +287,39 @@ def local_daily_totals(objectives: pl.DataFrame, slices: pl.DataFrame) -> pl.Dat
         "first_block": UTC_US,
         **dict.fromkeys(SUMMED, pl.Float64),
     }
-    if slices.is_empty() or objectives.is_empty():
+    [(first, last)] = con.execute(
+        f"SELECT min(epoch_us(slice_start)), max(epoch_us(slice_start)) FROM {slices}"
+    ).fetchall()
+    if first is None or objectives.is_empty():
         return pl.DataFrame(schema=schema)
-    contract_codes = pl.Enum(objectives["contract_id"].unique())
-    objective_codes = pl.Enum(objectives["objective_id"].unique())
-
-    def as_integer(column: str, codes: pl.Enum) -> pl.Expr:
-        return pl.col(column).cast(codes, strict=False).to_physical().cast(pl.Int64)
-
-    code = as_integer("contract_id", contract_codes) * objective_codes.categories.len() + (
-        as_integer("objective_id", objective_codes)
-    )
+    first, last = first // (_BLOCK_SECONDS * 10**6), last // (_BLOCK_SECONDS * 10**6)
     day_start = pl.col("window_anchor").dt.time().fill_null(time())
     zones = objectives.select("time_zone", day_start=day_start).unique().sort(pl.all())
-    key_codes = (
+    day_keys = (
         objectives.with_columns(day_start=day_start)
         .join(zones.with_row_index("zone_index"), on=["time_zone", "day_start"])
-        .select(*KEYS, code=code, zone_index=pl.col("zone_index").cast(pl.Int64))
+        .select(*KEYS, pl.col("zone_index").cast(pl.Int64))
     )
-    block = pl.col("slice_start").dt.epoch("s") // _BLOCK_SECONDS
-    first, last = slices.select(
-        first=pl.col("slice_start").min().dt.epoch("s") // _BLOCK_SECONDS,
-        last=pl.col("slice_start").max().dt.epoch("s") // _BLOCK_SECONDS,
-    ).row(0)
-    blocks = last - first + 1
-    calendar = pl.concat(
-        [_block_days(ZoneInfo(zone), at, first, blocks) for zone, at in zones.iter_rows()]
+    day_calendar = pl.concat(
+        [
+            pl.DataFrame(
+                {
+                    "zone_index": index,
+                    "block": pl.int_range(first, last + 1, eager=True),
+                    "day": _block_days(ZoneInfo(zone), at, first, last - first + 1),
+                }
+            )
+            for index, (zone, at) in enumerate(zones.iter_rows())
+        ]
     )
-    return (
-        slices.lazy()
-        .with_columns(code=code)
-        .join(key_codes.lazy().select("code", "zone_index"), on="code", how="inner")
-        .group_by(
-            "code", day=pl.lit(calendar).gather(pl.col("zone_index") * blocks + block - first)
-        )
-        .agg(pl.col(SUMMED).sum(), first_block=block.min() * _BLOCK_SECONDS)
-        .join(key_codes.lazy().select(*KEYS, "code"), on="code")
-        .select(
-            *KEYS,
-            "day",
-            pl.from_epoch("first_block", time_unit="s").dt.replace_time_zone("UTC"),
-            *SUMMED,
-        )
-        .collect()
-        .cast(schema)  # type: ignore[arg-type]
-    )
+    con.register("day_keys", day_keys)
+    con.register("day_calendar", day_calendar)
+    try:
+        sql = sql_text("sla/daily_totals").format(slices=slices, block_seconds=_BLOCK_SECONDS)
+        return query(con, sql).cast(schema)  # type: ignore[arg-type]
+    finally:
+        con.unregister("day_keys")
+        con.unregister("day_calendar")
 
 
 def _block_days(zone: ZoneInfo, at: time, first: int, blocks: int) -> pl.Series:

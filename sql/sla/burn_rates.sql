@@ -1,5 +1,10 @@
 -- Burn rates at the end of every slice of burn_ledger over each look-back: one column per
--- look-back ({burn_columns}), null where the look-back holds no events or minutes.
-SELECT contract_id, objective_id, ts, {burn_columns}
-FROM burn_ledger
-WINDOW {lookback_windows}
+-- look-back ({burn_columns}), null where the look-back holds no events or minutes; partition_date
+-- is the slice's. Only the slices of partitions {partitions} are kept (the ledger holds the
+-- slices their look-backs need before them).
+SELECT * FROM (
+    SELECT partition_date, contract_id, objective_id, ts, {burn_columns}
+    FROM burn_ledger
+    WINDOW {lookback_windows}
+)
+WHERE {partitions}

@@ -332,6 +332,7 @@ def burn_rates_frame() -> pl.DataFrame:
         )
         .select(list(BURN_RATES_SCHEMA))
         .cast(BURN_RATES_SCHEMA)
+        .with_columns(partition_date=(pl.col("ts") - timedelta(minutes=30)).dt.date())
     )
 
 
