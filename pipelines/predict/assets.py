@@ -7,13 +7,7 @@ import dagster as dg
 import polars as pl
 
 from pipelines.predict.capacity import capacity_forecast, daily_peaks, declared_capacities
-from pipelines.predict.forecast import (
-    current_windows,
-    forecast_objectives,
-    forecasts_frame,
-    hourly_history,
-    windows_at,
-)
+from pipelines.predict.forecast import current_windows, hourly_history, windows_at
 from pipelines.predict.items import item_predictions
 from pipelines.predict.rca import (
     burn_episodes,
@@ -24,8 +18,9 @@ from pipelines.predict.rca import (
     scored_series,
 )
 from pipelines.predict.risk import (
-    breach_risk,
     measured_so_far_risk,
+    prediction_workers,
+    traffic_breach_risk,
     unknown_without_enough_data,
 )
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome
@@ -70,10 +65,12 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
         )
         traffic = objectives.filter(is_traffic(objectives)).select(KEYS)
         current = current_windows(windows.join(traffic, on=KEYS), as_of)
-        forecasts = forecast_objectives(
-            hourly_history(query(con, STORED_SLICES_SQL), as_of), current, as_of
+        traffic_risk, traffic_forecasts = traffic_breach_risk(
+            hourly_history(query(con, STORED_SLICES_SQL), as_of),
+            current,
+            as_of,
+            prediction_workers(),
         )
-        traffic_risk = breach_risk(current, forecasts, as_of)
         open_windows = windows_at(windows, as_of)
         item_risk, item_forecasts = item_predictions(
             items,
@@ -100,7 +97,7 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
                     "predict.forecasts",
                     "TRUE",
                     [],
-                    pl.concat([forecasts_frame(forecasts), item_forecasts]),
+                    pl.concat([traffic_forecasts, item_forecasts]),
                 ),
                 ("predict.breach_risk", "TRUE", [], risk),
             ],

@@ -23,12 +23,27 @@ so far, and the budget runs out at window_start + (1 − target) × T × length 
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
+from multiprocessing import get_context
 
 import numpy as np
 import polars as pl
 
-from pipelines.predict.forecast import INSUFFICIENT_HISTORY, INTERVAL, ObjectiveForecast
+from pipelines.predict.forecast import (
+    FORECASTS_SCHEMA,
+    INSUFFICIENT_HISTORY,
+    INTERVAL,
+    SIMULATIONS,
+    ObjectiveForecast,
+    ObjectiveSeries,
+    SeriesFits,
+    forecast_objective,
+    forecasts_frame,
+    objective_series,
+)
 from pipelines.sla.objectives import KEYS, UTC_US
 
 BREACH_RISK_SCHEMA = {
@@ -77,24 +92,113 @@ def breach_risk(
     INSUFFICIENT_HISTORY (figures null) for a window without a forecast.
     """
     by_key = {(forecast.contract_id, forecast.objective_id): forecast for forecast in forecasts}
-    rows = []
-    for contract_id, objective_id, good, total, target in current.select(
-        *KEYS, "good", "total", "target"
-    ).iter_rows():
-        forecast = by_key.get((contract_id, objective_id))
-        if forecast is None:
-            continue
-        rows.append(
-            (
-                contract_id,
-                objective_id,
-                *objective_outcome(forecast, good, total, target),
-                forecast.volume.model,
-                forecast.volume.holdout_mae,
-                forecast.bad_ratio.model,
-                forecast.bad_ratio.holdout_mae,
-            )
-        )
+    rows = [
+        outcome_row(forecast, good, total, target)
+        for contract_id, objective_id, good, total, target in current.select(
+            *KEYS, "good", "total", "target"
+        ).iter_rows()
+        if (forecast := by_key.get((contract_id, objective_id))) is not None
+    ]
+    return _risk_frame(current, rows, as_of)
+
+
+WORKERS_VARIABLE = "PLEDGE_WORKERS"
+MIN_GROUPS_PER_WORKER = 8
+"""Distinct histories a worker process must have to be worth its start (a second or two)."""
+
+
+def prediction_workers() -> int:
+    """``PLEDGE_WORKERS`` (a positive integer), by default min(2, CPUs): the processes that
+    fit the traffic forecasts."""
+    value = os.environ.get(WORKERS_VARIABLE, "").strip()
+    if not value:
+        return min(2, os.cpu_count() or 1)
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{WORKERS_VARIABLE} must be a positive integer, not {value!r}")
+    return int(value)
+
+
+def traffic_breach_risk(
+    hourly: pl.DataFrame,
+    current: pl.DataFrame,
+    as_of: datetime,
+    workers: int = 1,
+    simulations: int = SIMULATIONS,
+    seed: int = 0,
+    min_groups_per_worker: int = MIN_GROUPS_PER_WORKER,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``breach_risk`` of ``forecast_objectives`` and their ``forecasts_frame``, equal to those,
+    for a portfolio: objectives with the same histories are fitted once, each objective's paths
+    are summed up as soon as they are drawn (never all held at once), and the distinct
+    histories are spread over up to ``workers`` processes, each with at least
+    ``min_groups_per_worker`` of them.
+
+    Inputs as for forecast_objectives and breach_risk. Output: (BREACH_RISK_SCHEMA rows,
+    FORECASTS_SCHEMA rows), both in ``current``'s order.
+    """
+    figures = {
+        (contract_id, objective_id): (good, total, target)
+        for contract_id, objective_id, good, total, target in current.select(
+            *KEYS, "good", "total", "target"
+        ).iter_rows()
+    }
+    groups: dict[bytes, list[tuple[int, ObjectiveSeries, tuple[float, float, float]]]] = {}
+    for index, series in enumerate(objective_series(hourly, current, as_of)):
+        figures_so_far = figures[(series.contract_id, series.objective_id)]
+        groups.setdefault(series.history_key(), []).append((index, series, figures_so_far))
+    processes = max(1, min(workers, len(groups) // min_groups_per_worker))
+    chunks = [list(groups.values())[part::processes] for part in range(processes)]
+    predict = partial(_predict_groups, as_of=as_of, simulations=simulations, seed=seed)
+    if processes == 1:
+        predicted = [predict(chunks[0])]
+    else:
+        with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
+            predicted = list(pool.map(predict, chunks))
+    ordered = sorted(item for chunk in predicted for item in chunk)
+    frames = [frame for _, _, frame in ordered]
+    return (
+        _risk_frame(current, [row for _, row, _ in ordered], as_of),
+        pl.concat(frames) if frames else pl.DataFrame(schema=FORECASTS_SCHEMA),
+    )
+
+
+def _predict_groups(
+    groups: list[list[tuple[int, ObjectiveSeries, tuple[float, float, float]]]],
+    as_of: datetime,
+    simulations: int,
+    seed: int,
+) -> list[tuple[int, tuple, pl.DataFrame]]:
+    """(index, outcome_row, forecasts_frame) of every objective in ``groups`` (lists of
+    objectives with the same histories) that gets a forecast."""
+    fits: SeriesFits = {}
+    predicted = []
+    for group in groups:
+        for index, series, (good, total, target) in group:
+            forecast = forecast_objective(series, as_of, simulations, seed, fits)
+            if forecast is not None:
+                predicted.append(
+                    (index, outcome_row(forecast, good, total, target), forecasts_frame([forecast]))
+                )
+        fits.clear()  # the next group's histories differ
+    return predicted
+
+
+def outcome_row(forecast: ObjectiveForecast, good: float, total: float, target: float) -> tuple:
+    """One window's _OUTCOME_SCHEMA row: keys, objective_outcome and the models behind it."""
+    return (
+        forecast.contract_id,
+        forecast.objective_id,
+        *objective_outcome(forecast, good, total, target),
+        forecast.volume.model,
+        forecast.volume.holdout_mae,
+        forecast.bad_ratio.model,
+        forecast.bad_ratio.holdout_mae,
+    )
+
+
+def _risk_frame(current: pl.DataFrame, rows: list[tuple], as_of: datetime) -> pl.DataFrame:
+    """BREACH_RISK_SCHEMA rows of every window of ``current`` from the _OUTCOME_SCHEMA ``rows``
+    of those with a forecast (the others INSUFFICIENT_HISTORY)."""
     outcomes = pl.DataFrame(rows, schema=_OUTCOME_SCHEMA, orient="row")
     return (
         current.select(*KEYS, "window_label", "target", "window_end")
