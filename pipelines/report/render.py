@@ -59,6 +59,8 @@ from pipelines.report.formatting import (
     status_style,
 )
 from pipelines.report.objective_page import (
+    ChartCache,
+    RowsBy,
     changes_with_pages,
     chart,
     objective_context,
@@ -103,6 +105,9 @@ REJECTS_PAGE = "rejects.html"
 REJECTS_PER_FILE = 200
 """Rejects listed per file on the rejects page (the first by line; the page says how many more)."""
 PLOTLY_JS = "plotly.min.js"
+CHARTS_DRAWN = ".charts"
+"""The folder beside the pages keeping each objective page's charts with a digest of their
+inputs (objective_page.ChartCache): a report redraws only the charts whose inputs changed."""
 ROOT_CAUSE_EPISODES = 5
 """Burn episodes per objective shown with root-cause hints (the latest ones)."""
 ROOT_CAUSE_HINTS = 3
@@ -217,19 +222,31 @@ def render_reports(
     objective_pages: dict[tuple[str, str], Path] = {}
     contract_template = environment.get_template("contract.html.j2")
     objective_template = environment.get_template("objective.html.j2")
+    charts_drawn = ChartCache(out_dir / CHARTS_DRAWN)
+    by_contract = RowsBy(mine, "contract_id")
     for contract in ordered:
-        context = _contract_context(contract, summary, owed, corrections, mine, previous)
+        context = _contract_context(
+            contract, summary, owed, corrections, by_contract.of(contract.id), previous
+        )
         page = out_dir / f"contract-{contract.id}.html"
         page.write_text(contract_template.render(context), encoding="utf-8")
         pages[contract.id] = page
+        by_objective = RowsBy(context["tables"], "objective_id")
         for objective in context["objectives"]:
             key = (contract.id, objective["objective_id"])
             objective_page = out_dir / objective_page_name(*key)
-            details = objective_context(contract, objective, context["tables"], previous)
+            details = objective_context(
+                contract,
+                objective,
+                by_objective.of(objective["objective_id"]),
+                previous,
+                charts_drawn,
+            )
             if details["items"] is not None:
                 write_csv(details["items"]["frame"], out_dir / details["items"]["csv"])
             objective_page.write_text(objective_template.render(details), encoding="utf-8")
             objective_pages[key] = objective_page
+    charts_drawn.keep_only(page.name for page in objective_pages.values())
 
     credits_total = dict(
         owed.group_by("currency").agg(pl.col("credit_amount").sum()).sort("currency").rows()
@@ -386,14 +403,11 @@ def _contract_context(
     summary: pl.DataFrame,
     owed: pl.DataFrame,
     corrections: pl.DataFrame,
-    tables: dict[str, pl.DataFrame],
+    of_contract: dict[str, pl.DataFrame],
     previous: PreviousReport,
 ) -> dict[str, Any]:
-    """Everything ``contract.html.j2`` shows for one contract; ``tables`` holds that contract's
-    rows of every table (for its objective pages)."""
-    of_contract = {
-        name: rows_of(frame, "contract_id", [contract.id]) for name, frame in tables.items()
-    }
+    """Everything ``contract.html.j2`` shows for one contract; ``of_contract`` holds that
+    contract's rows of every table (RowsBy), passed on as ``tables`` for its objective pages."""
     objectives = summary.filter(pl.col("contract_id") == contract.id)
     titles = objectives.select(
         "objective_id", pl.coalesce("title", "objective_id").alias("objective_title")
