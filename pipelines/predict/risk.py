@@ -23,6 +23,7 @@ so far, and the budget runs out at window_start + (1 − target) × T × length 
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
@@ -103,8 +104,8 @@ def breach_risk(
 
 
 WORKERS_VARIABLE = "PLEDGE_WORKERS"
-MIN_GROUPS_PER_WORKER = 8
-"""Distinct histories a worker process must have to be worth its start (a second or two)."""
+MIN_OBJECTIVES_PER_WORKER = 32
+"""Objectives a worker process must have to be worth its start (a second or two)."""
 
 
 def prediction_workers() -> int:
@@ -125,13 +126,13 @@ def traffic_breach_risk(
     workers: int = 1,
     simulations: int = SIMULATIONS,
     seed: int = 0,
-    min_groups_per_worker: int = MIN_GROUPS_PER_WORKER,
+    min_objectives_per_worker: int = MIN_OBJECTIVES_PER_WORKER,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``breach_risk`` of ``forecast_objectives`` and their ``forecasts_frame``, equal to those,
-    for a portfolio: objectives with the same histories are fitted once, each objective's paths
-    are summed up as soon as they are drawn (never all held at once), and the distinct
-    histories are spread over up to ``workers`` processes, each with at least
-    ``min_groups_per_worker`` of them.
+    for a portfolio: objectives with the same histories are fitted once (per process), each
+    objective's paths are summed up as soon as they are drawn (never all held at once), and the
+    objectives are split over up to ``workers`` processes, each with at least
+    ``min_objectives_per_worker`` of them.
 
     Inputs as for forecast_objectives and breach_risk. Output: (BREACH_RISK_SCHEMA rows,
     FORECASTS_SCHEMA rows), both in ``current``'s order.
@@ -142,18 +143,20 @@ def traffic_breach_risk(
             *KEYS, "good", "total", "target"
         ).iter_rows()
     }
-    groups: dict[bytes, list[tuple[int, ObjectiveSeries, tuple[float, float, float]]]] = {}
+    groups: dict[bytes, list[_Objective]] = {}
     for index, series in enumerate(objective_series(hourly, current, as_of)):
         figures_so_far = figures[(series.contract_id, series.objective_id)]
         groups.setdefault(series.history_key(), []).append((index, series, figures_so_far))
-    processes = max(1, min(workers, len(groups) // min_groups_per_worker))
-    chunks = [list(groups.values())[part::processes] for part in range(processes)]
-    predict = partial(_predict_groups, as_of=as_of, simulations=simulations, seed=seed)
-    if processes == 1:
-        predicted = [predict(chunks[0])]
-    else:
-        with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
+    by_history = [objective for group in groups.values() for objective in group]
+    processes = max(1, min(workers, len(by_history) // min_objectives_per_worker))
+    size = max(1, math.ceil(len(by_history) / processes))
+    chunks = [by_history[start : start + size] for start in range(0, len(by_history), size)]
+    predict = partial(_predict, as_of=as_of, simulations=simulations, seed=seed)
+    if len(chunks) > 1:
+        with ProcessPoolExecutor(len(chunks), mp_context=get_context("spawn")) as pool:
             predicted = list(pool.map(predict, chunks))
+    else:
+        predicted = [predict(chunk) for chunk in chunks]
     ordered = sorted(item for chunk in predicted for item in chunk)
     frames = [frame for _, _, frame in ordered]
     return (
@@ -162,24 +165,28 @@ def traffic_breach_risk(
     )
 
 
-def _predict_groups(
-    groups: list[list[tuple[int, ObjectiveSeries, tuple[float, float, float]]]],
-    as_of: datetime,
-    simulations: int,
-    seed: int,
+_Objective = tuple[int, ObjectiveSeries, tuple[float, float, float]]
+"""An objective to predict: its index in the input, its series and its good, total and target
+so far."""
+
+
+def _predict(
+    objectives: list[_Objective], as_of: datetime, simulations: int, seed: int
 ) -> list[tuple[int, tuple, pl.DataFrame]]:
-    """(index, outcome_row, forecasts_frame) of every objective in ``groups`` (lists of
-    objectives with the same histories) that gets a forecast."""
+    """(index, outcome_row, forecasts_frame) of every objective (those with the same histories
+    next to each other) that gets a forecast."""
     fits: SeriesFits = {}
+    history = b""
     predicted = []
-    for group in groups:
-        for index, series, (good, total, target) in group:
-            forecast = forecast_objective(series, as_of, simulations, seed, fits)
-            if forecast is not None:
-                predicted.append(
-                    (index, outcome_row(forecast, good, total, target), forecasts_frame([forecast]))
-                )
-        fits.clear()  # the next group's histories differ
+    for index, series, (good, total, target) in objectives:
+        if series.history_key() != history:
+            fits.clear()  # the histories of those before differ from those to come
+            history = series.history_key()
+        forecast = forecast_objective(series, as_of, simulations, seed, fits)
+        if forecast is not None:
+            predicted.append(
+                (index, outcome_row(forecast, good, total, target), forecasts_frame([forecast]))
+            )
     return predicted
 
 

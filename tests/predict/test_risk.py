@@ -190,7 +190,7 @@ def test_a_portfolio_in_worker_processes_is_predicted_as_one_objective_at_a_time
     hourly = hourly_history(slices, as_of)
     forecasts = forecast_objectives(hourly, current, as_of, 50)
     risk_rows, forecast_rows = traffic_breach_risk(
-        hourly, current, as_of, workers, simulations=50, min_groups_per_worker=1
+        hourly, current, as_of, workers, simulations=50, min_objectives_per_worker=1
     )
     assert risk_rows.equals(breach_risk(current, forecasts, as_of))
     assert forecast_rows.equals(forecasts_frame(forecasts))
