@@ -13,12 +13,14 @@ text is HTML-escaped by Jinja2.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import plotly.io as pio
 import plotly.offline
 import polars as pl
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -42,6 +44,7 @@ from pipelines.report.changes import (
 )
 from pipelines.report.exports import write_csv
 from pipelines.report.figures.overview import budget_overview_figure
+from pipelines.report.figures.style import CHART_TEMPLATE
 from pipelines.report.formatting import (
     coverage_warning,
     credit_forecast_sentence,
@@ -192,6 +195,34 @@ def render_reports(
     banner linking to :data:`REJECTS_PAGE` (written by :func:`write_rejects_page`);
     ``invalid_contracts`` (``file:line: field: problem`` of the contracts left out) gets one too.
     """
+    with _chart_template_by_default():
+        return _render_reports(
+            out_dir, contracts, tables, generated_at, evidence, invalid_contracts
+        )
+
+
+@contextmanager
+def _chart_template_by_default() -> Iterator[None]:
+    """CHART_TEMPLATE as plotly's default template while the charts are drawn: every chart sets
+    it anyway, and plotly's own default (a large one) is deep-copied into each new figure only
+    to be replaced."""
+    default = pio.templates.default
+    pio.templates.default = CHART_TEMPLATE
+    try:
+        yield
+    finally:
+        pio.templates.default = default
+
+
+def _render_reports(
+    out_dir: Path,
+    contracts: list[Contract],
+    tables: dict[str, pl.DataFrame],
+    generated_at: datetime | None,
+    evidence: IngestRecords | None,
+    invalid_contracts: Sequence[str],
+) -> ReportSet:
+    """render_reports, with CHART_TEMPLATE as the default template."""
     out_dir.mkdir(parents=True, exist_ok=True)
     generated_at = generated_at or datetime.now(UTC)
     contract_ids = [contract.id for contract in contracts]
