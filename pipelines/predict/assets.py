@@ -8,13 +8,7 @@ import polars as pl
 
 from pipelines.predict.calibration import live_recalibrated, prediction_history
 from pipelines.predict.capacity import capacity_forecast, daily_peaks, declared_capacities
-from pipelines.predict.forecast import (
-    current_windows,
-    forecast_objectives,
-    forecasts_frame,
-    hourly_history,
-    windows_at,
-)
+from pipelines.predict.forecast import current_windows, hourly_history, windows_at
 from pipelines.predict.items import item_predictions
 from pipelines.predict.rca import (
     burn_episodes,
@@ -26,10 +20,10 @@ from pipelines.predict.rca import (
 )
 from pipelines.predict.risk import (
     PAST_DAYS,
-    breach_risk,
     measured_so_far_risk,
+    prediction_workers,
+    traffic_breach_risk,
     unknown_without_enough_data,
-    with_past_deviations,
 )
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome
 from pipelines.sla.assets import STORED_SLICES_SQL, is_traffic
@@ -74,9 +68,13 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
         traffic = objectives.filter(is_traffic(objectives)).select(KEYS)
         current = current_windows(windows.join(traffic, on=KEYS), as_of)
         stored = query(con, STORED_SLICES_SQL)
-        past = hourly_history(stored, as_of, PAST_DAYS)
-        forecasts = forecast_objectives(hourly_history(stored, as_of), current, as_of)
-        traffic_risk = breach_risk(current, with_past_deviations(forecasts, past), as_of)
+        traffic_risk, traffic_forecasts = traffic_breach_risk(
+            hourly_history(stored, as_of),
+            current,
+            as_of,
+            hourly_history(stored, as_of, PAST_DAYS),
+            prediction_workers(),
+        )
         open_windows = windows_at(windows, as_of)
         item_risk, item_forecasts = item_predictions(
             items,
@@ -106,7 +104,7 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
                     "predict.forecasts",
                     "TRUE",
                     [],
-                    pl.concat([forecasts_frame(forecasts), item_forecasts]),
+                    pl.concat([traffic_forecasts, item_forecasts]),
                 ),
                 ("predict.breach_risk", "TRUE", [], risk),
                 ("predict.breach_risk_history", "as_of = ?", [as_of], kept),

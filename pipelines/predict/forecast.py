@@ -179,6 +179,93 @@ def objective_rng(seed: int, contract_id: str, objective_id: str) -> np.random.G
     return np.random.default_rng([seed, zlib.crc32(f"{contract_id}\0{objective_id}".encode())])
 
 
+@dataclass(frozen=True)
+class ObjectiveSeries:
+    """What one objective's forecast is made from: its dense hourly ``total`` and ``ratio``
+    histories (oldest first) and its forecast steps to ``window_end`` (forecast_steps)."""
+
+    contract_id: str
+    objective_id: str
+    window_end: datetime
+    step_starts: np.ndarray
+    weights: np.ndarray
+    total: np.ndarray
+    ratio: np.ndarray
+
+    def history_key(self) -> bytes:
+        """Equal for two objectives with the same histories, whose fits are then the same."""
+        return self.total.tobytes() + b"|" + self.ratio.tobytes()
+
+
+def objective_series(
+    hourly: pl.DataFrame, current: pl.DataFrame, as_of: datetime
+) -> list[ObjectiveSeries]:
+    """The histories and forecast steps of every current window with any history, in
+    ``current``'s order. Inputs as for ``forecast_objectives``."""
+    as_of = as_of.astimezone(UTC)
+    first_step = _hour_floor(as_of)
+    histories = hourly.partition_by(KEYS, as_dict=True, maintain_order=True)
+    series = []
+    for contract_id, objective_id, window_end in current.select(*KEYS, "window_end").iter_rows():
+        history = histories.get((contract_id, objective_id))
+        if history is None or history.is_empty():
+            continue
+        step_starts, weights = forecast_steps(first_step, as_of, window_end, HOUR_SECONDS)
+        total, bad = _dense_history(history, first_step)
+        overall_ratio = bad.sum() / total.sum() if total.sum() > 0 else 0.0
+        ratio = np.divide(bad, total, out=np.full_like(bad, overall_ratio), where=total > 0)
+        series.append(
+            ObjectiveSeries(
+                contract_id, objective_id, window_end, step_starts, weights, total, ratio
+            )
+        )
+    return series
+
+
+SeriesFits = dict[bytes, "FittedSeries | None"]
+"""Fits already made in a run, keyed by their history's bytes (fit_series is deterministic)."""
+
+
+def forecast_objective(
+    series: ObjectiveSeries,
+    as_of: datetime,
+    simulations: int,
+    seed: int,
+    fits: SeriesFits,
+) -> ObjectiveForecast | None:
+    """One objective's volume and bad-ratio forecasts (None when either history is shorter than
+    every model needs). Fits are looked up in, or added to, ``fits``; the paths come from the
+    objective's own generator (objective_rng), volume first, so they do not depend on which
+    other objectives share its fits."""
+    rng = objective_rng(seed, series.contract_id, series.objective_id)
+    steps = len(series.step_starts)
+    volume, bad_ratio = (
+        fitted.forecast(steps, simulations, rng)
+        if (fitted := _fitted(history, fits)) is not None
+        else None
+        for history in (series.total, series.ratio)
+    )
+    if volume is None or bad_ratio is None:
+        return None
+    return ObjectiveForecast(
+        contract_id=series.contract_id,
+        objective_id=series.objective_id,
+        as_of=as_of.astimezone(UTC),
+        window_end=series.window_end,
+        step_starts=series.step_starts,
+        weights=series.weights,
+        volume=volume,
+        bad_ratio=bad_ratio,
+    )
+
+
+def _fitted(history: np.ndarray, fits: SeriesFits) -> FittedSeries | None:
+    key = history.tobytes()
+    if key not in fits:
+        fits[key] = fit_series(history)
+    return fits[key]
+
+
 def forecast_objectives(
     hourly: pl.DataFrame,
     current: pl.DataFrame,
@@ -191,54 +278,41 @@ def forecast_objectives(
     Inputs: ``hourly`` (HOURLY_SCHEMA, from hourly_history at the same ``as_of``), ``current``
     (current_windows: contract_id, objective_id, window_end). Objectives whose history is
     shorter than every model needs (HOURLY_MODELS) get no forecast. Paths are reproducible:
-    each objective's generator is seeded from ``seed`` and its keys.
+    each objective's generator is seeded from ``seed`` and its keys. Objectives with the same
+    history share its fits.
     """
-    as_of = as_of.astimezone(UTC)
-    first_step = _hour_floor(as_of)
-    histories = hourly.partition_by(KEYS, as_dict=True, maintain_order=True)
-    forecasts = []
-    for contract_id, objective_id, window_end in current.select(*KEYS, "window_end").iter_rows():
-        history = histories.get((contract_id, objective_id))
-        if history is None or history.is_empty():
-            continue
-        step_starts, weights = forecast_steps(first_step, as_of, window_end, HOUR_SECONDS)
-        total, bad = _dense_history(history, first_step)
-        overall_ratio = bad.sum() / total.sum() if total.sum() > 0 else 0.0
-        ratio = np.divide(bad, total, out=np.full_like(bad, overall_ratio), where=total > 0)
-        rng = objective_rng(seed, contract_id, objective_id)
-        volume = forecast_series(total, len(step_starts), simulations, rng)
-        bad_ratio = forecast_series(ratio, len(step_starts), simulations, rng)
-        if volume is None or bad_ratio is None:
-            continue
-        forecasts.append(
-            ObjectiveForecast(
-                contract_id=contract_id,
-                objective_id=objective_id,
-                as_of=as_of,
-                window_end=window_end,
-                step_starts=step_starts,
-                weights=weights,
-                volume=volume,
-                bad_ratio=bad_ratio,
-            )
+    fits: SeriesFits = {}
+    forecasts = (
+        forecast_objective(series, as_of, simulations, seed, fits)
+        for series in objective_series(hourly, current, as_of)
+    )
+    return [forecast for forecast in forecasts if forecast is not None]
+
+
+@dataclass(frozen=True)
+class FittedSeries:
+    """A series' chosen model (fit_series): its name, holdout MAE (None without a holdout),
+    point forecast and path simulator."""
+
+    model: str
+    holdout_mae: float | None
+    point: PointForecast
+    simulate: PathSimulator
+
+    def forecast(self, steps: int, simulations: int, rng: np.random.Generator) -> SeriesForecast:
+        return SeriesForecast(
+            self.model, self.holdout_mae, self.point(steps), self.simulate(steps, simulations, rng)
         )
-    return forecasts
 
 
-def forecast_series(
-    history: np.ndarray,
-    steps: int,
-    simulations: int,
-    rng: np.random.Generator,
-    models: dict[str, int] = HOURLY_MODELS,
-    holdout_steps: int = 24,
-) -> SeriesForecast | None:
+def fit_series(
+    history: np.ndarray, models: dict[str, int] = HOURLY_MODELS, holdout_steps: int = 24
+) -> FittedSeries | None:
     """The best of ``models`` (name → steps of history needed; see the module docstring) for a
     ``history`` (oldest first), chosen by MAE on a holdout of the last ``min(holdout_steps,
-    n // 4)`` steps, refitted on all of it: ``steps`` point forecasts and paths. Without a
-    holdout (a history under 8 steps, or a training part too short for every model) the first
-    of ``models``; None when the history is shorter than every model needs
-    (INSUFFICIENT_HISTORY)."""
+    n // 4)`` steps, refitted on all of it. Without a holdout (a history under 8 steps, or a
+    training part too short for every model) the first of ``models``; None when the history
+    is shorter than every model needs (INSUFFICIENT_HISTORY)."""
     if len(history) < min(models.values()):
         return None
     errors: dict[str, float] = {}
@@ -251,9 +325,21 @@ def forecast_series(
             if len(train) >= minimum
         }
     model = min(errors, key=errors.__getitem__) if errors else next(iter(models))
-    point, simulate = _fit(model, history)
-    holdout_mae = errors.get(model)
-    return SeriesForecast(model, holdout_mae, point(steps), simulate(steps, simulations, rng))
+    return FittedSeries(model, errors.get(model), *_fit(model, history))
+
+
+def forecast_series(
+    history: np.ndarray,
+    steps: int,
+    simulations: int,
+    rng: np.random.Generator,
+    models: dict[str, int] = HOURLY_MODELS,
+    holdout_steps: int = 24,
+) -> SeriesForecast | None:
+    """fit_series of ``history``: ``steps`` point forecasts and ``simulations`` paths drawn
+    with ``rng``; None when the history is shorter than every model needs."""
+    fitted = fit_series(history, models, holdout_steps)
+    return fitted.forecast(steps, simulations, rng) if fitted is not None else None
 
 
 def forecasts_frame(forecasts: list[ObjectiveForecast]) -> pl.DataFrame:

@@ -33,18 +33,30 @@ so far, and the budget runs out at window_start + (1 − target) × T × length 
 
 from __future__ import annotations
 
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
+from multiprocessing import get_context
 
 import numpy as np
 import polars as pl
 
 from pipelines.predict.forecast import (
+    FORECASTS_SCHEMA,
     INSUFFICIENT_HISTORY,
     INTERVAL,
+    SIMULATIONS,
     ObjectiveForecast,
+    ObjectiveSeries,
+    SeriesFits,
     _dense_history,
+    forecast_objective,
+    forecasts_frame,
     objective_rng,
+    objective_series,
 )
 from pipelines.sla.objectives import KEYS, UTC_US
 
@@ -94,24 +106,125 @@ def breach_risk(
     INSUFFICIENT_HISTORY (figures null) for a window without a forecast.
     """
     by_key = {(forecast.contract_id, forecast.objective_id): forecast for forecast in forecasts}
-    rows = []
-    for contract_id, objective_id, good, total, target in current.select(
-        *KEYS, "good", "total", "target"
-    ).iter_rows():
-        forecast = by_key.get((contract_id, objective_id))
-        if forecast is None:
-            continue
-        rows.append(
-            (
-                contract_id,
-                objective_id,
-                *objective_outcome(forecast, good, total, target),
-                forecast.volume.model,
-                forecast.volume.holdout_mae,
-                forecast.bad_ratio.model,
-                forecast.bad_ratio.holdout_mae,
-            )
+    rows = [
+        outcome_row(forecast, good, total, target)
+        for contract_id, objective_id, good, total, target in current.select(
+            *KEYS, "good", "total", "target"
+        ).iter_rows()
+        if (forecast := by_key.get((contract_id, objective_id))) is not None
+    ]
+    return _risk_frame(current, rows, as_of)
+
+
+WORKERS_VARIABLE = "PLEDGE_WORKERS"
+MIN_OBJECTIVES_PER_WORKER = 32
+"""Objectives a worker process must have to be worth its start (a second or two)."""
+
+
+def prediction_workers() -> int:
+    """``PLEDGE_WORKERS`` (a positive integer), by default min(2, CPUs): the processes that
+    fit the traffic forecasts."""
+    value = os.environ.get(WORKERS_VARIABLE, "").strip()
+    if not value:
+        return min(2, os.cpu_count() or 1)
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{WORKERS_VARIABLE} must be a positive integer, not {value!r}")
+    return int(value)
+
+
+def traffic_breach_risk(
+    hourly: pl.DataFrame,
+    current: pl.DataFrame,
+    as_of: datetime,
+    past: pl.DataFrame | None = None,
+    workers: int = 1,
+    simulations: int = SIMULATIONS,
+    seed: int = 0,
+    min_objectives_per_worker: int = MIN_OBJECTIVES_PER_WORKER,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``breach_risk`` of ``forecast_objectives`` (with_past_deviations of ``past`` added, when
+    given) and their ``forecasts_frame``, equal to those, for a portfolio: objectives with the
+    same histories are fitted once (per process), each objective's paths are summed up as soon
+    as they are drawn (never all held at once), and the objectives are split over up to
+    ``workers`` processes, each with at least ``min_objectives_per_worker`` of them.
+
+    Inputs as for forecast_objectives and breach_risk. Output: (BREACH_RISK_SCHEMA rows,
+    FORECASTS_SCHEMA rows), both in ``current``'s order.
+    """
+    figures = {
+        (contract_id, objective_id): (good, total, target)
+        for contract_id, objective_id, good, total, target in current.select(
+            *KEYS, "good", "total", "target"
+        ).iter_rows()
+    }
+    histories = {} if past is None else past.partition_by(KEYS, as_dict=True)
+    groups: dict[bytes, list[_Objective]] = {}
+    for index, series in enumerate(objective_series(hourly, current, as_of)):
+        keys = (series.contract_id, series.objective_id)
+        groups.setdefault(series.history_key(), []).append(
+            (index, series, figures[keys], histories.get(keys))
         )
+    by_history = [objective for group in groups.values() for objective in group]
+    processes = max(1, min(workers, len(by_history) // min_objectives_per_worker))
+    size = max(1, math.ceil(len(by_history) / processes))
+    chunks = [by_history[start : start + size] for start in range(0, len(by_history), size)]
+    predict = partial(_predict, as_of=as_of, simulations=simulations, seed=seed)
+    if len(chunks) > 1:
+        with ProcessPoolExecutor(len(chunks), mp_context=get_context("spawn")) as pool:
+            predicted = list(pool.map(predict, chunks))
+    else:
+        predicted = [predict(chunk) for chunk in chunks]
+    ordered = sorted(item for chunk in predicted for item in chunk)
+    frames = [frame for _, _, frame in ordered]
+    return (
+        _risk_frame(current, [row for _, row, _ in ordered], as_of),
+        pl.concat(frames) if frames else pl.DataFrame(schema=FORECASTS_SCHEMA),
+    )
+
+
+_Objective = tuple[int, ObjectiveSeries, tuple[float, float, float], pl.DataFrame | None]
+"""An objective to predict: its index in the input, its series, its good, total and target so
+far, and its past hours (with_past_deviation)."""
+
+
+def _predict(
+    objectives: list[_Objective], as_of: datetime, simulations: int, seed: int
+) -> list[tuple[int, tuple, pl.DataFrame]]:
+    """(index, outcome_row, forecasts_frame) of every objective (those with the same histories
+    next to each other) that gets a forecast (its risk with its past's deviations, the frame
+    of the forecast itself, as with_past_deviations)."""
+    fits: SeriesFits = {}
+    history = b""
+    predicted = []
+    for index, series, (good, total, target), past in objectives:
+        if series.history_key() != history:
+            fits.clear()  # the histories of those before differ from those to come
+            history = series.history_key()
+        forecast = forecast_objective(series, as_of, simulations, seed, fits)
+        if forecast is not None:
+            with_past = with_past_deviation(forecast, past, seed)
+            predicted.append(
+                (index, outcome_row(with_past, good, total, target), forecasts_frame([forecast]))
+            )
+    return predicted
+
+
+def outcome_row(forecast: ObjectiveForecast, good: float, total: float, target: float) -> tuple:
+    """One window's _OUTCOME_SCHEMA row: keys, objective_outcome and the models behind it."""
+    return (
+        forecast.contract_id,
+        forecast.objective_id,
+        *objective_outcome(forecast, good, total, target),
+        forecast.volume.model,
+        forecast.volume.holdout_mae,
+        forecast.bad_ratio.model,
+        forecast.bad_ratio.holdout_mae,
+    )
+
+
+def _risk_frame(current: pl.DataFrame, rows: list[tuple], as_of: datetime) -> pl.DataFrame:
+    """BREACH_RISK_SCHEMA rows of every window of ``current`` from the _OUTCOME_SCHEMA ``rows``
+    of those with a forecast (the others INSUFFICIENT_HISTORY)."""
     outcomes = pl.DataFrame(rows, schema=_OUTCOME_SCHEMA, orient="row")
     return (
         current.select(*KEYS, "window_label", "target", "window_end")
@@ -145,21 +258,29 @@ def with_past_deviations(
     reproducible from ``seed`` and the objective's keys, independent of the forecast's own.
     """
     histories = past.partition_by(KEYS, as_dict=True, maintain_order=True)
-    shifted = []
-    for forecast in forecasts:
-        history = histories.get((forecast.contract_id, forecast.objective_id))
-        if history is None or history.is_empty():
-            shifted.append(forecast)
-            continue
-        deviation = _past_ratio(history, datetime.fromtimestamp(int(forecast.step_starts[0]), UTC))
-        deviation -= np.median(deviation)
-        steps, simulations = forecast.bad_ratio.paths.shape
-        rng = objective_rng(seed, forecast.contract_id, forecast.objective_id).spawn(1)[0]
-        starts = rng.integers(0, len(deviation), simulations)
-        hours = (starts[None, :] + np.arange(steps)[:, None]) % len(deviation)
-        paths = forecast.bad_ratio.paths + deviation[hours]
-        shifted.append(replace(forecast, bad_ratio=replace(forecast.bad_ratio, paths=paths)))
-    return shifted
+    return [
+        with_past_deviation(
+            forecast, histories.get((forecast.contract_id, forecast.objective_id)), seed
+        )
+        for forecast in forecasts
+    ]
+
+
+def with_past_deviation(
+    forecast: ObjectiveForecast, history: pl.DataFrame | None, seed: int = 0
+) -> ObjectiveForecast:
+    """One forecast of ``with_past_deviations``, ``history`` its objective's past hours (none:
+    the forecast unchanged)."""
+    if history is None or history.is_empty():
+        return forecast
+    deviation = _past_ratio(history, datetime.fromtimestamp(int(forecast.step_starts[0]), UTC))
+    deviation -= np.median(deviation)
+    steps, simulations = forecast.bad_ratio.paths.shape
+    rng = objective_rng(seed, forecast.contract_id, forecast.objective_id).spawn(1)[0]
+    starts = rng.integers(0, len(deviation), simulations)
+    hours = (starts[None, :] + np.arange(steps)[:, None]) % len(deviation)
+    paths = forecast.bad_ratio.paths + deviation[hours]
+    return replace(forecast, bad_ratio=replace(forecast.bad_ratio, paths=paths))
 
 
 def _past_ratio(history: pl.DataFrame, first_step: datetime) -> np.ndarray:

@@ -6,9 +6,14 @@ contract or objective, a chart's HTML, changes with their pages)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import plotly
 import polars as pl
 from markupsafe import Markup
 
@@ -80,37 +85,44 @@ def changes_with_pages(changes: pl.DataFrame) -> list[dict[str, Any]]:
 def objective_context(
     contract: Contract,
     row: dict[str, Any],
-    tables: dict[str, pl.DataFrame],
+    of_objective: dict[str, pl.DataFrame],
     previous: PreviousReport,
+    charts_drawn: ChartCache | None = None,
 ) -> dict[str, Any]:
     """Everything ``objective.html.j2`` shows for one objective: its summary row, windows, charts
     (name, HTML fragment or None for "no data yet", caption, method text), timeline events,
     credits, root-cause hints, review recommendations, changes since the previous report and,
     for ticket objectives, its figures per priority, its unmatched tickets per priority and the
-    rejected lines of its incomplete tickets. ``tables``: its contract's rows."""
-    of_objective = {
-        name: rows_of(frame, "objective_id", [row["objective_id"]])
-        for name, frame in tables.items()
-    }
+    rejected lines of its incomplete tickets. ``of_objective``: its rows of every table
+    (RowsBy). With ``charts_drawn``, charts whose inputs are those of the previous report are
+    taken from it instead of being drawn again, and the new ones are kept for the next."""
     zone = contract.time_zone
     anchor = row["objective_id"]
+    page = objective_page_name(row["contract_id"], anchor)
+    inputs = chart_inputs(contract, row, of_objective) if charts_drawn is not None else ""
+    drawn_before = charts_drawn.charts(page, inputs) if charts_drawn is not None else {}
+    drawn: dict[str, str] = {}
+
+    def draw(name: str, figure: Callable[[], Any]) -> Markup:
+        """The chart ``name`` as drawn by the previous report, or ``figure()`` drawn now."""
+        html = drawn_before.get(name)
+        drawn[name] = html if html is not None else figure_html(figure(), f"{anchor}-{name}")
+        return Markup(drawn[name])
+
     judged_on = row["judged_on"]
     windows = of_objective["windows"].sort("window_start", descending=True)
-    drawn = windows_drawn(windows)
+    shown = windows_drawn(windows)
     caption = _WINDOW_CAPTIONS[judged_on].format(statistic=row["statistic"])
-    if drawn.height < windows.height:
+    if shown.height < windows.height:
         caption += (
             " Windows without data before or after these are left out of the chart"
-            f" ({windows.height - drawn.height}; see the table below)."
+            f" ({windows.height - shown.height}; see the table below)."
         )
     charts: list[dict[str, Any]] = [
         {
             "name": "windows",
-            "html": chart(
-                window_figure(drawn, zone, judged_on, row["statistic"]),
-                f"{anchor}-windows",
-            )
-            if not drawn.is_empty()
+            "html": draw("windows", lambda: window_figure(shown, zone, judged_on, row["statistic"]))
+            if not shown.is_empty()
             else None,
             "caption": caption,
             "method": _method(row),
@@ -121,9 +133,11 @@ def objective_context(
         charts.append(
             {
                 "name": "tickets",
-                "html": chart(
-                    ticket_times_figure(timers, row["target"] if judged_on == "duration" else None),
-                    f"{anchor}-tickets",
+                "html": draw(
+                    "tickets",
+                    lambda: ticket_times_figure(
+                        timers, row["target"] if judged_on == "duration" else None
+                    ),
                 ),
                 "caption": "Business resolution time of every completed ticket per priority "
                 "(box: quartiles and median; points: tickets; log scale) against the priority's "
@@ -135,9 +149,9 @@ def objective_context(
         charts.append(
             {
                 "name": "exposure",
-                "html": chart(
-                    exposure_figure(of_objective["outcomes"], row["target"], zone),
-                    f"{anchor}-exposure",
+                "html": draw(
+                    "exposure",
+                    lambda: exposure_figure(of_objective["outcomes"], row["target"], zone),
                 ),
                 "caption": f"Data-loss exposure over the last {EXPOSURE_DAYS} days of backups: "
                 "time since the last good backup, reset by each good backup; a window's RPO is "
@@ -167,11 +181,11 @@ def objective_context(
             charts.append(
                 {
                     "name": "budget",
-                    "html": chart(
-                        budget_burndown_figure(
+                    "html": draw(
+                        "budget",
+                        lambda: budget_burndown_figure(
                             burndown, row["window_start"], row["window_end"], zone, cone
                         ),
-                        f"{anchor}-budget",
                     ),
                     "caption": "Error budget of the current window: share left (top, exhausted "
                     "at the dashed 0 line) and cumulative bad against the budget (bottom). "
@@ -180,19 +194,18 @@ def objective_context(
                 }
             )
     if not of_objective["burn_rates"].is_empty():
-        hourly = hourly_burn_rates(of_objective["burn_rates"], BURN_RATE_DAYS)
         charts.append(
             {
                 "name": "burn",
-                "html": chart(
-                    burn_rate_figure(
-                        hourly,
+                "html": draw(
+                    "burn",
+                    lambda: burn_rate_figure(
+                        hourly_burn_rates(of_objective["burn_rates"], BURN_RATE_DAYS),
                         of_objective["alerts"],
                         _thresholds(contract, anchor),
                         zone,
                         of_objective["anomalies"].filter(pl.col("member") == row["service"]),
                     ),
-                    f"{anchor}-burn",
                 ),
                 "caption": f"Burn rates of the last {BURN_RATE_DAYS} days (hourly maxima) "
                 "against the alert thresholds; shaded spans are alert episodes, triangles at "
@@ -206,7 +219,7 @@ def objective_context(
         charts.append(
             {
                 "name": "timeline",
-                "html": chart(timeline_figure(timeline, start, end, zone), f"{anchor}-timeline"),
+                "html": draw("timeline", lambda: timeline_figure(timeline, start, end, zone)),
                 "caption": f"What happened from {format_local_time(start, zone)} to "
                 f"{format_local_time(end, zone)}: burn-rate alert episodes, security incidents, "
                 "breached tickets, "
@@ -216,6 +229,8 @@ def objective_context(
                 "method": None,
             }
         )
+    if charts_drawn is not None and drawn != drawn_before:
+        charts_drawn.keep(page, inputs, drawn)
     return {
         "contract": contract,
         "objective": {**row, "anchor": anchor},
@@ -309,6 +324,97 @@ def _timeline(
         end,
     )
     return start, end, events
+
+
+class RowsBy:
+    """Every table's rows split once by ``column`` (contract_id or objective_id), so a page
+    takes its rows by lookup rather than by a filter over the whole table. Tables without the
+    column (the per-service ones) are shared whole."""
+
+    def __init__(self, tables: dict[str, pl.DataFrame], column: str) -> None:
+        self._tables = tables
+        self._parts = {
+            name: {key: part for (key,), part in frame.partition_by(column, as_dict=True).items()}
+            for name, frame in tables.items()
+            if column in frame.columns
+        }
+
+    def of(self, value: str) -> dict[str, pl.DataFrame]:
+        """Each table's rows whose column is ``value`` (rows_of with one value)."""
+        return {
+            name: self._parts[name].get(value, frame.clear()) if name in self._parts else frame
+            for name, frame in self._tables.items()
+        }
+
+
+CHART_TABLES = (
+    "windows",
+    "ticket_timers",
+    "outcomes",
+    "slices",
+    "breach_risk",
+    "forecasts",
+    "burn_rates",
+    "alerts",
+    "anomalies",
+    "corrections",
+)
+"""The tables an objective's charts are drawn from."""
+
+_CHART_CODE = hashlib.sha256(
+    b"".join(
+        path.read_bytes()
+        for path in sorted([Path(__file__), *Path(__file__).with_name("figures").glob("*.py")])
+    )
+    + f"{plotly.__version__} {pl.__version__}".encode()
+).hexdigest()
+"""The code that draws the charts: a new version draws them all again."""
+
+
+def chart_inputs(contract: Contract, row: dict[str, Any], tables: dict[str, pl.DataFrame]) -> str:
+    """A digest of everything an objective's charts are drawn from: the chart code, the
+    contract, the objective's summary row and its rows of CHART_TABLES (``tables``)."""
+    digest = hashlib.sha256(_CHART_CODE.encode())
+    digest.update(contract.model_dump_json().encode())
+    digest.update(json.dumps(row, sort_keys=True, default=str).encode())
+    for name in CHART_TABLES:
+        frame = tables[name]
+        digest.update(f"{name} {frame.schema}".encode())
+        digest.update(frame.hash_rows(seed=0).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+class ChartCache:
+    """The charts of each objective page as last drawn, with a digest of their inputs
+    (chart_inputs), one JSON file per page in ``folder``: ``{"inputs": digest, "charts": {name:
+    HTML}}``. A page whose inputs did not change takes its charts from here; deleting the
+    folder has every chart drawn again."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def charts(self, page: str, inputs: str) -> dict[str, str]:
+        """The charts kept for ``page`` when they were drawn from ``inputs``, else none (also
+        when the file is unreadable: it is then rewritten)."""
+        try:
+            kept = json.loads((self.folder / f"{page}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return kept["charts"] if kept.get("inputs") == inputs else {}
+
+    def keep(self, page: str, inputs: str, charts: dict[str, str]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{page}.json"
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps({"inputs": inputs, "charts": charts}), encoding="utf-8")
+        partial.replace(path)
+
+    def keep_only(self, pages: Iterable[str]) -> None:
+        """Forget the charts of every page not in ``pages`` (objectives no longer reported)."""
+        wanted = {f"{page}.json" for page in pages}
+        for path in self.folder.glob("*.json"):
+            if path.name not in wanted:
+                path.unlink()
 
 
 def rows_of(frame: pl.DataFrame, column: str, values: list[str]) -> pl.DataFrame:

@@ -13,12 +13,14 @@ text is HTML-escaped by Jinja2.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import plotly.io as pio
 import plotly.offline
 import polars as pl
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -42,6 +44,7 @@ from pipelines.report.changes import (
 )
 from pipelines.report.exports import write_csv
 from pipelines.report.figures.overview import budget_overview_figure
+from pipelines.report.figures.style import CHART_TEMPLATE
 from pipelines.report.formatting import (
     coverage_warning,
     credit_forecast_sentence,
@@ -59,6 +62,8 @@ from pipelines.report.formatting import (
     status_style,
 )
 from pipelines.report.objective_page import (
+    ChartCache,
+    RowsBy,
     changes_with_pages,
     chart,
     objective_context,
@@ -104,6 +109,9 @@ REJECTS_PAGE = "rejects.html"
 REJECTS_PER_FILE = 200
 """Rejects listed per file on the rejects page (the first by line; the page says how many more)."""
 PLOTLY_JS = "plotly.min.js"
+CHARTS_DRAWN = ".charts"
+"""The folder beside the pages keeping each objective page's charts with a digest of their
+inputs (objective_page.ChartCache): a report redraws only the charts whose inputs changed."""
 ROOT_CAUSE_EPISODES = 5
 """Burn episodes per objective shown with root-cause hints (the latest ones)."""
 ROOT_CAUSE_HINTS = 3
@@ -191,6 +199,35 @@ def render_reports(
     and so does each of ``blocked_sources`` (``pipelines.ops.evidence.read_blocked`` rows: source,
     check_name, reason, held), whose held objectives' pages say their figures are from before it.
     """
+    with _chart_template_by_default():
+        return _render_reports(
+            out_dir, contracts, tables, generated_at, evidence, invalid_contracts, blocked_sources
+        )
+
+
+@contextmanager
+def _chart_template_by_default() -> Iterator[None]:
+    """CHART_TEMPLATE as plotly's default template while the charts are drawn: every chart sets
+    it anyway, and plotly's own default (a large one) is deep-copied into each new figure only
+    to be replaced."""
+    default = pio.templates.default
+    pio.templates.default = CHART_TEMPLATE
+    try:
+        yield
+    finally:
+        pio.templates.default = default
+
+
+def _render_reports(
+    out_dir: Path,
+    contracts: list[Contract],
+    tables: dict[str, pl.DataFrame],
+    generated_at: datetime | None,
+    evidence: IngestRecords | None,
+    invalid_contracts: Sequence[str],
+    blocked_sources: Sequence[dict[str, Any]],
+) -> ReportSet:
+    """render_reports, with CHART_TEMPLATE as the default template."""
     out_dir.mkdir(parents=True, exist_ok=True)
     generated_at = generated_at or datetime.now(UTC)
     contract_ids = [contract.id for contract in contracts]
@@ -221,15 +258,26 @@ def render_reports(
     objective_pages: dict[tuple[str, str], Path] = {}
     contract_template = environment.get_template("contract.html.j2")
     objective_template = environment.get_template("objective.html.j2")
+    charts_drawn = ChartCache(out_dir / CHARTS_DRAWN)
+    by_contract = RowsBy(mine, "contract_id")
     for contract in ordered:
-        context = _contract_context(contract, summary, owed, corrections, mine, previous)
+        context = _contract_context(
+            contract, summary, owed, corrections, by_contract.of(contract.id), previous
+        )
         page = out_dir / f"contract-{contract.id}.html"
         page.write_text(contract_template.render(context), encoding="utf-8")
         pages[contract.id] = page
+        by_objective = RowsBy(context["tables"], "objective_id")
         for objective in context["objectives"]:
             key = (contract.id, objective["objective_id"])
             objective_page = out_dir / objective_page_name(*key)
-            details = objective_context(contract, objective, context["tables"], previous)
+            details = objective_context(
+                contract,
+                objective,
+                by_objective.of(objective["objective_id"]),
+                previous,
+                charts_drawn,
+            )
             details["blocked_sources"] = [
                 blocked
                 for blocked in blocked_sources
@@ -239,6 +287,7 @@ def render_reports(
                 write_csv(details["items"]["frame"], out_dir / details["items"]["csv"])
             objective_page.write_text(objective_template.render(details), encoding="utf-8")
             objective_pages[key] = objective_page
+    charts_drawn.keep_only(page.name for page in objective_pages.values())
 
     credits_total = dict(
         owed.group_by("currency").agg(pl.col("credit_amount").sum()).sort("currency").rows()
@@ -397,14 +446,11 @@ def _contract_context(
     summary: pl.DataFrame,
     owed: pl.DataFrame,
     corrections: pl.DataFrame,
-    tables: dict[str, pl.DataFrame],
+    of_contract: dict[str, pl.DataFrame],
     previous: PreviousReport,
 ) -> dict[str, Any]:
-    """Everything ``contract.html.j2`` shows for one contract; ``tables`` holds that contract's
-    rows of every table (for its objective pages)."""
-    of_contract = {
-        name: rows_of(frame, "contract_id", [contract.id]) for name, frame in tables.items()
-    }
+    """Everything ``contract.html.j2`` shows for one contract; ``of_contract`` holds that
+    contract's rows of every table (RowsBy), passed on as ``tables`` for its objective pages."""
     objectives = summary.filter(pl.col("contract_id") == contract.id)
     titles = objectives.select(
         "objective_id", pl.coalesce("title", "objective_id").alias("objective_title")

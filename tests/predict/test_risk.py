@@ -1,16 +1,25 @@
 """Breach risk on synthetic series whose outcome is known, exhaustion time by hand, calibration."""
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 
-from pipelines.predict.forecast import current_windows, forecast_objectives, hourly_history
+from pipelines.predict.forecast import (
+    current_windows,
+    forecast_objectives,
+    forecasts_frame,
+    hourly_history,
+)
 from pipelines.predict.risk import (
     BREACH_RISK_SCHEMA,
+    PAST_DAYS,
     breach_risk,
     linear_extrapolation_risk,
+    prediction_workers,
+    traffic_breach_risk,
     unknown_without_enough_data,
     with_past_deviations,
 )
@@ -154,6 +163,62 @@ def test_less_than_a_day_of_hours_is_insufficient_history(hours, method):
     assert (row["volume_model"], row["bad_ratio_model"]) == (
         (None, None) if hours < 24 else ("mean", "mean")
     )
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_portfolio_in_worker_processes_is_predicted_as_one_objective_at_a_time(workers):
+    """Three objectives, two with the same history (a contract copied): the batched prediction,
+    in one process or two, gives exactly the rows of breach_risk and forecasts_frame."""
+    history_hours = 26 * 24
+    ratio = np.where(np.arange(history_hours) < 23 * 24, 0.0003, 0.0025)
+    good, total = noisy_hours(history_hours, ratio, seed=1)
+    other_good, other_total = noisy_hours(history_hours, np.full(history_hours, 0.0003), seed=2)
+    start = WINDOW_START - timedelta(days=14)
+    as_of = datetime(2026, 3, 13, tzinfo=UTC)
+    copies = [
+        ("acme", good, total),
+        ("acme-copy", good, total),
+        ("globex", other_good, other_total),
+    ]
+    slices = pl.concat(
+        slices_frame(start, timedelta(hours=1), g, t).with_columns(contract_id=pl.lit(contract))
+        for contract, g, t in copies
+    )
+    windows = pl.concat(
+        window_so_far(slices.filter(pl.col("contract_id") == contract), as_of, WINDOW_START,
+                      WINDOW_END, 0.999).with_columns(contract_id=pl.lit(contract))
+        for contract, _, _ in copies
+    )  # fmt: skip
+    current = current_windows(windows, as_of)
+    hourly = hourly_history(slices, as_of)
+    forecasts = forecast_objectives(hourly, current, as_of, 50)
+    past = hourly_history(slices, as_of, PAST_DAYS)
+    risk_rows, forecast_rows = traffic_breach_risk(
+        hourly, current, as_of, past, workers, simulations=50, min_objectives_per_worker=1
+    )
+    assert risk_rows.equals(breach_risk(current, with_past_deviations(forecasts, past), as_of))
+    assert not risk_rows.equals(breach_risk(current, forecasts, as_of))  # the past does count
+    assert forecast_rows.equals(forecasts_frame(forecasts))
+    assert risk_rows["contract_id"].to_list() == ["acme", "acme-copy", "globex"]
+    assert forecast_rows.height == 2 * 3 * len(forecasts[0].step_starts)
+    # The copy shares the fits, not the paths (each objective's own generator).
+    assert risk_rows["volume_model"][0] == risk_rows["volume_model"][1]
+    assert risk_rows["expected_attainment"][0] != risk_rows["expected_attainment"][1]
+
+
+@pytest.mark.parametrize(("value", "workers"), [("", None), ("1", 1), ("3", 3)])
+def test_prediction_workers_come_from_pledge_workers(monkeypatch, value, workers):
+    monkeypatch.setenv("PLEDGE_WORKERS", value)
+    assert prediction_workers() == (workers or min(2, os.cpu_count() or 1))
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_pledge_workers_must_be_a_positive_integer(monkeypatch, value):
+    monkeypatch.setenv("PLEDGE_WORKERS", value)
+    with pytest.raises(
+        ValueError, match=f"PLEDGE_WORKERS must be a positive integer, not '{value}'"
+    ):
+        prediction_workers()
 
 
 def test_probabilities_are_calibrated_on_simulated_windows():

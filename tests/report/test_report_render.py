@@ -1,3 +1,4 @@
+import json
 import re
 from pathlib import Path
 
@@ -5,7 +6,7 @@ import polars as pl
 import pytest
 
 from pipelines.report.paths import objective_page_name
-from pipelines.report.render import ReportSet, render_reports
+from pipelines.report.render import CHARTS_DRAWN, ReportSet, render_reports
 
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
@@ -28,6 +29,7 @@ def _objective_page(report: ReportSet, contract_id: str, objective_id: str) -> s
 def test_writes_the_index_a_page_per_contract_and_objective_and_plotly_js_once(report):
     folder = report.index.parent
     assert sorted(path.name for path in folder.iterdir()) == [
+        ".charts",
         ".snapshot.json",
         "contract-acme-cloud.html",
         "contract-evil-corp.html",
@@ -328,3 +330,46 @@ def test_the_running_window_is_forecast_apart_and_low_coverage_warned(tmp_path, 
     page = _objective_page(report, "acme-cloud", "storage-uptime")
     assert forecast in page
     assert "⚠ Only 25.0% of this window&#39;s time has evidence" in page
+
+
+def _budget_chart(page: str) -> str:
+    return page.split('<div id="storage-uptime-budget"')[1].split("</script>")[0]
+
+
+def test_charts_are_redrawn_only_for_objectives_whose_inputs_changed(tmp_path, contracts, tables):
+    """A report keeps each objective page's charts with a digest of their inputs: the next
+    report takes them as they were (here a marker put in their place), except those of an
+    objective whose rows changed, which are drawn again; an objective no longer reported is
+    forgotten."""
+    out = tmp_path / "reports"
+    first = render_reports(out, contracts, tables)
+    compute = objective_page_name("acme-cloud", "compute-availability")
+    storage = objective_page_name("acme-cloud", "storage-uptime")
+    for page in (compute, storage):
+        kept_path = out / CHARTS_DRAWN / f"{page}.json"
+        kept = json.loads(kept_path.read_text(encoding="utf-8"))
+        assert sorted(kept["charts"]) == sorted(
+            ["windows", "budget", "burn"] + (["timeline"] if page == storage else [])
+        )
+        kept["charts"]["windows"] = '<div id="kept-windows-chart"></div>'
+        kept_path.write_text(json.dumps(kept), encoding="utf-8")
+    first_budget = _budget_chart(_objective_page(first, "acme-cloud", "storage-uptime"))
+    slices = tables["slices"]
+    one_slice_worse = (pl.col("objective_id") == "storage-uptime") & (
+        pl.col("slice_start") == slices["slice_start"].max()
+    )
+    changed = tables | {
+        "slices": slices.with_columns(good=pl.when(one_slice_worse).then(0.0).otherwise("good"))
+    }
+    second = render_reports(out, contracts[:1], changed)
+    assert 'id="kept-windows-chart"' in _objective_page(
+        second, "acme-cloud", "compute-availability"
+    )
+    redrawn = _objective_page(second, "acme-cloud", "storage-uptime")
+    assert 'id="kept-windows-chart"' not in redrawn
+    assert '<div id="storage-uptime-windows" class="plotly-graph-div"' in redrawn
+    assert _budget_chart(redrawn) != first_budget
+    assert sorted(path.name for path in (out / CHARTS_DRAWN).iterdir()) == [
+        f"{compute}.json",
+        f"{storage}.json",
+    ]
