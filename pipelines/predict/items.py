@@ -408,8 +408,38 @@ def item_predictions(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Breach risk (BREACH_RISK_SCHEMA) and forecasts (FORECASTS_SCHEMA) of the current windows
     of item-judged objectives: ``forecast_items``, ``final_windows``, ``item_breach_risk`` and
-    ``item_forecasts_frame`` in turn. Inputs as for ``final_windows`` (``current``: sla.windows
-    rows holding ``as_of``)."""
+    ``item_forecasts_frame`` in turn, one objective at a time (each objective's paths are
+    seeded from its keys, so the result is the same as all at once, but only one objective's
+    simulated items are held in memory: a portfolio of hundreds of item objectives would
+    otherwise hold up to ITEM_ROWS_PER_OBJECTIVE rows for each). Inputs as for
+    ``final_windows`` (``current``: sla.windows rows holding ``as_of``)."""
+    objectives_of = objectives.partition_by(KEYS, as_dict=True)
+    outcomes_of = outcomes.partition_by(KEYS, as_dict=True)
+    predicted = [
+        _objective_predictions(
+            objectives_of.get(keys, objectives.clear()),
+            windows,
+            outcomes_of.get(keys, outcomes.clear()),
+            as_of,
+            simulations,
+            seed,
+        )
+        for keys, windows in current.partition_by(KEYS, as_dict=True, maintain_order=True).items()
+    ]
+    if not predicted:
+        return _objective_predictions(objectives, current, outcomes, as_of, simulations, seed)
+    return pl.concat([risk for risk, _ in predicted]), pl.concat([frame for _, frame in predicted])
+
+
+def _objective_predictions(
+    objectives: pl.DataFrame,
+    current: pl.DataFrame,
+    outcomes: pl.DataFrame,
+    as_of: datetime,
+    simulations: int,
+    seed: int,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """item_predictions of the objectives in ``objectives`` at once."""
     forecasts = forecast_items(objectives, current, outcomes, as_of, simulations, seed)
     finals = (
         final_windows(objectives, current, outcomes, forecasts, as_of)

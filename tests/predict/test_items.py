@@ -6,7 +6,14 @@ import polars as pl
 import pytest
 
 from pipelines.predict.forecast import windows_at
-from pipelines.predict.items import MIN_ITEM_SIMULATIONS, forecast_items, item_predictions
+from pipelines.predict.item_paths import final_windows
+from pipelines.predict.items import (
+    MIN_ITEM_SIMULATIONS,
+    forecast_items,
+    item_breach_risk,
+    item_forecasts_frame,
+    item_predictions,
+)
 from pipelines.predict.risk import measured_so_far_risk
 from pipelines.sla.objectives import OBJECTIVES_SCHEMA
 from pipelines.sla.outcomes import OUTCOMES_SCHEMA, outcome_windows
@@ -262,3 +269,32 @@ def test_items_of_less_than_a_week_are_insufficient_history():
         figures = [risk[name][column] for column in ("p_breach", "expected_measured")]
         assert figures == [None, None]
         assert (risk[name]["volume_model"], risk[name]["bad_ratio_model"]) == (None, None)
+
+
+def test_objectives_predicted_one_at_a_time_give_what_all_at_once_gives():
+    # item_predictions holds one objective's simulated items at a time; each objective's paths
+    # are seeded from its keys, so the figures equal those of simulating all at once.
+    start = AS_OF - timedelta(days=30)
+    outcomes = pl.concat(
+        [
+            items("even", start, 30, 10, lambda t: t.hour % 2 == 0),
+            items("mostly", start, 30, 6, lambda t: t.hour % 5 != 0),
+        ]
+    )
+    frame = pl.DataFrame(
+        [
+            objective("even", judged_on="share", statistic="share_within", target=0.6),
+            objective("mostly", judged_on="share", statistic="share_within", target=0.75),
+        ],
+        schema=OBJECTIVES_SCHEMA,
+    )
+    current = windows_at(outcome_windows(frame, outcomes, AS_OF), AS_OF)
+    forecasts = forecast_items(frame, current, outcomes, AS_OF, simulations=50)
+    finals = final_windows(frame, current, outcomes, forecasts, AS_OF)
+    at_once = item_breach_risk(frame, current, forecasts, finals, AS_OF)
+    risk, forecast_rows = item_predictions(frame, current, outcomes, AS_OF, simulations=50)
+    assert risk.sort("objective_id").equals(at_once.sort("objective_id"))
+    keys = ["objective_id", "series", "hour"]
+    assert forecast_rows.sort(keys).equals(item_forecasts_frame(forecasts, at_once).sort(keys))
+    p_breach = dict(risk.select("objective_id", "p_breach").iter_rows())
+    assert 0.0 < p_breach["even"] < 1.0  # 6 good items in 10, on the target: uncertain
