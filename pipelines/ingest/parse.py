@@ -24,9 +24,9 @@ whitespace before they are checked or loaded, and a tickets source declaring its
 text typed by anyone who can open a ticket: bounded (control characters removed, cut to
 ``FREE_TEXT_LIMIT`` characters), never a reason to reject a row.
 
-Fast path: a file of the large metric kinds (``FAST_KINDS``) is first read with its timestamps
-in the one form exporters write (``UTC_SECONDS``) and without what only rejects need (the whole
-record, the reasons); when every row loads that way, that is the result. Otherwise (a row to
+Fast path: a file of the large metric kinds (``rules.FAST_KINDS``) is first read with its timestamps
+in the one form exporters write (``rules.UTC_SECONDS``) and without what only rejects need (the
+whole record, the reasons); when every row loads that way, that is the result. Otherwise (a row to
 reject, another timestamp form) the file is judged row by row as above, so the two never differ.
 
 Accounting: every data record (row) of a file is either loaded or rejected (``ParsedFile``'s
@@ -43,42 +43,28 @@ A file's rows keep their own timestamps even when these fall outside the day its
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from pipelines.contracts.sources import CANONICAL_FIELDS, Source
+from pipelines.contracts.sources import Source
 from pipelines.ingest.records import FIELDS, LINE, UnreadableFile, split_csv
 from pipelines.ingest.rows import (
-    DTYPES,
-    DUPLICATE_KEYS,
-    FIELD_TYPES,
-    FREE_TEXT_LIMIT,
-    ITEM_ID_FIELDS,
     RECORD,
     REJECT_SCHEMA,
     ROW_NAMES,
     ROW_SCHEMAS,
-    SERIES_FIELDS,
     SNAPSHOT_EVENTS,
-    SURVEY_SCALES,
-    UTC,
-    timestamp_reasons,
 )
-
-_LINE = LINE
-_VALID = "__valid"
-_FIRST = "__first_of_series"
-_GROUP = "__group_reason"
-
-ISO_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f")
-BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
-FAST_KINDS = ("requests", "histogram", "probes")
-"""The large metric kinds, whose files are tried first with ``UTC_SECONDS`` timestamps."""
-UTC_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
+from pipelines.ingest.rules import (
+    FIRST_OF_SERIES,
+    GROUP_REASON,
+    VALID,
+    SourceRules,
+    value_column,
+)
 
 
 @dataclass(frozen=True)
@@ -118,7 +104,7 @@ def parse_landing_file(
             split = split_csv(path.read_bytes(), source.encoding, label)
             frame = split.records.lazy()
         else:
-            frame = pl.scan_parquet(path).with_row_index(_LINE, offset=1)
+            frame = pl.scan_parquet(path).with_row_index(LINE, offset=1)
         columns = frame.collect_schema()
         missing = [
             f"{source.column(field)!r} ({field})"
@@ -128,16 +114,16 @@ def parse_landing_file(
         if missing:
             raise UnreadableFile(
                 f"{label}: missing column(s) {', '.join(missing)}; "
-                f"the file has {[name for name in columns if name != _LINE]}"
+                f"the file has {[name for name in columns if name != LINE]}"
             )
-        parsed = _Parsed(source, columns, known_services)
+        parsed = SourceRules(source, columns, known_services)
         typed = _every_row_loading(frame, parsed) if fast else None
         if typed is None:
             typed = _typed(frame, parsed, parsed.values).collect()
         if source.format == "csv":
             line_rejects = split.rejects.select(
                 file=pl.lit(label, pl.String),
-                line=pl.col(_LINE),
+                line=pl.col(LINE),
                 reason=pl.col("reason"),
                 record=pl.col("record"),
                 item_id=parsed.item_id(split.header, pl.col(FIELDS)),
@@ -145,8 +131,8 @@ def parse_landing_file(
     except (pl.exceptions.PolarsError, OSError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UnreadableFile(f"{label}: cannot read as {source.format}: {reason}") from None
-    valid = typed.filter(pl.col(_VALID)).select(
-        pl.col(_LINE), *(pl.col(_value(field)).alias(field) for field in parsed.values)
+    valid = typed.filter(pl.col(VALID)).select(
+        pl.col(LINE), *(pl.col(value_column(field)).alias(field) for field in parsed.values)
     )
     rows = (
         ticket_events(valid, source.ticket_layout)
@@ -154,9 +140,9 @@ def parse_landing_file(
         else valid.rename(ROW_NAMES, strict=False)
     ).select(list(ROW_SCHEMAS[source.kind]))
     rule_rejects = (
-        typed.filter(~pl.col(_VALID)).select(
+        typed.filter(~pl.col(VALID)).select(
             file=pl.lit(label, pl.String),
-            line=pl.col(_LINE).cast(pl.Int64),
+            line=pl.col(LINE).cast(pl.Int64),
             reason=parsed.first_reason(),
             record=pl.col(RECORD).struct.json_encode(),
             item_id=parsed.item_id(),
@@ -172,31 +158,31 @@ def parse_landing_file(
     )
 
 
-def _typed(frame: pl.LazyFrame, parsed: _Parsed, values: dict[str, pl.Expr]) -> pl.LazyFrame:
+def _typed(frame: pl.LazyFrame, parsed: SourceRules, values: dict[str, pl.Expr]) -> pl.LazyFrame:
     """The records with ``__record`` (the whole record, a Struct), every field's typed value
     (``values``: ``__<field>``) and whether the row loads (``__valid``)."""
     return (
         frame.with_columns(
-            pl.struct(pl.all().exclude(_LINE)).alias(RECORD),
-            **{_value(field): value for field, value in values.items()},
+            pl.struct(pl.all().exclude(LINE)).alias(RECORD),
+            **{value_column(field): value for field, value in values.items()},
         )
-        .with_columns(parsed.first_of_series().alias(_FIRST))
-        .with_columns(parsed.is_valid().alias(_VALID))
-        .with_columns(parsed.group_reason().alias(_GROUP))
-        .with_columns(pl.col(_VALID) & pl.col(_GROUP).is_null())
+        .with_columns(parsed.first_of_series().alias(FIRST_OF_SERIES))
+        .with_columns(parsed.is_valid().alias(VALID))
+        .with_columns(parsed.group_reason().alias(GROUP_REASON))
+        .with_columns(pl.col(VALID) & pl.col(GROUP_REASON).is_null())
     )
 
 
-def _every_row_loading(frame: pl.LazyFrame, parsed: _Parsed) -> pl.DataFrame | None:
+def _every_row_loading(frame: pl.LazyFrame, parsed: SourceRules) -> pl.DataFrame | None:
     """The typed records (``__line`` and the ``__<field>`` values) when every one of them
     loads and their ``ts`` are all written ``YYYY-MM-DDTHH:MM:SSZ``, the common case of the
-    large metric kinds (``FAST_KINDS``), read without the costlier general timestamp parser;
+    large metric kinds (``rules.FAST_KINDS``), read without the costlier general timestamp parser;
     None otherwise (the rules then judge row by row: same rows, and the rejects' reasons)."""
     fast = parsed.fast_values()
     if fast is None:
         return None
-    typed = _typed(frame, parsed, fast).select(_LINE, *map(_value, fast), _VALID).collect()
-    return typed if typed[_VALID].all() else None
+    typed = _typed(frame, parsed, fast).select(LINE, *map(value_column, fast), VALID).collect()
+    return typed if typed[VALID].all() else None
 
 
 def ticket_events(tickets: pl.DataFrame, layout: str) -> pl.DataFrame:
@@ -214,419 +200,7 @@ def ticket_events(tickets: pl.DataFrame, layout: str) -> pl.DataFrame:
                 ts=pl.col(instant), state=pl.lit(state), __order=pl.lit(order)
             )
             for order, (instant, state) in enumerate(SNAPSHOT_EVENTS)
-        ).sort(_LINE, "__order")
+        ).sort(LINE, "__order")
     return tickets.with_columns(
         seq=pl.int_range(pl.len(), dtype=pl.Int64).over("ticket_id", "ts")
-    ).select(_LINE, *list(ROW_SCHEMAS["tickets"]))
-
-
-def _value(field: str) -> str:
-    return f"__{field}"
-
-
-class _Parsed:
-    """The parsing expressions of one source over one file's columns.
-
-    ``values`` turn the file's columns into the typed fields (null where a value is missing or
-    does not parse); ``first_of_series`` flags repeated rows over the typed fields.
-    ``is_valid`` is the cheap test run on every row; ``first_reason`` explains a failed row and
-    runs on the rejects only.
-    """
-
-    def __init__(self, source: Source, columns: pl.Schema, known_services: Collection[str]):
-        self.source = source
-        self.columns = columns
-        self.known_services = list(known_services)
-        self.fields = source.read_fields()
-        self.optional = source.optional_fields()
-        self.markers = [""] if source.missing is None else ["", source.missing]
-        parsers = {
-            "timestamp": self._timestamp,
-            "counter": self._integer,
-            "bucket": self._number,  # "+Inf" (any case) is infinity
-            "number": self._number,
-            "boolean": self._boolean,
-            "text": self._text,
-            "free_text": self._free_text,
-        }
-        self.values: dict[str, pl.Expr] = {
-            field: (
-                pl.lit(None, DTYPES[self._type(field)])
-                if self._absent(field)
-                else parsers[self._type(field)](field)
-            )
-            for field in CANONICAL_FIELDS[source.kind]
-            if field in self.fields
-        }
-        if source.service is not None:
-            self.values["service"] = pl.lit(source.service, pl.String)
-
-    def fast_values(self) -> dict[str, pl.Expr] | None:
-        """``values`` with ``ts`` read in the one form ``UTC_SECONDS`` (null otherwise), for a
-        text ``ts`` of a source in ``FAST_KINDS`` without declared timestamp formats; else None.
-        Where it reads a ``ts``, the general parser (``%+``) reads the same instant."""
-        source = self.source
-        if (
-            source.kind not in FAST_KINDS
-            or source.timestamp_formats is not None
-            or self._absent("ts")
-            or self._dtype("ts") != pl.String
-        ):
-            return None
-        ts = pl.col(source.column("ts")).str.to_datetime(
-            UTC_SECONDS, time_unit="us", time_zone="UTC", strict=False
-        )
-        return self.values | {"ts": ts}
-
-    def is_valid(self) -> pl.Expr:
-        """True for a row that loads: every field parsed, no rule broken (never null)."""
-        value = {field: pl.col(_value(field)) for field in self.values}
-        checks = [
-            value[field].is_not_null() | self._missing(field)
-            if field in self.optional
-            else value[field].is_not_null()
-            for field in self.values
-            if self._type(field) != "free_text"  # never a reason to reject
-        ]
-        checks.append(value["service"].is_in(self.known_services))
-        # null values (optional fields) are settled by the checks above
-        checks += [(value[field] >= 0).fill_null(True) for field in self._of_type("counter")]
-        checks += [value[field].is_not_nan().fill_null(True) for field in self._of_type("bucket")]
-        checks += [value[field].is_finite().fill_null(True) for field in self._of_type("number")]
-        checks += [~broken for _, broken in self._kind_rules()]
-        checks.append(pl.col(_FIRST))
-        return pl.all_horizontal(checks).fill_null(False)
-
-    def first_reason(self) -> pl.Expr:
-        """The first of ``rows.REASONS`` a failed row breaks (String)."""
-        value = {field: pl.col(_value(field)) for field in self.values}
-        rules: list[tuple[str, pl.Expr]] = []
-        timestamps = self._of_type("timestamp")
-        if "ts" in timestamps:
-            rules += self._timestamp_rules("ts")
-        rules += [
-            ("missing service", self._missing("service")),
-            ("unknown service", ~value["service"].is_in(self.known_services)),
-        ]
-        rules += [
-            (f"missing {field.replace('_', ' ')}", self._missing(field))
-            for field in self._of_type("text")
-            if field != "service" and field not in self.optional
-        ]
-        for field in timestamps:
-            if field != "ts":
-                rules += self._timestamp_rules(field)
-        for field in self._of_type("bucket"):
-            rules += [
-                ("missing bucket bound", self._missing(field)),
-                ("unparseable bucket bound", value[field].is_null() | value[field].is_nan()),
-            ]
-        numbers = self._of_type("counter") + self._of_type("number")
-        required = [field for field in numbers if field not in self.optional]
-        if required:
-            rules.append(
-                ("missing number", pl.any_horizontal(self._missing(field) for field in required))
-            )
-        if numbers:
-            rules.append(
-                (
-                    "unparseable number",
-                    pl.any_horizontal(
-                        (value[field].is_null() & ~self._missing(field))
-                        | ~value[field].is_finite().fill_null(True)
-                        for field in numbers
-                    ),
-                )
-            )
-        counters = self._of_type("counter")
-        if counters:
-            rules.append(
-                ("negative counter", pl.any_horizontal(value[field] < 0 for field in counters))
-            )
-        for field in self._of_type("boolean"):
-            rules += [
-                ("missing boolean", self._missing(field)),
-                ("bad boolean", value[field].is_null()),
-            ]
-        rules += self._kind_rules()
-        rules.append(("duplicate row", ~pl.col(_FIRST)))
-        chain = pl.when(rules[0][1]).then(pl.lit(rules[0][0]))
-        for reason, broken in rules[1:]:
-            chain = chain.when(broken).then(pl.lit(reason))
-        return chain.otherwise(pl.col(_GROUP))
-
-    def _kind_rules(self) -> list[tuple[str, pl.Expr]]:
-        """Rules across fields of one kind: (reason, broken), never null."""
-        value = {field: pl.col(_value(field)) for field in self.values}
-
-        def before(later: str, earlier: str) -> pl.Expr:
-            return (value[later] < value[earlier]).fill_null(False)
-
-        kind = self.source.kind
-        if kind == "requests":
-            return [
-                ("errors greater than total", (value["errors"] > value["total"]).fill_null(False))
-            ]
-        if kind == "tickets":
-            rules = [
-                ("resolved before opened", before("resolved_at", "opened_at")),
-                ("closed before opened", before("closed_at", "opened_at")),
-            ]
-            if self.source.priorities is not None:
-                unknown = ~value["priority"].is_in(self.source.priorities)
-                rules.append(("unknown priority", unknown.fill_null(False)))
-            return rules
-        if kind == "security_incidents":
-            return [
-                ("detected before occurred", before("detected_at", "occurred_at")),
-                ("contained before detected", before("contained_at", "detected_at")),
-            ]
-        if kind in ("backup_runs", "restore_tests"):
-            return [("finished before started", before("finished_at", "started_at"))]
-        if kind == "survey_responses":
-            low = value["survey"].replace_strict(
-                {survey: low for survey, (low, _) in SURVEY_SCALES.items()},
-                default=None,
-                return_dtype=pl.Float64,
-            )
-            high = value["survey"].replace_strict(
-                {survey: high for survey, (_, high) in SURVEY_SCALES.items()},
-                default=None,
-                return_dtype=pl.Float64,
-            )
-            score = value["score"]
-            return [
-                ("unknown survey", ~value["survey"].is_in(list(SURVEY_SCALES)).fill_null(False)),
-                (
-                    "score out of range",
-                    ((score < low) | (score > high) | (score != score.floor())).fill_null(False),
-                ),
-            ]
-        if kind == "latency_samples":
-            return [("negative latency", (value["latency_seconds"] < 0).fill_null(False))]
-        return []
-
-    def first_of_series(self) -> pl.Expr:
-        """False for a row repeating the key (``DUPLICATE_KEYS``) of an earlier row of the file."""
-        key = [
-            pl.col(RECORD) if field == RECORD else pl.col(_value(field))
-            for field in DUPLICATE_KEYS[self.source.kind]
-            if field in self.values or field == RECORD
-        ]
-        if not key:
-            return pl.lit(True)
-        return pl.struct(*key).is_first_distinct()
-
-    def group_reason(self) -> pl.Expr:
-        """Why a histogram row's (ts, service) group is rejected (String, null when it loads),
-        judged on the group's otherwise valid rows (``_VALID``); null for other kinds."""
-        if self.source.kind != "histogram":
-            return pl.lit(None, pl.String)
-        valid = pl.col(_VALID)
-        bound = pl.col(_value("le")).filter(valid)
-        count = pl.col(_value("count")).filter(valid)
-        group = [pl.col(_value("ts")), pl.col(_value("service"))]
-        return pl.when(valid).then(
-            pl.when((bound <= 0).any().over(group))
-            .then(pl.lit("bucket bound not positive"))
-            .when((count.sort_by(bound).diff() < 0).any().over(group))
-            .then(pl.lit("histogram not cumulative"))
-            .when(~(bound == float("inf")).any().over(group))
-            .then(pl.lit("histogram without +Inf bucket"))
-        )
-
-    def item_id(self, header: list[str] | None = None, fields: pl.Expr | None = None) -> pl.Expr:
-        """The id of the item a rejected row is about (``ITEM_ID_FIELDS``; String, trimmed, null
-        when missing or the kind has none): from the row's column, or from ``fields`` (a
-        List of the line's texts) at the column's place in ``header``."""
-        field = ITEM_ID_FIELDS.get(self.source.kind)
-        if field is None or self._absent(field):
-            return pl.lit(None, pl.String)
-        column = self.source.column(field)
-        if fields is None:
-            text = pl.col(column).cast(pl.String)
-        else:
-            text = fields.list.get(header.index(column), null_on_oob=True)
-        text = text.str.strip_chars()
-        return pl.when(~self._is_marker(text)).then(text)
-
-    def _type(self, field: str) -> str:
-        return FIELD_TYPES.get(field, "text")
-
-    def _of_type(self, field_type: str) -> list[str]:
-        """The parsed fields of a type, fixed values excluded."""
-        return [
-            field
-            for field in self.values
-            if self._type(field) == field_type and field in self.fields
-        ]
-
-    def _absent(self, field: str) -> bool:
-        """An optional field whose column the file lacks: null on every row."""
-        return self.source.column(field) not in self.columns
-
-    def _dtype(self, field: str) -> pl.DataType:
-        return self.columns[self.source.column(field)]
-
-    def _missing(self, field: str) -> pl.Expr:
-        """True where the field has no value (null, empty, the source's missing marker)."""
-        if field not in self.fields:  # a fixed value
-            return pl.lit(False)
-        if self._absent(field):
-            return pl.lit(True)
-        if self._dtype(field) == pl.String:
-            text = self._source_text(field)
-            return text.is_null() | self._is_marker(text)
-        return pl.col(self.source.column(field)).is_null()
-
-    def _source_text(self, field: str) -> pl.Expr:
-        """The field's column as text, trimmed of surrounding whitespace."""
-        column = pl.col(self.source.column(field))
-        text = column if self._dtype(field) == pl.String else column.cast(pl.String)
-        return text.str.strip_chars()
-
-    def _string(self, field: str) -> pl.Expr:
-        """The field as text, null where missing."""
-        text = self._source_text(field)
-        return pl.when(~self._is_marker(text)).then(text)
-
-    def _is_marker(self, text: pl.Expr) -> pl.Expr:
-        """True where the text is empty or the source's missing marker."""
-        return pl.any_horizontal(text == marker for marker in self.markers)
-
-    def _text(self, field: str) -> pl.Expr:
-        if field == "survey":
-            return self._string(field).str.strip_chars().str.to_lowercase()
-        return self._string(field)
-
-    def _free_text(self, field: str) -> pl.Expr:
-        """Text as typed (a ticket's short description), bounded: tabs and line breaks become a
-        space, every other control character and every bidirectional override or isolate
-        (which can make text display in another order than it is stored) is removed, the rest
-        trimmed and cut to ``FREE_TEXT_LIMIT`` characters; null where missing or nothing is left."""
-        text = (
-            pl.col(self.source.column(field))
-            .cast(pl.String)
-            .str.replace_all(r"[\t\n\r]+", " ")
-            .str.replace_all(r"[\p{Cc}\x{200E}\x{200F}\x{202A}-\x{202E}\x{2066}-\x{2069}]+", "")
-            .str.strip_chars()
-        )
-        return pl.when(~self._is_marker(text)).then(text.str.slice(0, FREE_TEXT_LIMIT))
-
-    def _integer(self, field: str) -> pl.Expr:
-        """An Int64 counter; text that is not an integer, or a fractional float, becomes null."""
-        column = pl.col(self.source.column(field))
-        dtype = self._dtype(field)
-        if dtype.is_float():
-            return pl.when(column == column.floor()).then(column.cast(pl.Int64, strict=False))
-        if dtype.is_integer():
-            return column.cast(pl.Int64, strict=False)
-        return column.cast(pl.String).str.strip_chars().str.to_integer(strict=False)
-
-    def _number(self, field: str) -> pl.Expr:
-        """A Float64 measurement (score, seconds); text that is not a number becomes null."""
-        column = pl.col(self.source.column(field))
-        if self._dtype(field) == pl.String:
-            return column.str.strip_chars().cast(pl.Float64, strict=False)
-        return column.cast(pl.Float64, strict=False)
-
-    def _boolean(self, field: str) -> pl.Expr:
-        """A Boolean from true/false/1/0 (any case), a Boolean or an integer 0/1; else null."""
-        column = pl.col(self.source.column(field))
-        if self._dtype(field) == pl.Boolean:
-            return column
-        return (
-            column.cast(pl.String)
-            .str.strip_chars()
-            .str.to_lowercase()
-            .replace_strict(BOOLEANS, default=None, return_dtype=pl.Boolean)
-        )
-
-    def _timestamp_rules(self, field: str) -> list[tuple[str, pl.Expr]]:
-        """Why a timestamp field failed, in order (``timestamp_reasons``; optional fields may be
-        missing)."""
-        if self._absent(field):  # an optional field the file lacks: never fails
-            return []
-        value = pl.col(_value(field))
-        failed = value.is_null() & ~self._missing(field)
-        broken = [
-            self._missing(field),
-            failed & self._wall_clock(field).is_null(),
-            failed & pl.lit(self.source.time_zone is None),
-            failed,
-        ]
-        if field in self.optional:
-            broken[0] = pl.lit(False)
-        return list(zip(timestamp_reasons(field), broken, strict=True))
-
-    def _formats(self) -> tuple[list[str], list[str]]:
-        """The (aware, naive) formats of text timestamps: those carrying an offset, the others."""
-        formats = self.source.timestamp_formats
-        if formats is None:
-            return ["%+"], list(ISO_NAIVE_FORMATS)
-        aware = [form for form in formats if re.search(r"%[:#]?z|%\+", form)]
-        return aware, [form for form in formats if form not in aware]
-
-    def _instant(self, field: str) -> pl.Expr:
-        """Timestamps that carry a zone, as UTC instants (null for the others)."""
-        dtype = self._dtype(field)
-        if isinstance(dtype, pl.Datetime):
-            if dtype.time_zone is None:
-                return pl.lit(None, UTC)
-            return pl.col(self.source.column(field)).dt.convert_time_zone("UTC").cast(UTC)
-        aware, _ = self._formats()
-        if not aware:
-            return pl.lit(None, UTC)
-        return pl.coalesce(
-            self._string(field).str.to_datetime(form, time_unit="us", time_zone="UTC", strict=False)
-            for form in aware
-        )
-
-    def _wall_clock(self, field: str) -> pl.Expr:
-        """Timestamps without a zone, as naive wall-clock times (null for the others)."""
-        dtype = self._dtype(field)
-        if isinstance(dtype, pl.Datetime):
-            if dtype.time_zone is None:
-                return pl.col(self.source.column(field)).cast(pl.Datetime("us"))
-            return pl.lit(None, pl.Datetime("us"))
-        _, naive = self._formats()
-        if not naive:
-            return pl.lit(None, pl.Datetime("us"))
-        text = self._string(field)
-        return pl.coalesce(
-            text.str.to_datetime(form, time_unit="us", strict=False) for form in naive
-        )
-
-    def _timestamp(self, field: str) -> pl.Expr:
-        """A timestamp field as a UTC instant.
-
-        Timestamps with an offset (``Z``, ``+01:00``, a zoned Parquet Datetime) are instants.
-        Timestamps without one are wall-clock times in the source's ``time_zone``: converted to
-        UTC when a zone is declared, null (rejected as naive) otherwise. A ``ts`` wall-clock time
-        that occurs twice when clocks fall back is the earlier instant on its first appearance in
-        the series (``SERIES_FIELDS``) and the later one on its repeat (other timestamp fields:
-        always the earlier); a time skipped when clocks spring forward is null (rejected as a
-        nonexistent local time).
-        """
-        zone = self.source.time_zone
-        if zone is None:
-            return self._instant(field)
-        ambiguous: pl.Expr = pl.lit("earliest")
-        if field == "ts":
-            series = pl.struct(
-                self._string(field),
-                *(
-                    pl.col(self.source.column(name))
-                    for name in SERIES_FIELDS[self.source.kind]
-                    if name in self.fields
-                ),
-            )
-            ambiguous = (
-                pl.when(series.is_first_distinct())
-                .then(pl.lit("earliest"))
-                .otherwise(pl.lit("latest"))
-            )
-        local = self._wall_clock(field).dt.replace_time_zone(
-            zone, ambiguous=ambiguous, non_existent="null"
-        )
-        return pl.coalesce(self._instant(field), local.dt.convert_time_zone("UTC"))
+    ).select(LINE, *list(ROW_SCHEMAS["tickets"]))

@@ -18,15 +18,13 @@ from test_damage_property import damaged_files
 
 from pipelines.contracts.sources import Source
 from pipelines.ingest.parse import (
-    FAST_KINDS,
-    UTC_SECONDS,
     ParsedFile,
     UnreadableFile,
     _every_row_loading,
-    _Parsed,
     parse_landing_file,
 )
 from pipelines.ingest.records import split_csv
+from pipelines.ingest.rules import FAST_KINDS, UTC_SECONDS, SourceRules
 
 RULE_DAMAGE: dict[str, dict[str, tuple[str, ...]]] = {
     "requests": {
@@ -90,7 +88,7 @@ def _both(landing: Landing, data: bytes, tmp_path: Path, encoding: str = "utf-8"
 
 def _takes_fast_path(landing: Landing, data: bytes) -> bool:
     split = split_csv(data, "utf-8", "landing.csv")
-    parsed = _Parsed(_source(landing), split.records.collect_schema(), landing.services)
+    parsed = SourceRules(_source(landing), split.records.collect_schema(), landing.services)
     return _every_row_loading(split.records.lazy(), parsed) is not None
 
 
@@ -181,9 +179,9 @@ def test_sources_the_fast_path_leaves_to_the_rules() -> None:
     formats = Source(
         kind="requests", path="*.csv", format="csv", time_zone="UTC", timestamp_format="%s"
     )
-    assert _Parsed(formats, columns, {"api"}).fast_values() is None
+    assert SourceRules(formats, columns, {"api"}).fast_values() is None
     samples = Source(kind="latency_samples", path="*.csv", format="csv")
-    assert _Parsed(samples, columns, {"api"}).fast_values() is None
+    assert SourceRules(samples, columns, {"api"}).fast_values() is None
 
 
 @pytest.mark.parametrize(
