@@ -231,7 +231,7 @@ def test_after_kill_9_early_then_late_a_plain_run_completes_with_the_uninterrupt
     demo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
 ):
     home = shutil.copytree(demo_home, tmp_path / "home")
-    early_pid, _ = killed_after(home, "raw/backup_runs")  # while ingesting the latency buckets
+    early_pid, _ = killed_after(home, "sla/objectives")  # while ingesting the latency buckets
     early = killed_run_id(home / "dagster")
     late_pid, late_lines = killed_after(home, "sla/windows")  # while predicting breach risk
     late = killed_run_id(home / "dagster")
