@@ -53,6 +53,18 @@ def add_errors(home: Path, errors: int) -> None:
     path.write_text("\n".join([header, first, *rest]) + "\n")
 
 
+def open_reader(home: Path) -> subprocess.Popen:
+    """An analyst's process holding the home's warehouse open read-only (READER), answering
+    each SQL line sent to it with its first row (``ask``)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", READER, str(home / "warehouse.duckdb")],
+        cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
 def ask(reader: subprocess.Popen, sql: str) -> str:
     reader.stdin.write(sql + "\n")
     reader.stdin.flush()
@@ -67,13 +79,7 @@ def fetch(home: Path, sql: str) -> str:
 @pytest.mark.slow
 def test_a_run_exits_0_while_an_analyst_holds_the_warehouse_open_read_only(home: Path):
     before = {sql: fetch(home, sql) for sql in (ERRORS_SQL, WINDOWS_SQL, RUNS_SQL)}
-    reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(home / "warehouse.duckdb")],
-        cwd=REPO_ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    reader = open_reader(home)
     try:
         assert ask(reader, WINDOWS_SQL) == before[WINDOWS_SQL]
         add_errors(home, 50)

@@ -5,8 +5,6 @@ step publishes nothing."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -16,10 +14,9 @@ import pytest
 from pipelines.ops.jobs import partition_range_tags
 from pipelines.resources import PledgeHome
 from pipelines.run import prepare_instance
-from pipelines.settings import REPO_ROOT
 from pipelines.warehouse import connect
 from tests.conftest import PLEDGE_VARIABLES
-from tests.test_readers import ERRORS_SQL, READER, add_errors, ask, fetch
+from tests.test_readers import ERRORS_SQL, add_errors, ask, fetch, open_reader
 
 
 @pytest.fixture
@@ -43,13 +40,7 @@ def test_a_scheduled_run_succeeds_while_an_analyst_holds_the_warehouse_open(home
 
     errors_before = int(fetch(home, ERRORS_SQL).strip("(),"))
     add_errors(home, 50)
-    reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(home / "warehouse.duckdb")],
-        cwd=REPO_ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    reader = open_reader(home)
     try:
         assert ask(reader, ERRORS_SQL) == f"({errors_before},)"
         day = date(2026, 10, 30)
