@@ -1,7 +1,7 @@
 """Dagster assets of the ingest stage: landing files → ``raw.*`` tables, one asset per kind.
 
 Each asset ingests every source of its kind for every day of the run (a single-run backfill covers
-many days); each (day, source) is replaced in its own transaction, so a rerun never duplicates.
+many days) in one transaction; each (day, source) is replaced whole, so a rerun never duplicates.
 The pull asset runs first: it pulls every ``kind: prometheus`` source into landing files.
 """
 
@@ -10,7 +10,7 @@ import polars as pl
 
 from pipelines import partitions
 from pipelines.contracts.sources import PULLED_KINDS
-from pipelines.ingest.load import INGESTED_FILE_SCHEMA, RAW_TABLES, ingest_partition
+from pipelines.ingest.load import INGESTED_FILE_SCHEMA, RAW_TABLES, ingest_partitions
 from pipelines.ingest.prometheus import PullError, pull_each
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome, partition_days
 from pipelines.warehouse import transaction
@@ -81,17 +81,14 @@ def _ingest_asset(kind: str) -> dg.AssetsDefinition:
         for problem in problems:
             context.log.warning(f"contract skipped: {problem}")
         known_services = {service.id for contract in contracts for service in contract.services}
+        days = partition_days(context)
         ingested = [pl.DataFrame(schema=INGESTED_FILE_SCHEMA)]
         with pledge.connect() as con, transaction(con):  # one commit for the whole run
-            for day in partition_days(context):
-                for name, source in sources.items():
-                    ingested.append(
-                        ingest_partition(
-                            con, name, source, settings.landing_dir, day, known_services
-                        )
-                    )
-        # undated files are listed again with every day: count each once
-        files = pl.concat(ingested).unique(["source", "file", "partition_date"])
+            for name, source in sources.items():
+                ingested.append(
+                    ingest_partitions(con, name, source, settings.landing_dir, days, known_services)
+                )
+        files = pl.concat(ingested)
         failed = files.filter(pl.col("status") == "failed")
         for row in failed.iter_rows(named=True):
             context.log.warning(f"file not loaded: {row['error']}")

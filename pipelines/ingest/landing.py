@@ -40,14 +40,13 @@ def partition_day(file_name: str, date_pattern: str) -> date | None:
         return None
 
 
-def files_of_day(files: Iterable[Path], date_pattern: str, day: date) -> list[Path]:
-    """The files whose name dates them to ``day``."""
-    return [path for path in files if partition_day(path.name, date_pattern) == day]
-
-
-def undated_files(files: Iterable[Path], date_pattern: str) -> list[Path]:
-    """The files whose name holds no date: they belong to no partition and are never loaded."""
-    return [path for path in files if partition_day(path.name, date_pattern) is None]
+def files_by_day(files: Iterable[Path], date_pattern: str) -> dict[date | None, list[Path]]:
+    """The files by the day their name dates them to (``None``: no date, belonging to no
+    partition and never loaded), each day's in the order given."""
+    days: dict[date | None, list[Path]] = {}
+    for path in files:
+        days.setdefault(partition_day(path.name, date_pattern), []).append(path)
+    return days
 
 
 def landing_file_days(settings: Settings) -> dict[Path, date]:

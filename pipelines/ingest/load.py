@@ -1,21 +1,26 @@
-"""Load one (day, source) partition of landing files into the warehouse, atomically.
+"""Load (day, source) partitions of landing files into the warehouse, atomically.
 
-Every file of the day gets one ``ops.ingested_files`` row: ``loaded`` (its valid rows in the raw
+Every file of a day gets one ``ops.ingested_files`` row: ``loaded`` (its valid rows in the raw
 table, its invalid ones in ``raw.rejects``; ``rows_in = rows_loaded + rows_rejected``, counted in
 file rows: a ticket row loading as several events counts once), ``duplicate`` (same sha256 as a
-file already loaded under another name, in another partition or earlier in this one: nothing
-loaded) or ``failed`` (the file could not be parsed at all: ``error`` says why; the other files
-still load). A file's rows not adding up raises ``UnaccountedRows``.
+file already loaded under another name, outside the partitions being replaced or earlier in
+them, days in order: nothing loaded) or ``failed`` (the file could not be parsed at all:
+``error`` says why; the other files still load). A file's rows not adding up raises
+``UnaccountedRows``.
 
 Files matching the source's glob whose name holds no date belong to no partition: they are
 recorded as ``failed`` with ``partition_date`` NULL, and that list is refreshed (deleted and
 rewritten) every time any partition of the source is ingested, so it always shows the undated
 files present at the last ingest without ever duplicating them.
+
+A run over many days costs what its rows cost: the files are listed and hashed once, the loaded
+digests looked up once, and the rows written a few days at a time (``FLUSH_ROWS``), each lake
+partition file once and each DuckDB table with one delete and one insert per flush.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -24,8 +29,8 @@ import polars as pl
 
 from pipelines import warehouse
 from pipelines.contracts.sources import Source
-from pipelines.ingest.landing import file_sha256, files_of_day, landing_files, undated_files
-from pipelines.ingest.parse import UnreadableFile, parse_landing_file
+from pipelines.ingest.landing import file_sha256, files_by_day, landing_files
+from pipelines.ingest.parse import ParsedFile, UnreadableFile, parse_landing_file
 from pipelines.ingest.rows import REJECT_SCHEMA, ROW_SCHEMAS
 
 RAW_TABLES = {
@@ -55,6 +60,12 @@ INGESTED_FILE_SCHEMA: dict[str, pl.DataType] = {
     "rows_in": pl.Int64(),
 }
 
+FLUSH_ROWS = 1_000_000
+"""Parsed rows held in memory before the partitions of their days are written (memory follows
+this, not the number of days a run covers)."""
+
+_IN_PARTITIONS = "source = ? AND list_contains(?, partition_date)"
+
 
 class UnaccountedRows(RuntimeError):
     """A parsed file whose rows in differ from rows loaded + rows rejected (a defect of the
@@ -70,119 +81,189 @@ def ingest_partition(
     known_services: Collection[str],
     ingested_at: datetime | None = None,
 ) -> pl.DataFrame:
-    """Replace the ``(day, source_name)`` partition of the raw table, ``raw.rejects`` and
-    ``ops.ingested_files`` with what the landing files of ``day`` hold, in one transaction.
+    """``ingest_partitions`` of the one day ``day``."""
+    return ingest_partitions(
+        con, source_name, source, landing_dir, [day], known_services, ingested_at
+    )
+
+
+def ingest_partitions(
+    con: duckdb.DuckDBPyConnection,
+    source_name: str,
+    source: Source,
+    landing_dir: str | Path,
+    days: Iterable[date],
+    known_services: Collection[str],
+    ingested_at: datetime | None = None,
+) -> pl.DataFrame:
+    """Replace the ``(day, source_name)`` partitions of the raw table, ``raw.rejects`` and
+    ``ops.ingested_files`` of every day of ``days`` with what the landing files of each day
+    hold, in one transaction.
 
     File names in the warehouse are paths relative to ``landing_dir``. Returns the
     ``ops.ingested_files`` rows written (``INGESTED_FILE_SCHEMA``), undated files included.
     """
     landing_dir = Path(landing_dir)
     ingested_at = ingested_at or datetime.now(UTC)
-    files = landing_files(landing_dir, source)
-    day_files = files_of_day(files, source.date_pattern, day)
+    run_days = sorted(set(days))
+    by_day = files_by_day(landing_files(landing_dir, source), source.date_pattern)
     digests: dict[Path, str] = {}
     unreadable: dict[Path, str] = {}
-    for path in day_files:
-        try:
-            digests[path] = file_sha256(path)
-        except OSError as error:
-            unreadable[path] = f"{path.relative_to(landing_dir).as_posix()}: {error.strerror}"
-    loaded_elsewhere = _loaded_files(con, source_name, day, list(digests.values()))
+    for day in run_days:
+        for path in by_day.get(day, []):
+            try:
+                digests[path] = file_sha256(path)
+            except OSError as error:
+                unreadable[path] = f"{_name(path, landing_dir)}: {error.strerror}"
+    loaded_elsewhere = _loaded_files(con, source_name, run_days, list(digests.values()))
 
     records: list[dict[str, object]] = []
     rows: list[pl.DataFrame] = []
     rejects: list[pl.DataFrame] = []
-    for path in day_files:
-        name = path.relative_to(landing_dir).as_posix()
-        record = {"file": name, "sha256": digests.get(path), "status": "loaded"}
-        original = loaded_elsewhere.get(digests.get(path, ""))
-        if path in unreadable:
-            record |= {"status": "failed", "error": unreadable[path]}
-        elif original is not None and original != name:
-            record |= {"status": "duplicate", "duplicate_of": original}
-        else:
-            try:
-                parsed = parse_landing_file(path, source, known_services, file_name=name)
-            except UnreadableFile as error:
-                record |= {"status": "failed", "error": str(error)}
-            else:
-                if parsed.rows_in != parsed.rows_loaded + parsed.rejects.height:
-                    raise UnaccountedRows(
-                        f"{name}: {parsed.rows_in} rows in, {parsed.rows_loaded} loaded + "
-                        f"{parsed.rejects.height} rejected"
-                    )
+    held = flushed = 0
+    with warehouse.transaction(con):
+        for index, day in enumerate(run_days):
+            for path in by_day.get(day, []):
+                name = _name(path, landing_dir)
+                record, parsed = _ingested_file(
+                    path,
+                    name,
+                    digests.get(path),
+                    unreadable.get(path),
+                    loaded_elsewhere,
+                    source,
+                    known_services,
+                )
+                records.append(record | {"partition_date": day})
+                if parsed is None:
+                    continue
                 loaded_elsewhere[digests[path]] = name
-                rows.append(parsed.rows.with_columns(file=pl.lit(name)))
-                rejects.append(parsed.rejects)
-                record |= {
-                    "rows_in": parsed.rows_in,
-                    "rows_loaded": parsed.rows_loaded,
-                    "rows_rejected": parsed.rejects.height,
+                stamp = pl.lit(day, pl.Date)
+                rows.append(parsed.rows.with_columns(file=pl.lit(name), partition_date=stamp))
+                rejects.append(parsed.rejects.with_columns(partition_date=stamp))
+                held += parsed.rows.height + parsed.rejects.height
+            if held >= FLUSH_ROWS or index + 1 == len(run_days):
+                _replace_day_rows(
+                    con, source_name, source.kind, run_days[flushed : index + 1], rows, rejects
+                )
+                rows, rejects, held, flushed = [], [], 0, index + 1
+        for path in by_day.get(None, []):
+            records.append(
+                {
+                    "file": _name(path, landing_dir),
+                    "status": "failed",
+                    "error": f"no date matching {source.date_pattern!r} in the file name",
                 }
-        records.append(record | {"partition_date": day})
-    for path in undated_files(files, source.date_pattern):
-        records.append(
-            {
-                "file": path.relative_to(landing_dir).as_posix(),
-                "status": "failed",
-                "error": f"no date matching {source.date_pattern!r} in the file name",
-            }
+            )
+        ingested_files = pl.DataFrame(
+            [{"rows_in": 0, "rows_loaded": 0, "rows_rejected": 0} | record for record in records],
+            schema=INGESTED_FILE_SCHEMA,
+        ).with_columns(
+            source=pl.lit(source_name), ingested_at=pl.lit(ingested_at, pl.Datetime("us", "UTC"))
         )
+        warehouse.replace_rows(
+            con,
+            [
+                (
+                    "ops.ingested_files",
+                    "source = ? AND (list_contains(?, partition_date) OR partition_date IS NULL)",
+                    [source_name, run_days],
+                    ingested_files,
+                )
+            ],
+        )
+    return ingested_files
 
-    ingested_files = pl.DataFrame(
-        [{"rows_in": 0, "rows_loaded": 0, "rows_rejected": 0} | record for record in records],
-        schema=INGESTED_FILE_SCHEMA,
-    ).with_columns(
-        source=pl.lit(source_name), ingested_at=pl.lit(ingested_at, pl.Datetime("us", "UTC"))
-    )
-    partition = [source_name, day]
-    in_partition = "source = ? AND partition_date = ?"
+
+def _name(path: Path, landing_dir: Path) -> str:
+    """A landing file's name in the warehouse: its path under the landing folder."""
+    return path.relative_to(landing_dir).as_posix()
+
+
+def _ingested_file(
+    path: Path,
+    name: str,
+    digest: str | None,
+    unreadable: str | None,
+    loaded_elsewhere: dict[str, str],
+    source: Source,
+    known_services: Collection[str],
+) -> tuple[dict[str, object], ParsedFile | None]:
+    """The ``ops.ingested_files`` record of one dated file (without its partition, source and
+    time), and its parsed rows when it loads."""
+    record: dict[str, object] = {"file": name, "sha256": digest}
+    original = loaded_elsewhere.get(digest or "")
+    if unreadable is not None:
+        return record | {"status": "failed", "error": unreadable}, None
+    if original is not None and original != name:
+        return record | {"status": "duplicate", "duplicate_of": original}, None
+    try:
+        parsed = parse_landing_file(path, source, known_services, file_name=name)
+    except UnreadableFile as error:
+        return record | {"status": "failed", "error": str(error)}, None
+    if parsed.rows_in != parsed.rows_loaded + parsed.rejects.height:
+        raise UnaccountedRows(
+            f"{name}: {parsed.rows_in} rows in, {parsed.rows_loaded} loaded + "
+            f"{parsed.rejects.height} rejected"
+        )
+    counts = {
+        "rows_in": parsed.rows_in,
+        "rows_loaded": parsed.rows_loaded,
+        "rows_rejected": parsed.rejects.height,
+    }
+    return record | {"status": "loaded"} | counts, parsed
+
+
+def _replace_day_rows(
+    con: duckdb.DuckDBPyConnection,
+    source_name: str,
+    kind: str,
+    days: list[date],
+    rows: list[pl.DataFrame],
+    rejects: list[pl.DataFrame],
+) -> None:
+    """Replace the ``(day, source_name)`` partitions of ``days`` of the raw table and
+    ``raw.rejects`` with the stacked ``rows`` and ``rejects`` (each with its ``partition_date``)."""
+    row_schema = ROW_SCHEMAS[kind] | {"file": pl.String(), "partition_date": pl.Date()}
+    reject_schema = REJECT_SCHEMA | {"partition_date": pl.Date()}
     warehouse.replace_rows(
         con,
         [
             (
-                RAW_TABLES[source.kind],
-                in_partition,
-                partition,
-                _stamped(rows, ROW_SCHEMAS[source.kind] | {"file": pl.String()}, source_name, day),
+                RAW_TABLES[kind],
+                _IN_PARTITIONS,
+                [source_name, days],
+                _stacked(rows, row_schema, source_name),
             ),
             (
                 "raw.rejects",
-                in_partition,
-                partition,
-                _stamped(rejects, REJECT_SCHEMA, source_name, day),
-            ),
-            (
-                "ops.ingested_files",
-                "source = ? AND (partition_date = ? OR partition_date IS NULL)",
-                partition,
-                ingested_files,
+                _IN_PARTITIONS,
+                [source_name, days],
+                _stacked(rejects, reject_schema, source_name),
             ),
         ],
     )
-    return ingested_files
 
 
 def _loaded_files(
-    con: duckdb.DuckDBPyConnection, source_name: str, day: date, digests: list[str]
+    con: duckdb.DuckDBPyConnection, source_name: str, days: list[date], digests: list[str]
 ) -> dict[str, str]:
-    """sha256 → file name of files already loaded outside the partition being replaced."""
+    """sha256 → file name of files already loaded outside the partitions being replaced."""
     loaded = warehouse.query(
         con,
-        """
+        f"""
         SELECT sha256, min(file) AS file FROM ops.ingested_files
-        WHERE status = 'loaded' AND list_contains(?, sha256)
-          AND NOT (source = ? AND partition_date = ?)
+        WHERE status = 'loaded' AND list_contains(?, sha256) AND NOT ({_IN_PARTITIONS})
         GROUP BY sha256
         """,
-        [digests, source_name, day],
+        [digests, source_name, days],
     )
     return dict(zip(loaded["sha256"], loaded["file"], strict=True))
 
 
-def _stamped(
-    frames: list[pl.DataFrame], schema: dict[str, pl.DataType], source_name: str, day: date
+def _stacked(
+    frames: list[pl.DataFrame], schema: dict[str, pl.DataType], source_name: str
 ) -> pl.DataFrame:
-    """The frames stacked, with the partition's ``partition_date`` and ``source`` columns."""
+    """The frames stacked (``schema`` when there are none), with the ``source`` column."""
     stacked = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
-    return stacked.with_columns(partition_date=pl.lit(day, pl.Date), source=pl.lit(source_name))
+    return stacked.with_columns(source=pl.lit(source_name))

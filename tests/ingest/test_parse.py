@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from pipelines.contracts.sources import Source
-from pipelines.ingest.landing import file_sha256, files_of_day, partition_day, undated_files
+from pipelines.ingest.landing import file_sha256, files_by_day, partition_day
 from pipelines.ingest.parse import UnreadableFile, parse_landing_file
 from pipelines.ingest.rows import REJECT_SCHEMA, ROW_SCHEMAS
 
@@ -306,8 +306,10 @@ def test_file_helpers(write, known_services, tmp_path: Path) -> None:
     ]
     assert partition_day("requests-2026-11-20.csv", r"(\d{4}-\d{2}-\d{2})") == date(2026, 11, 20)
     assert partition_day("r-20261121.csv", r"\d{8}") == date(2026, 11, 21)
-    assert files_of_day(files, r"(\d{4}-\d{2}-\d{2})", date(2026, 11, 20)) == files[:1]
-    assert undated_files(files, r"(\d{4}-\d{2}-\d{2})") == files[1:]
+    assert files_by_day(files, r"(\d{4}-\d{2}-\d{2})") == {
+        date(2026, 11, 20): files[:1],
+        None: files[1:],
+    }
     assert file_sha256(write(tmp_path / "empty", b"")) == (
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     )
