@@ -161,15 +161,16 @@ def parse_landing_file(
 def _typed(frame: pl.LazyFrame, parsed: SourceRules, values: dict[str, pl.Expr]) -> pl.LazyFrame:
     """The records with ``__record`` (the whole record, a Struct), every field's typed value
     (``values``: ``__<field>``) and whether the row loads (``__valid``)."""
-    return (
+    typed = (
         frame.with_columns(
             pl.struct(pl.all().exclude(LINE)).alias(RECORD),
             **{value_column(field): value for field, value in values.items()},
         )
         .with_columns(parsed.first_of_series().alias(FIRST_OF_SERIES))
         .with_columns(parsed.is_valid().alias(VALID))
-        .with_columns(parsed.group_reason().alias(GROUP_REASON))
-        .with_columns(pl.col(VALID) & pl.col(GROUP_REASON).is_null())
+    )
+    return parsed.with_group_reason(typed).with_columns(
+        pl.col(VALID) & pl.col(GROUP_REASON).is_null()
     )
 
 

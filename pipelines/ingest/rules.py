@@ -234,22 +234,41 @@ class SourceRules:
             return pl.lit(True)
         return pl.struct(*key).is_first_distinct()
 
-    def group_reason(self) -> pl.Expr:
-        """Why a histogram row's (ts, service) group is rejected (String, null when it loads),
-        judged on the group's otherwise valid rows (``VALID``); null for other kinds."""
+    def with_group_reason(self, typed: pl.LazyFrame) -> pl.LazyFrame:
+        """``typed`` (the typed values and ``VALID``) with ``GROUP_REASON``: why a histogram row's
+        (ts, service) group is rejected (String, null when it loads), judged on the group's
+        otherwise valid rows; null for other kinds. A group is not cumulative when a count is
+        below the one before it in the order of the bounds: the valid rows are sorted once and
+        compared with the row before, rather than sorted group by group."""
         if self.source.kind != "histogram":
-            return pl.lit(None, pl.String)
-        valid = pl.col(VALID)
-        bound = pl.col(value_column("le")).filter(valid)
-        count = pl.col(value_column("count")).filter(valid)
-        group = [pl.col(value_column("ts")), pl.col(value_column("service"))]
-        return pl.when(valid).then(
-            pl.when((bound <= 0).any().over(group))
+            return typed.with_columns(pl.lit(None, pl.String).alias(GROUP_REASON))
+        group = [value_column("ts"), value_column("service")]
+        bound, count = pl.col(value_column("le")), pl.col(value_column("count"))
+        same_group = pl.all_horizontal(pl.col(key) == pl.col(key).shift(1) for key in group)
+        groups = (
+            typed.filter(pl.col(VALID))
+            .select(*group, bound, count)
+            .sort(*group, bound)
+            .with_columns(step_down=same_group & (count < count.shift(1)))
+            .group_by(group)
+            .agg(
+                not_positive=(bound <= 0).any(),
+                not_cumulative=pl.col("step_down").any(),
+                no_inf=~(bound == float("inf")).any(),
+            )
+        )
+        reason = (
+            pl.when(pl.col("not_positive"))
             .then(pl.lit("bucket bound not positive"))
-            .when((count.sort_by(bound).diff() < 0).any().over(group))
+            .when(pl.col("not_cumulative"))
             .then(pl.lit("histogram not cumulative"))
-            .when(~(bound == float("inf")).any().over(group))
+            .when(pl.col("no_inf"))
             .then(pl.lit("histogram without +Inf bucket"))
+        )
+        return (
+            typed.join(groups, on=group, how="left", maintain_order="left")
+            .with_columns(pl.when(pl.col(VALID)).then(reason).alias(GROUP_REASON))
+            .drop("not_positive", "not_cumulative", "no_inf")
         )
 
     def item_id(self, header: list[str] | None = None, fields: pl.Expr | None = None) -> pl.Expr:
