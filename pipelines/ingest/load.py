@@ -14,13 +14,15 @@ rewritten) every time any partition of the source is ingested, so it always show
 files present at the last ingest without ever duplicating them.
 
 A run over many days costs what its rows cost: the files are listed and hashed once, the loaded
-digests looked up once, and the rows written a few days at a time (``FLUSH_ROWS``), each lake
-partition file once and each DuckDB table with one delete and one insert per flush.
+digests looked up once, small files judged together (``parse.parse_records``) and the rows
+written a few days at a time (``FLUSH_ROWS``), each lake partition file once and each DuckDB
+table with one delete and one insert per flush.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -30,7 +32,13 @@ import polars as pl
 from pipelines import warehouse
 from pipelines.contracts.sources import Source
 from pipelines.ingest.landing import file_sha256, files_by_day, landing_files
-from pipelines.ingest.parse import ParsedFile, UnreadableFile, parse_landing_file
+from pipelines.ingest.parse import (
+    LandingRecords,
+    UnreadableFile,
+    parse_landing_file,
+    parse_records,
+    read_landing_file,
+)
 from pipelines.ingest.rows import REJECT_SCHEMA, ROW_SCHEMAS
 
 RAW_TABLES = {
@@ -118,35 +126,31 @@ def ingest_partitions(
     loaded_elsewhere = _loaded_files(con, source_name, run_days, list(digests.values()))
 
     records: list[dict[str, object]] = []
-    rows: list[pl.DataFrame] = []
-    rejects: list[pl.DataFrame] = []
+    chunk: list[_DayFile] = []
+    waiting: set[str] = set()  # digests of the chunk's files read, to be judged
     held = flushed = 0
     with warehouse.transaction(con):
         for index, day in enumerate(run_days):
             for path in by_day.get(day, []):
                 name = _name(path, landing_dir)
-                record, parsed = _ingested_file(
-                    path,
-                    name,
-                    digests.get(path),
-                    unreadable.get(path),
-                    loaded_elsewhere,
-                    source,
-                    known_services,
-                )
-                records.append(record | {"partition_date": day})
-                if parsed is None:
-                    continue
-                loaded_elsewhere[digests[path]] = name
-                stamp = pl.lit(day, pl.Date)
-                rows.append(parsed.rows.with_columns(file=pl.lit(name), partition_date=stamp))
-                rejects.append(parsed.rejects.with_columns(partition_date=stamp))
-                held += parsed.rows.height + parsed.rejects.height
+                digest = digests.get(path)
+                file = _DayFile(path, day, {"file": name, "sha256": digest, "partition_date": day})
+                records.append(file.record)
+                chunk.append(file)
+                original = loaded_elsewhere.get(digest or "")
+                if path in unreadable:
+                    file.record |= {"status": "failed", "error": unreadable[path]}
+                elif original is not None and original != name:
+                    file.record |= {"status": "duplicate", "duplicate_of": original}
+                elif digest not in waiting:  # a copy of a file read waits for its judgement
+                    waiting.add(digest)
+                    held += _read(file, source)
             if held >= FLUSH_ROWS or index + 1 == len(run_days):
+                rows, rejects = _loaded(chunk, loaded_elsewhere, source, known_services)
                 _replace_day_rows(
                     con, source_name, source.kind, run_days[flushed : index + 1], rows, rejects
                 )
-                rows, rejects, held, flushed = [], [], 0, index + 1
+                chunk, waiting, held, flushed = [], set(), 0, index + 1
         for path in by_day.get(None, []):
             records.append(
                 {
@@ -180,38 +184,79 @@ def _name(path: Path, landing_dir: Path) -> str:
     return path.relative_to(landing_dir).as_posix()
 
 
-def _ingested_file(
-    path: Path,
-    name: str,
-    digest: str | None,
-    unreadable: str | None,
+@dataclass
+class _DayFile:
+    """A dated landing file of the run: its ``ops.ingested_files`` record, settled as the file
+    is read and judged, and its records while they wait to be judged."""
+
+    path: Path
+    day: date
+    record: dict[str, object]
+    read: LandingRecords | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.record["file"])
+
+
+def _read(file: _DayFile, source: Source) -> int:
+    """Read the file (``failed`` when it cannot be); returns the records it holds."""
+    try:
+        file.read = read_landing_file(file.path, source, file.name)
+    except UnreadableFile as error:
+        file.record |= {"status": "failed", "error": str(error)}
+        return 0
+    return file.read.records.height
+
+
+def _loaded(
+    chunk: list[_DayFile],
     loaded_elsewhere: dict[str, str],
     source: Source,
     known_services: Collection[str],
-) -> tuple[dict[str, object], ParsedFile | None]:
-    """The ``ops.ingested_files`` record of one dated file (without its partition, source and
-    time), and its parsed rows when it loads."""
-    record: dict[str, object] = {"file": name, "sha256": digest}
-    original = loaded_elsewhere.get(digest or "")
-    if unreadable is not None:
-        return record | {"status": "failed", "error": unreadable}, None
-    if original is not None and original != name:
-        return record | {"status": "duplicate", "duplicate_of": original}, None
-    try:
-        parsed = parse_landing_file(path, source, known_services, file_name=name)
-    except UnreadableFile as error:
-        return record | {"status": "failed", "error": str(error)}, None
-    if parsed.rows_in != parsed.rows_loaded + parsed.rejects.height:
-        raise UnaccountedRows(
-            f"{name}: {parsed.rows_in} rows in, {parsed.rows_loaded} loaded + "
-            f"{parsed.rejects.height} rejected"
-        )
-    counts = {
-        "rows_in": parsed.rows_in,
-        "rows_loaded": parsed.rows_loaded,
-        "rows_rejected": parsed.rejects.height,
-    }
-    return record | {"status": "loaded"} | counts, parsed
+) -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
+    """Judge the files of ``chunk`` read (``parse.parse_records``: small ones together) and
+    settle every record, in file order as if one by one: a copy of a file of the chunk is a
+    duplicate when that file loaded, else judged by itself. Returns the rows and rejects of the
+    files that load, each stamped with its ``partition_date`` (rows also with their ``file``)."""
+    reads = [file.read for file in chunk if file.read is not None]
+    judged = iter(parse_records(reads, source, known_services))
+    rows: list[pl.DataFrame] = []
+    rejects: list[pl.DataFrame] = []
+    for file in chunk:
+        if file.read is None and "status" in file.record:
+            continue  # failed or duplicate before being read
+        digest = str(file.record["sha256"])
+        if file.read is not None:
+            parsed = next(judged)
+            file.read = None
+        elif loaded_elsewhere.get(digest, file.name) != file.name:
+            file.record |= {"status": "duplicate", "duplicate_of": loaded_elsewhere[digest]}
+            continue
+        else:  # a copy of a file that did not load: it fails the same way, under its own name
+            try:
+                parsed = parse_landing_file(file.path, source, known_services, file.name)
+            except UnreadableFile as error:
+                parsed = error
+        if isinstance(parsed, UnreadableFile):
+            file.record |= {"status": "failed", "error": str(parsed)}
+            continue
+        if parsed.rows_in != parsed.rows_loaded + parsed.rejects.height:
+            raise UnaccountedRows(
+                f"{file.name}: {parsed.rows_in} rows in, {parsed.rows_loaded} loaded + "
+                f"{parsed.rejects.height} rejected"
+            )
+        loaded_elsewhere[digest] = file.name
+        day = pl.lit(file.day, pl.Date)
+        rows.append(parsed.rows.with_columns(file=pl.lit(file.name), partition_date=day))
+        rejects.append(parsed.rejects.with_columns(partition_date=day))
+        file.record |= {
+            "status": "loaded",
+            "rows_in": parsed.rows_in,
+            "rows_loaded": parsed.rows_loaded,
+            "rows_rejected": parsed.rejects.height,
+        }
+    return rows, rejects
 
 
 def _replace_day_rows(

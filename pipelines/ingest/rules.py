@@ -27,6 +27,9 @@ from pipelines.ingest.rows import (
 )
 
 VALID = "__valid"
+FILE = "__file"
+"""The index of a row's file when several files are judged together: a row repeats, a wall-clock
+time falls back and a histogram group lies within its own file."""
 FIRST_OF_SERIES = "__first_of_series"
 GROUP_REASON = "__group_reason"
 
@@ -57,6 +60,7 @@ class SourceRules:
         self.fields = source.read_fields()
         self.optional = source.optional_fields()
         self.markers = [""] if source.missing is None else ["", source.missing]
+        self.per_file = [FILE] if FILE in columns else []
         parsers = {
             "timestamp": self._timestamp,
             "counter": self._integer,
@@ -80,15 +84,16 @@ class SourceRules:
 
     def fast_values(self) -> dict[str, pl.Expr] | None:
         """``values`` with ``ts`` read in the one form ``UTC_SECONDS`` (null otherwise), for a
-        text ``ts`` of a source in ``FAST_KINDS`` without declared timestamp formats; else None.
+        text ``ts`` of a source in ``FAST_KINDS`` without declared timestamp formats; ``values``
+        themselves for a ``ts`` that is already an instant (a zoned Parquet Datetime); else None.
         Where it reads a ``ts``, the general parser (``%+``) reads the same instant."""
         source = self.source
-        if (
-            source.kind not in FAST_KINDS
-            or source.timestamp_formats is not None
-            or self._absent("ts")
-            or self._dtype("ts") != pl.String
-        ):
+        if source.kind not in FAST_KINDS or self._absent("ts"):
+            return None
+        dtype = self._dtype("ts")
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+            return self.values
+        if source.timestamp_formats is not None or dtype != pl.String:
             return None
         ts = pl.col(source.column("ts")).str.to_datetime(
             UTC_SECONDS, time_unit="us", time_zone="UTC", strict=False
@@ -232,7 +237,7 @@ class SourceRules:
         ]
         if not key:
             return pl.lit(True)
-        return pl.struct(*key).is_first_distinct()
+        return pl.struct(*map(pl.col, self.per_file), *key).is_first_distinct()
 
     def with_group_reason(self, typed: pl.LazyFrame) -> pl.LazyFrame:
         """``typed`` (the typed values and ``VALID``) with ``GROUP_REASON``: why a histogram row's
@@ -242,7 +247,7 @@ class SourceRules:
         compared with the row before, rather than sorted group by group."""
         if self.source.kind != "histogram":
             return typed.with_columns(pl.lit(None, pl.String).alias(GROUP_REASON))
-        group = [value_column("ts"), value_column("service")]
+        group = [*self.per_file, value_column("ts"), value_column("service")]
         bound, count = pl.col(value_column("le")), pl.col(value_column("count"))
         same_group = pl.all_horizontal(pl.col(key) == pl.col(key).shift(1) for key in group)
         groups = (
@@ -450,6 +455,7 @@ class SourceRules:
         ambiguous: pl.Expr = pl.lit("earliest")
         if field == "ts":
             series = pl.struct(
+                *map(pl.col, self.per_file),
                 self._string(field),
                 *(
                     pl.col(self.source.column(name))

@@ -1,4 +1,5 @@
-"""ingest_partition: one (day, source) replaced atomically; failed and duplicate files recorded."""
+"""ingest_partition(s): (day, source) partitions replaced atomically; failed and duplicate files
+recorded."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import shutil
 from datetime import date
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from pipelines import warehouse
 from pipelines.contracts.sources import Source
-from pipelines.ingest.load import ingest_partition
+from pipelines.ingest import load
+from pipelines.ingest.load import ingest_partition, ingest_partitions
 
 DAY = date(2026, 11, 20)
 GOOD_CSV = """
@@ -183,3 +186,106 @@ def test_ticket_files_count_rows_not_events(tmp_path, con, write) -> None:
     assert con.execute("SELECT line, reason, item_id FROM raw.rejects").fetchall() == [
         (4, "unparseable opened_at", "T3")
     ]
+
+
+def test_a_run_over_days_settles_copies_in_day_order(
+    tmp_path, con, write, requests_source: Source, known_services
+) -> None:
+    """One call over two days: the first copy loads, a later one is its duplicate; a file
+    unreadable as a whole and its copy each fail under their own name."""
+    landing = tmp_path / "landing"
+    write(landing / "requests/requests-2026-11-21.csv", GOOD_CSV)
+    write(landing / "requests/requests-2026-11-20.csv", GOOD_CSV)
+    write(landing / "requests/requests-2026-11-20-b.csv", GOOD_CSV)
+    for name in ("requests-2026-11-20-x.csv", "requests-2026-11-20-y.csv"):
+        write(landing / "requests" / name, "timestamp,service\n2026-11-20T00:00:00Z,api")
+    next_day = date(2026, 11, 21)
+
+    ingested = ingest_partitions(
+        con, "web", requests_source, landing, [next_day, DAY], known_services
+    )
+
+    assert files(con) == [
+        ("requests/requests-2026-11-20-b.csv", DAY, "loaded", 3, 2, 1, None),
+        (
+            "requests/requests-2026-11-20-x.csv",
+            DAY,
+            "failed",
+            0,
+            0,
+            0,
+            None,
+        ),
+        (
+            "requests/requests-2026-11-20-y.csv",
+            DAY,
+            "failed",
+            0,
+            0,
+            0,
+            None,
+        ),
+        (
+            "requests/requests-2026-11-20.csv",
+            DAY,
+            "duplicate",
+            0,
+            0,
+            0,
+            "requests/requests-2026-11-20-b.csv",
+        ),
+        (
+            "requests/requests-2026-11-21.csv",
+            next_day,
+            "duplicate",
+            0,
+            0,
+            0,
+            "requests/requests-2026-11-20-b.csv",
+        ),
+    ]
+    errors = dict(ingested.filter(pl.col("status") == "failed").select("file", "error").rows())
+    assert all(error.startswith(f"{file}: missing column(s)") for file, error in errors.items())
+    assert counts(con) == {"raw.requests": 2, "raw.rejects": 1, "ops.ingested_files": 5}
+
+
+def test_a_copy_never_points_at_a_file_being_replaced(
+    tmp_path, con, write, requests_source: Source, known_services
+) -> None:
+    """A file whose bytes were loaded under another name on a day of the run, since changed,
+    loads: what that day held before the run is no original."""
+    landing = tmp_path / "landing"
+    later = write(landing / "requests/requests-2026-11-21.csv", GOOD_CSV)
+    next_day = date(2026, 11, 21)
+    ingest_partition(con, "web", requests_source, landing, next_day, known_services)
+    write(landing / "requests/requests-2026-11-20.csv", GOOD_CSV)
+    write(later, "timestamp,service,requests,errors\n2026-11-21T00:00:00Z,db,7,0")
+
+    ingest_partitions(con, "web", requests_source, landing, [DAY, next_day], known_services)
+
+    assert [row[:3] for row in files(con)] == [
+        ("requests/requests-2026-11-20.csv", DAY, "loaded"),
+        ("requests/requests-2026-11-21.csv", next_day, "loaded"),
+    ]
+    assert counts(con)["raw.requests"] == 3
+
+
+def test_rows_are_written_a_few_days_at_a_time(
+    tmp_path, con, write, requests_source: Source, known_services, monkeypatch
+) -> None:
+    """Memory follows ``FLUSH_ROWS``: each flush replaces its own days, every day once."""
+    monkeypatch.setattr(load, "FLUSH_ROWS", 2)
+    landing = tmp_path / "landing"
+    days = [date(2026, 11, day) for day in (20, 21, 22)]
+    for day in days:
+        write(
+            landing / f"requests/requests-{day}.csv",
+            f"timestamp,service,requests,errors\n{day}T00:00:00Z,api,{day.day},0\n"
+            f"{day}T00:01:00Z,db,1,0",
+        )
+    ingest_partitions(con, "web", requests_source, landing, days, known_services)
+    ingest_partitions(con, "web", requests_source, landing, days, known_services)
+
+    assert con.execute(
+        "SELECT partition_date, count(*) FROM raw.requests GROUP BY ALL ORDER BY 1"
+    ).fetchall() == [(day, 2) for day in days]
