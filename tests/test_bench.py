@@ -25,7 +25,7 @@ def test_bench_runs_and_methods_agree(tmp_path: Path) -> None:
     assert "results agree: 6 windows (3 services × 2 months)" in finished.stdout
     report = json.loads((tmp_path / "results.json").read_text())
     rows = {step["step"]: step["rows"] for step in report["steps"]}
-    assert rows["ingest (ingest_partition per day)"] == 3 * 3 * 1440
+    assert rows["ingest (ingest_partitions, every day)"] == 3 * 3 * 1440
     assert rows["windows: slices → daily totals (DuckDB)"] == 3 * 3 * 288  # 5-minute slices
     # 3 UTC days touch 4 days in Berlin (UTC+1): one daily total per service and local day
     assert rows["windows: daily_windows (local days)"] == 3 * 4

@@ -29,6 +29,9 @@ in the one form exporters write (``rules.UTC_SECONDS``) and without what only re
 whole record, the reasons); when every row loads that way, that is the result. Otherwise (a row to
 reject, another timestamp form) the file is judged row by row as above, so the two never differ.
 
+Small files of one layout are judged together (``parse_records``), each still on its own: the
+query's fixed cost is paid once per batch rather than once per file.
+
 Accounting: every data record (row) of a file is either loaded or rejected (``ParsedFile``'s
 ``rows_in = rows_loaded + rejects.height``); a ticket row loads as up to three events.
 
@@ -277,8 +280,9 @@ def _by_file(frame: pl.DataFrame, files: int) -> list[pl.DataFrame]:
 
 
 def _typed(frame: pl.LazyFrame, parsed: SourceRules, values: dict[str, pl.Expr]) -> pl.LazyFrame:
-    """The records with ``__record`` (the whole record, a Struct), every field's typed value
-    (``values``: ``__<field>``) and whether the row loads (``__valid``)."""
+    """The records with ``__record`` (the whole record, a Struct; ``__line`` and ``__file`` are
+    not part of it), every field's typed value (``values``: ``__<field>``) and whether the row
+    loads (``__valid``)."""
     typed = (
         frame.with_columns(
             pl.struct(pl.all().exclude(LINE, FILE)).alias(RECORD),
@@ -293,10 +297,11 @@ def _typed(frame: pl.LazyFrame, parsed: SourceRules, values: dict[str, pl.Expr])
 
 
 def _every_row_loading(frame: pl.LazyFrame, parsed: SourceRules) -> pl.DataFrame | None:
-    """The typed records (``__line`` and the ``__<field>`` values) when every one of them
-    loads and their ``ts`` are all written ``YYYY-MM-DDTHH:MM:SSZ``, the common case of the
-    large metric kinds (``rules.FAST_KINDS``), read without the costlier general timestamp parser;
-    None otherwise (the rules then judge row by row: same rows, and the rejects' reasons)."""
+    """The typed records (``__file`` when there, ``__line`` and the ``__<field>`` values) when
+    every one of them loads and their ``ts`` are all written ``YYYY-MM-DDTHH:MM:SSZ`` (or are
+    zoned Parquet instants), the common case of the large metric kinds (``rules.FAST_KINDS``),
+    read without the costlier general timestamp parser and the whole records; None otherwise
+    (the rules then judge row by row: same rows, and the rejects' reasons)."""
     fast = parsed.fast_values()
     if fast is None:
         return None

@@ -45,7 +45,8 @@ def value_column(field: str) -> str:
 
 
 class SourceRules:
-    """The parsing expressions of one source over one file's columns.
+    """The parsing expressions of one source over one file's columns (or several files' of one
+    layout, told apart by a ``FILE`` column).
 
     ``values`` turn the file's columns into the typed fields (null where a value is missing or
     does not parse); ``first_of_series`` flags repeated rows over the typed fields.
