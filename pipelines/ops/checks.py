@@ -33,7 +33,6 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from pipelines.contracts.sources import Source
 from pipelines.ingest.assets import ingest_assets
 from pipelines.ingest.load import RAW_TABLES
 from pipelines.ops.evidence import (
@@ -174,7 +173,9 @@ def judge_evidence(
     ``ops.duplicate_rows``, ``ops.reject_heavy_days``, ``ops.blocked_sources`` and
     ``ops.held_objectives``; each blocked source told to ``log``. Returns the blocked sources and
     the objectives held (BLOCKED_SOURCES_SCHEMA, HELD_OBJECTIVES_SCHEMA)."""
-    sources = {name: s for name, s in pledge.sources().items() if s.kind in RAW_TABLES}
+    sources = {
+        name: source for name, source in pledge.sources().items() if source.kind in RAW_TABLES
+    }
     objectives = objectives_frame(pledge.contracts()[0])
     with pledge.connect() as con:
         found = find_evidence(con, sources, reject_limits(sources, os.environ), days)
@@ -224,15 +225,12 @@ def blocked_sources(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg
     )
 
 
-RAW_KINDS = {table.split(".")[1]: kind for kind, table in RAW_TABLES.items()}
-"""The source kind of each raw asset, by the last part of its key."""
-
-
-def raw_check_specs(asset: dg.AssetsDefinition) -> list[dg.AssetCheckSpec]:
-    """The duplicate, reject and freshness checks of one raw asset; the first two report what
-    ``ops/blocked_sources`` found."""
-    table = RAW_TABLES[RAW_KINDS[asset.key.path[-1]]]
-    return [
+def raw_checks(asset: dg.AssetsDefinition, kind: str) -> dg.AssetChecksDefinition:
+    """The duplicate, reject and freshness checks of one raw asset (source kind ``kind``), run
+    as one step on one read-only connection (each can still be run alone); the first two report
+    what ``ops/blocked_sources`` found."""
+    table = RAW_TABLES[kind]
+    specs = [
         dg.AssetCheckSpec(
             "no_duplicate_rows",
             asset=asset,
@@ -259,87 +257,62 @@ def raw_check_specs(asset: dg.AssetsDefinition) -> list[dg.AssetCheckSpec]:
         ),
     ]
 
+    @dg.multi_asset_check(
+        name=f"{asset.key.path[-1]}_checks", specs=specs, can_subset=True, pool=WAREHOUSE_POOL
+    )
+    def checks(
+        context: dg.AssetCheckExecutionContext, pledge: PledgeHome
+    ) -> Iterator[dg.AssetCheckResult]:
+        days = run_days(context.run.tags)
+        declared = pledge.sources_of_kind(kind)
+        sources = {name: kind for name in declared}
+        selected = {key.name for key in context.selected_asset_check_keys}
+        with pledge.connect(read_only=True) as con:
+            if "no_duplicate_rows" in selected:
+                duplicates = read_duplicates(con, table)
+                yield dg.AssetCheckResult(
+                    check_name="no_duplicate_rows",
+                    passed=duplicates.is_empty(),
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={
+                        "duplicate_keys": duplicates.height,
+                        "duplicates": _listing(duplicates),
+                    },
+                )
+            if "reject_ratio" in selected:
+                limits = reject_limits(declared, os.environ)
+                heavy = read_reject_heavy(con, declared)
+                yield dg.AssetCheckResult(
+                    check_name="reject_ratio",
+                    passed=heavy.is_empty(),
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    description="\n".join(heavy["reason"]) or None,
+                    metadata={
+                        "limits": _listing(
+                            pl.DataFrame(
+                                [{"source": name, **vars(limit)} for name, limit in limits.items()]
+                            )
+                        ),
+                        "reject_heavy_days": heavy.height,
+                        "days": _listing(heavy.drop("reason")),
+                    },
+                )
+            if "fresh_sources" in selected:
+                as_of = freshness_time(days, datetime.now(UTC))
+                ages = max_ages(sources, os.environ.get("PLEDGE_FRESHNESS"))
+                stale = stale_sources(newest_evidence(con, table), ages, as_of)
+                yield dg.AssetCheckResult(
+                    check_name="fresh_sources",
+                    passed=stale.is_empty(),
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "as_of": str(as_of),
+                        "sources_checked": sum(limit is not None for limit in ages.values()),
+                        "stale_sources": _listing(stale),
+                    },
+                )
 
-def raw_check_results(
-    con: duckdb.DuckDBPyConnection,
-    asset_key: dg.AssetKey,
-    names: set[str],
-    declared: Mapping[str, Source],
-    days: tuple[date, date] | None,
-) -> Iterator[dg.AssetCheckResult]:
-    """The results of the checks ``names`` of one raw asset, whose source kind's declared
-    sources are ``declared``, in a run of ``days``."""
-    kind = RAW_KINDS[asset_key.path[-1]]
-    table = RAW_TABLES[kind]
-    if "no_duplicate_rows" in names:
-        duplicates = read_duplicates(con, table)
-        yield dg.AssetCheckResult(
-            asset_key=asset_key,
-            check_name="no_duplicate_rows",
-            passed=duplicates.is_empty(),
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={
-                "duplicate_keys": duplicates.height,
-                "duplicates": _listing(duplicates),
-            },
-        )
-    if "reject_ratio" in names:
-        limits = reject_limits(declared, os.environ)
-        heavy = read_reject_heavy(con, declared)
-        yield dg.AssetCheckResult(
-            asset_key=asset_key,
-            check_name="reject_ratio",
-            passed=heavy.is_empty(),
-            severity=dg.AssetCheckSeverity.ERROR,
-            description="\n".join(heavy["reason"]) or None,
-            metadata={
-                "limits": _listing(
-                    pl.DataFrame(
-                        [{"source": name, **vars(limit)} for name, limit in limits.items()]
-                    )
-                ),
-                "reject_heavy_days": heavy.height,
-                "days": _listing(heavy.drop("reason")),
-            },
-        )
-    if "fresh_sources" in names:
-        as_of = freshness_time(days, datetime.now(UTC))
-        ages = max_ages({name: kind for name in declared}, os.environ.get("PLEDGE_FRESHNESS"))
-        stale = stale_sources(newest_evidence(con, table), ages, as_of)
-        yield dg.AssetCheckResult(
-            asset_key=asset_key,
-            check_name="fresh_sources",
-            passed=stale.is_empty(),
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={
-                "as_of": str(as_of),
-                "sources_checked": sum(limit is not None for limit in ages.values()),
-                "stale_sources": _listing(stale),
-            },
-        )
-
-
-@dg.multi_asset_check(
-    name="raw_checks",
-    specs=[spec for asset in ingest_assets for spec in raw_check_specs(asset)],
-    can_subset=True,
-    pool=WAREHOUSE_POOL,
-)
-def raw_checks(
-    context: dg.AssetCheckExecutionContext, pledge: PledgeHome
-) -> Iterator[dg.AssetCheckResult]:
-    """The checks of every raw asset, run as one step on one read-only connection (each can
-    still be run alone)."""
-    days = run_days(context.run.tags)
-    sources = pledge.sources()
-    selected: dict[dg.AssetKey, set[str]] = {}
-    for key in context.selected_asset_check_keys:
-        selected.setdefault(key.asset_key, set()).add(key.name)
-    with pledge.connect(read_only=True) as con:
-        for asset_key, names in sorted(selected.items(), key=lambda item: item[0].path):
-            kind = RAW_KINDS[asset_key.path[-1]]
-            declared = {name: source for name, source in sources.items() if source.kind == kind}
-            yield from raw_check_results(con, asset_key, names, declared, days)
+    return checks
 
 
 @dg.asset_check(
@@ -364,4 +337,9 @@ def current_window_per_objective(pledge: PledgeHome) -> dg.AssetCheckResult:
     )
 
 
-asset_checks = [raw_checks, current_window_per_objective]
+RAW_KINDS = {table.split(".")[1]: kind for kind, table in RAW_TABLES.items()}
+
+asset_checks = [
+    *(raw_checks(asset, RAW_KINDS[asset.key.path[1]]) for asset in ingest_assets),
+    current_window_per_objective,
+]
