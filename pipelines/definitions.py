@@ -5,7 +5,7 @@ import dagster as dg
 
 from pipelines.ingest.assets import ingest_assets, pull_prometheus
 from pipelines.notify.sensor import notification_sensor
-from pipelines.ops.checks import asset_checks
+from pipelines.ops.checks import asset_checks, blocked_sources
 from pipelines.ops.jobs import ingest_and_windows, monthly_summary
 from pipelines.ops.jobs import predict_and_report as predict_and_report_job
 from pipelines.ops.schedules import (
@@ -20,7 +20,14 @@ from pipelines.report.assets import report_assets
 from pipelines.resources import PledgeHome
 from pipelines.sla.assets import sla_assets
 
-all_assets = [pull_prometheus, *ingest_assets, *sla_assets, *predict_assets, *report_assets]
+all_assets = [
+    pull_prometheus,
+    *ingest_assets,
+    blocked_sources,
+    *sla_assets,
+    *predict_assets,
+    *report_assets,
+]
 all_checks = asset_checks
 
 pledge_all = dg.define_asset_job(

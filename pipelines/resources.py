@@ -64,7 +64,10 @@ class PledgeHome(dg.ConfigurableResource):
         return load_contracts(self.settings.contracts_dir)
 
     def sources(self) -> dict[str, Source]:
-        """The valid sources of the home (``source_problems`` tells of the others)."""
+        """The valid sources of the home (``source_problems`` tells of the others); none without
+        a sources file."""
+        if not self.settings.sources_file.exists():
+            return {}
         return read_sources(self.settings.sources_file)[0]
 
     def source_problems(self) -> list[Problem]:
@@ -75,14 +78,10 @@ class PledgeHome(dg.ConfigurableResource):
 
     def sources_of_kind(self, kind: str) -> dict[str, Source]:
         """The declared sources of one kind by name; none without a sources file."""
-        if not self.settings.sources_file.exists():
-            return {}
         return {name: source for name, source in self.sources().items() if source.kind == kind}
 
     def pulled_sources(self) -> dict[str, Source]:
         """The declared ``kind: prometheus`` sources by name; none without a sources file."""
-        if not self.settings.sources_file.exists():
-            return {}
         return {name: source for name, source in self.sources().items() if source.pull}
 
 

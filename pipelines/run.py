@@ -128,6 +128,7 @@ def _materialize(
     if executor == "in_process":
         return materialize()
     from pipelines.ops.backfill import BACKFILLED, backfill_job, backfill_run_config
+    from pipelines.ops.jobs import BLOCKED_SOURCES
     from pipelines.sla.assets import sla_objectives
 
     needed = dg.AssetSelection.assets(pull_prometheus, sla_objectives)
@@ -146,7 +147,7 @@ def _materialize(
     ) as backfilled:
         if not backfilled.success:
             return backfilled
-    backfilled_keys = dg.AssetSelection.assets(*BACKFILLED)
+    backfilled_keys = dg.AssetSelection.assets(*BACKFILLED, BLOCKED_SOURCES)
     rest = dg.AssetSelection.all() - needed - backfilled_keys
     return materialize(rest | dg.AssetSelection.checks_for_assets(*BACKFILLED))
 

@@ -195,10 +195,14 @@ CREATE TABLE IF NOT EXISTS ops.pull_watermarks (
     pulled_at TIMESTAMPTZ NOT NULL
 );
 
--- The sources the latest run of the SLA stage found blocked over its days first_day..last_day
--- (null: every day) with evidence up to as_of, one row per source and failing check
--- ('no_duplicate_rows', 'reject_ratio') with a reason naming the files; and the objectives each
--- held back (they kept the slices, outcomes and windows stored before). Both replaced by every run (pipelines/ops/evidence.py).
+-- What the latest run's evidence checks found over its days first_day..last_day (null: every
+-- day), all replaced by every run (the asset ops/blocked_sources, pipelines/ops/evidence.py):
+-- the sources blocked, with evidence up to as_of, one row per source and failing check
+-- ('no_duplicate_rows', 'reject_ratio') with a reason naming the files; the objectives each
+-- held back (they kept the slices, outcomes and windows stored before); and for the raw
+-- assets' checks, the row identities found more than once in each raw table (the identity
+-- columns of every table, null where not the table's: ROW_IDENTITY; raw.latency_samples: the
+-- file loaded twice) and the reject-heavy days of each source with their one-line reason.
 CREATE TABLE IF NOT EXISTS ops.blocked_sources (
     source VARCHAR NOT NULL,
     kind VARCHAR NOT NULL,
@@ -212,6 +216,29 @@ CREATE TABLE IF NOT EXISTS ops.held_objectives (
     contract_id VARCHAR NOT NULL,
     objective_id VARCHAR NOT NULL,
     source VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ops.duplicate_rows (
+    table_name VARCHAR NOT NULL,
+    ts TIMESTAMPTZ,
+    service VARCHAR,
+    le_seconds DOUBLE,
+    location VARCHAR,
+    file VARCHAR,
+    ticket_id VARCHAR,
+    seq BIGINT,
+    incident_id VARCHAR,
+    run_id VARCHAR,
+    test_id VARCHAR,
+    response_id VARCHAR,
+    copies BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ops.reject_heavy_days (
+    source VARCHAR NOT NULL,
+    partition_date DATE NOT NULL,
+    rows_loaded BIGINT NOT NULL,
+    rows_rejected BIGINT NOT NULL,
+    reject_ratio DOUBLE NOT NULL,
+    reason VARCHAR NOT NULL
 );
 
 -- One row per objective of every valid contract. sli_method is the raw evidence read (requests,

@@ -29,6 +29,7 @@ WRITERS = (
     RAW
     | PULL
     | {
+        "ops/blocked_sources",
         "sla/objectives",
         "sla/slices",
         "sla/outcomes",
@@ -60,7 +61,13 @@ def test_the_routine_is_wired_jobs_schedules_sensors_checks():
         key.to_user_string()
         for key in defs.resolve_job_def("ingest_and_windows").asset_layer.selected_asset_keys
     }
-    assert ingest == RAW | PULL | {"sla/objectives", "sla/slices", "sla/outcomes", "sla/windows"}
+    assert ingest == RAW | PULL | {
+        "ops/blocked_sources",
+        "sla/objectives",
+        "sla/slices",
+        "sla/outcomes",
+        "sla/windows",
+    }
     assert {s.name for s in repository.schedule_defs} >= {
         "ingest_often",
         "predict_and_report_daily",
@@ -85,6 +92,21 @@ def test_checks_read_the_warehouse_in_its_pool_and_block_no_step():
         assert pool == WAREHOUSE_POOL
         for spec in checks.check_specs:
             assert not spec.blocking, spec.name
+
+
+def test_the_evidence_is_judged_once_for_the_sla_stage_and_the_checks():
+    """ops/blocked_sources finds the duplicates and reject-heavy days once a run, after every raw
+    asset; the SLA assets that hold objectives back and the raw assets' duplicate and reject
+    checks read what it stored."""
+    blocked = dg.AssetKey(["ops", "blocked_sources"])
+    graph = defs.resolve_asset_graph()
+    assert {key.to_user_string() for key in graph.get(blocked).parent_keys} == RAW
+    for key in ("sla/slices", "sla/outcomes", "sla/windows"):
+        assert blocked in graph.get(dg.AssetKey.from_user_string(key)).parent_keys, key
+    for checks in all_checks:
+        for spec in checks.check_specs:
+            reads_findings = spec.name in {"no_duplicate_rows", "reject_ratio"}
+            assert (blocked in {dep.asset_key for dep in spec.additional_deps}) == reads_findings
 
 
 def test_a_monthly_schedule_per_zone_of_the_homes_contracts(tmp_path):

@@ -8,8 +8,9 @@ in the shared lake (each partition file written by one chunk), its small per-day
 (``raw.rejects``, ``ops.ingested_files``, item evidence) in the shard, so chunks never wait for one
 another's DuckDB lock. When every chunk is done, the shards' rows of their days are merged into
 the working warehouse. Two rounds: ingest (every raw table), then slices, which read every raw
-day and the latest evidence of all of them, so they start once ingest is merged. The rest of the
-graph (windows, predictions, reports) then runs once, in-process (``pipelines.run``).
+day and the latest evidence of all of them, so they start once ingest is merged and the evidence
+of all the days judged (``ops/blocked_sources``: the objectives the slices hold back). The rest
+of the graph (windows, predictions, reports) then runs once, in-process (``pipelines.run``).
 
 Differences from a serial run: a landing file identical to one of another chunk's days is loaded
 in both (a serial run records the later one as a duplicate); the ingest checks run after the
@@ -25,11 +26,13 @@ from dagster_celery import celery_executor
 
 from pipelines import warehouse
 from pipelines.ingest.assets import ingest_assets
+from pipelines.ops.checks import judge_evidence
 from pipelines.resources import PledgeHome
 from pipelines.sla.assets import sla_slices
 
 BACKFILLED = [*ingest_assets, sla_slices]
-"""The daily-partitioned assets a backfill spreads over chunks (their checks run after it)."""
+"""The daily-partitioned assets a backfill spreads over chunks (their checks run after it); it
+also judges the evidence (``BLOCKED_SOURCES``) between them."""
 
 EXECUTORS = ("in_process", "multiprocess", "celery")
 """How ``pledge run --executor`` runs the per-day stages: in the run's own process (one run),
@@ -156,8 +159,11 @@ def ingest_chunk(context: dg.OpExecutionContext, pledge: PledgeHome, chunk: str)
 def merge_ingested(
     context: dg.OpExecutionContext, config: BackfillConfig, pledge: PledgeHome, chunks: list[str]
 ):
-    """The ingest shards merged into the working warehouse; then the chunks again, for slices."""
+    """The ingest shards merged into the working warehouse and the evidence of every day judged
+    (as ``ops/blocked_sources``); then the chunks again, for slices."""
     _merge(context, pledge, chunks)
+    days = date.fromisoformat(config.first_day), date.fromisoformat(config.last_day)
+    judge_evidence(pledge, days, context.log.error)
     yield from _chunk_outputs(config)
 
 

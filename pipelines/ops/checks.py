@@ -1,15 +1,19 @@
 """Asset checks on what matters: no duplicate raw rows, fresh sources, few rejects, and a current
-window for every objective.
+window for every objective; and the asset ``ops/blocked_sources`` that judges the evidence once a
+run for the checks and the SLA stage.
 
 Duplicate rows and a reject-heavy day are errors that block no Dagster step: a failing check on
 one source must stop only what reads that source, and a Dagster blocking check stops every asset
-downstream of the raw asset, for every contract. The SLA assets hold back instead what reads a
-blocked source (``pipelines.ops.evidence``: its objectives keep their stored windows, the others
-are computed), and ``pledge run`` names the source and its files and exits non-zero. The checks
-name the files and their most common reject reasons; stale sources warn; an objective without a
-current window is an error that does not stop the reports. A check of a run over days looks at
-those days; run alone (from the UI) it looks at everything. Thresholds come from the
-environment, a source's own (``sources.yaml``) taking precedence:
+downstream of the raw asset, for every contract. ``ops/blocked_sources`` looks for both after the
+raw assets, once for every raw table and source (``pipelines.ops.evidence.find_evidence``), and
+stores what it finds; the SLA assets hold back what reads a blocked source (its objectives keep
+their stored windows, the others are computed), the raw assets' checks report the stored
+findings, and ``pledge run`` names the source and its files and exits non-zero. The checks name
+the files and their most common reject reasons; stale sources warn; an objective without a
+current window is an error that does not stop the reports. The evidence of a run over days is
+judged over those days; ``ops/blocked_sources`` run alone (from the UI) judges everything, and a
+check run alone reports the latest findings. Thresholds come from the environment, a source's own
+(``sources.yaml``) taking precedence:
 
 - A day of a source is reject-heavy when both its rejected share exceeds the largest allowed
   (``max_reject_ratio``; ``PLEDGE_MAX_REJECT_RATIO``, default 0.01) and its rejected rows exceed
@@ -22,7 +26,7 @@ environment, a source's own (``sources.yaml``) taking precedence:
 """
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 
 import dagster as dg
@@ -31,19 +35,21 @@ import polars as pl
 
 from pipelines.ingest.assets import ingest_assets
 from pipelines.ingest.load import RAW_TABLES
-from pipelines.ingest.summary import read_ingest_records
 from pipelines.ops.evidence import (
     DEFAULT_MAX_REJECT_RATIO,
     DEFAULT_MAX_REJECTED_ROWS,
-    duplicate_rows,
-    reject_heavy_days,
-    reject_heavy_message,
+    find_evidence,
+    held_objectives,
+    read_duplicates,
+    read_reject_heavy,
     reject_limits,
     run_days,
 )
+from pipelines.ops.jobs import BLOCKED_SOURCES
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome
 from pipelines.sla.assets import evidence_end
-from pipelines.warehouse import query
+from pipelines.sla.objectives import objectives_frame
+from pipelines.warehouse import query, replace_rows
 
 EVIDENCE_TIME = {
     "raw.security_incidents": "detected_at",
@@ -159,14 +165,76 @@ def _listing(frame: pl.DataFrame, limit: int = 20) -> dg.MetadataValue:
     return dg.MetadataValue.md("\n".join(lines + more))
 
 
+def judge_evidence(
+    pledge: PledgeHome, days: tuple[date, date] | None, log: Callable[[str], object]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Judge the evidence of ``days`` (every day when None) once: the ``find_evidence`` of the
+    home's sources and the objectives of its valid contracts they hold back, stored in
+    ``ops.duplicate_rows``, ``ops.reject_heavy_days``, ``ops.blocked_sources`` and
+    ``ops.held_objectives``; each blocked source told to ``log``. Returns the blocked sources and
+    the objectives held (BLOCKED_SOURCES_SCHEMA, HELD_OBJECTIVES_SCHEMA)."""
+    sources = {
+        name: source for name, source in pledge.sources().items() if source.kind in RAW_TABLES
+    }
+    objectives = objectives_frame(pledge.contracts()[0])
+    with pledge.connect() as con:
+        found = find_evidence(con, sources, reject_limits(sources, os.environ), days)
+        held = held_objectives(con, objectives, found.blocked, sources, days)
+        as_of = evidence_end(con) or datetime.now(UTC).replace(second=0, microsecond=0)
+        replace_rows(
+            con,
+            [
+                ("ops.duplicate_rows", "TRUE", [], found.duplicates),
+                ("ops.reject_heavy_days", "TRUE", [], found.reject_heavy),
+                ("ops.held_objectives", "TRUE", [], held),
+                (
+                    "ops.blocked_sources",
+                    "TRUE",
+                    [],
+                    found.blocked.with_columns(
+                        first_day=pl.lit(days and days[0], pl.Date),
+                        last_day=pl.lit(days and days[1], pl.Date),
+                        as_of=pl.lit(as_of, pl.Datetime("us", "UTC")),
+                    ),
+                ),
+            ],
+        )
+    for source, check, reason in found.blocked.select("source", "check_name", "reason").rows():
+        of_source = held.filter(pl.col("source") == source).select("contract_id", "objective_id")
+        objectives_held = ", ".join("/".join(key) for key in of_source.iter_rows()) or "none"
+        log(f"source {source} blocked ({check}): {reason}; held: {objectives_held}")
+    return found.blocked, held
+
+
+@dg.asset(
+    key=BLOCKED_SOURCES,
+    deps=[asset.key for asset in ingest_assets],
+    pool=WAREHOUSE_POOL,
+    group_name="ops",
+)
+def blocked_sources(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.MaterializeResult:
+    """The sources whose rows of the run's days are there twice or that have a reject-heavy day,
+    and the objectives they hold back (``judge_evidence``): what the SLA assets hold back and
+    the raw assets' checks report."""
+    blocked, held = judge_evidence(pledge, run_days(context.run.tags), context.log.error)
+    return dg.MaterializeResult(
+        metadata={
+            "sources_blocked": ", ".join(blocked["source"].unique(maintain_order=True)),
+            "objectives_held": held.height,
+        }
+    )
+
+
 def raw_checks(asset: dg.AssetsDefinition, kind: str) -> dg.AssetChecksDefinition:
     """The duplicate, reject and freshness checks of one raw asset (source kind ``kind``), run
-    as one step on one read-only connection (each can still be run alone)."""
+    as one step on one read-only connection (each can still be run alone); the first two report
+    what ``ops/blocked_sources`` found."""
     table = RAW_TABLES[kind]
     specs = [
         dg.AssetCheckSpec(
             "no_duplicate_rows",
             asset=asset,
+            additional_deps=[BLOCKED_SOURCES],
             description=f"No row of {table} is there twice (it would be counted twice): an error "
             "that blocks no step; the objectives reading a source with duplicates keep their "
             "previous windows, the others are computed.",
@@ -174,6 +242,7 @@ def raw_checks(asset: dg.AssetsDefinition, kind: str) -> dg.AssetChecksDefinitio
         dg.AssetCheckSpec(
             "reject_ratio",
             asset=asset,
+            additional_deps=[BLOCKED_SOURCES],
             description="No source of the asset rejects both more than its max_reject_ratio "
             f"(PLEDGE_MAX_REJECT_RATIO, default {DEFAULT_MAX_REJECT_RATIO:.0%}) of a day's rows "
             "and more than its max_rejected_rows (PLEDGE_MAX_REJECTED_ROWS, default "
@@ -200,7 +269,7 @@ def raw_checks(asset: dg.AssetsDefinition, kind: str) -> dg.AssetChecksDefinitio
         selected = {key.name for key in context.selected_asset_check_keys}
         with pledge.connect(read_only=True) as con:
             if "no_duplicate_rows" in selected:
-                duplicates = duplicate_rows(con, table, days)
+                duplicates = read_duplicates(con, table)
                 yield dg.AssetCheckResult(
                     check_name="no_duplicate_rows",
                     passed=duplicates.is_empty(),
@@ -212,14 +281,12 @@ def raw_checks(asset: dg.AssetsDefinition, kind: str) -> dg.AssetChecksDefinitio
                 )
             if "reject_ratio" in selected:
                 limits = reject_limits(declared, os.environ)
-                heavy = reject_heavy_days(con, limits, days)
+                heavy = read_reject_heavy(con, declared)
                 yield dg.AssetCheckResult(
                     check_name="reject_ratio",
                     passed=heavy.is_empty(),
                     severity=dg.AssetCheckSeverity.ERROR,
-                    description=None
-                    if heavy.is_empty()
-                    else reject_heavy_message(heavy, read_ingest_records(con, days)),
+                    description="\n".join(heavy["reason"]) or None,
                     metadata={
                         "limits": _listing(
                             pl.DataFrame(
@@ -227,7 +294,7 @@ def raw_checks(asset: dg.AssetsDefinition, kind: str) -> dg.AssetChecksDefinitio
                             )
                         ),
                         "reject_heavy_days": heavy.height,
-                        "days": _listing(heavy),
+                        "days": _listing(heavy.drop("reason")),
                     },
                 )
             if "fresh_sources" in selected:

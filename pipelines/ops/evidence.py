@@ -6,13 +6,15 @@ A source is blocked for a run when, in the run's days, its rows of a raw table a
 (``reject_heavy_days``: past both its share and its count of rejected rows). A blocked source
 stops only what reads it: the objectives whose evidence it brings (``held_objectives``) keep the
 slices, outcomes and windows stored before (``with_held``); every other objective is computed as
-usual. The sources blocked and the objectives held are kept in ``ops.blocked_sources`` and
-``ops.held_objectives`` for the run's summary and the report's banner.
+usual. The evidence is judged once a run (``find_evidence``, by the asset ``ops/blocked_sources``)
+and what it finds kept in the warehouse: ``ops.duplicate_rows`` and ``ops.reject_heavy_days`` for
+the raw assets' checks, ``ops.blocked_sources`` and ``ops.held_objectives`` for the SLA assets
+(``read_held``), the run's summary and the report's banner.
 """
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 import duckdb
 import polars as pl
@@ -51,34 +53,96 @@ class RejectLimit:
     max_rows: int = DEFAULT_MAX_REJECTED_ROWS
 
 
+def _identity(table: str) -> tuple[str, ...]:
+    """The columns ``duplicate_rows`` gives of ``table`` before ``copies``."""
+    return ("file",) if table == "raw.latency_samples" else ROW_IDENTITY[table]
+
+
+def _dated_rows(table: str, days: tuple[date, date] | None) -> tuple[str, list]:
+    """The condition keeping the rows of ``table`` that ``duplicate_rows`` judges for ``days``:
+    those of the partitions of ``days``, or for the ts-keyed tables those whose UTC day lies in
+    ``days`` or a day either side (a range of ts, so the lake skips other days' files)."""
+    if table == "raw.latency_samples" or "file" in ROW_IDENTITY[table] or days is None:
+        return days_filter("partition_date", days, margin=0)
+    first, last = days
+    return "ts >= ? AND ts < ?", [
+        datetime.combine(first - timedelta(days=1), time(), UTC),
+        datetime.combine(last + timedelta(days=2), time(), UTC),
+    ]
+
+
 def duplicate_rows(
     con: duckdb.DuckDBPyConnection, table: str, days: tuple[date, date] | None
 ) -> pl.DataFrame:
     """Row identities found more than once (ROW_IDENTITY's columns, then ``copies``: Int64), of
     the rows dated in ``days`` (a day either side for ts-keyed tables, whose files may overlap
     midnight) or of the whole table. For raw.latency_samples: file, copies (rows in the table per
-    row the file loaded)."""
+    row the file loaded). The rows are grouped by their identity's hash first, then only those
+    of a repeated hash by their identity (half the work of grouping them all by it)."""
+    where, params = _dated_rows(table, days)
     if table == "raw.latency_samples":
-        where, params = days_filter("r.partition_date", days, margin=0)
         return query(
             con,
             "SELECT r.file, r.rows // f.rows_loaded AS copies FROM "
-            f"(SELECT file, count(*) AS rows FROM {table} r WHERE {where} GROUP BY file) r "
+            f"(SELECT file, count(*) AS rows FROM {table} WHERE {where} GROUP BY file) r "
             "JOIN ops.ingested_files f USING (file) "
             "WHERE f.status = 'loaded' AND r.rows > f.rows_loaded ORDER BY r.file",
             params,
         )
-    identity = ROW_IDENTITY[table]
-    columns = ", ".join(identity)
-    if "file" in identity:
-        where, params = days_filter("partition_date", days, margin=0)
-    else:
-        where, params = days_filter("ts::DATE", days, margin=1)
+    columns = ", ".join(ROW_IDENTITY[table])
     return query(
         con,
-        f"SELECT {columns}, count(*) AS copies FROM {table} WHERE {where} "
+        f"WITH repeated AS (SELECT hash({columns}) AS key FROM {table} WHERE {where} "
+        "GROUP BY key HAVING count(*) > 1) "
+        f"SELECT {columns}, count(*) AS copies FROM {table} "
+        f"WHERE {where} AND hash({columns}) IN (SELECT key FROM repeated) "
         f"GROUP BY {columns} HAVING count(*) > 1 ORDER BY {columns}",
-        params,
+        [*params, *params],
+    )
+
+
+DUPLICATE_ROWS_SCHEMA = {
+    "table_name": pl.String,
+    "ts": pl.Datetime("us", "UTC"),
+    "service": pl.String,
+    "le_seconds": pl.Float64,
+    "location": pl.String,
+    "file": pl.String,
+    "ticket_id": pl.String,
+    "seq": pl.Int64,
+    "incident_id": pl.String,
+    "run_id": pl.String,
+    "test_id": pl.String,
+    "response_id": pl.String,
+    "copies": pl.Int64,
+}
+"""``ops.duplicate_rows``: each raw table's ``duplicate_rows``, the identity columns of every
+table (null where not the table's)."""
+
+
+def found_duplicates(
+    con: duckdb.DuckDBPyConnection, days: tuple[date, date] | None
+) -> pl.DataFrame:
+    """``duplicate_rows`` of every raw table in ``days``, stacked (DUPLICATE_ROWS_SCHEMA)."""
+    found = [
+        duplicate_rows(con, table, days).with_columns(table_name=pl.lit(table))
+        for table in RAW_TABLES.values()
+    ]
+    return (
+        pl.concat([pl.DataFrame(schema=DUPLICATE_ROWS_SCHEMA), *found], how="diagonal_relaxed")
+        .select(list(DUPLICATE_ROWS_SCHEMA))
+        .cast(DUPLICATE_ROWS_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def read_duplicates(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
+    """The duplicates of ``table`` the latest evidence checks found (``ops.duplicate_rows``), as
+    ``duplicate_rows`` gave them."""
+    columns = ", ".join(_identity(table))
+    return query(
+        con,
+        f"SELECT {columns}, copies FROM ops.duplicate_rows WHERE table_name = ? ORDER BY {columns}",
+        [table],
     )
 
 
@@ -150,11 +214,23 @@ def reject_heavy_days(
     )
 
 
-def reject_heavy_message(heavy: pl.DataFrame, records: IngestRecords, top: int = 3) -> str:
-    """One line per reject-heavy day (``reject_heavy_days`` rows): the share rejected, then each
-    file of that source and day with rejects and its ``top`` most frequent reasons, e.g.
-    ``requests 2026-11-02: 288 of 288 rows rejected (100.0%): requests/r.csv: 288 × unparseable
-    number (first at line 2)``. ``records`` must cover those days."""
+REJECT_HEAVY_SCHEMA = {
+    "source": pl.String,
+    "partition_date": pl.Date,
+    "rows_loaded": pl.Int64,
+    "rows_rejected": pl.Int64,
+    "reject_ratio": pl.Float64,
+    "reason": pl.String,
+}
+"""``ops.reject_heavy_days``: ``reject_heavy_days`` rows with their ``reject_heavy_reasons``."""
+
+
+def reject_heavy_reasons(heavy: pl.DataFrame, records: IngestRecords, top: int = 3) -> pl.DataFrame:
+    """``heavy`` (``reject_heavy_days`` rows) with each day's one-line reason (REJECT_HEAVY_SCHEMA):
+    the share rejected, then each file of that source and day with rejects and its ``top`` most
+    frequent reasons, e.g. ``requests 2026-11-02: 288 of 288 rows rejected (100.0%):
+    requests/r.csv: 288 × unparseable number (first at line 2)``. ``records`` must cover those
+    days."""
     day_of_file = records.files.select("source", "file", "partition_date")
     reasons = top_reasons(records, top, per=("source", "file")).join(
         day_of_file, on=["source", "file"], maintain_order="left"
@@ -177,7 +253,18 @@ def reject_heavy_message(heavy: pl.DataFrame, records: IngestRecords, top: int =
             f"{day['source']} {day['partition_date']}: {day['rows_rejected']:,} of {read:,} rows "
             f"rejected ({day['reject_ratio']:.1%}): " + " | ".join(files)
         )
-    return "\n".join(lines)
+    return heavy.with_columns(reason=pl.Series(lines, dtype=pl.String))
+
+
+def read_reject_heavy(con: duckdb.DuckDBPyConnection, sources: Collection[str]) -> pl.DataFrame:
+    """The reject-heavy days of ``sources`` the latest evidence checks found
+    (``ops.reject_heavy_days``, REJECT_HEAVY_SCHEMA), by source and day."""
+    return query(
+        con,
+        "SELECT * FROM ops.reject_heavy_days WHERE source IN (SELECT unnest(?::VARCHAR[])) "
+        "ORDER BY source, partition_date",
+        [list(sources)],
+    )
 
 
 def run_days(tags: Mapping[str, str]) -> tuple[date, date] | None:
@@ -202,13 +289,6 @@ BLOCKED_SOURCES_SCHEMA = {
 HELD_OBJECTIVES_SCHEMA = {"contract_id": pl.String, "objective_id": pl.String, "source": pl.String}
 
 
-def _dated_rows(table: str, days: tuple[date, date] | None) -> tuple[str, list[date]]:
-    """The condition keeping the rows of ``table`` that ``duplicate_rows`` judges for ``days``."""
-    if table == "raw.latency_samples" or "file" in ROW_IDENTITY[table]:
-        return days_filter("partition_date", days, margin=0)
-    return days_filter("ts::DATE", days, margin=1)
-
-
 def duplicate_files(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -217,7 +297,7 @@ def duplicate_files(
 ) -> pl.DataFrame:
     """source, file (String), rows (Int64): the files whose rows of ``table`` are among
     ``duplicates`` (``duplicate_rows`` of the same table and days), how many of their rows."""
-    identity = ("file",) if table == "raw.latency_samples" else ROW_IDENTITY[table]
+    identity = _identity(table)
     where, params = _dated_rows(table, days)
     con.register("_pledge_duplicates", duplicates.select(identity))
     try:
@@ -235,22 +315,23 @@ def duplicate_files(
 def blocked_sources(
     con: duckdb.DuckDBPyConnection,
     sources: Mapping[str, Source],
-    limits: Mapping[str, RejectLimit],
+    duplicates: pl.DataFrame,
+    reject_heavy: pl.DataFrame,
     days: tuple[date, date] | None,
 ) -> pl.DataFrame:
     """The sources of ``sources`` blocked in ``days`` (every day when None), one row per source
     and failing check (BLOCKED_SOURCES_SCHEMA; check_name ``no_duplicate_rows`` or
     ``reject_ratio``), each with a one-line reason naming its files, e.g. ``rows of raw.requests
-    there more than once: web/a.csv (1 row), web/b.csv (1 row)``. ``limits``: ``reject_limits``
-    of the sources."""
+    there more than once: web/a.csv (1 row), web/b.csv (1 row)``. ``duplicates``:
+    ``found_duplicates`` of ``days``; ``reject_heavy``: the sources' ``reject_heavy_reasons``."""
     kinds = sorted({source.kind for source in sources.values() if source.kind in RAW_TABLES})
     rows = []
     for kind in kinds:
         table = RAW_TABLES[kind]
-        duplicates = duplicate_rows(con, table, days)
-        if duplicates.is_empty():
+        of_table = duplicates.filter(pl.col("table_name") == table)
+        if of_table.is_empty():
             continue
-        files = duplicate_files(con, table, duplicates, days).filter(
+        files = duplicate_files(con, table, of_table, days).filter(
             pl.col("source").is_in(list(sources))
         )
         for (source,), of_source in files.group_by("source", maintain_order=True):
@@ -266,14 +347,10 @@ def blocked_sources(
                     ),
                 )
             )
-    heavy = reject_heavy_days(con, {name: limits[name] for name in sources}, days)
-    if not heavy.is_empty():
-        records = read_ingest_records(con, days)
-        for (source,), of_source in heavy.group_by("source", maintain_order=True):
-            message = reject_heavy_message(of_source, records)
-            rows.append(
-                (source, sources[source].kind, "reject_ratio", " / ".join(message.splitlines()))
-            )
+    heavy = reject_heavy.filter(pl.col("source").is_in(list(sources)))
+    for (source,), of_source in heavy.group_by("source", maintain_order=True):
+        reason = " / ".join(of_source["reason"])
+        rows.append((source, sources[source].kind, "reject_ratio", reason))
     return pl.DataFrame(rows, schema=BLOCKED_SOURCES_SCHEMA, orient="row")
 
 
@@ -321,17 +398,44 @@ def with_held(computed: pl.DataFrame, stored: pl.DataFrame, held: pl.DataFrame) 
     )
 
 
-def blocked_evidence(
+@dataclass(frozen=True)
+class Findings:
+    """What the evidence checks find in a run's days: ``duplicates`` of every raw table
+    (DUPLICATE_ROWS_SCHEMA), the sources' reject-heavy days with their reasons
+    (REJECT_HEAVY_SCHEMA), and the sources blocked by either (BLOCKED_SOURCES_SCHEMA)."""
+
+    duplicates: pl.DataFrame
+    reject_heavy: pl.DataFrame
+    blocked: pl.DataFrame
+
+
+def find_evidence(
     con: duckdb.DuckDBPyConnection,
     sources: Mapping[str, Source],
-    environment: Mapping[str, str],
-    objectives: pl.DataFrame,
+    limits: Mapping[str, RejectLimit],
     days: tuple[date, date] | None,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``blocked_sources`` of ``sources`` in ``days`` (limits from ``reject_limits`` of the
-    sources and ``environment``) and the ``held_objectives`` of ``objectives`` they hold."""
-    blocked = blocked_sources(con, sources, reject_limits(sources, environment), days)
-    return blocked, held_objectives(con, objectives, blocked, sources, days)
+) -> Findings:
+    """The Findings of ``sources`` in ``days`` (every day when None); ``limits``:
+    ``reject_limits`` of the sources."""
+    duplicates = found_duplicates(con, days)
+    heavy = reject_heavy_days(con, {name: limits[name] for name in sources}, days)
+    heavy = (
+        heavy.with_columns(reason=pl.lit(None, pl.String))
+        if heavy.is_empty()
+        else reject_heavy_reasons(heavy, read_ingest_records(con, days))
+    )
+    return Findings(duplicates, heavy, blocked_sources(con, sources, duplicates, heavy, days))
+
+
+def read_held(con: duckdb.DuckDBPyConnection, kinds: Collection[str]) -> pl.DataFrame:
+    """The objectives held back by the latest evidence checks' blocked sources of the source
+    kinds ``kinds`` (``ops.held_objectives``, HELD_OBJECTIVES_SCHEMA)."""
+    return query(
+        con,
+        "SELECT contract_id, objective_id, source FROM ops.held_objectives WHERE source IN "
+        "(SELECT source FROM ops.blocked_sources WHERE kind IN (SELECT unnest(?::VARCHAR[])))",
+        [list(kinds)],
+    )
 
 
 def read_blocked(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

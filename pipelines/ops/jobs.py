@@ -9,12 +9,16 @@ import dagster as dg
 MONTHLY_SUMMARY = dg.AssetKey(["report", "monthly_summary"])
 """The monthly compliance summary, run on the first of the month in each contract zone."""
 
+BLOCKED_SOURCES = dg.AssetKey(["ops", "blocked_sources"])
+"""The evidence judged once a run, between the raw assets and the SLA stage (group ``ops``;
+``pipelines.ops.checks``)."""
+
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END = "dagster/asset_partition_range_end"
 
 ingest_and_windows = dg.define_asset_job(
     "ingest_and_windows",
-    selection=dg.AssetSelection.groups("ingest", "sla"),
+    selection=dg.AssetSelection.groups("ingest", "ops", "sla"),
     description="Ingest the landing files of the requested days; recompute slices and windows.",
 )
 

@@ -1,7 +1,6 @@
 """Dagster assets of the SLA stage: objectives, daily slices, and windows with burn rates,
 alerts and credits. Thin wrappers: read the warehouse, call the pure functions, write back."""
 
-import os
 from collections.abc import Collection
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -11,7 +10,8 @@ import polars as pl
 
 from pipelines.contracts.schema import Contract
 from pipelines.ingest.load import RAW_TABLES as LOADED_TABLES
-from pipelines.ops.evidence import blocked_evidence, run_days, with_held
+from pipelines.ops.evidence import read_held, run_days, with_held
+from pipelines.ops.jobs import BLOCKED_SOURCES
 from pipelines.partitions import daily, single_run
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome, partition_days
 from pipelines.sla.backups import current_exposure, restore_outcomes, rpo_exposures
@@ -110,27 +110,6 @@ def _valid_contracts(
     for problem in problems:
         context.log.warning(f"invalid contract skipped: {problem}")
     return contracts, [str(problem) for problem in problems]
-
-
-def _held(
-    context: dg.AssetExecutionContext,
-    pledge: PledgeHome,
-    con: duckdb.DuckDBPyConnection,
-    objectives: pl.DataFrame,
-    days: tuple[date, date] | None,
-    kinds: Collection[str],
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The home's sources of ``kinds`` blocked in ``days`` (each logged as an error) and the
-    objectives they hold back: ``pipelines.ops.evidence.blocked_evidence``."""
-    sources = {
-        name: source for kind in kinds for name, source in pledge.sources_of_kind(kind).items()
-    }
-    blocked, held = blocked_evidence(con, sources, os.environ, objectives, days)
-    for source, check, reason in blocked.select("source", "check_name", "reason").iter_rows():
-        of_source = held.filter(pl.col("source") == source).select("contract_id", "objective_id")
-        objectives_held = ", ".join("/".join(key) for key in of_source.iter_rows()) or "none"
-        context.log.error(f"source {source} blocked ({check}): {reason}; held: {objectives_held}")
-    return blocked, held
 
 
 EVIDENCE_END_TIME = {
@@ -244,6 +223,7 @@ def sla_objectives(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.
         dg.AssetKey(["raw", "probes"]),
         *(dg.AssetKey(["raw", table]) for table in ITEM_RAW_ASSETS),  # as_of: evidence_end
         dg.AssetKey(["sla", "objectives"]),
+        BLOCKED_SOURCES,  # the objectives held back
     ],
     pool=WAREHOUSE_POOL,
     group_name="sla",
@@ -257,7 +237,7 @@ def sla_slices(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mate
     with pledge.connect() as con:
         as_of = evidence_end(con)
         first = first_evidence(con)
-        _, held = _held(context, pledge, con, objectives, (min(days), max(days)), RAW_TABLES)
+        held = read_held(con, RAW_TABLES)
         with transaction(con):  # one commit for the whole run; each period replaced at once
             for first_day, last_day in day_periods(days):
                 slices = (
@@ -338,6 +318,7 @@ def item_outcomes(
     deps=[
         *(dg.AssetKey(["raw", table]) for table in ITEM_RAW_ASSETS),
         dg.AssetKey(["sla", "objectives"]),
+        BLOCKED_SOURCES,
     ],
     pool=WAREHOUSE_POOL,
     group_name="sla",
@@ -359,7 +340,7 @@ def sla_outcomes(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Ma
         }
         outcomes, timers = item_outcomes(contracts, objectives, evidence, as_of, rejected, declared)
         kept, dropped = drop_corrected(outcomes, corrections_frame(contracts))
-        _, held = _held(context, pledge, con, objectives, run_days(context.run.tags), ITEM_EVIDENCE)
+        held = read_held(con, ITEM_EVIDENCE)
         if not held.is_empty():  # their outcomes and timers stay as stored
             kept = with_held(kept, query(con, "SELECT * FROM sla.outcomes"), held)
             timers = with_held(timers, query(con, "SELECT * FROM sla.ticket_timers"), held)
@@ -391,7 +372,7 @@ def sla_outcomes(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Ma
 
 @dg.asset(
     key=["sla", "windows"],
-    deps=[dg.AssetKey(["sla", "slices"]), dg.AssetKey(["sla", "outcomes"])],
+    deps=[dg.AssetKey(["sla", "slices"]), dg.AssetKey(["sla", "outcomes"]), BLOCKED_SOURCES],
     pool=WAREHOUSE_POOL,
     group_name="sla",
 )
@@ -432,7 +413,7 @@ def sla_windows(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
             ],
             how="diagonal",
         )
-        blocked, held = _held(context, pledge, con, objectives, days, LOADED_TABLES)
+        held = read_held(con, LOADED_TABLES)
         if not held.is_empty():  # their windows stay as stored
             windows = with_held(windows, query(con, "SELECT * FROM sla.windows"), held)
         credits = window_credits(windows, credit_tiers_frame(contracts))
@@ -442,17 +423,6 @@ def sla_windows(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
                 ("sla.windows", "TRUE", [], windows),
                 ("sla.alerts", "TRUE", [], alerts),
                 ("sla.credits", "TRUE", [], credits),
-                ("ops.held_objectives", "TRUE", [], held),
-                (
-                    "ops.blocked_sources",
-                    "TRUE",
-                    [],
-                    blocked.with_columns(
-                        first_day=pl.lit(days and days[0], pl.Date),
-                        last_day=pl.lit(days and days[1], pl.Date),
-                        as_of=pl.lit(as_of, pl.Datetime("us", "UTC")),
-                    ),
-                ),
             ],
         )
     statuses = dict(windows.group_by("status").len().iter_rows())
@@ -464,7 +434,6 @@ def sla_windows(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
             "as_of": str(as_of),
             "windows": windows.height,
             "objectives_held": held.height,
-            "sources_blocked": ", ".join(blocked["source"].unique(maintain_order=True)),
             **{f"status_{status}": count for status, count in sorted(statuses.items())},
             "alerts_firing": alerts.filter(pl.col("ended_at").is_null()).height,
             "burn_rate_partitions": "none" if burned is None else f"{burned[0]} .. {burned[1]}",

@@ -17,7 +17,7 @@ import pytest
 
 from pipelines.cli import EXIT_EVIDENCE, main
 from pipelines.contracts.sources import read_sources
-from pipelines.ops.evidence import blocked_sources, held_objectives, reject_limits, with_held
+from pipelines.ops.evidence import find_evidence, held_objectives, reject_limits, with_held
 from pipelines.report.paths import objective_page_name
 from pipelines.warehouse import connect, insert_frame, query
 from tests.conftest import PLEDGE_VARIABLES
@@ -221,7 +221,7 @@ def test_the_objectives_a_blocked_source_holds(tmp_path: Path) -> None:
     sources, _ = read_sources_text(tmp_path, SOURCES)
     with connect(tmp_path / "warehouse.duckdb") as con:
         insert_frame(con, "raw.requests", rows)
-        blocked = blocked_sources(con, sources, reject_limits(sources, {}), (DAY2, DAY2))
+        blocked = find_evidence(con, sources, reject_limits(sources, {}), (DAY2, DAY2)).blocked
         assert blocked.rows() == [
             (
                 "web",

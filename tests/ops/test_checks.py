@@ -24,7 +24,7 @@ from pipelines.ops.evidence import (
     max_reject_ratio,
     max_rejected_rows,
     reject_heavy_days,
-    reject_heavy_message,
+    reject_heavy_reasons,
     reject_limits,
     run_days,
 )
@@ -203,12 +203,13 @@ def test_a_reject_heavy_day_names_its_files_and_their_top_reasons(tmp_path):
         con.execute("UPDATE ops.ingested_files SET file = 'requests/' || file")
         insert_frame(con, "raw.rejects", rejects)
         heavy = reject_heavy_days(con, {"requests": RejectLimit(0.01, 0)}, (DAY, DAY))
-        message = reject_heavy_message(heavy, read_ingest_records(con, (DAY, DAY)))
-    assert message == (
+        reasons = reject_heavy_reasons(heavy, read_ingest_records(con, (DAY, DAY)))
+    assert reasons.drop("reason").equals(heavy)
+    assert reasons["reason"].to_list() == [
         "requests 2026-11-20: 4 of 100 rows rejected (4.0%): "
         "requests/b.csv: 2 × unparseable number (first at line 2); "
         "1 × missing ts (first at line 3) | requests/c.csv: 1 × missing ts (first at line 7)"
-    )
+    ]
 
 
 def test_the_reject_ratio_setting_is_a_share():
@@ -304,7 +305,9 @@ def test_a_resent_export_holds_the_slices_of_the_objectives_reading_it(home, dem
     lines = original.read_text().splitlines()
     resend = original.with_name(f"requests-{day}-resend.csv")
     resend.write_text("\n".join(lines[:1] + lines[1:4]) + "\n")  # three rows already sent
-    selection = dg.AssetSelection.assets(["raw", "requests"], ["sla", "slices"])
+    selection = dg.AssetSelection.assets(
+        ["raw", "requests"], ["ops", "blocked_sources"], ["sla", "slices"]
+    )
     result = run(home, selection, day, day)
     assert result.success  # the check blocks no step: sla/slices runs for the other objectives
     check = evaluations(result)[("raw/requests", "no_duplicate_rows")]
@@ -333,7 +336,9 @@ def test_a_reject_heavy_day_is_an_error_naming_the_file_and_freshness_only_warns
         "service,response_id,responded_at,survey,score\n"
         + "".join(f"service-desk,X{n},not a time,csat,5\n" for n in range(50))
     )
-    selection = dg.AssetSelection.assets(["raw", "survey_responses"], ["sla", "outcomes"])
+    selection = dg.AssetSelection.assets(
+        ["raw", "survey_responses"], ["ops", "blocked_sources"], ["sla", "outcomes"]
+    )
     result = run(home, selection, day, day)
     assert result.success  # not blocking: the rows that loaded are still counted
     check = evaluations(result)[("raw/survey_responses", "reject_ratio")]
