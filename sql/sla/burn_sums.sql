@@ -11,9 +11,14 @@
 -- lies before its first slice). Every other objective (fractional slices, gaps) sums each
 -- look-back in a RANGE window over its rows, which sorts them and builds a tree per look-back.
 WITH
-integral AS (
-    SELECT objective_index
+ledger AS MATERIALIZED (
     FROM {ledger}
+),
+-- The objectives with integral counts (their names kept aside: the stream below sorts less).
+integral AS (
+    SELECT objective_index, any_value(contract_id) AS contract_id,
+           any_value(objective_id) AS objective_id
+    FROM ledger
     GROUP BY objective_index
     HAVING bool_and(coalesce(bad = trunc(bad) AND total = trunc(total), false))
         AND any_value(slice_seconds) IN ({slice_lengths})
@@ -28,7 +33,12 @@ running AS (
         sum(total) OVER (ROWS UNBOUNDED PRECEDING) AS run_total,
         objective_index IS DISTINCT FROM lag(objective_index) OVER () AS opens,
         second - lag(second) OVER () AS step
-    FROM (FROM {ledger} SEMI JOIN integral USING (objective_index) ORDER BY objective_index, second)
+    FROM (
+        SELECT objective_index, second, bad, total, slice_seconds, target, ts, partition_date
+        FROM ledger
+        SEMI JOIN integral USING (objective_index)
+        ORDER BY objective_index, second
+    )
 ),
 -- The running totals k rows back (run_bad_k, run_total_k) for every k a look-back spans.
 lagged AS (
@@ -50,8 +60,9 @@ SELECT partition_date, contract_id, objective_id, objective_index, target, slice
        {differences}
 FROM lagged
 JOIN exact USING (objective_index)
+JOIN integral USING (objective_index)
 UNION ALL
 SELECT partition_date, contract_id, objective_id, objective_index, target, slice_seconds, ts,
        {window_sums}
-FROM (FROM {ledger} ANTI JOIN exact USING (objective_index))
+FROM (FROM ledger ANTI JOIN exact USING (objective_index))
 WINDOW {windows}
