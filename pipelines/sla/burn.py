@@ -119,12 +119,12 @@ def trailing_sums_sql(ledger: str, lookbacks: Sequence[int], slice_lengths: Iter
     spans = sorted({_spanned(seconds, length) for seconds in lookbacks for length in lengths})
 
     def before(column: str, seconds: int) -> str:
-        """The running total ``column`` before the look-back of ``seconds`` at each slice length."""
+        """The running total of ``column`` before the look-back of ``seconds``, per slice length:
+        k rows back, or the opening total when that is before the objective's first slice."""
         cases = " ".join(
             f"WHEN {length} THEN CASE "
             f"WHEN second - {_spanned(seconds, length) * length} >= first_second "
-            f"THEN {column}_{_spanned(seconds, length)} "
-            f"ELSE opening_{column.removeprefix('run_')} END"
+            f"THEN run_{column}_{_spanned(seconds, length)} ELSE opening_{column} END"
             for length in lengths
         )
         return f"CASE slice_seconds {cases} END" if cases else "NULL"
@@ -139,7 +139,7 @@ def trailing_sums_sql(ledger: str, lookbacks: Sequence[int], slice_lengths: Iter
         )
         or "NULL AS no_lag",
         differences=", ".join(
-            f"run_{column} - {before(f'run_{column}', seconds)} AS {column}_{n}"
+            f"run_{column} - {before(column, seconds)} AS {column}_{n}"
             for n, seconds in enumerate(lookbacks, 1)
             for column in ("bad", "total")
         ),

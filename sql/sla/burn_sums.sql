@@ -1,5 +1,5 @@
--- Trailing sums of a burn ledger ({{ledger}}): at the end of every slice, bad and total summed over
--- the slices ending in (ts - w, ts] for each look-back w (whole seconds), as bad_1, total_1,
+-- Trailing sums of a burn ledger ({{ledger}}): at the end of every slice, bad and total summed
+-- over the slices ending in (ts - w, ts] for each look-back w (whole seconds), as bad_1, total_1,
 -- bad_2, total_2, ... in the order of the look-backs, beside the ledger's partition_date,
 -- contract_id, objective_id, objective_index, target, slice_seconds and ts.
 --
@@ -8,7 +8,7 @@
 -- ({{slice_lengths}}) and no gap between its slices takes them as differences of running totals:
 -- such objectives' slices are streamed once in order of objective and second, and a look-back of
 -- k slices subtracts the running total k rows back (the objective's opening total when that row
--- lies before its first slice). Every other objective (fractional slices, gaps) sums each
+-- lies before its first slice). Every other objective (fractional counts, gaps) sums each
 -- look-back in a RANGE window over its rows, which sorts them and builds a tree per look-back.
 WITH
 ledger AS MATERIALIZED (
@@ -44,8 +44,9 @@ running AS (
 lagged AS (
     SELECT *, {lags} FROM running
 ),
--- The objectives streamed as one run of rows, each one slice after the row before, and their
--- running totals before their first slice.
+-- The objectives streamed as one run of rows, each one slice after the row before (a gap, or a
+-- stream out of order, sends an objective to the windows), and their running totals before their
+-- first slice.
 exact AS (
     SELECT
         objective_index,
