@@ -44,9 +44,10 @@ LOOKBACKS = {
     "burn_3d": 259_200,
 }
 """The burn-rate columns of ``sla.burn_rates``: look-back in seconds (not scaled)."""
-DAYS_PER_STATEMENT = 92
-"""The most partitions of burn rates one SQL statement computes: a quarter of 100 services' slices
-(and the look-back before it) keeps DuckDB's windows well under 2 GB."""
+DAYS_PER_STATEMENT = 31
+"""The most partitions of burn rates one SQL statement computes: a month of 100 services' slices
+(and the look-back before it) keeps the statement's ledger, running totals and partition writers
+near 750 MB (a quarter: 1.4 GB, and no faster)."""
 
 BURN_RATES_SCHEMA = {
     "contract_id": pl.String,
