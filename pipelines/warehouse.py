@@ -194,6 +194,17 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame
     return frame.height
 
 
+@contextmanager
+def any_order(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Inside, DuckDB may return the rows of a statement without ORDER BY in any order: it need
+    not keep its input's order through large joins and aggregations, and runs them faster."""
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        con.execute("RESET preserve_insertion_order")
+
+
 _in_transaction: set[int] = set()
 """Connections (by id) inside ``transaction``: an inner ``transaction`` joins the outer one."""
 

@@ -39,7 +39,7 @@ from pipelines.sla.tickets import (
     timer_outcomes,
 )
 from pipelines.sla.windows import daily_windows, measurement_starts, stored_daily_totals
-from pipelines.warehouse import query, replace_rows, transaction
+from pipelines.warehouse import any_order, query, replace_rows, transaction
 
 RAW_TABLES = {
     "requests": "raw.requests",
@@ -169,13 +169,15 @@ def period_slices(
     last_day: date,
     as_of: datetime,
 ) -> pl.DataFrame:
-    """Every traffic objective's slices of the UTC days ``first_day``..``last_day`` (SLICES_SCHEMA),
-    exclusions and corrections removed: ``sql/sla/slices.sql`` over the stored raw rows."""
+    """Every traffic objective's slices of the UTC days ``first_day``..``last_day`` (SLICES_SCHEMA,
+    in no order), exclusions and corrections removed: ``sql/sla/slices.sql`` over the stored raw
+    rows."""
     start = datetime.combine(first_day, time(), UTC)
     end = datetime.combine(last_day + timedelta(days=1), time(), UTC)
     excluded = excluded_minutes(exclusion_intervals(contracts, start, end), start, end)
     corrected = corrected_minutes(corrections_frame(contracts), start, end)
-    with slice_inputs(con, objectives.filter(is_traffic(objectives)), excluded, first, corrected):
+    traffic = objectives.filter(is_traffic(objectives))
+    with slice_inputs(con, traffic, excluded, first, corrected), any_order(con):
         return query(con, slices_sql(start, end, as_of)).cast(SLICES_SCHEMA)  # type: ignore[arg-type]
 
 

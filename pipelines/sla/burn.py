@@ -2,10 +2,11 @@
 
 Burn rate at time t over look-back w = (bad / total over the slices ending in (t − w, t]) /
 (1 − target), evaluated at the end of every slice. A look-back shorter than the slice length
-covers the one slice ending at t. The rule is one SQL window per look-back over the burn ledger
-(``trailing_burn_sql``; the ledger: ``sql/sla/burn_ledger.sql``), run by DuckDB over the stored
-slices (``sql/sla/burn_rates.sql``, ``sql/sla/alert_firing.sql``), so look-backs may differ per
-objective (each alert rule reads the window of its own look-back).
+covers the one slice ending at t. The rule is SQL over the burn ledger (``sql/sla/burn_ledger.sql``)
+run by DuckDB over the stored slices: the look-back sums of ``sql/sla/burn_sums.sql`` (running
+totals where they are exact, else a RANGE window per look-back; the same doubles either way), the
+burn rate of each (``trailing_burn_sql``; ``sql/sla/burn_rates.sql``, ``sql/sla/alert_firing.sql``),
+so look-backs may differ per objective (each alert rule reads the sums of its own look-back).
 
 Stored burn rates and alert firing are lake tables partitioned like the slices (by the UTC day of
 the slice's start). ``refresh_burn`` recomputes only the partitions a run's slices move: the run's
@@ -22,7 +23,7 @@ at which it no longer fires (null while still firing at the objective's last sli
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
 
@@ -43,9 +44,10 @@ LOOKBACKS = {
     "burn_3d": 259_200,
 }
 """The burn-rate columns of ``sla.burn_rates``: look-back in seconds (not scaled)."""
-DAYS_PER_STATEMENT = 92
-"""The most partitions of burn rates one SQL statement computes: a quarter of 100 services' slices
-(and the look-back before it) keeps DuckDB's windows well under 2 GB."""
+DAYS_PER_STATEMENT = 31
+"""The most partitions of burn rates one SQL statement computes: a month of 100 services' slices
+(and the look-back before it) keeps the statement's ledger, running totals and partition writers
+near 750 MB (a quarter: 1.4 GB, and no faster)."""
 
 BURN_RATES_SCHEMA = {
     "contract_id": pl.String,
@@ -83,27 +85,77 @@ def ledger_sql(slices: str) -> str:
     return sql_text("sla/burn_ledger").format(slices=slices)
 
 
-def burn_rates_sql(partitions: str = "TRUE") -> str:
+def burn_rates_sql(slice_lengths: Iterable[int], partitions: str = "TRUE") -> str:
     """sla.burn_rates' rows (with partition_date) from the relation ``burn_ledger``: the burn
     rates over LOOKBACKS at the end of every slice of the partitions the SQL condition
-    ``partitions`` (on partition_date) selects."""
+    ``partitions`` (on partition_date) selects. ``slice_lengths``: the ledger's slice lengths
+    (seconds; ``trailing_sums_sql``)."""
+    lookbacks = [math.ceil(seconds) for seconds in LOOKBACKS.values()]
     return sql_text("sla/burn_rates").format(
         burn_columns=", ".join(
-            f"{trailing_burn_sql(seconds)} AS {name}" for name, seconds in LOOKBACKS.items()
+            f"{trailing_burn_sql(n)} AS {name}" for n, name in enumerate(LOOKBACKS, 1)
         ),
-        lookback_windows=_windows(LOOKBACKS.values()),
+        sums=trailing_sums_sql("burn_ledger", lookbacks, slice_lengths),
         partitions=partitions,
     )
 
 
-def trailing_burn_sql(lookback_seconds: float) -> str:
-    """The burn rate over the slices ending in (ts − look-back, ts], as a SQL expression over the
-    burn ledger (its window named by ``_window_name``): null where the look-back holds no events,
-    minutes or slices (or no bad ones and no budget)."""
-    window = _window_name(lookback_seconds)
-    bad, total = f"sum(bad) OVER {window}", f"sum(total) OVER {window}"
-    burn = f"{bad} / {total} / (1 - target)"
-    return f"CASE WHEN {total} > 0 AND ({bad} > 0 OR target < 1) THEN {burn} END"
+def trailing_burn_sql(position: int) -> str:
+    """The burn rate over the ``position``-th look-back of ``trailing_sums_sql``, as a SQL
+    expression over its columns (and the ledger's target): null where the look-back holds no
+    events, minutes or slices (or no bad ones and no budget)."""
+    bad, total = f"bad_{position}", f"total_{position}"
+    return (
+        f"CASE WHEN {total} > 0 AND ({bad} > 0 OR target < 1) "
+        f"THEN {bad} / {total} / (1 - target) END"
+    )
+
+
+def trailing_sums_sql(ledger: str, lookbacks: Sequence[int], slice_lengths: Iterable[int]) -> str:
+    """``sql/sla/burn_sums.sql`` over the burn ledger relation ``ledger``: bad and total summed
+    over each of ``lookbacks`` (whole seconds) at every slice end (bad_1, total_1, ...).
+    Objectives whose slices are ``slice_lengths`` long (seconds) may take them from running
+    totals; any other objective from a RANGE window per look-back, with the same sums."""
+    lengths = sorted(set(slice_lengths))
+    spans = sorted({_spanned(seconds, length) for seconds in lookbacks for length in lengths})
+
+    def before(column: str, seconds: int) -> str:
+        """The running total of ``column`` before the look-back of ``seconds``, per slice length:
+        k rows back, or the opening total when that is before the objective's first slice."""
+        cases = " ".join(
+            f"WHEN {length} THEN CASE "
+            f"WHEN second - {_spanned(seconds, length) * length} >= first_second "
+            f"THEN run_{column}_{_spanned(seconds, length)} ELSE opening_{column} END"
+            for length in lengths
+        )
+        return f"CASE slice_seconds {cases} END" if cases else "NULL"
+
+    return sql_text("sla/burn_sums").format(
+        ledger=ledger,
+        slice_lengths=", ".join(map(str, lengths)) or "NULL",
+        lags=", ".join(
+            f"lag({column}, {span}) OVER () AS {column}_{span}"
+            for span in spans
+            for column in ("run_bad", "run_total")
+        )
+        or "NULL AS no_lag",
+        differences=", ".join(
+            f"run_{column} - {before(column, seconds)} AS {column}_{n}"
+            for n, seconds in enumerate(lookbacks, 1)
+            for column in ("bad", "total")
+        ),
+        window_sums=", ".join(
+            f"sum({column}) OVER {_window_name(seconds)} AS {column}_{n}"
+            for n, seconds in enumerate(lookbacks, 1)
+            for column in ("bad", "total")
+        ),
+        windows=_windows(lookbacks),
+    )
+
+
+def _spanned(lookback_seconds: int, slice_seconds: int) -> int:
+    """The slices ending within a look-back of whole seconds: ceil(look-back / slice length)."""
+    return -(-lookback_seconds // slice_seconds)
 
 
 def _window_name(lookback_seconds: float) -> str:
@@ -133,8 +185,10 @@ def alert_firing_sql(
     ``rules``: alert_rules_frame. ``stored``: a relation holding burn_rates_sql's rows of those
     partitions; when every rule's look-backs are among LOOKBACKS, the burn rates are read from
     it instead of computed again."""
-    objectives = con.sql("SELECT contract_id, objective_id, objective_index FROM burn_objectives")
-    indexed = rules.join(objectives.pl(), on=KEYS, how="inner")
+    objectives = con.sql(
+        "SELECT contract_id, objective_id, objective_index, slice_seconds FROM burn_objectives"
+    ).pl()
+    indexed = rules.join(objectives.drop("slice_seconds"), on=KEYS, how="inner")
     if indexed.is_empty():
         yield (
             "SELECT NULL::DATE AS partition_date, NULL AS contract_id, NULL AS objective_id, "
@@ -168,14 +222,12 @@ def alert_firing_sql(
             f"JOIN burn_objectives AS o USING (contract_id, objective_id) WHERE {partitions}"
         )
     else:
-        columns = ", ".join(
-            f"{trailing_burn_sql(seconds)} AS burn_{position[seconds]}" for seconds in lookbacks
-        )
+        columns = ", ".join(f"{trailing_burn_sql(n)} AS burn_{n}" for n in position.values())
+        ruled = "(FROM burn_ledger SEMI JOIN alert_rules USING (objective_index))"
+        sums = trailing_sums_sql(ruled, lookbacks, objectives["slice_seconds"])
         burns = (
             "SELECT partition_date, contract_id, objective_id, objective_index, ts, "
-            f"slice_seconds, {columns} FROM burn_ledger "
-            "WHERE objective_index IN (SELECT objective_index FROM alert_rules) "
-            f"WINDOW {_windows(lookbacks)}"
+            f"slice_seconds, {columns} FROM ({sums})"
         )
     con.register("alert_rules", alert_rules)
     try:
@@ -242,7 +294,11 @@ def refresh_burn(
         )
         with stored_ledger(con, objectives, needed):
             warehouse.replace_with_query(
-                con, "sla.burn_rates", where, [first, last], burn_rates_sql(partitions)
+                con,
+                "sla.burn_rates",
+                where,
+                [first, last],
+                burn_rates_sql(objectives["slice_seconds"], partitions),
             )
             with alert_firing_sql(con, rules, partitions, "sla.burn_rates") as firing:
                 warehouse.replace_with_query(con, "sla.alert_firing", where, [first, last], firing)
@@ -314,7 +370,9 @@ def _ledger_warehouse(ledger: pl.DataFrame) -> Iterator[duckdb.DuckDBPyConnectio
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         con.register("burn_ledger", ledger)
-        con.register("burn_objectives", ledger.select(*KEYS, "objective_index").unique())
+        con.register(
+            "burn_objectives", ledger.select(*KEYS, "objective_index", "slice_seconds").unique()
+        )
         yield con
 
 
@@ -325,7 +383,7 @@ def burn_rates(ledger: pl.DataFrame) -> pl.DataFrame:
     its look-back holds no events or minutes), sorted by objective and ts.
     """
     with _ledger_warehouse(ledger) as con:
-        rates = con.sql(burn_rates_sql()).pl().drop("partition_date")
+        rates = con.sql(burn_rates_sql(ledger["slice_seconds"])).pl().drop("partition_date")
     return rates.cast(BURN_RATES_SCHEMA).sort([*KEYS, "ts"])  # type: ignore[arg-type]
 
 

@@ -169,7 +169,8 @@ judged AS (
     FROM counted
 )
 SELECT
-    CAST(make_timestamptz(slice_start) AS DATE) AS partition_date,
+    -- the UTC day from a plain TIMESTAMP (a TIMESTAMPTZ cast goes through ICU's slow calendar)
+    CAST(make_timestamp(slice_start) AS DATE) AS partition_date,
     contract_id,
     objective_id,
     make_timestamptz(slice_start) AS slice_start,

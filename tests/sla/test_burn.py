@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import duckdb
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sla_support import UTC_US, make_contract, utc
 
-from pipelines.sla.burn import alert_episodes, burn_ledger, burn_rates, firing_at_end
+from pipelines.sla.burn import (
+    alert_episodes,
+    burn_ledger,
+    burn_rates,
+    firing_at_end,
+    trailing_sums_sql,
+)
 from pipelines.sla.objectives import alert_rules_frame, objectives_frame
 
 START = utc(2026, 3, 1)
@@ -119,3 +128,50 @@ def test_no_sliced_objective_means_no_alerts() -> None:
     alerts = alerts_for(MONTHLY, slice_series([0.0], 100.0, 5).clear())
     assert alerts.is_empty()
     assert firing_at_end(alerts).is_empty()
+
+
+@st.composite
+def objective_slices(draw: st.DrawFn) -> tuple[int, list[int], set[int], bool]:
+    """Slice seconds, bad per slice, the slices left out (gaps, never the first) and whether
+    the counts are fractional."""
+    bad = draw(st.lists(st.integers(0, 40), min_size=1, max_size=120))
+    gaps = draw(st.sets(st.integers(1, len(bad)), max_size=3))
+    return draw(st.sampled_from([60, 300])), bad, gaps, draw(st.booleans())
+
+
+@settings(max_examples=100, deadline=None)
+@given(objectives=st.lists(objective_slices(), min_size=1, max_size=3))
+def test_running_totals_give_the_sums_of_the_range_windows_exactly(objectives) -> None:
+    # Integral objectives without gaps take their look-back sums from running totals, the others
+    # from RANGE windows: forcing the windows on every objective (no slice length given to the
+    # running totals) must give the same doubles. 5000 s is no multiple of either slice length.
+    frames, slices = [], []
+    for n, (seconds, bad, gaps, fractional) in enumerate(objectives):
+        objective_id = f"o{n}"
+        frames.append((objective_id, 0.999, seconds))
+        kept = [index for index in range(len(bad)) if index not in gaps]
+        slices.append(
+            pl.DataFrame(
+                {
+                    "contract_id": "acme",
+                    "objective_id": objective_id,
+                    "slice_start": [START + timedelta(seconds=seconds * i) for i in kept],
+                    "good": [100.0 - bad[i] / (3 if fractional else 1) for i in kept],
+                    "total": 100.0,
+                },
+                schema_overrides={"slice_start": UTC_US},
+            )
+        )
+    frame = pl.DataFrame(
+        frames, schema=["objective_id", "target", "slice_seconds"], orient="row"
+    ).with_columns(contract_id=pl.lit("acme"))
+    ledger = burn_ledger(frame, pl.concat(slices))
+    lookbacks = [300, 1800, 5000, 86_400]
+    with duckdb.connect() as con:
+        con.register("ledger", ledger)
+
+        def sums(slice_lengths: list[int]) -> pl.DataFrame:
+            sql = trailing_sums_sql("ledger", lookbacks, slice_lengths)
+            return con.sql(sql).pl().sort("objective_index", "ts")
+
+        assert sums([60, 300]).equals(sums([]))
