@@ -471,17 +471,9 @@ ALTER TABLE predict.breach_risk ADD COLUMN IF NOT EXISTS measured_high DOUBLE;
 -- Warehouses created before insufficient_history rows had p_breach NOT NULL.
 ALTER TABLE predict.breach_risk ALTER COLUMN p_breach DROP NOT NULL;
 
--- Every traffic breach forecast the pipeline made (the model's p_breach, before recalibration),
--- one row per window and as-of time: what predict.breach_risk is recalibrated on once the
--- windows close (pipelines/predict/calibration.py).
-CREATE TABLE IF NOT EXISTS predict.breach_risk_history (
-    contract_id VARCHAR NOT NULL,
-    objective_id VARCHAR NOT NULL,
-    window_label VARCHAR NOT NULL,
-    window_end TIMESTAMPTZ NOT NULL,
-    as_of TIMESTAMPTZ NOT NULL,
-    p_breach DOUBLE NOT NULL
-);
+-- Kept by earlier versions for a live recalibration of p_breach, which the backtests showed to
+-- worsen the Brier score (pipelines/predict/calibration.py): dropped from older warehouses.
+DROP TABLE IF EXISTS predict.breach_risk_history;
 
 -- Causal anomaly scores of the pipeline's own 5-minute series (per service: error_ratio,
 -- request_rate, latency_mean, latency_p99, probe_failure) over the last days of evidence.

@@ -6,7 +6,6 @@ from datetime import timedelta
 import dagster as dg
 import polars as pl
 
-from pipelines.predict.calibration import live_recalibrated, prediction_history
 from pipelines.predict.capacity import capacity_forecast, daily_peaks, declared_capacities
 from pipelines.predict.forecast import current_windows, hourly_history, windows_at
 from pipelines.predict.items import item_predictions
@@ -94,9 +93,6 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
             ),
             open_windows,
         )
-        kept = prediction_history(risk)
-        history = query(con, "SELECT * FROM predict.breach_risk_history WHERE as_of < ?", [as_of])
-        risk = live_recalibrated(risk, history, windows)
         replace_rows(
             con,
             [
@@ -107,7 +103,6 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
                     pl.concat([traffic_forecasts, item_forecasts]),
                 ),
                 ("predict.breach_risk", "TRUE", [], risk),
-                ("predict.breach_risk_history", "as_of = ?", [as_of], kept),
             ],
         )
         con.execute(AT_RISK_SQL)

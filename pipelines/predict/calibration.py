@@ -17,13 +17,9 @@ when its window breached, 0 when it was met. Predictions with a null p_breach ar
   ``as_of`` — windows whose outcome was known then, so no look-ahead — and refitted whenever
   that history grows. Until it holds MIN_WINDOWS windows, MIN_BREACHED of them breached, p_breach
   passes through unchanged.
-- Live recalibration (``live_recalibrated``): the pipeline keeps every traffic forecast it
-  makes (``predict.breach_risk_history``: the model's own p_breach per window and as-of time);
-  each run fits the same isotonic map on the kept predictions of the home's windows that have
-  closed met or breached (``sla.windows``), pooled over objectives, and maps the current
-  windows' p_breach through it. Below MIN_WINDOWS closed windows with MIN_BREACHED breached,
-  p_breach passes through unchanged. Isotonic maps are non-decreasing: a higher model p_breach
-  never gets a lower calibrated one.
+The pipeline publishes the model's p_breach unrecalibrated: on the 365-day demo's backtests
+(seeds 7 and 3) the recalibrated probabilities scored a worse Brier score than the model's own
+(README, "Are the probabilities calibrated?"), so recalibration is a comparison the backtest shows.
 """
 
 from __future__ import annotations
@@ -32,7 +28,7 @@ import numpy as np
 import polars as pl
 from sklearn.isotonic import IsotonicRegression
 
-from pipelines.sla.objectives import KEYS, UTC_US
+from pipelines.sla.objectives import KEYS
 
 BINS = 10
 MIN_WINDOWS = 20
@@ -49,19 +45,6 @@ RELIABILITY_SCHEMA = {
     "mean_predicted": pl.Float64,
     "observed": pl.Float64,
 }
-PREDICTION_HISTORY_SCHEMA = {
-    "contract_id": pl.String,
-    "objective_id": pl.String,
-    "window_label": pl.String,
-    "window_end": UTC_US,
-    "as_of": UTC_US,
-    "p_breach": pl.Float64,
-}
-"""``predict.breach_risk_history``: the model's p_breach (before recalibration) of a traffic
-window at one as-of time."""
-LIVE_METHOD = "forecast"
-"""The breach-risk method (risk.BREACH_RISK_SCHEMA) whose predictions are kept and
-recalibrated live."""
 BRIER_SCHEMA = {"method": pl.String, "predictions": pl.UInt32, "brier": pl.Float64}
 
 
@@ -168,53 +151,6 @@ def _isotonic(
         return None
     model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
     return model.fit(p_breach[closed], outcome[closed])
-
-
-def prediction_history(risk: pl.DataFrame) -> pl.DataFrame:
-    """The rows of a run's breach risk (risk.BREACH_RISK_SCHEMA, before ``live_recalibrated``)
-    to keep: PREDICTION_HISTORY_SCHEMA, the LIVE_METHOD rows with a p_breach."""
-    return (
-        risk.filter(pl.col("method") == LIVE_METHOD, pl.col("p_breach").is_not_null())
-        .select(list(PREDICTION_HISTORY_SCHEMA))
-        .cast(PREDICTION_HISTORY_SCHEMA)  # type: ignore[arg-type]
-    )
-
-
-def live_recalibrated(
-    risk: pl.DataFrame,
-    history: pl.DataFrame,
-    windows: pl.DataFrame,
-    min_windows: int = MIN_WINDOWS,
-    min_breached: int = MIN_BREACHED,
-) -> pl.DataFrame:
-    """``risk`` with the p_breach of its LIVE_METHOD rows mapped through the isotonic map fitted
-    on ``history``'s predictions of closed windows (module docstring); the other rows, and all
-    rows while the history is too short, unchanged.
-
-    Inputs: ``risk`` (risk.BREACH_RISK_SCHEMA), ``history`` (PREDICTION_HISTORY_SCHEMA),
-    ``windows`` (sla.windows: contract_id, objective_id, window_label, window_end,
-    is_complete, status). Output: ``risk``'s columns and rows.
-    """
-    closed = history.join(
-        windows.filter(pl.col("is_complete"), pl.col("status").is_in(["met", "breached"])).select(
-            *KEYS, "window_label", "window_end", "status"
-        ),
-        on=[*KEYS, "window_label", "window_end"],
-    )
-    window_id = closed.select(pl.struct(*KEYS, "window_end").rank("dense")).to_series().to_numpy()
-    model = _isotonic(
-        np.ones(closed.height, dtype=bool),
-        closed["p_breach"].to_numpy(),
-        (closed["status"] == "breached").to_numpy().astype(float),
-        window_id,
-        min_windows,
-        min_breached,
-    )
-    if model is None:
-        return risk
-    live = (pl.col("method") == LIVE_METHOD) & pl.col("p_breach").is_not_null()
-    mapped = model.predict(risk["p_breach"].fill_null(0.0).to_numpy())
-    return risk.with_columns(p_breach=pl.when(live).then(pl.Series(mapped)).otherwise("p_breach"))
 
 
 def reliability_text(reliability: pl.DataFrame) -> str:
