@@ -9,6 +9,11 @@ event, which cost half of a demo run. Here
 - Dagster's event batches (the planned events of a run, the materialisations of a step's
   partitions: ``DagsterEventBatchMetadata``) are on (``EVENT_BATCH_SIZE`` events a batch) and a
   batch is written in one transaction per database file;
+- a batch is one ``executemany`` per file, and updates each asset's index row once per event type
+  (the last event of each type sets the row as every event in turn would);
+- one connection per database file stays open (the index and the latest runs' files, closed when
+  the instance is disposed), where the stock storage opens and closes one per write and SQLite
+  checkpoints the write-ahead log at each close;
 - connections use SQLite's ``synchronous=NORMAL`` (the databases are in WAL mode: a commit survives
   a killed process; only a power loss may drop the last commits of the run log).
 
