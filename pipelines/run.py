@@ -77,10 +77,10 @@ def run_pipeline(
     above; the full event log is in the instance either way. ``on_step`` is told
     ``"<step> done"`` as each step succeeds; ``on_success`` is called with the working copy's
     path after a successful run, before it is published (e.g. to record the run)."""
-    instance = dg.DagsterInstance.from_config(str(prepare_instance(settings.dagster_home)))
     run_tag = uuid.uuid4().hex
     tags = {**process_tags(), RUN_TAG: run_tag}
     with (
+        dg.DagsterInstance.from_config(str(prepare_instance(settings.dagster_home))) as instance,
         writing_warehouse(instance, settings, pool_wait_seconds, say) as working,
         steps_reported(instance, run_tag, on_step),
     ):

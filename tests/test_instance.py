@@ -34,14 +34,18 @@ def rows_unique() -> dg.AssetCheckResult:
 
 def _recorded(instance: dg.DagsterInstance) -> dict[str, object]:
     """What a 31-day run leaves in ``instance``: event counts by type, partitions, the latest
-    materialisation's partition, the check's last status."""
+    materialisation's partition (and whether the asset's record points at that event), the
+    check's last status."""
     result = dg.materialize([daily_rows, summary, rows_unique], instance=instance, tags=RANGE)
     events = instance.all_logs(result.run_id)
     latest = instance.get_latest_materialization_event(daily_rows.key)
     check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
         [rows_unique.check_key]
     )[rows_unique.check_key]
+    entry = instance.get_asset_records([daily_rows.key])[0].asset_entry
+    newest = instance.fetch_materializations(daily_rows.key, limit=1).records[0]
     return {
+        "record_is_newest": entry.last_materialization_record.storage_id == newest.storage_id,
         "events": Counter(e.dagster_event_type.value for e in events if e.is_dagster_event),
         "partitions": len(instance.get_materialized_partitions(daily_rows.key)),
         "latest_partition": latest.dagster_event.partition if latest else None,
@@ -83,3 +87,15 @@ def test_the_batched_instance_records_what_the_stock_one_does(
     assert pledge["events"]["ASSET_MATERIALIZATION_PLANNED"] == 32
     assert pledge["latest_partition"] == "2026-01-31"
     assert pledge["check"] == "SUCCEEDED"
+    assert pledge["record_is_newest"]
+
+
+def test_the_history_files_are_whole_once_the_instance_is_disposed(tmp_path: Path) -> None:
+    """Connections stay open between events (not one per event) and are closed on dispose,
+    which folds each write-ahead log into its database file."""
+    with dg.DagsterInstance.from_config(str(prepare_instance(tmp_path))) as instance:
+        for _ in range(3):  # more run files than connections kept open
+            _recorded(instance)
+        assert list((tmp_path / "history" / "runs").glob("*.db-wal"))
+    assert not list((tmp_path / "history" / "runs").glob("*.db-wal"))
+    assert len(list((tmp_path / "history" / "runs").glob("*.db"))) == 4  # the index and 3 runs

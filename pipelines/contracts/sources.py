@@ -29,6 +29,7 @@ so the pulled files go through the same ingest as dropped ones.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -412,8 +413,28 @@ class SourcesError(ValueError):
 def read_sources(path: str | Path) -> tuple[dict[str, Source], list[Problem]]:
     """The valid sources of a ``sources.yaml`` and a ``file:line: field: problem`` for each
     problem of the rest: a bad source does not stop the others. A file that is not YAML, not a
-    mapping or without a ``sources`` mapping yields no source."""
+    mapping or without a ``sources`` mapping yields no source.
+
+    A file unchanged since its last read (same size and modification time) is not parsed again:
+    every asset of a run reads the sources, and the models are frozen."""
     path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return _read_sources(path)
+    sources, problems = _read_sources_version(path, stat.st_mtime_ns, stat.st_size)
+    return dict(sources), list(problems)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_sources_version(
+    path: Path, mtime_ns: int, size: int
+) -> tuple[dict[str, Source], list[Problem]]:
+    """``read_sources`` of the file's version with this modification time and size."""
+    return _read_sources(path)
+
+
+def _read_sources(path: Path) -> tuple[dict[str, Source], list[Problem]]:
     try:
         document = read_yaml_mapping(path, "a sources file")
     except YamlFileError as error:
