@@ -198,6 +198,13 @@ class Lake:
         name = WHOLE_DAY_KEY if key is None else quote(key, safe="")
         return posixpath.join(self.partition_dir(table, day), f"{name}.parquet")
 
+    def has_files(self, table: str) -> bool:
+        """Whether ``table`` has a partition file (a local lake stops at the first one found)."""
+        pattern = posixpath.join(self.table_dir(table), "*", "*.parquet")
+        if self.is_local:
+            return next(Path(self.table_dir(table)).glob("*/*.parquet"), None) is not None
+        return bool(self.fs.glob(pattern))
+
     def glob_url(self, table: str) -> str:
         """Every file of ``table``, as DuckDB reads it (a local path or a protocol URL)."""
         pattern = posixpath.join(self.table_dir(table), "*", "*.parquet")

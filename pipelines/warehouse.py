@@ -11,6 +11,7 @@ there, partition file by partition file, so callers need not know which table li
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Iterator, Sequence
@@ -50,10 +51,7 @@ def connect(
         if not lake.is_local:
             con.register_filesystem(lake.fs)
         if not read_only:
-            con.execute(sql_text("schema"))
-            for table in lakes.TABLES:
-                _move_table_to_lake(con, table)
-                _sync_view(con, table)
+            _prepare(con)
         yield con
     finally:
         _lakes.pop(id(con), None)
@@ -85,12 +83,56 @@ def _files(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
     return state.files[table]
 
 
-def _sync_view(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """(Re)create the view of ``table`` when it has not been created for the files there are."""
+def _prepare(con: duckdb.DuckDBPyConnection) -> None:
+    """A writer's warehouse made current: the schema of ``sql/schema.sql`` applied (and the tables
+    of a warehouse older than the lake moved there) unless the warehouse records that this very
+    schema text was applied; each lake view recreated unless the one stored (its comment: a digest
+    of its SQL) is the one for the lake and files there are. Most connections do neither."""
+    schema = sql_text("schema")
+    if _stored_digest(con, "SELECT digest FROM ops.schema_applied") != _digest(schema):
+        con.execute(schema)
+        for table in lakes.TABLES:
+            _move_table_to_lake(con, table)
+        con.execute(
+            "CREATE OR REPLACE TABLE ops.schema_applied AS SELECT ? AS digest", [_digest(schema)]
+        )
     state = _lakes[id(con)]
-    has_files = not _files(con, table).is_empty()
+    stored = dict(
+        con.execute(
+            "SELECT schema_name || '.' || view_name, comment FROM duckdb_views() WHERE NOT internal"
+        ).fetchall()
+    )
+    for table in lakes.TABLES:
+        has_files = state.lake.has_files(table)
+        if stored.get(table) == _digest(lakes.view_sql(state.lake, table, has_files)):
+            state.viewed_with_files[table] = has_files
+        else:
+            _sync_view(con, table, has_files)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _stored_digest(con: duckdb.DuckDBPyConnection, sql: str) -> str | None:
+    """The digest ``sql`` reads, or None before its table exists."""
+    try:
+        row = con.execute(sql).fetchone()
+    except duckdb.CatalogException:
+        return None
+    return None if row is None else row[0]
+
+
+def _sync_view(con: duckdb.DuckDBPyConnection, table: str, has_files: bool | None = None) -> None:
+    """(Re)create the view of ``table`` when it has not been created for the files there are
+    (``has_files``, else listed), with a digest of its SQL as its comment."""
+    state = _lakes[id(con)]
+    if has_files is None:
+        has_files = not _files(con, table).is_empty()
     if state.viewed_with_files.get(table) != has_files:
-        con.execute(lakes.view_sql(state.lake, table, has_files))
+        view = lakes.view_sql(state.lake, table, has_files)
+        con.execute(view)
+        con.execute(f"COMMENT ON VIEW {table} IS '{_digest(view)}'")
         state.viewed_with_files[table] = has_files
 
 
