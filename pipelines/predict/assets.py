@@ -9,7 +9,8 @@ import polars as pl
 from pipelines.predict.calibration import live_recalibrated, prediction_history
 from pipelines.predict.capacity import capacity_forecast, daily_peaks, declared_capacities
 from pipelines.predict.forecast import current_windows, hourly_history, windows_at
-from pipelines.predict.items import item_predictions
+from pipelines.predict.items import ITEMS_KEPT, item_predictions
+from pipelines.predict.kept import PREDICTIONS_KEPT, KeptPredictions
 from pipelines.predict.rca import (
     burn_episodes,
     latency_series,
@@ -20,6 +21,7 @@ from pipelines.predict.rca import (
 )
 from pipelines.predict.risk import (
     PAST_DAYS,
+    TRAFFIC_KEPT,
     measured_so_far_risk,
     prediction_workers,
     traffic_breach_risk,
@@ -55,7 +57,8 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
     either with too little history for that 'insufficient_history' (p_breach null), any other
     window from its figure so far ('measured_so_far'); a window whose status so far is
     insufficient_data gets an unknown risk ('insufficient_data', p_breach null); then at_risk
-    statuses in sla.windows."""
+    statuses in sla.windows. Objectives whose inputs are those of the last run's take its
+    predictions (kept.py, in the home's PREDICTIONS_KEPT folder)."""
     with pledge.connect() as con:
         windows = query(con, "SELECT * FROM sla.windows")
         as_of = windows["as_of"].max() if windows.height else None
@@ -68,12 +71,17 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
         traffic = objectives.filter(is_traffic(objectives)).select(KEYS)
         current = current_windows(windows.join(traffic, on=KEYS), as_of)
         stored = query(con, STORED_SLICES_SQL)
+        folder = pledge.settings.home / PREDICTIONS_KEPT
+        traffic_kept, items_kept = (
+            KeptPredictions(folder, *kind) for kind in (TRAFFIC_KEPT, ITEMS_KEPT)
+        )
         traffic_risk, traffic_forecasts = traffic_breach_risk(
             hourly_history(stored, as_of),
             current,
             as_of,
             hourly_history(stored, as_of, PAST_DAYS),
             prediction_workers(),
+            kept=traffic_kept,
         )
         open_windows = windows_at(windows, as_of)
         item_risk, item_forecasts = item_predictions(
@@ -81,6 +89,7 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
             open_windows.join(items.select(KEYS), on=KEYS),
             query(con, "SELECT * FROM sla.outcomes"),
             as_of,
+            kept=items_kept,
         )
         predicted = pl.concat([traffic_risk, item_risk])
         risk = unknown_without_enough_data(
@@ -111,6 +120,8 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
             ],
         )
         con.execute(AT_RISK_SQL)
+    for kept in (traffic_kept, items_kept):
+        kept.save()
     methods = dict(risk.group_by("method").len().iter_rows())
     return dg.MaterializeResult(
         metadata={
