@@ -10,8 +10,9 @@ from pipelines.predict.calibration import live_recalibrated, prediction_history
 from pipelines.predict.capacity import capacity_forecast, daily_peaks, declared_capacities
 from pipelines.predict.forecast import current_windows, hourly_history, windows_at
 from pipelines.predict.items import ITEMS_KEPT, item_predictions
-from pipelines.predict.kept import PREDICTIONS_KEPT, KeptPredictions
+from pipelines.predict.kept import PREDICTIONS_KEPT, KeptPredictions, inputs_digest
 from pipelines.predict.rca import (
+    ROOT_CAUSES_KEPT,
     burn_episodes,
     latency_series,
     probe_series,
@@ -197,7 +198,7 @@ def predict_anomalies(pledge: PledgeHome) -> dg.MaterializeResult:
 )
 def predict_root_causes(pledge: PledgeHome) -> dg.MaterializeResult:
     """For every burn episode of the scored days, the series whose anomalies line up with it
-    best (predict.root_causes)."""
+    best (predict.root_causes); the last run's hints when its inputs were the same (kept.py)."""
     with pledge.connect() as con:
         scored = query(
             con,
@@ -214,8 +215,14 @@ def predict_root_causes(pledge: PledgeHome) -> dg.MaterializeResult:
         objectives = query(
             con, "SELECT contract_id, objective_id, service, sli_kind FROM sla.objectives"
         )
-        hints = root_causes(burn_episodes(burn), burn, scored, objectives)
+        episodes = burn_episodes(burn)
+        kept = KeptPredictions(pledge.settings.home / PREDICTIONS_KEPT, *ROOT_CAUSES_KEPT)
+        digest = inputs_digest("root_causes", episodes, burn, scored, objectives)
+        known = kept.get(digest)
+        hints = root_causes(episodes, burn, scored, objectives) if known is None else known[0]
+        kept.put(digest, hints)
         replace_rows(con, [("predict.root_causes", "TRUE", [], hints)])
+    kept.save()
     return dg.MaterializeResult(
         metadata={
             "episodes": hints.select("contract_id", "objective_id", "episode_start").n_unique(),

@@ -87,7 +87,7 @@ MIN_HISTORY_DAYS = min(DAILY_MODELS.values())
 """Complete days of item history an objective needs to be simulated: what the simplest model of
 its daily item count needs (RPO objectives, whose gaps are drawn instead, need as many)."""
 _HOLDOUT_DAYS = 7
-ITEMS_KEPT = ("items", (BREACH_RISK_SCHEMA, FORECASTS_SCHEMA))
+ITEMS_KEPT = ("items", {"risk": BREACH_RISK_SCHEMA, "forecasts": FORECASTS_SCHEMA})
 """The kind and schemas of KeptPredictions of item-judged objectives (item_predictions)."""
 
 

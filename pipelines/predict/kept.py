@@ -9,10 +9,11 @@ module of ``pipelines/predict`` and ``pipelines/sla``, and the numeric libraries
 inputs' values and schemas, the as-of time, the number of paths and the seed: any change
 computes the prediction again.
 
-Storage: per kind of prediction (``traffic``, ``items``) two Parquet files in a folder, the
-risk rows and the forecast rows of every objective the last run predicted, each with a
-``digest`` column. A run keeps only what it used or computed, so the folder holds one run's
-predictions; deleting it has every prediction computed again.
+Storage: per kind of prediction (``traffic``, ``items``: per objective; ``root_causes``: the
+hints of every episode at once, their permutation test drawing from one generator) one Parquet
+file per part (``risk`` and ``forecasts`` rows; ``hints``) in a folder, each with a ``digest``
+column. A run keeps only what it used or computed, so the folder holds one run's predictions;
+deleting it has every prediction computed again.
 """
 
 from __future__ import annotations
@@ -57,35 +58,42 @@ def inputs_digest(*inputs: Any) -> str:
     return digest.hexdigest()
 
 
+Kept = tuple[pl.DataFrame, ...]
+"""One prediction's rows, a frame per part."""
+
+
 class KeptPredictions:
-    """One kind's kept predictions in ``folder``: digest → (risk rows, forecast rows) as the last
-    run left them, and those of this run (``get`` and ``put``) for ``save``. ``schemas``: of the
-    risk rows and of the forecast rows."""
+    """One kind's kept predictions in ``folder``: digest → its rows (a frame per part) as the
+    last run left them, and those of this run (``get`` and ``put``) for ``save``. ``parts``:
+    each part's name and schema (a prediction whose first part has no rows is not found again:
+    it is computed again)."""
 
-    def __init__(
-        self, folder: Path, kind: str, schemas: tuple[dict[str, Any], dict[str, Any]]
-    ) -> None:
-        self._paths = tuple(folder / f"{kind}-{part}.parquet" for part in ("risk", "forecasts"))
-        self._schemas = schemas
-        risk, forecasts = (
-            _read(path, schema) for path, schema in zip(self._paths, schemas, strict=True)
+    def __init__(self, folder: Path, kind: str, parts: dict[str, dict[str, Any]]) -> None:
+        self._paths = tuple(folder / f"{kind}-{part}.parquet" for part in parts)
+        self._schemas = tuple(parts.values())
+        first, *others = (
+            _read(path, schema) for path, schema in zip(self._paths, self._schemas, strict=True)
         )
-        empty = pl.DataFrame(schema=schemas[1])
+        empties = [pl.DataFrame(schema=schema) for schema in self._schemas[1:]]
         self._before = {
-            digest: (rows, forecasts.get(digest, empty)) for digest, rows in risk.items()
+            digest: (
+                rows,
+                *(other.get(digest, empty) for other, empty in zip(others, empties, strict=True)),
+            )
+            for digest, rows in first.items()
         }
-        self._now: dict[str, tuple[pl.DataFrame, pl.DataFrame]] = {}
+        self._now: dict[str, Kept] = {}
 
-    def get(self, digest: str) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    def get(self, digest: str) -> Kept | None:
         """The rows kept for ``digest`` (kept for the next run too), or None."""
         kept = self._now.get(digest) or self._before.get(digest)
         if kept is not None:
             self._now[digest] = kept
         return kept
 
-    def put(self, digest: str, risk: pl.DataFrame, forecasts: pl.DataFrame) -> None:
-        """Keep an objective's rows computed from the inputs of ``digest``."""
-        self._now[digest] = (risk, forecasts)
+    def put(self, digest: str, *rows: pl.DataFrame) -> None:
+        """Keep the rows (a frame per part) computed from the inputs of ``digest``."""
+        self._now[digest] = rows
 
     def save(self) -> None:
         """Write this run's predictions in place of the last run's."""

@@ -149,7 +149,7 @@ def traffic_breach_risk(
     same histories are fitted once (per process), each objective's paths are summed up as soon
     as they are drawn (never all held at once), and the objectives are split over up to
     ``workers`` processes, each with at least ``min_objectives_per_worker`` of them. With
-    ``kept`` (kind ``traffic``, KEPT_SCHEMAS), an objective whose inputs are those of a kept
+    ``kept`` (TRAFFIC_KEPT), an objective whose inputs are those of a kept
     prediction takes its rows, and the others' are kept.
 
     Inputs as for forecast_objectives and breach_risk. Output: (BREACH_RISK_SCHEMA rows,
@@ -351,7 +351,7 @@ _OUTCOME_SCHEMA = {
         "bad_ratio_holdout_mae",
     ]
 }
-TRAFFIC_KEPT = ("traffic", (_OUTCOME_SCHEMA, FORECASTS_SCHEMA))
+TRAFFIC_KEPT = ("traffic", {"risk": _OUTCOME_SCHEMA, "forecasts": FORECASTS_SCHEMA})
 """The kind and schemas of KeptPredictions of traffic objectives (traffic_breach_risk)."""
 
 
