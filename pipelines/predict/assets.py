@@ -128,6 +128,7 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
         metadata={
             "as_of": str(as_of),
             "objectives": risk.height,
+            "predictions_kept": traffic_kept.taken + items_kept.taken,
             **{f"method_{method}": count for method, count in sorted(methods.items())},
             "p_breach_over_half": risk.filter(pl.col("p_breach") >= 0.5).height,
             "max_p_breach": float(risk["p_breach"].max() or 0.0),
@@ -200,16 +201,18 @@ def predict_root_causes(pledge: PledgeHome) -> dg.MaterializeResult:
     """For every burn episode of the scored days, the series whose anomalies line up with it
     best (predict.root_causes); the last run's hints when its inputs were the same (kept.py)."""
     with pledge.connect() as con:
+        # In a defined order (the lake's files are read in parallel), so that the same rows
+        # give the same digest (kept.py).
         scored = query(
             con,
             "SELECT series, dimension, member, metric, ts, value, score AS anomaly_score "
-            "FROM predict.anomalies",
+            "FROM predict.anomalies ORDER BY series, ts",
         )
         since = scored["ts"].min()
         burn = query(
             con,
             "SELECT contract_id, objective_id, ts, burn_5m, burn_1h FROM sla.burn_rates "
-            "WHERE ts >= ?",
+            "WHERE ts >= ? ORDER BY contract_id, objective_id, ts",
             [since + timedelta(days=1) if since else None],
         )
         objectives = query(
@@ -228,6 +231,7 @@ def predict_root_causes(pledge: PledgeHome) -> dg.MaterializeResult:
             "episodes": hints.select("contract_id", "objective_id", "episode_start").n_unique(),
             "hints": hints.height,
             "significant_hints": int(hints["significant"].sum()),
+            "hints_kept": known is not None,
         }
     )
 

@@ -83,12 +83,15 @@ class KeptPredictions:
             for digest, rows in first.items()
         }
         self._now: dict[str, Kept] = {}
+        self.taken = 0
+        """How many predictions ``get`` found."""
 
     def get(self, digest: str) -> Kept | None:
         """The rows kept for ``digest`` (kept for the next run too), or None."""
         kept = self._now.get(digest) or self._before.get(digest)
         if kept is not None:
             self._now[digest] = kept
+            self.taken += 1
         return kept
 
     def put(self, digest: str, *rows: pl.DataFrame) -> None:
