@@ -88,7 +88,13 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
         item_risk, item_forecasts = item_predictions(
             items,
             open_windows.join(items.select(KEYS), on=KEYS),
-            query(con, "SELECT * FROM sla.outcomes"),
+            # In a defined order: the items are drawn from by position, and the same rows give
+            # the same digest (kept.py).
+            query(
+                con,
+                "SELECT * FROM sla.outcomes "
+                "ORDER BY contract_id, objective_id, counted_at, item_id, value",
+            ),
             as_of,
             kept=items_kept,
         )
