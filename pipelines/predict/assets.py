@@ -8,8 +8,10 @@ import polars as pl
 
 from pipelines.predict.capacity import capacity_forecast, daily_peaks, declared_capacities
 from pipelines.predict.forecast import current_windows, hourly_history, windows_at
-from pipelines.predict.items import item_predictions
+from pipelines.predict.items import ITEMS_KEPT, item_predictions
+from pipelines.predict.kept import PREDICTIONS_KEPT, KeptPredictions, inputs_digest
 from pipelines.predict.rca import (
+    ROOT_CAUSES_KEPT,
     burn_episodes,
     latency_series,
     probe_series,
@@ -19,6 +21,7 @@ from pipelines.predict.rca import (
 )
 from pipelines.predict.risk import (
     PAST_DAYS,
+    TRAFFIC_KEPT,
     measured_so_far_risk,
     prediction_workers,
     traffic_breach_risk,
@@ -54,7 +57,8 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
     either with too little history for that 'insufficient_history' (p_breach null), any other
     window from its figure so far ('measured_so_far'); a window whose status so far is
     insufficient_data gets an unknown risk ('insufficient_data', p_breach null); then at_risk
-    statuses in sla.windows."""
+    statuses in sla.windows. Objectives whose inputs are those of the last run's take its
+    predictions (kept.py, in the home's PREDICTIONS_KEPT folder)."""
     with pledge.connect() as con:
         windows = query(con, "SELECT * FROM sla.windows")
         as_of = windows["as_of"].max() if windows.height else None
@@ -67,19 +71,31 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
         traffic = objectives.filter(is_traffic(objectives)).select(KEYS)
         current = current_windows(windows.join(traffic, on=KEYS), as_of)
         stored = query(con, STORED_SLICES_SQL)
+        folder = pledge.settings.home / PREDICTIONS_KEPT
+        traffic_kept, items_kept = (
+            KeptPredictions(folder, *kind) for kind in (TRAFFIC_KEPT, ITEMS_KEPT)
+        )
         traffic_risk, traffic_forecasts = traffic_breach_risk(
             hourly_history(stored, as_of),
             current,
             as_of,
             hourly_history(stored, as_of, PAST_DAYS),
             prediction_workers(),
+            kept=traffic_kept,
         )
         open_windows = windows_at(windows, as_of)
         item_risk, item_forecasts = item_predictions(
             items,
             open_windows.join(items.select(KEYS), on=KEYS),
-            query(con, "SELECT * FROM sla.outcomes"),
+            # In a defined order: the items are drawn from by position, and the same rows give
+            # the same digest (kept.py).
+            query(
+                con,
+                "SELECT * FROM sla.outcomes "
+                "ORDER BY contract_id, objective_id, counted_at, item_id, value",
+            ),
             as_of,
+            kept=items_kept,
         )
         predicted = pl.concat([traffic_risk, item_risk])
         risk = unknown_without_enough_data(
@@ -106,11 +122,14 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
             ],
         )
         con.execute(AT_RISK_SQL)
+    for kept in (traffic_kept, items_kept):
+        kept.save()
     methods = dict(risk.group_by("method").len().iter_rows())
     return dg.MaterializeResult(
         metadata={
             "as_of": str(as_of),
             "objectives": risk.height,
+            "predictions_kept": traffic_kept.taken + items_kept.taken,
             **{f"method_{method}": count for method, count in sorted(methods.items())},
             "p_breach_over_half": risk.filter(pl.col("p_breach") >= 0.5).height,
             "max_p_breach": float(risk["p_breach"].max() or 0.0),
@@ -181,30 +200,39 @@ def predict_anomalies(pledge: PledgeHome) -> dg.MaterializeResult:
 )
 def predict_root_causes(pledge: PledgeHome) -> dg.MaterializeResult:
     """For every burn episode of the scored days, the series whose anomalies line up with it
-    best (predict.root_causes)."""
+    best (predict.root_causes); the last run's hints when its inputs were the same (kept.py)."""
     with pledge.connect() as con:
+        # In a defined order (the lake's files are read in parallel), so that the same rows
+        # give the same digest (kept.py).
         scored = query(
             con,
             "SELECT series, dimension, member, metric, ts, value, score AS anomaly_score "
-            "FROM predict.anomalies",
+            "FROM predict.anomalies ORDER BY series, ts",
         )
         since = scored["ts"].min()
         burn = query(
             con,
             "SELECT contract_id, objective_id, ts, burn_5m, burn_1h FROM sla.burn_rates "
-            "WHERE ts >= ?",
+            "WHERE ts >= ? ORDER BY contract_id, objective_id, ts",
             [since + timedelta(days=1) if since else None],
         )
         objectives = query(
             con, "SELECT contract_id, objective_id, service, sli_kind FROM sla.objectives"
         )
-        hints = root_causes(burn_episodes(burn), burn, scored, objectives)
+        episodes = burn_episodes(burn)
+        kept = KeptPredictions(pledge.settings.home / PREDICTIONS_KEPT, *ROOT_CAUSES_KEPT)
+        digest = inputs_digest("root_causes", episodes, burn, scored, objectives)
+        known = kept.get(digest)
+        hints = root_causes(episodes, burn, scored, objectives) if known is None else known[0]
+        kept.put(digest, hints)
         replace_rows(con, [("predict.root_causes", "TRUE", [], hints)])
+    kept.save()
     return dg.MaterializeResult(
         metadata={
             "episodes": hints.select("contract_id", "objective_id", "episode_start").n_unique(),
             "hints": hints.height,
             "significant_hints": int(hints["significant"].sum()),
+            "hints_kept": known is not None,
         }
     )
 

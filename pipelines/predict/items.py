@@ -69,6 +69,7 @@ from pipelines.predict.item_paths import (
     ItemForecast,
     final_windows,
 )
+from pipelines.predict.kept import KeptPredictions, inputs_digest
 from pipelines.predict.risk import BREACH_RISK_SCHEMA, median_instant
 from pipelines.sla.objectives import KEYS, UTC_US
 from pipelines.sla.outcomes import OUTCOMES_SCHEMA
@@ -86,6 +87,8 @@ MIN_HISTORY_DAYS = min(DAILY_MODELS.values())
 """Complete days of item history an objective needs to be simulated: what the simplest model of
 its daily item count needs (RPO objectives, whose gaps are drawn instead, need as many)."""
 _HOLDOUT_DAYS = 7
+ITEMS_KEPT = ("items", {"risk": BREACH_RISK_SCHEMA, "forecasts": FORECASTS_SCHEMA})
+"""The kind and schemas of KeptPredictions of item-judged objectives (item_predictions)."""
 
 
 def forecast_items(
@@ -405,6 +408,7 @@ def item_predictions(
     as_of: datetime,
     simulations: int = ITEM_SIMULATIONS,
     seed: int = 0,
+    kept: KeptPredictions | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Breach risk (BREACH_RISK_SCHEMA) and forecasts (FORECASTS_SCHEMA) of the current windows
     of item-judged objectives: ``forecast_items``, ``final_windows``, ``item_breach_risk`` and
@@ -412,11 +416,14 @@ def item_predictions(
     seeded from its keys, so the result is the same as all at once, but only one objective's
     simulated items are held in memory: a portfolio of hundreds of item objectives would
     otherwise hold up to ITEM_ROWS_PER_OBJECTIVE rows for each). Inputs as for
-    ``final_windows`` (``current``: sla.windows rows holding ``as_of``)."""
+    ``final_windows`` (``current``: sla.windows rows holding ``as_of``). With ``kept`` (kind
+    ITEMS_KEPT), an objective whose inputs are those of a kept prediction takes its rows, and
+    the others' are kept."""
     objectives_of = objectives.partition_by(KEYS, as_dict=True)
     outcomes_of = outcomes.partition_by(KEYS, as_dict=True)
-    predicted = [
-        _objective_predictions(
+    predicted = []
+    for keys, windows in current.partition_by(KEYS, as_dict=True, maintain_order=True).items():
+        inputs = (
             objectives_of.get(keys, objectives.clear()),
             windows,
             outcomes_of.get(keys, outcomes.clear()),
@@ -424,8 +431,13 @@ def item_predictions(
             simulations,
             seed,
         )
-        for keys, windows in current.partition_by(KEYS, as_dict=True, maintain_order=True).items()
-    ]
+        digest = inputs_digest("items", *inputs) if kept is not None else ""
+        rows = kept.get(digest) if kept is not None else None
+        if rows is None:
+            rows = _objective_predictions(*inputs)
+            if kept is not None:
+                kept.put(digest, *rows)
+        predicted.append(rows)
     if not predicted:
         return _objective_predictions(objectives, current, outcomes, as_of, simulations, seed)
     return pl.concat([risk for risk, _ in predicted]), pl.concat([frame for _, frame in predicted])

@@ -95,6 +95,9 @@ ROOT_CAUSES_SCHEMA = {
     "significant": pl.Boolean,
     "evidence": pl.String,
 }
+ROOT_CAUSES_KEPT = ("root_causes", {"hints": ROOT_CAUSES_SCHEMA})
+"""The kind and part of the kept.KeptPredictions of root_causes: all episodes' hints at once
+(their permutation tests draw from one generator in turn)."""
 
 
 def burn_episodes(burn_rates: pl.DataFrame) -> pl.DataFrame:
@@ -271,6 +274,7 @@ def root_causes(
         .agg(burn=pl.col("burn_5m").mean())
         .collect()
     )
+    burn_of = burn.partition_by(KEYS, as_dict=True)
     kinds = {
         (contract_id, objective_id): (service, sli_kind)
         for contract_id, objective_id, service, sli_kind in objectives.select(
@@ -288,9 +292,7 @@ def root_causes(
             for row, (member, metric) in enumerate(names.select("member", "metric").iter_rows())
             if not (member == service and metric in own)
         ]
-        objective_burn = burn.filter(
-            pl.col("contract_id") == key[0], pl.col("objective_id") == key[1]
-        )
+        objective_burn = burn_of.get(key, burn.clear())
         alignment = _episode_alignment(
             grid,
             anomaly[candidates],

@@ -58,6 +58,7 @@ from pipelines.predict.forecast import (
     objective_rng,
     objective_series,
 )
+from pipelines.predict.kept import KeptPredictions, inputs_digest
 from pipelines.sla.objectives import KEYS, UTC_US
 
 BREACH_RISK_SCHEMA = {
@@ -141,12 +142,15 @@ def traffic_breach_risk(
     simulations: int = SIMULATIONS,
     seed: int = 0,
     min_objectives_per_worker: int = MIN_OBJECTIVES_PER_WORKER,
+    kept: KeptPredictions | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``breach_risk`` of ``forecast_objectives`` (with_past_deviations of ``past`` added, when
     given) and their ``forecasts_frame``, equal to those, for a portfolio: objectives with the
     same histories are fitted once (per process), each objective's paths are summed up as soon
     as they are drawn (never all held at once), and the objectives are split over up to
-    ``workers`` processes, each with at least ``min_objectives_per_worker`` of them.
+    ``workers`` processes, each with at least ``min_objectives_per_worker`` of them. With
+    ``kept`` (TRAFFIC_KEPT), an objective whose inputs are those of a kept
+    prediction takes its rows, and the others' are kept.
 
     Inputs as for forecast_objectives and breach_risk. Output: (BREACH_RISK_SCHEMA rows,
     FORECASTS_SCHEMA rows), both in ``current``'s order.
@@ -159,8 +163,17 @@ def traffic_breach_risk(
     }
     histories = {} if past is None else past.partition_by(KEYS, as_dict=True)
     groups: dict[bytes, list[_Objective]] = {}
+    digests: dict[int, str] = {}
+    known: list[tuple[int, tuple, pl.DataFrame]] = []
     for index, series in enumerate(objective_series(hourly, current, as_of)):
         keys = (series.contract_id, series.objective_id)
+        if kept is not None:
+            digests[index] = _inputs_digest(
+                series, figures[keys], histories.get(keys), as_of, simulations, seed
+            )
+            if (rows := kept.get(digests[index])) is not None:
+                known.append((index, rows[0].row(0), rows[1]))
+                continue
         groups.setdefault(series.history_key(), []).append(
             (index, series, figures[keys], histories.get(keys))
         )
@@ -174,11 +187,43 @@ def traffic_breach_risk(
             predicted = list(pool.map(predict, chunks))
     else:
         predicted = [predict(chunk) for chunk in chunks]
-    ordered = sorted(item for chunk in predicted for item in chunk)
+    new = [item for chunk in predicted for item in chunk]
+    if kept is not None:
+        for index, row, frame in new:
+            kept.put(
+                digests[index], pl.DataFrame([row], schema=_OUTCOME_SCHEMA, orient="row"), frame
+            )
+    ordered = sorted(known + new, key=lambda item: item[0])
     frames = [frame for _, _, frame in ordered]
     return (
         _risk_frame(current, [row for _, row, _ in ordered], as_of),
         pl.concat(frames) if frames else pl.DataFrame(schema=FORECASTS_SCHEMA),
+    )
+
+
+def _inputs_digest(
+    series: ObjectiveSeries,
+    figures: tuple[float, float, float],
+    past: pl.DataFrame | None,
+    as_of: datetime,
+    simulations: int,
+    seed: int,
+) -> str:
+    """The kept.inputs_digest of one objective's traffic prediction."""
+    return inputs_digest(
+        "traffic",
+        series.contract_id,
+        series.objective_id,
+        series.window_end,
+        series.step_starts,
+        series.weights,
+        series.total,
+        series.ratio,
+        figures,
+        past,
+        as_of.astimezone(UTC),
+        simulations,
+        seed,
     )
 
 
@@ -306,6 +351,8 @@ _OUTCOME_SCHEMA = {
         "bad_ratio_holdout_mae",
     ]
 }
+TRAFFIC_KEPT = ("traffic", {"risk": _OUTCOME_SCHEMA, "forecasts": FORECASTS_SCHEMA})
+"""The kind and schemas of KeptPredictions of traffic objectives (traffic_breach_risk)."""
 
 
 def objective_outcome(

@@ -20,10 +20,14 @@ _TABLE_QUERIES: dict[str, tuple[str, list[object]]] = {  # keyed as REPORT_TABLE
     "credits": ("SELECT * FROM sla.credits", []),
     "corrections": ("SELECT * FROM sla.corrections", []),
     # Only what the pages draw: the burn rates of the last days, the current windows' slices.
+    # A window function or a join leaves the order of the rows undefined: ORDER BY gives every
+    # report the same frames, so the pages and the digests of their charts' inputs (the chart
+    # cache) do not change when the evidence does not.
     "burn_rates": (
         """
         SELECT * FROM sla.burn_rates
         QUALIFY ts > max(ts) OVER (PARTITION BY contract_id, objective_id) - to_days(?)
+        ORDER BY contract_id, objective_id, ts
         """,
         [BURN_RATE_DAYS],
     ),
@@ -36,6 +40,7 @@ _TABLE_QUERIES: dict[str, tuple[str, list[object]]] = {  # keyed as REPORT_TABLE
           ON w.contract_id = s.contract_id AND w.objective_id = s.objective_id
          AND NOT w.is_complete
          AND s.slice_start >= w.window_start AND s.slice_start < w.window_end
+        ORDER BY s.contract_id, s.objective_id, s.slice_start
         """,
         [],
     ),
@@ -50,6 +55,7 @@ _TABLE_QUERIES: dict[str, tuple[str, list[object]]] = {  # keyed as REPORT_TABLE
         WHERE b.sli_kind IN ('backup', 'security_response')
         QUALIFY o.counted_at
             > max(o.counted_at) OVER (PARTITION BY o.contract_id, o.objective_id) - to_days(?)
+        ORDER BY o.contract_id, o.objective_id, o.counted_at, o.item_id
         """,
         [EXPOSURE_DAYS],
     ),

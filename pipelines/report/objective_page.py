@@ -384,6 +384,14 @@ def chart_inputs(contract: Contract, row: dict[str, Any], tables: dict[str, pl.D
     return digest.hexdigest()
 
 
+def chart_digest(name: str, frame: pl.DataFrame) -> str:
+    """A digest of a chart drawn from one frame (a page's budget overview): the chart code, its
+    name and the frame's rows."""
+    digest = hashlib.sha256(f"{_CHART_CODE} {name} {frame.schema}".encode())
+    digest.update(frame.hash_rows(seed=0).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
 class ChartCache:
     """The charts of each objective page as last drawn, with a digest of their inputs
     (chart_inputs), one JSON file per page in ``folder``: ``{"inputs": digest, "charts": {name:
@@ -421,10 +429,6 @@ def rows_of(frame: pl.DataFrame, column: str, values: list[str]) -> pl.DataFrame
     """The rows of ``frame`` whose ``column`` is one of ``values``; all of them when the frame has
     no such column (the per-service tables)."""
     return frame.filter(pl.col(column).is_in(values)) if column in frame.columns else frame
-
-
-def chart(figure: Any, div_id: str) -> Markup:
-    return Markup(figure_html(figure, div_id))
 
 
 def _method(objective: dict[str, Any]) -> str | None:

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ from pipelines.report.changes import (
 )
 from pipelines.report.exports import write_csv
 from pipelines.report.figures.overview import budget_overview_figure
-from pipelines.report.figures.style import CHART_TEMPLATE
+from pipelines.report.figures.style import CHART_TEMPLATE, figure_html
 from pipelines.report.formatting import (
     coverage_warning,
     credit_forecast_sentence,
@@ -65,7 +66,7 @@ from pipelines.report.objective_page import (
     ChartCache,
     RowsBy,
     changes_with_pages,
-    chart,
+    chart_digest,
     objective_context,
     rows_of,
 )
@@ -144,8 +145,11 @@ class ReportSet:
     """Changes since the previous report (0 for the first report)."""
 
 
+@cache
 def template_environment() -> Environment:
-    """The Jinja environment of every report template, with the formatting filters."""
+    """The Jinja environment of every report template, with the formatting filters: one per
+    process, so each template is compiled once (a monthly summary per contract compiled its
+    template again each time)."""
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
@@ -261,10 +265,16 @@ def _render_reports(
     charts_drawn = ChartCache(out_dir / CHARTS_DRAWN)
     by_contract = RowsBy(mine, "contract_id")
     for contract in ordered:
-        context = _contract_context(
-            contract, summary, owed, corrections, by_contract.of(contract.id), previous
-        )
         page = out_dir / f"contract-{contract.id}.html"
+        context = _contract_context(
+            contract,
+            summary,
+            owed,
+            corrections,
+            by_contract.of(contract.id),
+            previous,
+            (charts_drawn, page.name),
+        )
         page.write_text(contract_template.render(context), encoding="utf-8")
         pages[contract.id] = page
         by_objective = RowsBy(context["tables"], "objective_id")
@@ -287,7 +297,9 @@ def _render_reports(
                 write_csv(details["items"]["frame"], out_dir / details["items"]["csv"])
             objective_page.write_text(objective_template.render(details), encoding="utf-8")
             objective_pages[key] = objective_page
-    charts_drawn.keep_only(page.name for page in objective_pages.values())
+    charts_drawn.keep_only(
+        page.name for page in [*objective_pages.values(), *pages.values(), out_dir / "index.html"]
+    )
 
     credits_total = dict(
         owed.group_by("currency").agg(pl.col("credit_amount").sum()).sort("currency").rows()
@@ -321,7 +333,9 @@ def _render_reports(
                 for contract in ordered
             ],
             as_of=as_of,
-            overview=_budget_overview(summary, "portfolio-budget", with_contract=True),
+            overview=_budget_overview(
+                summary, "portfolio-budget", True, charts_drawn, report.index.name
+            ),
             rows=_portfolio_rows(ordered, pages, summary, owed),
             statuses=list(dict.fromkeys([*summary["status"].fill_null("no_data"), "no_data"])),
             previous=previous,
@@ -448,9 +462,11 @@ def _contract_context(
     corrections: pl.DataFrame,
     of_contract: dict[str, pl.DataFrame],
     previous: PreviousReport,
+    drawn_for: tuple[ChartCache, str],
 ) -> dict[str, Any]:
     """Everything ``contract.html.j2`` shows for one contract; ``of_contract`` holds that
-    contract's rows of every table (RowsBy), passed on as ``tables`` for its objective pages."""
+    contract's rows of every table (RowsBy), passed on as ``tables`` for its objective pages;
+    ``drawn_for`` the chart cache and the page's name (for its budget overview)."""
     objectives = summary.filter(pl.col("contract_id") == contract.id)
     titles = objectives.select(
         "objective_id", pl.coalesce("title", "objective_id").alias("objective_title")
@@ -463,7 +479,7 @@ def _contract_context(
         "previous": previous,
         "changes": changes_with_pages(of_contract["changes"]),
         "objectives": objectives.to_dicts(),
-        "overview": _budget_overview(objectives, f"{contract.id}-budget", with_contract=False),
+        "overview": _budget_overview(objectives, f"{contract.id}-budget", False, *drawn_for),
         "recommendations": of_contract["recommendations"]
         .join(titles, on="objective_id", how="left")
         .to_dicts(),
@@ -501,9 +517,12 @@ def _contract_context(
     }
 
 
-def _budget_overview(summary: pl.DataFrame, div_id: str, with_contract: bool) -> Markup | None:
+def _budget_overview(
+    summary: pl.DataFrame, div_id: str, with_contract: bool, charts_drawn: ChartCache, page: str
+) -> Markup | None:
     """The budget-left chart of the objectives of ``summary`` (most urgent on top), each named by
-    its title (and contract); None without objectives."""
+    its title (and contract); None without objectives. Kept in ``charts_drawn`` for ``page``,
+    taken from it while its rows are the same."""
     if summary.is_empty():
         return None
     title = pl.coalesce("title", "objective_id")
@@ -519,7 +538,12 @@ def _budget_overview(summary: pl.DataFrame, div_id: str, with_contract: bool) ->
         .otherwise("label")
         .alias("label")
     )
-    return chart(budget_overview_figure(labelled, "label"), div_id)
+    inputs = chart_digest(div_id, labelled)
+    html = charts_drawn.charts(page, inputs).get("overview")
+    if html is None:
+        html = figure_html(budget_overview_figure(labelled, "label"), div_id)
+        charts_drawn.keep(page, inputs, {"overview": html})
+    return Markup(html)
 
 
 def _gaps(windows: pl.DataFrame, objectives: pl.DataFrame) -> list[dict[str, Any]]:

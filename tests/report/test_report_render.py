@@ -369,7 +369,26 @@ def test_charts_are_redrawn_only_for_objectives_whose_inputs_changed(tmp_path, c
     assert 'id="kept-windows-chart"' not in redrawn
     assert '<div id="storage-uptime-windows" class="plotly-graph-div"' in redrawn
     assert _budget_chart(redrawn) != first_budget
-    assert sorted(path.name for path in (out / CHARTS_DRAWN).iterdir()) == [
-        f"{compute}.json",
-        f"{storage}.json",
-    ]
+    assert sorted(path.name for path in (out / CHARTS_DRAWN).iterdir()) == sorted(
+        [
+            f"{compute}.json",
+            f"{storage}.json",
+            "contract-acme-cloud.html.json",  # its budget overview
+            "index.html.json",
+        ]
+    )
+
+
+def test_budget_overviews_are_kept_while_their_objectives_rows_are_the_same(
+    tmp_path, contracts, tables
+):
+    out = tmp_path / "reports"
+    first = render_reports(out, contracts, tables)
+    kept_path = out / CHARTS_DRAWN / "contract-acme-cloud.html.json"
+    kept = json.loads(kept_path.read_text(encoding="utf-8"))
+    assert list(kept["charts"]) == ["overview"]
+    assert kept["charts"]["overview"] in first.contract_pages["acme-cloud"].read_text("utf-8")
+    kept["charts"]["overview"] = '<div id="kept-overview"></div>'
+    kept_path.write_text(json.dumps(kept), encoding="utf-8")
+    second = render_reports(out, contracts, tables)
+    assert 'id="kept-overview"' in second.contract_pages["acme-cloud"].read_text("utf-8")

@@ -1,0 +1,127 @@
+"""Predictions kept from run to run: a run with the same inputs takes the kept rows, which equal
+the computed ones; an objective whose inputs changed is computed again."""
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+import pipelines.predict.items as items_module
+import pipelines.predict.risk as risk_module
+from pipelines.predict.forecast import current_windows, hourly_history, windows_at
+from pipelines.predict.items import ITEMS_KEPT, item_predictions
+from pipelines.predict.kept import KeptPredictions
+from pipelines.predict.risk import PAST_DAYS, TRAFFIC_KEPT, traffic_breach_risk
+from pipelines.sla.objectives import OBJECTIVES_SCHEMA
+from pipelines.sla.outcomes import outcome_windows
+from tests.predict.test_items import AS_OF, items, objective
+from tests.predict.test_risk import (
+    WINDOW_END,
+    WINDOW_START,
+    noisy_hours,
+    slices_frame,
+    window_so_far,
+)
+
+
+def traffic_inputs(last_good: float):
+    """Two objectives' slices (the second with ``last_good`` good events in its last hour),
+    their current windows and the as-of time."""
+    hours = 26 * 24
+    start = WINDOW_START - timedelta(days=14)
+    as_of = datetime(2026, 3, 13, tzinfo=UTC)
+    frames = []
+    for contract, seed in (("acme", 1), ("globex", 2)):
+        good, total = noisy_hours(hours, np.full(hours, 0.001), seed)
+        if contract == "globex":
+            good = good.astype(float)
+            good[hours - 24 * 2 - 1] = last_good
+        frames.append(
+            slices_frame(start, timedelta(hours=1), good, total).with_columns(
+                contract_id=pl.lit(contract)
+            )
+        )
+    slices = pl.concat(frames)
+    windows = pl.concat(
+        window_so_far(slices.filter(pl.col("contract_id") == contract), as_of, WINDOW_START,
+                      WINDOW_END, 0.999).with_columns(contract_id=pl.lit(contract))
+        for contract in ("acme", "globex")
+    )  # fmt: skip
+    return slices, current_windows(windows, as_of), as_of
+
+
+def traffic(slices, current, as_of, kept=None):
+    return traffic_breach_risk(
+        hourly_history(slices, as_of),
+        current,
+        as_of,
+        hourly_history(slices, as_of, PAST_DAYS),
+        simulations=50,
+        kept=kept,
+    )
+
+
+def test_kept_traffic_predictions_equal_computed_ones_and_change_with_their_inputs(
+    tmp_path, monkeypatch
+):
+    slices, current, as_of = traffic_inputs(last_good=0.0)
+    computed = traffic(slices, current, as_of)
+    kept = KeptPredictions(tmp_path, *TRAFFIC_KEPT)
+    first = traffic(slices, current, as_of, kept)
+    kept.save()
+    assert all(a.equals(b) for a, b in zip(first, computed, strict=True))
+
+    fitted = []
+    forecast = risk_module.forecast_objective
+    monkeypatch.setattr(
+        risk_module,
+        "forecast_objective",
+        lambda series, *args: fitted.append(series.contract_id) or forecast(series, *args),
+    )
+    again = traffic(slices, current, as_of, KeptPredictions(tmp_path, *TRAFFIC_KEPT))
+    assert fitted == []  # every prediction kept
+    assert all(a.equals(b) for a, b in zip(again, computed, strict=True))
+
+    slices, current, as_of = traffic_inputs(last_good=5.0)
+    changed = traffic(slices, current, as_of, KeptPredictions(tmp_path, *TRAFFIC_KEPT))
+    assert fitted == ["globex"]  # only the objective whose evidence changed
+    fitted.clear()
+    assert all(a.equals(b) for a, b in zip(changed, traffic(slices, current, as_of), strict=True))
+
+
+@pytest.mark.parametrize("garbage", [False, True])
+def test_kept_item_predictions_equal_computed_ones(tmp_path, monkeypatch, garbage):
+    start = AS_OF - timedelta(days=30)
+    outcomes = pl.concat(
+        [
+            items("even", start, 30, 10, lambda t: t.hour % 2 == 0),
+            items("mostly", start, 30, 6, lambda t: t.hour % 5 != 0),
+        ]
+    )
+    frame = pl.DataFrame(
+        [
+            objective("even", judged_on="share", statistic="share_within", target=0.6),
+            objective("mostly", judged_on="share", statistic="share_within", target=0.75),
+        ],
+        schema=OBJECTIVES_SCHEMA,
+    )
+    current = windows_at(outcome_windows(frame, outcomes, AS_OF), AS_OF)
+    computed = item_predictions(frame, current, outcomes, AS_OF, simulations=50)
+    kept = KeptPredictions(tmp_path, *ITEMS_KEPT)
+    item_predictions(frame, current, outcomes, AS_OF, simulations=50, kept=kept)
+    kept.save()
+    if garbage:  # an unreadable file is as none: everything is computed again
+        (tmp_path / "items-risk.parquet").write_bytes(b"not parquet")
+    simulated = []
+    predictions = items_module._objective_predictions
+    monkeypatch.setattr(
+        items_module,
+        "_objective_predictions",
+        lambda objectives, *args: simulated.append(1) or predictions(objectives, *args),
+    )
+    again = item_predictions(
+        frame, current, outcomes, AS_OF, simulations=50, kept=KeptPredictions(tmp_path, *ITEMS_KEPT)
+    )
+    assert len(simulated) == (2 if garbage else 0)
+    assert all(a.equals(b) for a, b in zip(again, computed, strict=True))
