@@ -3,19 +3,22 @@ copied 20 times (100 contracts), and copied until the portfolio holds 1,000 obje
 same evidence.
 
 Writes the demo scenario (``BENCH_PORTFOLIO_DAYS``, default 30 days, ending 2026-11-03) under
-``BENCH_DIR`` (default ``bench/out``)/``portfolio``, runs every day once in each home, then times
-a run of the last day alone (``pledge run --from D --to D``: ingest, slices, windows, predictions
-and pages of every objective) in each. A copy keeps its objectives and services and renames the
-contract (``<id>-copy-NN``), so it reads the same evidence. The large home has the fewest copies
-holding at least ``BENCH_PORTFOLIO_OBJECTIVES`` (default 1,000) objectives.
+``BENCH_DIR`` (default ``bench/out``)/``portfolio`` with the landing files of its last day held
+back, runs every other day once in each home, then times two one-day runs in each: the day
+before the last again (``pledge run --from D --to D``: its inputs unchanged, so predictions and
+charts kept from the first run are reused) and, with the last day's files put back, a plain
+``pledge run`` (one new day: every objective's inputs change). A copy keeps its objectives and
+services and renames the contract (``<id>-copy-NN``), so it reads the same evidence. The large
+home has the fewest copies holding at least ``BENCH_PORTFOLIO_OBJECTIVES`` (default 1,000)
+objectives.
 
-Then, per home, the seconds of each step of its one-day run (from its Dagster event log: step
+Then, per home, the seconds of each step of its new-day run (from its Dagster event log: step
 start to step success), the steps that grow most first, with their added cost per objective
 between the demo and the large home. The load average is printed with the results: on a shared
 machine, compare the ratios.
 
 The issue's goals on 2 cores: the 20× portfolio's one-day run at most 2.5× the demo's; the
-1,000-objective one under 60 s.
+1,000-objective one under 60 s (judged on both one-day runs).
 """
 
 from __future__ import annotations
@@ -58,6 +61,26 @@ def copy_contracts(contracts: Path, copies: int) -> int:
 def objective_count(contracts: Path) -> int:
     """Objectives of the valid contracts in ``contracts``."""
     return sum(len(contract.objectives) for contract in load_contracts(contracts)[0])
+
+
+def hold_back(landing: Path, day: date, held: Path) -> int:
+    """Move the landing files with ``day`` (ISO) in their name from ``landing`` to the same
+    places under ``held``; returns how many."""
+    moved = 0
+    for path in sorted(landing.rglob(f"*{day.isoformat()}*")):
+        if path.is_file():
+            target = held / path.relative_to(landing)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            path.rename(target)
+            moved += 1
+    return moved
+
+
+def put_back(held: Path, landing: Path) -> None:
+    """Copy every file under ``held`` to the same place under ``landing``."""
+    for path in sorted(held.rglob("*")):
+        if path.is_file():
+            shutil.copy2(path, landing / path.relative_to(held))
 
 
 def timed_run(home: Path, *args: str) -> float:
@@ -130,6 +153,9 @@ def main() -> None:
     shutil.rmtree(root, ignore_errors=True)
     demo = root / "demo"
     generate_demo(demo, end=END, days=days)
+    new_day = END - timedelta(days=1)
+    if not hold_back(demo / "landing", new_day, root / "held"):
+        raise RuntimeError(f"no landing file of {new_day} in {demo / 'landing'}")
     per_copy = objective_count(demo / "contracts")
     large_copies = math.ceil(wanted / per_copy)
     homes = [("demo", demo, 1)]
@@ -138,30 +164,37 @@ def main() -> None:
         shutil.copytree(demo, home)
         copy_contracts(home / "contracts", copies)
         homes.append((f"demo × {copies}", home, copies))
-    last = (END - timedelta(days=1)).isoformat()
+    again = (new_day - timedelta(days=1)).isoformat()
     rows, steps = [], []
     for name, home, copies in homes:
         first = timed_run(home, "--all")
+        rerun = timed_run(home, "--from", again, "--to", again)
         before = run_ids(home)
-        one_day = timed_run(home, "--from", last, "--to", last)
-        rows.append((name, copies * per_copy, first, one_day))
+        put_back(root / "held", home / "landing")
+        one_day = timed_run(home)
+        rows.append((name, copies * per_copy, first, rerun, one_day))
         steps.append((name, copies * per_copy, step_seconds(home, run_ids(home) - before)))
-    print(f"\nportfolio: {days} demo days; one-day run = pledge run --from {last} --to {last}")
-    print(f"{'home':<16} {'objectives':>10} {'all days s':>11} {'one day s':>10}")
-    for name, objectives, first, one_day in rows:
-        print(f"{name:<16} {objectives:>10} {first:>11.1f} {one_day:>10.1f}")
+    print(
+        f"\nportfolio: {days} demo days; day again = pledge run --from {again} --to {again}; "
+        f"new day = pledge run with {new_day}'s files added"
+    )
+    header = f"{'all days s':>11} {'day again s':>12} {'new day s':>10}"
+    print(f"{'home':<16} {'objectives':>10} {header}")
+    for name, objectives, first, rerun, one_day in rows:
+        print(f"{name:<16} {objectives:>10} {first:>11.1f} {rerun:>12.1f} {one_day:>10.1f}")
     print_steps(steps)
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"\nload average (1, 5, 15 min) at the end: {load} on {os.cpu_count()} CPUs")
-    ratio = rows[1][3] / rows[0][3]
-    verdict = "meets" if ratio <= MAX_RATIO else "misses"
-    print(f"one-day ratio × {COPIES}: {ratio:.2f}× ({verdict} the goal of at most {MAX_RATIO}×)")
-    large = rows[2][3]
-    verdict = "meets" if large < MAX_LARGE_SECONDS else "misses"
-    print(
-        f"one-day run with {rows[2][1]} objectives: {large:.1f} s ({verdict} the goal of under "
-        f"{MAX_LARGE_SECONDS:.0f} s; {large / rows[0][3]:.2f}× the demo's)"
-    )
+    for label, column in (("day again", 3), ("new day", 4)):
+        ratio = rows[1][column] / rows[0][column]
+        verdict = "meets" if ratio <= MAX_RATIO else "misses"
+        print(f"{label}: × {COPIES} {ratio:.2f}× the demo's ({verdict} the goal of ≤ {MAX_RATIO}×)")
+        large = rows[2][column]
+        verdict = "meets" if large < MAX_LARGE_SECONDS else "misses"
+        print(
+            f"{label}: {rows[2][1]} objectives {large:.1f} s ({verdict} the goal of under "
+            f"{MAX_LARGE_SECONDS:.0f} s; {large / rows[0][column]:.2f}× the demo's)"
+        )
 
 
 if __name__ == "__main__":
