@@ -121,7 +121,9 @@ def score_series(frame: pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns(score=pl.col("ratio") / (1.0 + pl.col("ratio")))
         .select(anomaly_score=_quiet_after_alarm("score"))
-        .collect()
+        # The in-memory engine: rolling windows over one series run 2-3x slower when
+        # streamed (Polars 2's default engine).
+        .collect(engine="in-memory")
     )
     return frame.with_columns(evidence["anomaly_score"])
 
