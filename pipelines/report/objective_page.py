@@ -23,7 +23,7 @@ from pipelines.contracts.units import format_duration
 from pipelines.report.changes import PreviousReport
 from pipelines.report.figures.budget import budget_burndown, budget_burndown_figure, forecast_cone
 from pipelines.report.figures.burn import burn_rate_figure, hourly_burn_rates
-from pipelines.report.figures.style import figure_html
+from pipelines.report.figures.style import Figure, figure_html
 from pipelines.report.figures.timeline import timeline_events, timeline_figure
 from pipelines.report.figures.windows import (
     exposure_figure,
@@ -103,7 +103,7 @@ def objective_context(
     drawn_before = charts_drawn.charts(page, inputs) if charts_drawn is not None else {}
     drawn: dict[str, str] = {}
 
-    def draw(name: str, figure: Callable[[], Any]) -> Markup:
+    def draw(name: str, figure: Callable[[], Figure]) -> Markup:
         """The chart ``name`` as drawn by the previous report, or ``figure()`` drawn now."""
         html = drawn_before.get(name)
         drawn[name] = html if html is not None else figure_html(figure(), f"{anchor}-{name}")

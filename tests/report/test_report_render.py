@@ -153,7 +153,7 @@ def test_every_chart_is_on_its_objective_page_drawn_by_the_local_plotly(report: 
         assert page.count('class="plotly-graph-div"') == len(charts)
         for chart in charts:
             assert f'<div id="{objective_id}-{chart}" class="plotly-graph-div"' in page
-            assert f'Plotly.newPlot(                        "{objective_id}-{chart}"' in page
+            assert f'Plotly.newPlot("{objective_id}-{chart}"' in page
         assert len(page.encode()) < 2_000_000
     index = report.index.read_text(encoding="utf-8")
     assert '<script src="plotly.min.js"></script>' in index
