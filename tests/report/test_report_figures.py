@@ -46,7 +46,7 @@ def test_budget_burndown_figure_draws_the_exhaustion_line_in_local_time():
         burndown, utc(2026, 2, 28, 23), utc(2026, 3, 31, 22), "Europe/Berlin"
     )
     remaining, bad, budget = figure["data"]
-    assert remaining["x"][0] == datetime(2026, 3, 1, 1, 10)  # 00:10 UTC is 01:10 CET
+    assert remaining["x"][0] == "2026-03-01T01:10:00"  # 00:10 UTC is 01:10 CET
     assert remaining["y"] == pytest.approx([0.5, 0.25])
     assert bad["y"] == [1.0, 3.0]
     assert budget["y"] == pytest.approx([2.0, 4.0])

@@ -17,8 +17,8 @@ from pipelines.report.figures.style import (
     CONE_FILL,
     Figure,
     hline,
+    local_iso_text,
     local_time,
-    local_wall_clock,
 )
 
 
@@ -68,7 +68,7 @@ def budget_burndown_figure(
     ``cone``: the output of :func:`forecast_cone`, drawn on the top chart as the expected budget
     left (dotted) inside its 10–90 % band (shaded) to the window's end.
     """
-    local = burndown.with_columns(local_wall_clock("ts", time_zone).alias("local_ts"))
+    local = burndown.with_columns(local_iso_text("ts", time_zone).alias("local_ts"))
     times = local["local_ts"].to_list()
     remaining = {
         "type": "scatter",
@@ -149,7 +149,7 @@ def budget_burndown_figure(
 def _cone(cone: pl.DataFrame, time_zone: str) -> list[dict[str, Any]]:
     """The traces of the forecast cone on the burn-down's top chart: band first (low, then high
     filled down to it), then the expected path."""
-    local = cone.with_columns(local_wall_clock("ts", time_zone).alias("local_ts"))
+    local = cone.with_columns(local_iso_text("ts", time_zone).alias("local_ts"))
     times = local["local_ts"].to_list()
     traces: list[dict[str, Any]] = []
     if local["low"].is_not_null().all():

@@ -18,6 +18,7 @@ from pipelines.report.figures.style import (
     OKABE_ITO,
     THRESHOLD_DASHES,
     Figure,
+    local_iso_text,
     local_wall_clock,
 )
 
@@ -55,7 +56,7 @@ def burn_rate_figure(
     ``anomalies``: ``predict.anomalies`` rows flagged anomalous (metric, ts, value, score); those
     from the first hour drawn on are marked, one marker trace per metric.
     """
-    local = hourly.with_columns(local_wall_clock("hour", time_zone).alias("local_hour"))
+    local = hourly.with_columns(local_iso_text("hour", time_zone).alias("local_hour"))
     times = local["local_hour"].to_list()
     traces: list[dict[str, Any]] = [
         {

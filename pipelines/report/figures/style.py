@@ -13,9 +13,10 @@ from markupsafe import escape
 
 Figure = dict[str, Any]
 """A plotly figure as plain data, what ``Plotly.newPlot`` takes: ``{"data": [trace, ...],
-"layout": {...}}``, each trace a dict naming its ``type`` ("scatter", "bar", "box"). Charts are
-built so rather than as plotly's graph objects, which validate (and deep-copy) every property
-at several times the cost of the whole page."""
+"layout": {...}}``, each trace a dict naming its ``type`` ("scatter", "bar", "box"), times as
+zone-local datetimes or their ISO text (:func:`local_iso_text`). Charts are built so rather than
+as plotly's graph objects, which validate (and deep-copy) every property at several times the
+cost of the whole page."""
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 BAD_COLOUR = "#D55E00"
@@ -60,6 +61,12 @@ to every chart."""
 def local_wall_clock(column: str, time_zone: str) -> pl.Expr:
     """A UTC timestamp column as wall-clock time in ``time_zone`` (what the axis shows)."""
     return pl.col(column).dt.convert_time_zone(time_zone).dt.replace_time_zone(None)
+
+
+def local_iso_text(column: str, time_zone: str) -> pl.Expr:
+    """:func:`local_wall_clock` as ISO text, what :func:`script_json` makes of each datetime (the
+    long time axes are converted at once: one by one they are most of a chart's serialising)."""
+    return local_wall_clock(column, time_zone).dt.to_string("%Y-%m-%dT%H:%M:%S%.f")
 
 
 def local_time(value: datetime, time_zone: str) -> datetime:
