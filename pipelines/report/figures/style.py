@@ -92,9 +92,9 @@ PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
 
 def figure_html(figure: Figure, div_id: str) -> str:
-    """The figure as an HTML fragment for a page that loads plotly.js itself (no CDN), as
-    ``plotly.io.to_html`` writes one: a box of the figure's height holding the chart's div and
-    the script drawing it there."""
+    """The figure as an HTML fragment for a page that loads plotly.js itself (no CDN): a box of
+    the figure's height holding the chart's div and the script drawing it there (the fragment of
+    ``plotly.io.to_html``, less its ``window.PLOTLYENV`` line and its check that the div exists)."""
     layout = figure["layout"]
     height = layout.get("height", CHART_TEMPLATE["layout"]["height"])
     return (
