@@ -7,51 +7,55 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import plotly.graph_objects as go
 import plotly.offline
 import polars as pl
 from markupsafe import Markup
 
-from pipelines.report.figures.style import CHART_TEMPLATE, figure_html
+from pipelines.report.figures.style import CHART_TEMPLATE, Figure, figure_html
 from pipelines.report.paths import BACKTEST_PAGE
 from pipelines.report.render import PLOTLY_JS, template_environment
 
 
-def reliability_figure(reliability: pl.DataFrame) -> go.Figure:
+def reliability_figure(reliability: pl.DataFrame) -> Figure:
     """Observed breach frequency against mean predicted p_breach, one line per method (a point
     per decile, its size growing with the predictions in it), and the diagonal of perfect
     calibration. Input: calibration.RELIABILITY_SCHEMA rows."""
-    figure = go.Figure(
-        go.Scatter(
-            x=[0, 1],
-            y=[0, 1],
-            mode="lines",
-            name="perfectly calibrated",
-            line={"color": "#999999", "dash": "dash"},
-            hoverinfo="skip",
-        )
-    )
-    for (method,), rows in reliability.group_by("method", maintain_order=True):
-        figure.add_trace(
-            go.Scatter(
-                x=rows["mean_predicted"].to_list(),
-                y=rows["observed"].to_list(),
-                mode="lines+markers",
-                name=str(method),
-                marker={"size": [6 + 2 * n**0.25 for n in rows["predictions"].to_list()]},
-                customdata=rows.select("bin_low", "bin_high", "predictions", "windows").rows(),
-                hovertemplate="p_breach %{customdata[0]:.1f}–%{customdata[1]:.1f}: mean %{x:.3f},"
-                " observed %{y:.3f} (%{customdata[2]} predictions, %{customdata[3]} windows)"
-                f"<extra>{method}</extra>",
-            )
-        )
-    figure.update_layout(
-        template=CHART_TEMPLATE,
-        xaxis={"title": "predicted p_breach (mean per decile)", "range": [-0.02, 1.02]},
-        yaxis={"title": "observed breach frequency", "range": [-0.02, 1.02]},
-        height=460,
-    )
-    return figure
+    diagonal = {
+        "type": "scatter",
+        "x": [0, 1],
+        "y": [0, 1],
+        "mode": "lines",
+        "name": "perfectly calibrated",
+        "line": {"color": "#999999", "dash": "dash"},
+        "hoverinfo": "skip",
+    }
+    methods = [
+        {
+            "type": "scatter",
+            "x": rows["mean_predicted"].to_list(),
+            "y": rows["observed"].to_list(),
+            "mode": "lines+markers",
+            "name": str(method),
+            "marker": {"size": [6 + 2 * n**0.25 for n in rows["predictions"].to_list()]},
+            "customdata": rows.select("bin_low", "bin_high", "predictions", "windows").rows(),
+            "hovertemplate": "p_breach %{customdata[0]:.1f}–%{customdata[1]:.1f}: mean %{x:.3f},"
+            " observed %{y:.3f} (%{customdata[2]} predictions, %{customdata[3]} windows)"
+            f"<extra>{method}</extra>",
+        }
+        for (method,), rows in reliability.group_by("method", maintain_order=True)
+    ]
+    return {
+        "data": [diagonal, *methods],
+        "layout": {
+            "template": CHART_TEMPLATE,
+            "xaxis": {
+                "title": {"text": "predicted p_breach (mean per decile)"},
+                "range": [-0.02, 1.02],
+            },
+            "yaxis": {"title": {"text": "observed breach frequency"}, "range": [-0.02, 1.02]},
+            "height": 460,
+        },
+    }
 
 
 def write_backtest_page(

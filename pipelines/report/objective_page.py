@@ -23,7 +23,7 @@ from pipelines.contracts.units import format_duration
 from pipelines.report.changes import PreviousReport
 from pipelines.report.figures.budget import budget_burndown, budget_burndown_figure, forecast_cone
 from pipelines.report.figures.burn import burn_rate_figure, hourly_burn_rates
-from pipelines.report.figures.style import figure_html
+from pipelines.report.figures.style import Figure, figure_html
 from pipelines.report.figures.timeline import timeline_events, timeline_figure
 from pipelines.report.figures.windows import (
     exposure_figure,
@@ -103,7 +103,7 @@ def objective_context(
     drawn_before = charts_drawn.charts(page, inputs) if charts_drawn is not None else {}
     drawn: dict[str, str] = {}
 
-    def draw(name: str, figure: Callable[[], Any]) -> Markup:
+    def draw(name: str, figure: Callable[[], Figure]) -> Markup:
         """The chart ``name`` as drawn by the previous report, or ``figure()`` drawn now."""
         html = drawn_before.get(name)
         drawn[name] = html if html is not None else figure_html(figure(), f"{anchor}-{name}")
@@ -373,9 +373,13 @@ _CHART_CODE = hashlib.sha256(
 
 def chart_inputs(contract: Contract, row: dict[str, Any], tables: dict[str, pl.DataFrame]) -> str:
     """A digest of everything an objective's charts are drawn from: the chart code, the
-    contract, the objective's summary row and its rows of CHART_TABLES (``tables``)."""
+    contract but for its other objectives, the objective itself, its summary row and its rows of
+    CHART_TABLES (``tables``). (No page's charts show another objective: a change to one redraws
+    only its own, and a contract's pages do not each serialise all of its objectives.)"""
     digest = hashlib.sha256(_CHART_CODE.encode())
-    digest.update(contract.model_dump_json().encode())
+    digest.update(contract.model_dump_json(exclude={"objectives"}).encode())
+    objective = _objective(contract, row["objective_id"])
+    digest.update(objective.model_dump_json().encode() if objective else b"null")
     digest.update(json.dumps(row, sort_keys=True, default=str).encode())
     for name in CHART_TABLES:
         frame = tables[name]
@@ -442,11 +446,14 @@ def _method(objective: dict[str, Any]) -> str | None:
     return None
 
 
+def _objective(contract: Contract, objective_id: str) -> Objective | None:
+    """The contract's objective of that id, None when it has none."""
+    return next((o for o in contract.objectives if o.id == objective_id), None)
+
+
 def _thresholds(contract: Contract, objective_id: str) -> list[tuple[str, float]]:
     """The burn-rate alert thresholds of an objective, labelled with their look-backs."""
-    objective: Objective | None = next(
-        (o for o in contract.objectives if o.id == objective_id), None
-    )
+    objective = _objective(contract, objective_id)
     rules = objective.alerting.burn_rate_rules if objective else SRE_WORKBOOK_RULES
     return [
         (

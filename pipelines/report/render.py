@@ -13,15 +13,13 @@ text is HTML-escaped by Jinja2.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import plotly.io as pio
 import plotly.offline
 import polars as pl
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -45,7 +43,7 @@ from pipelines.report.changes import (
 )
 from pipelines.report.exports import write_csv
 from pipelines.report.figures.overview import budget_overview_figure
-from pipelines.report.figures.style import CHART_TEMPLATE, figure_html
+from pipelines.report.figures.style import figure_html
 from pipelines.report.formatting import (
     coverage_warning,
     credit_forecast_sentence,
@@ -203,35 +201,6 @@ def render_reports(
     and so does each of ``blocked_sources`` (``pipelines.ops.evidence.read_blocked`` rows: source,
     check_name, reason, held), whose held objectives' pages say their figures are from before it.
     """
-    with _chart_template_by_default():
-        return _render_reports(
-            out_dir, contracts, tables, generated_at, evidence, invalid_contracts, blocked_sources
-        )
-
-
-@contextmanager
-def _chart_template_by_default() -> Iterator[None]:
-    """CHART_TEMPLATE as plotly's default template while the charts are drawn: every chart sets
-    it anyway, and plotly's own default (a large one) is deep-copied into each new figure only
-    to be replaced."""
-    default = pio.templates.default
-    pio.templates.default = CHART_TEMPLATE
-    try:
-        yield
-    finally:
-        pio.templates.default = default
-
-
-def _render_reports(
-    out_dir: Path,
-    contracts: list[Contract],
-    tables: dict[str, pl.DataFrame],
-    generated_at: datetime | None,
-    evidence: IngestRecords | None,
-    invalid_contracts: Sequence[str],
-    blocked_sources: Sequence[dict[str, Any]],
-) -> ReportSet:
-    """render_reports, with CHART_TEMPLATE as the default template."""
     out_dir.mkdir(parents=True, exist_ok=True)
     generated_at = generated_at or datetime.now(UTC)
     contract_ids = [contract.id for contract in contracts]

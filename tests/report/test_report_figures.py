@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -44,13 +45,13 @@ def test_budget_burndown_figure_draws_the_exhaustion_line_in_local_time():
     figure = budget_burndown_figure(
         burndown, utc(2026, 2, 28, 23), utc(2026, 3, 31, 22), "Europe/Berlin"
     )
-    remaining, bad, budget = figure.data
-    assert remaining.x[0] == datetime(2026, 3, 1, 1, 10)  # 00:10 UTC is 01:10 CET
-    assert list(remaining.y) == pytest.approx([0.5, 0.25])
-    assert list(bad.y) == [1.0, 3.0]
-    assert list(budget.y) == pytest.approx([2.0, 4.0])
-    assert [shape.y0 for shape in figure.layout.shapes] == [0]
-    assert figure.layout.xaxis.range == (datetime(2026, 3, 1), datetime(2026, 4, 1))
+    remaining, bad, budget = figure["data"]
+    assert remaining["x"][0] == "2026-03-01T01:10:00"  # 00:10 UTC is 01:10 CET
+    assert remaining["y"] == pytest.approx([0.5, 0.25])
+    assert bad["y"] == [1.0, 3.0]
+    assert budget["y"] == pytest.approx([2.0, 4.0])
+    assert [shape["y0"] for shape in figure["layout"]["shapes"]] == [0]
+    assert figure["layout"]["xaxis"]["range"] == [datetime(2026, 3, 1), datetime(2026, 4, 1)]
 
 
 def test_hourly_burn_rates_keep_each_hours_peak_over_the_last_days():
@@ -78,41 +79,43 @@ def test_burn_rate_figure_has_both_lines_the_thresholds_and_the_alert_episode(ta
     burn_rates, alerts = tables["burn_rates"].filter(paylane), tables["alerts"].filter(paylane)
     thresholds = [("page: 1h & 5m", 14.4), ("page: 6h & 30m", 6.0), ("ticket: 3d & 6h", 1.0)]
     figure = burn_rate_figure(hourly_burn_rates(burn_rates), alerts, thresholds, "America/New_York")
-    assert [trace.name for trace in figure.data] == [
+    assert [trace["name"] for trace in figure["data"]] == [
         "6h burn rate (hourly max)",
         "1h burn rate (hourly max)",
     ]
-    assert max(figure.data[1].y) == 20.0
-    lines = [shape for shape in figure.layout.shapes if shape.type == "line"]
-    assert [line.y0 for line in lines] == [14.4, 6.0, 1.0]
-    (episode,) = [shape for shape in figure.layout.shapes if shape.type == "rect"]
+    assert max(figure["data"][1]["y"]) == 20.0
+    shapes = figure["layout"]["shapes"]
+    lines = [shape for shape in shapes if shape["type"] == "line"]
+    assert [line["y0"] for line in lines] == [14.4, 6.0, 1.0]
+    (episode,) = [shape for shape in shapes if shape["type"] == "rect"]
     # Started 20:00 UTC = 16:00 EDT; still firing, so it runs to the end of the last hour drawn.
-    assert episode.x0 == datetime(2026, 3, 9, 16)
-    assert episode.x1 == datetime(2026, 3, 10, 9)
+    assert episode["x0"] == datetime(2026, 3, 9, 16)
+    assert episode["x1"] == datetime(2026, 3, 10, 9)
     # Named in the legend (labels on the plot printed over each other), each name once.
-    assert [shape.name for shape in figure.layout.shapes if shape.showlegend] == [
+    assert [shape["name"] for shape in shapes if shape["showlegend"]] == [
         "threshold page: 1h & 5m > 14.4",
         "threshold page: 6h & 30m > 6",
         "threshold ticket: 3d & 6h > 1",
         "page alert",
     ]
-    assert figure.layout.annotations == ()
+    assert "annotations" not in figure["layout"]
 
 
 def test_window_figure_tells_status_by_label_and_pattern_in_window_order(tables):
     windows = tables["windows"].filter(pl.col("objective_id") == "compute-availability")
     figure = window_figure(windows.reverse(), "Europe/Berlin")
-    bars = [trace for trace in figure.data if trace.type == "bar"]
-    assert [bar.name for bar in bars] == ["✔ Met", "✖ Breached", "● On track"]
+    bars = [trace for trace in figure["data"] if trace["type"] == "bar"]
+    assert [bar["name"] for bar in bars] == ["✔ Met", "✖ Breached", "● On track"]
     breached = bars[1]
-    assert breached.x == ("2026-02",)
-    assert breached.text == ("99.940%<br>Breached",)
-    assert breached.marker.pattern.shape == "x"
-    assert bars[0].marker.pattern.shape != "x"
-    assert figure.layout.xaxis.categoryarray == ("2026-01", "2026-02", "2026-03")
-    target = figure.data[-1]
-    assert target.name == "target" and set(target.y) == {0.9995}
-    assert figure.layout.yaxis.range[0] < 0.9994 < 0.9998 < figure.layout.yaxis.range[1]
+    assert breached["x"] == ["2026-02"]
+    assert breached["text"] == ["99.940%<br>Breached"]
+    assert breached["marker"]["pattern"]["shape"] == "x"
+    assert bars[0]["marker"]["pattern"]["shape"] != "x"
+    layout = figure["layout"]
+    assert layout["xaxis"]["categoryarray"] == ["2026-01", "2026-02", "2026-03"]
+    target = figure["data"][-1]
+    assert target["name"] == "target" and set(target["y"]) == {0.9995}
+    assert layout["yaxis"]["range"][0] < 0.9994 < 0.9998 < layout["yaxis"]["range"][1]
 
 
 def test_window_figure_marks_windows_without_data(tables):
@@ -131,9 +134,13 @@ def test_window_figure_marks_windows_without_data(tables):
         )
     )
     figure = window_figure(windows, "Europe/Berlin")
-    (marker,) = [trace for trace in figure.data if trace.type == "scatter" and trace.mode == "text"]
-    assert marker.x == ("2026-01",)
-    assert marker.text == ("? No data",)
+    (marker,) = [
+        trace
+        for trace in figure["data"]
+        if trace["type"] == "scatter" and trace.get("mode") == "text"
+    ]
+    assert marker["x"] == ["2026-01"]
+    assert marker["text"] == ["? No data"]
 
 
 def test_figure_html_is_a_fragment_without_plotly_js(tables):
@@ -144,6 +151,40 @@ def test_figure_html_is_a_fragment_without_plotly_js(tables):
     assert len(html) < 20_000
 
 
+def test_figure_html_keeps_text_inside_its_script_and_serialises_as_plotly_does():
+    hostile = "</script><script>alert(1)</script><!-- \u2028\u2029 ✔"
+    figure = {
+        "data": [
+            {
+                "type": "scatter",
+                "x": [datetime(2026, 3, 1, 1, 10), datetime(2026, 3, 1, 2, 0, 0, 500)],
+                "y": [float("nan"), float("inf")],
+                "text": [hostile, "NaN"],
+            }
+        ],
+        "layout": {"title": {"text": hostile}, "height": 460},
+    }
+    html = figure_html(figure, "chart-x")
+    script = html.split("<script>", 1)[1].rsplit("</script>", 1)[0]
+    # Nothing in the JSON closes the script, opens a comment or ends a line in JavaScript.
+    for unsafe in ("<", ">", "/", "\u2028", "\u2029", "✔"):
+        assert unsafe not in script
+    assert html.startswith('<div style="height:460px; width:100%;">')
+    assert script.startswith("Plotly.newPlot(") and script.endswith(");")
+    div_id, data, layout, config = json.loads(f"[{script.removeprefix('Plotly.newPlot(')[:-2]}]")
+    assert div_id == "chart-x"
+    assert data == [
+        {
+            "type": "scatter",
+            "x": ["2026-03-01T01:10:00", "2026-03-01T02:00:00.000500"],
+            "y": [None, None],
+            "text": [hostile, "NaN"],
+        }
+    ]
+    assert layout["title"]["text"] == hostile
+    assert config == {"displaylogo": False, "responsive": True}
+
+
 def test_burn_rate_figure_marks_the_anomalies_from_the_first_hour_drawn(tables):
     paylane = pl.col("objective_id") == "payments-availability"
     burn_rates, alerts = tables["burn_rates"].filter(paylane), tables["alerts"].filter(paylane)
@@ -151,8 +192,8 @@ def test_burn_rate_figure_marks_the_anomalies_from_the_first_hour_drawn(tables):
     figure = burn_rate_figure(
         hourly_burn_rates(burn_rates), alerts, [], "America/New_York", anomalies
     )
-    (markers,) = [trace for trace in figure.data if trace.name == "anomaly: error_ratio"]
+    (markers,) = [trace for trace in figure["data"] if trace["name"] == "anomaly: error_ratio"]
     # 20:15 and 20:40 UTC in New York; the one of 2026-03-07 precedes the first hour drawn.
-    assert markers.x == (datetime(2026, 3, 9, 16, 15), datetime(2026, 3, 9, 16, 40))
-    assert markers.y == (0.0, 0.0)
-    assert [score for _value, score in markers.customdata] == [0.97, 0.81]
+    assert markers["x"] == [datetime(2026, 3, 9, 16, 15), datetime(2026, 3, 9, 16, 40)]
+    assert markers["y"] == [0.0, 0.0]
+    assert [score for _value, score in markers["customdata"]] == [0.97, 0.81]

@@ -128,15 +128,16 @@ def test_windows_drawn_skip_the_no_data_runs_around_the_data_but_keep_the_curren
 def test_nps_chart_has_the_interval_as_error_bars_and_durations_in_hours(desk_tables):
     windows = desk_tables["windows"]
     nps = window_figure(windows.filter(pl.col("objective_id") == "nps"), "UTC", "points")
-    met = next(trace for trace in nps.data if trace.name == "✔ Met")
-    assert met.y == (24.0,)
-    assert met.error_y.array == pytest.approx((17.6,))
-    assert met.error_y.arrayminus == pytest.approx((15.6,))
+    met = next(trace for trace in nps["data"] if trace["name"] == "✔ Met")
+    assert met["y"] == [24.0]
+    assert met["error_y"]["array"] == pytest.approx([17.6])
+    assert met["error_y"]["arrayminus"] == pytest.approx([15.6])
     mttr = window_figure(
         windows.filter(pl.col("objective_id") == "mttr"), "UTC", "duration", "mean"
     )
-    assert next(trace for trace in mttr.data if trace.name == "target").y == (72.0, 72.0, 72.0)
-    assert mttr.layout.title.text == "Mean per window"
+    target = next(trace for trace in mttr["data"] if trace.get("name") == "target")
+    assert target["y"] == [72.0, 72.0, 72.0]
+    assert mttr["layout"]["title"]["text"] == "Mean per window"
 
 
 def test_an_item_prediction_is_told_in_the_objectives_unit(

@@ -46,7 +46,7 @@ def _page(report: ReportSet, contract_id: str, objective_id: str) -> str:
 
 def _figure(page: str, div_id: str) -> dict:
     """The data and layout a page hands to Plotly.newPlot for the chart ``div_id``."""
-    call = page.split(f'Plotly.newPlot(                        "{div_id}",')[1].lstrip()
+    call = page.split(f'Plotly.newPlot("{div_id}",')[1].lstrip()
     decoder = json.JSONDecoder()
     data, end = decoder.raw_decode(call)
     layout, _ = decoder.raw_decode(call[end:].lstrip(", \n"))
@@ -153,34 +153,37 @@ def test_timeline_events_keep_what_overlaps_the_period_in_time_order():
         ("Alert", utc(2026, 3, 9, 20), None, "page alert, peak burn rate 18.5×"),
     ]  # fmt: skip
     figure = timeline_figure(events, start, end, "UTC")
-    lanes = [trace.name for trace in figure.data if trace.mode == "markers"]
+    lanes = [trace["name"] for trace in figure["data"] if trace["mode"] == "markers"]
     assert lanes == [
         "Alert", "Security incident", "Breached ticket", "Anomaly", "Maintenance", "Correction"
     ]  # fmt: skip
-    firing = next(t for t in figure.data if t.name == "Alert" and t.mode == "lines")
-    assert firing.x == (datetime(2026, 3, 9, 20), datetime(2026, 3, 11), None)  # runs to the end
+    firing = next(t for t in figure["data"] if t["name"] == "Alert" and t["mode"] == "lines")
+    # Still firing: runs to the end.
+    assert firing["x"] == [datetime(2026, 3, 9, 20), datetime(2026, 3, 11), None]
 
 
 def test_budget_overview_draws_a_bar_per_objective_clipped_and_labelled(tables):
     summary = objective_summary(tables["objectives"], tables["windows"], tables["breach_risk"])
     figure = budget_overview_figure(summary, "objective_id")
-    bars = {trace.name: trace for trace in figure.data if trace.type == "bar"}
+    bars = {trace["name"]: trace for trace in figure["data"] if trace["type"] == "bar"}
     assert list(bars) == ["✖ Breaching", "▲ At risk", "? No data", "● On track"]
-    assert bars["✖ Breaching"].x == (-0.5,) and bars["▲ At risk"].x == (0.2,)
-    assert bars["? No data"].x == (0.0,)  # no bar length, only its label
-    labels = [text for trace in figure.data if trace.type == "scatter" for text in trace.text]
+    assert bars["✖ Breaching"]["x"] == [-0.5] and bars["▲ At risk"]["x"] == [0.2]
+    assert bars["? No data"]["x"] == [0.0]  # no bar length, only its label
+    labels = [
+        text for trace in figure["data"] if trace["type"] == "scatter" for text in trace["text"]
+    ]
     assert labels == [
         "✖ Breaching: -50.0% of the budget left",
         "▲ At risk: 20.0% of the budget left, breach risk 62%",
         "? No data: no error budget (no current window)",
         "● On track: 40.0% of the budget left",
     ]
-    assert figure.layout.yaxis.categoryarray == (
+    assert figure["layout"]["yaxis"]["categoryarray"] == [
         "compute-availability", "api-availability", "storage-uptime", "payments-availability"
-    )  # fmt: skip
+    ]  # fmt: skip
     below = summary.with_columns(budget_remaining=pl.lit(-3.0))
     clipped = budget_overview_figure(below, "objective_id")
-    assert {x for trace in clipped.data if trace.type == "bar" for x in trace.x} == {-1.0}
+    assert {x for trace in clipped["data"] if trace["type"] == "bar" for x in trace["x"]} == {-1.0}
 
 
 def test_objective_page_draws_the_cone_and_lists_the_timeline_events(report: ReportSet):

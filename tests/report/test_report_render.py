@@ -153,7 +153,7 @@ def test_every_chart_is_on_its_objective_page_drawn_by_the_local_plotly(report: 
         assert page.count('class="plotly-graph-div"') == len(charts)
         for chart in charts:
             assert f'<div id="{objective_id}-{chart}" class="plotly-graph-div"' in page
-            assert f'Plotly.newPlot(                        "{objective_id}-{chart}"' in page
+            assert f'Plotly.newPlot("{objective_id}-{chart}"' in page
         assert len(page.encode()) < 2_000_000
     index = report.index.read_text(encoding="utf-8")
     assert '<script src="plotly.min.js"></script>' in index
@@ -377,6 +377,37 @@ def test_charts_are_redrawn_only_for_objectives_whose_inputs_changed(tmp_path, c
             "index.html.json",
         ]
     )
+
+
+def test_a_change_to_one_objective_of_a_contract_redraws_only_that_objectives_charts(
+    tmp_path, contracts, tables
+):
+    out = tmp_path / "reports"
+    render_reports(out, contracts, tables)
+    pages = {
+        objective_id: objective_page_name("acme-cloud", objective_id)
+        for objective_id in ("compute-availability", "storage-uptime")
+    }
+    for objective_id, page in pages.items():
+        kept_path = out / CHARTS_DRAWN / f"{page}.json"
+        kept = json.loads(kept_path.read_text(encoding="utf-8"))
+        kept["charts"]["burn"] = f'<div id="kept-{objective_id}-burn"></div>'
+        kept_path.write_text(json.dumps(kept), encoding="utf-8")
+    (acme,) = [contract for contract in contracts if contract.id == "acme-cloud"]
+    storage = acme.objective("storage-uptime")
+    page_rule = storage.alerting.burn_rate_rules[0].model_copy(update={"burn_rate": 20.0})
+    stricter = storage.model_copy(
+        update={"alerting": storage.alerting.model_copy(update={"burn_rate_rules": [page_rule]})}
+    )
+    changed = acme.model_copy(
+        update={"objectives": [stricter if o.id == stricter.id else o for o in acme.objectives]}
+    )
+    second = render_reports(out, [changed if c is acme else c for c in contracts], tables)
+    compute = _objective_page(second, "acme-cloud", "compute-availability")
+    assert 'id="kept-compute-availability-burn"' in compute
+    redrawn = _objective_page(second, "acme-cloud", "storage-uptime")
+    assert 'id="kept-storage-uptime-burn"' not in redrawn
+    assert "threshold page: 1h & 5m \\u003e 20" in redrawn  # drawn with the new rule
 
 
 def test_budget_overviews_are_kept_while_their_objectives_rows_are_the_same(

@@ -7,9 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-import plotly.graph_objects as go
 import polars as pl
-from plotly.subplots import make_subplots
 
 from pipelines.report.figures.style import (
     BAD_COLOUR,
@@ -17,9 +15,10 @@ from pipelines.report.figures.style import (
     CHART_TEMPLATE,
     CONE_COLOUR,
     CONE_FILL,
+    Figure,
     hline,
+    local_iso_text,
     local_time,
-    local_wall_clock,
 )
 
 
@@ -61,7 +60,7 @@ def budget_burndown_figure(
     window_end: datetime,
     time_zone: str,
     cone: pl.DataFrame | None = None,
-) -> go.Figure:
+) -> Figure:
     """The current window's budget burn-down: budget remaining (share, with the exhaustion line at
     0) above, cumulative bad against the error budget (events, minutes or slices) below.
 
@@ -69,91 +68,125 @@ def budget_burndown_figure(
     ``cone``: the output of :func:`forecast_cone`, drawn on the top chart as the expected budget
     left (dotted) inside its 10–90 % band (shaded) to the window's end.
     """
-    local = burndown.with_columns(local_wall_clock("ts", time_zone).alias("local_ts"))
+    local = burndown.with_columns(local_iso_text("ts", time_zone).alias("local_ts"))
     times = local["local_ts"].to_list()
-    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12)
-    figure.add_scatter(
-        x=times,
-        y=local["budget_remaining"].to_list(),
-        name="budget remaining",
-        line={"color": BUDGET_COLOUR, "width": 2},
-        hovertemplate="%{x|%Y-%m-%d %H:%M}: %{y:.1%} of the budget left<extra></extra>",
-        xaxis="x",
-        yaxis="y",
-    )
-    if cone is not None and not cone.is_empty():
-        _add_cone(figure, cone, time_zone)
-    figure.add_scatter(
-        x=times,
-        y=local["bad"].to_list(),
-        name="bad (cumulative)",
-        line={"color": BAD_COLOUR, "width": 2},
-        hovertemplate="%{x|%Y-%m-%d %H:%M}: %{y:,.2f} bad<extra></extra>",
-        xaxis="x2",
-        yaxis="y2",
-    )
-    figure.add_scatter(
-        x=times,
-        y=local["error_budget"].to_list(),
-        name="error budget",
-        line={"color": BUDGET_COLOUR, "dash": "dash", "width": 2},
-        hovertemplate="%{x|%Y-%m-%d %H:%M}: budget %{y:,.2f}<extra></extra>",
-        xaxis="x2",
-        yaxis="y2",
-    )
+    remaining = {
+        "type": "scatter",
+        "x": times,
+        "y": local["budget_remaining"].to_list(),
+        "name": "budget remaining",
+        "line": {"color": BUDGET_COLOUR, "width": 2},
+        "hovertemplate": "%{x|%Y-%m-%d %H:%M}: %{y:.1%} of the budget left<extra></extra>",
+        "xaxis": "x",
+        "yaxis": "y",
+    }
+    bad = {
+        "type": "scatter",
+        "x": times,
+        "y": local["bad"].to_list(),
+        "name": "bad (cumulative)",
+        "line": {"color": BAD_COLOUR, "width": 2},
+        "hovertemplate": "%{x|%Y-%m-%d %H:%M}: %{y:,.2f} bad<extra></extra>",
+        "xaxis": "x2",
+        "yaxis": "y2",
+    }
+    budget = {
+        "type": "scatter",
+        "x": times,
+        "y": local["error_budget"].to_list(),
+        "name": "error budget",
+        "line": {"color": BUDGET_COLOUR, "dash": "dash", "width": 2},
+        "hovertemplate": "%{x|%Y-%m-%d %H:%M}: budget %{y:,.2f}<extra></extra>",
+        "xaxis": "x2",
+        "yaxis": "y2",
+    }
+    cone_traces = _cone(cone, time_zone) if cone is not None and not cone.is_empty() else []
     shape, annotation = hline(
         0, {"color": BAD_COLOUR, "dash": "dash", "width": 2}, "budget exhausted"
     )
     annotation.update(yanchor="top")
     window = [local_time(window_start, time_zone), local_time(window_end, time_zone)]
-    figure.update_layout(
-        shapes=[shape],
-        annotations=[annotation],
-        template=CHART_TEMPLATE,
-        title={"text": "Error budget of the current window"},
-        height=460,
-        hovermode="x unified",
-        xaxis={"range": window},
-        xaxis2={"range": window, "title": {"text": f"time ({time_zone})"}},
-        yaxis={"title": {"text": "budget left"}, "tickformat": ".0%"},
-        yaxis2={"title": {"text": "bad vs budget"}, "rangemode": "tozero"},
-    )
-    return figure
+    return {
+        "data": [remaining, *cone_traces, bad, budget],
+        "layout": {
+            "shapes": [shape],
+            "annotations": [annotation],
+            "template": CHART_TEMPLATE,
+            "title": {"text": "Error budget of the current window"},
+            "height": 460,
+            "hovermode": "x unified",
+            # Two charts one above the other sharing the x axis (plotly's make_subplots with
+            # rows=2, shared_xaxes=True, vertical_spacing=0.12).
+            "xaxis": {
+                "anchor": "y",
+                "domain": [0.0, 1.0],
+                "matches": "x2",
+                "showticklabels": False,
+                "range": window,
+            },
+            "yaxis": {
+                "anchor": "x",
+                "domain": [0.56, 1.0],
+                "title": {"text": "budget left"},
+                "tickformat": ".0%",
+            },
+            "xaxis2": {
+                "anchor": "y2",
+                "domain": [0.0, 1.0],
+                "range": window,
+                "title": {"text": f"time ({time_zone})"},
+            },
+            "yaxis2": {
+                "anchor": "x2",
+                "domain": [0.0, 0.44],
+                "title": {"text": "bad vs budget"},
+                "rangemode": "tozero",
+            },
+        },
+    }
 
 
-def _add_cone(figure: go.Figure, cone: pl.DataFrame, time_zone: str) -> None:
-    """The forecast cone on the burn-down's top chart: band first (low, then high filled down to
-    it), then the expected path."""
-    local = cone.with_columns(local_wall_clock("ts", time_zone).alias("local_ts"))
+def _cone(cone: pl.DataFrame, time_zone: str) -> list[dict[str, Any]]:
+    """The traces of the forecast cone on the burn-down's top chart: band first (low, then high
+    filled down to it), then the expected path."""
+    local = cone.with_columns(local_iso_text("ts", time_zone).alias("local_ts"))
     times = local["local_ts"].to_list()
+    traces: list[dict[str, Any]] = []
     if local["low"].is_not_null().all():
-        for column, fill in (("low", None), ("high", "tonexty")):
-            figure.add_scatter(
-                x=times,
-                y=local[column].to_list(),
-                name="forecast 10–90 %",
-                legendgroup="cone",
-                showlegend=column == "high",
-                mode="lines",
-                line={"color": CONE_COLOUR, "width": 1},
-                fill=fill,
-                fillcolor=CONE_FILL,
-                hovertemplate="%{x|%Y-%m-%d %H:%M}: "
+        traces += [
+            {
+                "type": "scatter",
+                "x": times,
+                "y": local[column].to_list(),
+                "name": "forecast 10–90 %",
+                "legendgroup": "cone",
+                "showlegend": column == "high",
+                "mode": "lines",
+                "line": {"color": CONE_COLOUR, "width": 1},
+                **fill,
+                "fillcolor": CONE_FILL,
+                "hovertemplate": "%{x|%Y-%m-%d %H:%M}: "
                 + ("10th" if column == "low" else "90th")
                 + " percentile %{y:.1%}<extra></extra>",
-                xaxis="x",
-                yaxis="y",
-            )
-    figure.add_scatter(
-        x=times,
-        y=local["expected"].to_list(),
-        name="forecast (expected)",
-        mode="lines",
-        line={"color": CONE_COLOUR, "width": 2, "dash": "dot"},
-        hovertemplate="%{x|%Y-%m-%d %H:%M}: %{y:.1%} expected left<extra></extra>",
-        xaxis="x",
-        yaxis="y",
+                "xaxis": "x",
+                "yaxis": "y",
+            }
+            for column, fill in (("low", {}), ("high", {"fill": "tonexty"}))
+        ]
+    traces.append(
+        {
+            "type": "scatter",
+            "x": times,
+            "y": local["expected"].to_list(),
+            "name": "forecast (expected)",
+            "mode": "lines",
+            "line": {"color": CONE_COLOUR, "width": 2, "dash": "dot"},
+            "hovertemplate": "%{x|%Y-%m-%d %H:%M}: %{y:.1%} expected left<extra></extra>",
+            "xaxis": "x",
+            "yaxis": "y",
+        }
     )
+    return traces
 
 
 CONE_SCHEMA = {

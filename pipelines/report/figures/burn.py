@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-import plotly.graph_objects as go
 import polars as pl
 
 from pipelines.report.figures.style import (
@@ -18,6 +17,8 @@ from pipelines.report.figures.style import (
     CHART_TEMPLATE,
     OKABE_ITO,
     THRESHOLD_DASHES,
+    Figure,
+    local_iso_text,
     local_wall_clock,
 )
 
@@ -45,7 +46,7 @@ def burn_rate_figure(
     thresholds: Sequence[tuple[str, float]],
     time_zone: str,
     anomalies: pl.DataFrame | None = None,
-) -> go.Figure:
+) -> Figure:
     """Burn rates over time with the alert thresholds, the alert episodes shaded and the
     anomalies of the objective's service marked at the foot of the axis.
 
@@ -55,23 +56,25 @@ def burn_rate_figure(
     ``anomalies``: ``predict.anomalies`` rows flagged anomalous (metric, ts, value, score); those
     from the first hour drawn on are marked, one marker trace per metric.
     """
-    local = hourly.with_columns(local_wall_clock("hour", time_zone).alias("local_hour"))
+    local = hourly.with_columns(local_iso_text("hour", time_zone).alias("local_hour"))
     times = local["local_hour"].to_list()
-    figure = go.Figure()
-    for column, label, colour, dash in (
-        ("burn_6h", "6h burn rate (hourly max)", BURN_6H_COLOUR, "dash"),
-        ("burn_1h", "1h burn rate (hourly max)", BURN_1H_COLOUR, "solid"),
-    ):
-        figure.add_scatter(
-            x=times,
-            y=local[column].to_list(),
-            name=label,
-            line={"color": colour, "dash": dash, "width": 2},
-            hovertemplate="%{x|%Y-%m-%d %H:%M}: %{y:.2f}×<extra>" + label + "</extra>",
+    traces: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "x": times,
+            "y": local[column].to_list(),
+            "name": label,
+            "line": {"color": colour, "dash": dash, "width": 2},
+            "hovertemplate": "%{x|%Y-%m-%d %H:%M}: %{y:.2f}×<extra>" + label + "</extra>",
+        }
+        for column, label, colour, dash in (
+            ("burn_6h", "6h burn rate (hourly max)", BURN_6H_COLOUR, "dash"),
+            ("burn_1h", "1h burn rate (hourly max)", BURN_1H_COLOUR, "solid"),
         )
+    ]
     if anomalies is not None and times:
-        _add_anomaly_markers(
-            figure, anomalies.filter(pl.col("ts") >= hourly["hour"].min()), time_zone
+        traces += _anomaly_markers(
+            anomalies.filter(pl.col("ts") >= hourly["hour"].min()), time_zone
         )
     # Thresholds and alert episodes are named in the legend, not on the plot: labels drawn at
     # thresholds close together, or on episodes close together, printed on top of each other.
@@ -113,34 +116,41 @@ def burn_rate_figure(
                 }
             )
             named.add(severity)
-    figure.update_layout(
-        shapes=shapes,
-        template=CHART_TEMPLATE,
-        title={"text": "Burn rates (multiples of the sustainable rate)"},
-        height=460,  # the legend names lines, anomalies, thresholds and alerts below the plot
-        hovermode="x unified",
-        xaxis={"title": {"text": f"time ({time_zone})"}},
-        yaxis={"title": {"text": "burn rate"}, "rangemode": "tozero"},
-    )
-    return figure
+    return {
+        "data": traces,
+        "layout": {
+            "shapes": shapes,
+            "template": CHART_TEMPLATE,
+            "title": {"text": "Burn rates (multiples of the sustainable rate)"},
+            # The legend names lines, anomalies, thresholds and alerts below the plot.
+            "height": 460,
+            "hovermode": "x unified",
+            "xaxis": {"title": {"text": f"time ({time_zone})"}},
+            "yaxis": {"title": {"text": "burn rate"}, "rangemode": "tozero"},
+        },
+    }
 
 
-def _add_anomaly_markers(figure: go.Figure, anomalies: pl.DataFrame, time_zone: str) -> None:
-    """One trace of triangles at burn rate 0 per metric, hovering the value and the score."""
+def _anomaly_markers(anomalies: pl.DataFrame, time_zone: str) -> list[dict[str, Any]]:
+    """The traces of the anomalies: one of triangles at burn rate 0 per metric, hovering the value
+    and the score."""
     local = anomalies.sort("ts").with_columns(local_wall_clock("ts", time_zone).alias("local_ts"))
-    for ((metric,), rows), colour in zip(
-        local.partition_by("metric", as_dict=True, maintain_order=True).items(),
-        OKABE_ITO[2:],
-        strict=False,
-    ):
-        figure.add_scatter(
-            x=rows["local_ts"].to_list(),
-            y=[0.0] * rows.height,
-            mode="markers",
-            marker={"symbol": "triangle-up", "size": 10, "color": colour, "line": {"width": 1}},
-            name=f"anomaly: {metric}",
-            customdata=rows.select("value", "score").rows(),
-            hovertemplate="%{x|%Y-%m-%d %H:%M}: "
+    return [
+        {
+            "type": "scatter",
+            "x": rows["local_ts"].to_list(),
+            "y": [0.0] * rows.height,
+            "mode": "markers",
+            "marker": {"symbol": "triangle-up", "size": 10, "color": colour, "line": {"width": 1}},
+            "name": f"anomaly: {metric}",
+            "customdata": rows.select("value", "score").rows(),
+            "hovertemplate": "%{x|%Y-%m-%d %H:%M}: "
             + metric
             + " %{customdata[0]:.4g} (score %{customdata[1]:.2f})<extra>anomaly</extra>",
+        }
+        for ((metric,), rows), colour in zip(
+            local.partition_by("metric", as_dict=True, maintain_order=True).items(),
+            OKABE_ITO[2:],
+            strict=False,
         )
+    ]

@@ -5,12 +5,13 @@ and corrections in lanes.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-import plotly.graph_objects as go
 import polars as pl
 
 from pipelines.report.figures.style import (
     CHART_TEMPLATE,
+    Figure,
     local_time,
     local_wall_clock,
 )
@@ -121,9 +122,7 @@ def timeline_events(
     )
 
 
-def timeline_figure(
-    events: pl.DataFrame, start: datetime, end: datetime, time_zone: str
-) -> go.Figure:
+def timeline_figure(events: pl.DataFrame, start: datetime, end: datetime, time_zone: str) -> Figure:
     """The events of :func:`timeline_events` on one lane each over ``[start, end)``: periods as
     thick bars (an alert still firing runs to ``end``), points as markers; hover tells what."""
     local = events.with_columns(
@@ -140,57 +139,65 @@ def timeline_figure(
         ).alias("when")
     )
     local_end = local_time(end, time_zone)
-    figure = go.Figure()
+    traces: list[dict[str, Any]] = []
     lanes = [lane for lane in TIMELINE_LANES if lane in set(local["lane"])]
     for lane in lanes:
         colour, symbol = TIMELINE_LANES[lane]
         rows = local.filter(pl.col("lane") == lane)
         spans = rows.filter(pl.col("ended_at").is_not_null() | (pl.col("lane") == "Alert"))
         if not spans.is_empty():
-            figure.add_scatter(
-                x=[
-                    t
-                    for f, u in spans.select("from", "to").rows()
-                    for t in (f, u or local_end, None)
-                ],
-                y=[lane] * (3 * spans.height),
-                mode="lines",
-                line={"color": colour, "width": 14},
-                name=lane,
-                legendgroup=lane,
-                showlegend=False,
-                hoverinfo="skip",
+            traces.append(
+                {
+                    "type": "scatter",
+                    "x": [
+                        t
+                        for f, u in spans.select("from", "to").rows()
+                        for t in (f, u or local_end, None)
+                    ],
+                    "y": [lane] * (3 * spans.height),
+                    "mode": "lines",
+                    "line": {"color": colour, "width": 14},
+                    "name": lane,
+                    "legendgroup": lane,
+                    "showlegend": False,
+                    "hoverinfo": "skip",
+                }
             )
-        figure.add_scatter(
-            x=rows["from"].to_list(),
-            y=[lane] * rows.height,
-            mode="markers",
-            marker={
-                "symbol": symbol,
-                "size": 11,
-                "color": colour,
-                "line": {"width": 1, "color": "#000000"},
-            },
-            name=lane,
-            legendgroup=lane,
-            text=rows["what"].to_list(),
-            customdata=rows["when"].to_list(),
-            hovertemplate="%{customdata}<br>%{text}<extra>" + lane + "</extra>",
+        traces.append(
+            {
+                "type": "scatter",
+                "x": rows["from"].to_list(),
+                "y": [lane] * rows.height,
+                "mode": "markers",
+                "marker": {
+                    "symbol": symbol,
+                    "size": 11,
+                    "color": colour,
+                    "line": {"width": 1, "color": "#000000"},
+                },
+                "name": lane,
+                "legendgroup": lane,
+                "text": rows["what"].to_list(),
+                "customdata": rows["when"].to_list(),
+                "hovertemplate": "%{customdata}<br>%{text}<extra>" + lane + "</extra>",
+            }
         )
-    figure.update_layout(
-        template=CHART_TEMPLATE,
-        title={"text": "Timeline"},
-        height=max(200, 90 + 45 * len(lanes)),
-        showlegend=False,
-        margin={"l": 130, "b": 50},
-        xaxis={
-            "title": {"text": f"time ({time_zone})"},
-            "range": [local_time(start, time_zone), local_end],
+    return {
+        "data": traces,
+        "layout": {
+            "template": CHART_TEMPLATE,
+            "title": {"text": "Timeline"},
+            "height": max(200, 90 + 45 * len(lanes)),
+            "showlegend": False,
+            "margin": {"l": 130, "b": 50},
+            "xaxis": {
+                "title": {"text": f"time ({time_zone})"},
+                "range": [local_time(start, time_zone), local_end],
+            },
+            "yaxis": {
+                "type": "category",
+                "categoryorder": "array",
+                "categoryarray": list(reversed(lanes)),
+            },
         },
-        yaxis={
-            "type": "category",
-            "categoryorder": "array",
-            "categoryarray": list(reversed(lanes)),
-        },
-    )
-    return figure
+    }

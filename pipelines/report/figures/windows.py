@@ -4,13 +4,15 @@ business time of every ticket per priority, RPO exposure of backups.
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
+from typing import Any
+
 import polars as pl
 
 from pipelines.report.figures.style import (
     BAD_COLOUR,
     BUDGET_COLOUR,
     CHART_TEMPLATE,
+    Figure,
     hline,
     local_wall_clock,
 )
@@ -41,7 +43,7 @@ def window_figure(
     time_zone: str,
     judged_on: str = "share",
     statistic: str | None = None,
-) -> go.Figure:
+) -> Figure:
     """What every window of one objective measured against its target, in the objective's unit:
     attainment (``share``), hours (``duration``, at most the target) or NPS points (``points``).
 
@@ -77,94 +79,107 @@ def window_figure(
         floor = shares.to_series().min() if shares.height else 0.99
         span = max(1.0 - floor, 0.0005)
         axis_low = max(0.0, floor - 0.6 * span)
-        yaxis = {"range": [axis_low, 1.0 + 0.05 * span], "tickformat": ".3%", "title": "attainment"}
+        yaxis: dict[str, Any] = {
+            "range": [axis_low, 1.0 + 0.05 * span],
+            "tickformat": ".3%",
+            "title": {"text": "attainment"},
+        }
     else:
         axis_low = 0.0 if judged_on == "duration" else -100.0
         yaxis = {
             "rangemode": "tozero",
-            "title": "hours" if judged_on == "duration" else "NPS (points)",
+            "title": {"text": "hours" if judged_on == "duration" else "NPS (points)"},
         }
-    figure = go.Figure()
+    traces: list[dict[str, Any]] = []
     for (status,), rows in ordered.partition_by(
         "status", as_dict=True, maintain_order=True
     ).items():
         style = status_style(status)
         has_value = rows["y"].is_not_null()
-        with_interval = rows["error_plus"].is_not_null().any()
-        figure.add_bar(
-            x=rows["window_label"].to_list(),
-            y=rows["y"].to_list(),
-            name=f"{style.symbol} {style.label}",
-            marker={
+        bar: dict[str, Any] = {
+            "type": "bar",
+            "x": rows["window_label"].to_list(),
+            "y": rows["y"].to_list(),
+            "name": f"{style.symbol} {style.label}",
+            "marker": {
                 "color": style.colour,
                 "line": {"color": "#333333", "width": 1},
                 "pattern": {"shape": style.pattern, "fgcolor": "#333333", "solidity": 0.25},
             },
-            error_y={
+            "text": [
+                f"{format_measure(v, judged_on, t)}<br>{style.label}"
+                for v, t in zip(rows["value"], rows["target"], strict=True)
+            ],
+            "textposition": "inside",
+            "insidetextanchor": "end",
+            "textfont": {"color": style.text_colour},
+            "customdata": rows.select("local_window_start", "local_window_end").rows(),
+            "hovertemplate": "%{x}: %{text}<br>%{customdata[0]} → %{customdata[1]}<extra></extra>",
+            "showlegend": True,
+        }
+        if rows["error_plus"].is_not_null().any():
+            bar["error_y"] = {
                 "type": "data",
                 "array": rows["error_plus"].to_list(),
                 "arrayminus": rows["error_minus"].to_list(),
                 "color": "#000000",
                 "thickness": 1.5,
             }
-            if with_interval
-            else None,
-            text=[
-                f"{format_measure(v, judged_on, t)}<br>{style.label}"
-                for v, t in zip(rows["value"], rows["target"], strict=True)
-            ],
-            textposition="inside",
-            insidetextanchor="end",
-            textfont={"color": style.text_colour},
-            customdata=rows.select("local_window_start", "local_window_end").rows(),
-            hovertemplate="%{x}: %{text}<br>%{customdata[0]} → %{customdata[1]}<extra></extra>",
-            showlegend=True,
-        )
+        traces.append(bar)
         if not has_value.all():
             empty = rows.filter(~has_value)
-            figure.add_scatter(
-                x=empty["window_label"].to_list(),
-                y=[axis_low] * empty.height,
-                mode="text",
-                text=[
-                    f"{style.symbol} {style.label if v is None else format_measure(v, judged_on)}"
-                    for v in empty["value"]
-                ],
-                textposition="top center",
-                showlegend=False,
-                hoverinfo="skip",
+            traces.append(
+                {
+                    "type": "scatter",
+                    "x": empty["window_label"].to_list(),
+                    "y": [axis_low] * empty.height,
+                    "mode": "text",
+                    "text": [
+                        f"{style.symbol} "
+                        + (style.label if v is None else format_measure(v, judged_on))
+                        for v in empty["value"]
+                    ],
+                    "textposition": "top center",
+                    "showlegend": False,
+                    "hoverinfo": "skip",
+                }
             )
-    figure.add_scatter(
-        x=ordered["window_label"].to_list(),
-        y=ordered["y_target"].to_list(),
-        mode="lines+markers",
-        line={"color": "#000000", "dash": "dash", "shape": "hvh", "width": 2},
-        marker={"symbol": "line-ew-open", "size": 14},
-        name="target",
-        text=[format_target(t, judged_on) for t in ordered["target"]],
-        hovertemplate="target %{text}<extra></extra>",
+    traces.append(
+        {
+            "type": "scatter",
+            "x": ordered["window_label"].to_list(),
+            "y": ordered["y_target"].to_list(),
+            "mode": "lines+markers",
+            "line": {"color": "#000000", "dash": "dash", "shape": "hvh", "width": 2},
+            "marker": {"symbol": "line-ew-open", "size": 14},
+            "name": "target",
+            "text": [format_target(t, judged_on) for t in ordered["target"]],
+            "hovertemplate": "target %{text}<extra></extra>",
+        }
     )
     title = {"share": "Attainment", "duration": "Measured time", "points": "NPS"}[judged_on]
     if judged_on == "duration" and statistic:
         title = statistic.capitalize()
-    figure.update_layout(
-        template=CHART_TEMPLATE,
-        title={"text": f"{title} per window"},
-        barmode="overlay",
-        uniformtext={"minsize": 9, "mode": "hide"},
-        xaxis={
-            "tickangle": -45,
-            "type": "category",
-            "categoryorder": "array",
-            "categoryarray": ordered["window_label"].to_list(),
-            "title": {"text": f"window ({time_zone})"},
+    return {
+        "data": traces,
+        "layout": {
+            "template": CHART_TEMPLATE,
+            "title": {"text": f"{title} per window"},
+            "barmode": "overlay",
+            "uniformtext": {"minsize": 9, "mode": "hide"},
+            "xaxis": {
+                "tickangle": -45,
+                "type": "category",
+                "categoryorder": "array",
+                "categoryarray": ordered["window_label"].to_list(),
+                "title": {"text": f"window ({time_zone})"},
+            },
+            "yaxis": yaxis,
         },
-        yaxis=yaxis,
-    )
-    return figure
+    }
 
 
-def ticket_times_figure(timers: pl.DataFrame, target: float | None) -> go.Figure:
+def ticket_times_figure(timers: pl.DataFrame, target: float | None) -> Figure:
     """Business resolution times of completed tickets per priority (box with every point), in
     hours on a log axis, each priority's target marked.
 
@@ -183,44 +198,49 @@ def ticket_times_figure(timers: pl.DataFrame, target: float | None) -> go.Figure
         )
         .sort("priority")
     )
-    figure = go.Figure()
-    for (priority,), rows in completed.partition_by(
-        "priority", as_dict=True, maintain_order=True
-    ).items():
-        figure.add_box(
-            x=[priority] * rows.height,
-            y=rows["hours"].to_list(),
-            name=priority,
-            boxpoints="all",
-            jitter=0.4,
-            pointpos=0,
-            marker={"size": 3, "opacity": 0.5, "color": BUDGET_COLOUR},
-            line={"color": "#333333"},
-            fillcolor="rgba(0, 114, 178, 0.12)",
-            showlegend=False,
-            hovertemplate=priority + ": %{y:.1f} h<extra></extra>",
-        )
+    boxes = [
+        {
+            "type": "box",
+            "x": [priority] * rows.height,
+            "y": rows["hours"].to_list(),
+            "name": priority,
+            "boxpoints": "all",
+            "jitter": 0.4,
+            "pointpos": 0,
+            "marker": {"size": 3, "opacity": 0.5, "color": BUDGET_COLOUR},
+            "line": {"color": "#333333"},
+            "fillcolor": "rgba(0, 114, 178, 0.12)",
+            "showlegend": False,
+            "hovertemplate": priority + ": %{y:.1f} h<extra></extra>",
+        }
+        for (priority,), rows in completed.partition_by(
+            "priority", as_dict=True, maintain_order=True
+        ).items()
+    ]
     targets = completed.group_by("priority", maintain_order=True).agg(pl.col("target_hours").max())
     targets = targets.filter(pl.col("target_hours").is_not_null())
-    figure.add_scatter(
-        x=targets["priority"].to_list(),
-        y=targets["target_hours"].to_list(),
-        mode="markers",
-        marker={"symbol": "line-ew-open", "size": 44, "line": {"width": 3, "color": BAD_COLOUR}},
-        name="target",
-        text=[format_target(h * 3600, "duration") for h in targets["target_hours"]],
-        hovertemplate="%{x}: target %{text}<extra></extra>",
-    )
-    figure.update_layout(
-        template=CHART_TEMPLATE,
-        title={"text": "Business resolution time per priority"},
-        xaxis={"type": "category", "title": {"text": "priority"}},
-        yaxis={"type": "log", "title": {"text": "hours (log scale)"}},
-    )
-    return figure
+    marks = {
+        "type": "scatter",
+        "x": targets["priority"].to_list(),
+        "y": targets["target_hours"].to_list(),
+        "mode": "markers",
+        "marker": {"symbol": "line-ew-open", "size": 44, "line": {"width": 3, "color": BAD_COLOUR}},
+        "name": "target",
+        "text": [format_target(h * 3600, "duration") for h in targets["target_hours"]],
+        "hovertemplate": "%{x}: target %{text}<extra></extra>",
+    }
+    return {
+        "data": [*boxes, marks],
+        "layout": {
+            "template": CHART_TEMPLATE,
+            "title": {"text": "Business resolution time per priority"},
+            "xaxis": {"type": "category", "title": {"text": "priority"}},
+            "yaxis": {"type": "log", "title": {"text": "hours (log scale)"}},
+        },
+    }
 
 
-def exposure_figure(spans: pl.DataFrame, target: float, time_zone: str) -> go.Figure:
+def exposure_figure(spans: pl.DataFrame, target: float, time_zone: str) -> Figure:
     """RPO exposure over time: from each good backup the exposure grows until the next one.
 
     ``spans``: one RPO objective's ``sla.outcomes`` rows (counted_at = a good backup's finish,
@@ -236,26 +256,30 @@ def exposure_figure(spans: pl.DataFrame, target: float, time_zone: str) -> go.Fi
     )
     x = [t for start, end in local.select("from", "to").rows() for t in (start, end, None)]
     y = [h for hours in local["hours"] for h in (0.0, hours, None)]
-    figure = go.Figure()
-    figure.add_scatter(
-        x=x,
-        y=y,
-        mode="lines",
-        line={"color": BUDGET_COLOUR, "width": 2},
-        name="exposure",
-        hovertemplate="%{x|%Y-%m-%d %H:%M}: %{y:.1f} h since the last good backup<extra></extra>",
-    )
     shape, annotation = hline(
         target / 3600,
         {"color": BAD_COLOUR, "dash": "dash", "width": 2},
         f"target {format_target(target, 'duration')}",
     )
-    figure.update_layout(
-        shapes=[shape],
-        annotations=[annotation],
-        template=CHART_TEMPLATE,
-        title={"text": "Data-loss exposure (time since the last good backup)"},
-        xaxis={"title": {"text": f"time ({time_zone})"}},
-        yaxis={"title": {"text": "hours"}, "rangemode": "tozero"},
-    )
-    return figure
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "x": x,
+                "y": y,
+                "mode": "lines",
+                "line": {"color": BUDGET_COLOUR, "width": 2},
+                "name": "exposure",
+                "hovertemplate": "%{x|%Y-%m-%d %H:%M}: %{y:.1f} h since the last good backup"
+                "<extra></extra>",
+            }
+        ],
+        "layout": {
+            "shapes": [shape],
+            "annotations": [annotation],
+            "template": CHART_TEMPLATE,
+            "title": {"text": "Data-loss exposure (time since the last good backup)"},
+            "xaxis": {"title": {"text": f"time ({time_zone})"}},
+            "yaxis": {"title": {"text": "hours"}, "rangemode": "tozero"},
+        },
+    }
