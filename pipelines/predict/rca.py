@@ -59,6 +59,9 @@ PERMUTATIONS = 199
 ALPHA = 0.05
 SEED = 0
 SCORING_THREADS = 4
+BLOCK_VALUES = 2**19
+"""About how many values the correlations under shifts take at once (a few MB, so that they
+stay in the processor's cache)."""
 
 SLI_METRICS: dict[str, tuple[str, ...]] = {
     "availability": ("error_ratio", "probe_failure"),
@@ -273,8 +276,10 @@ def root_causes(
     grid = _Grid.of(scored)
     names = scored.select("series", "dimension", "member", "metric").unique().sort("series")
     index = {name: row for row, name in enumerate(names["series"])}
-    anomaly = grid.matrix(scored, "anomaly_score", index)
-    value = grid.matrix(scored, "value", index)
+    named = names.rows(named=True)
+    shifted = _Shifted(
+        grid.matrix(scored, "anomaly_score", index), grid.matrix(scored, "value", index)
+    )
     burn = (
         burn_rates.lazy()
         .group_by(*KEYS, ts=(pl.col("ts") - pl.duration(microseconds=1)).dt.truncate(BUCKET))
@@ -296,14 +301,14 @@ def root_causes(
         own = SLI_METRICS.get(sli_kind or "", ())
         candidates = [
             row
-            for row, (member, metric) in enumerate(names.select("member", "metric").iter_rows())
-            if not (member == service and metric in own)
+            for row, name in enumerate(named)
+            if not (name["member"] == service and name["metric"] in own)
         ]
         objective_burn = burn_of.get(key, burn.clear())
         alignment = _episode_alignment(
             grid,
-            anomaly[candidates],
-            value[candidates],
+            shifted,
+            candidates,
             grid.vector(objective_burn, "burn"),
             episode["episode_start"],
             episode["episode_end"],
@@ -311,7 +316,7 @@ def root_causes(
             rng,
         )
         rows.extend(
-            {**episode, **names.row(series, named=True), **terms}
+            {**episode, **named[series], **terms}
             for series, terms in zip(candidates, alignment, strict=True)
         )
     aligned = pl.DataFrame(rows, schema_overrides=ROOT_CAUSES_SCHEMA, infer_schema_length=None)
@@ -344,10 +349,10 @@ class _Grid:
         return ((frame["ts"] - self.origin).dt.total_seconds() // BUCKET.total_seconds()).to_numpy()
 
     def matrix(self, scored: pl.DataFrame, column: str, index: dict[str, int]) -> np.ndarray:
-        """series × bucket matrix of ``column`` (NaN: no point)."""
-        matrix = np.full((len(index), self.size), np.nan)
-        rows = scored["series"].replace_strict(index, return_dtype=pl.Int64).to_numpy()
-        matrix[rows, self._columns(scored).astype(int)] = scored[column].to_numpy()
+        """bucket × series matrix of ``column`` (NaN: no point)."""
+        matrix = np.full((self.size, len(index)), np.nan)
+        series = scored["series"].replace_strict(index, return_dtype=pl.Int64).to_numpy()
+        matrix[self._columns(scored).astype(int), series] = scored[column].to_numpy()
         return matrix
 
     def vector(self, frame: pl.DataFrame, column: str) -> np.ndarray:
@@ -359,18 +364,113 @@ class _Grid:
         return vector
 
 
+class _Running:
+    """Running sums of a bucket × series matrix (NaN: no point) over the grid twice around, and
+    counts of its points: a sum over any range of buckets shifted circularly is one
+    difference."""
+
+    def __init__(self, matrix: np.ndarray) -> None:
+        twice = np.tile(matrix, (2, 1))
+        self.sums, self.counts = np.zeros((2, len(twice) + 1, matrix.shape[1]))
+        np.cumsum(~np.isnan(twice), axis=0, out=self.counts[1:])
+        np.cumsum(np.nan_to_num(twice, copy=False, nan=0.0), axis=0, out=self.sums[1:])
+
+    def mean(self, starts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """shifts × series: the mean over the ``length`` buckets from each of ``starts`` (0 where
+        there is no point), and the number of points."""
+        count = self.counts[starts + length] - self.counts[starts]
+        total = self.sums[starts + length] - self.sums[starts]
+        return np.where(count > 0, total / np.maximum(count, 1), 0.0), count
+
+
+class _Shifted:
+    """The series (columns of bucket × series ``anomaly`` and ``value`` matrices, NaN: no
+    point) under circular shifts s of the grid, bucket i taking bucket i − s: running sums make
+    their means over any range of buckets one difference, and the next onset at or after each
+    bucket (in the grid twice around) the range's first onset one look-up."""
+
+    def __init__(self, anomaly: np.ndarray, value: np.ndarray) -> None:
+        self.size, self.value = len(anomaly), value
+        self.anomaly_sums, self.value_sums = _Running(anomaly), _Running(value)
+        buckets = np.arange(self.size)[:, None]
+        onsets = np.where(anomaly >= ONSET_SCORE, buckets, 2 * self.size)
+        # The next onset at or after each bucket (2 × size: none), else the grid's first one.
+        following = np.minimum.accumulate(onsets[::-1], axis=0)[::-1]
+        self.next_onset = np.minimum(following, following[:1] + self.size)
+
+    def _range(self, shifts: np.ndarray, buckets: tuple[int, int]) -> tuple[int, int, np.ndarray]:
+        """The on-grid part of ``buckets`` [from, to): its first bucket, its length, and per
+        shift the bucket it starts at in the grid twice around."""
+        first = max(buckets[0], 0)
+        length = max(min(buckets[1], self.size) - first, 0)
+        return first, length, (first - shifts) % self.size
+
+    def mean(self, shifts: np.ndarray, buckets: tuple[int, int]) -> np.ndarray:
+        """shifts × series: the mean anomaly score over ``buckets``, 0 where there is none."""
+        _, length, starts = self._range(shifts, buckets)
+        return self.anomaly_sums.mean(starts, length)[0]
+
+    def onset(self, shifts: np.ndarray, buckets: tuple[int, int]) -> np.ndarray:
+        """shifts × series: the first of ``buckets`` whose anomaly score reaches ONSET_SCORE
+        (NaN: none does)."""
+        first, length, starts = self._range(shifts, buckets)
+        after = self.next_onset[starts] - starts[:, None]
+        return np.where(after < length, first + after, np.nan)
+
+    def correlation(
+        self, shifts: np.ndarray, buckets: tuple[int, int], burn: np.ndarray
+    ) -> np.ndarray:
+        """shifts × series: the Pearson correlation of the values over ``buckets`` with ``burn``
+        (per bucket of the grid, no NaN), missing values left out; 0 where undefined. In blocks
+        of shifts of about BLOCK_VALUES values (they stay in the processor's cache)."""
+        first, length, starts = self._range(shifts, buckets)
+        level, count = self.value_sums.mean(starts, length)
+        b = burn[first : first + length]
+        step = max(BLOCK_VALUES // max(length * level.shape[1], 1), 1)
+        return np.concatenate(
+            [
+                self._correlation(starts[block], level[block], count[block], b)
+                for block in (slice(at, at + step) for at in range(0, len(starts), step))
+            ]
+        )
+
+    def _correlation(
+        self, starts: np.ndarray, level: np.ndarray, count: np.ndarray, b: np.ndarray
+    ) -> np.ndarray:
+        """``correlation`` over the window of ``b``'s length from each of ``starts``, given the
+        values' ``level`` (mean) and ``count`` there (shifts × series)."""
+        window = (np.arange(len(b))[:, None] + starts) % self.size  # buckets × shifts
+        # buckets × shifts × series: the values less their mean over the window, 0 if missing
+        dx = self.value[window]
+        dx -= level
+        missing = np.isnan(dx)
+        np.copyto(dx, 0.0, where=missing)
+        sum_dx, sum_dx_b = dx.sum(axis=0), np.einsum("i,ijk->jk", b, dx)
+        # Σ b and Σ b² over the window, less over its missing points (if any)
+        sum_b, sum_b2 = np.full(level.shape, b.sum()), np.full(level.shape, b @ b)
+        if missing.any():
+            sum_b -= np.einsum("i,ijk->jk", b, missing)
+            sum_b2 -= np.einsum("i,ijk->jk", b * b, missing)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_b = sum_b / count
+            # Over the points: Σ dx·(b − mean_b), Σ dx², Σ (b − mean_b)².
+            covariance = sum_dx_b - sum_dx * mean_b
+            spread_x, spread_b = np.einsum("ijk,ijk->jk", dx, dx), sum_b2 - sum_b * mean_b
+            return np.nan_to_num(covariance / np.sqrt(spread_x * spread_b), nan=0.0)
+
+
 def _episode_alignment(
     grid: _Grid,
-    anomaly: np.ndarray,
-    value: np.ndarray,
+    series: _Shifted,
+    candidates: list[int],
     burn: np.ndarray,
     start: datetime,
     end: datetime,
     permutations: int,
     rng: np.random.Generator,
 ) -> list[dict[str, float | None]]:
-    """Per candidate (rows of ``anomaly`` and ``value``, candidates × buckets) its alignment
-    terms with one episode, its score and its permutation p-value."""
+    """Per candidate (columns of ``series``) its alignment terms with one episode, its score
+    and its permutation p-value."""
     first = int(np.floor(grid.position(start)))
     last = int(np.ceil(grid.position(end)))  # buckets [first, last) are inside
     lead = int(LEAD / BUCKET)
@@ -379,70 +479,35 @@ def _episode_alignment(
         int(np.ceil(grid.position(start - CONTEXT))),
         int(np.ceil(grid.position(end + CONTEXT))),
     )
-    low, high = min(before[0], context[0]), max(last, context[1])
-    span = high - low
+    span = max(last, context[1]) - min(before[0], context[0])
     free = grid.size - 2 * span + 1  # circular shifts keeping the span off its own place
     shifts = np.concatenate(
         [[0], span + rng.integers(0, free, permutations) if free > 0 else np.zeros(0, int)]
     )
-    columns = np.arange(low, high)
-    gathered = (columns[None, :] - shifts[:, None]) % grid.size  # shifts × span
-    off_grid = (columns < 0) | (columns >= grid.size)
-    a = anomaly[:, gathered]  # candidates × shifts × span
-    v = value[:, gathered]
-    a[:, :, off_grid] = np.nan
-    v[:, :, off_grid] = np.nan
-    b = np.where(off_grid, np.nan, burn[np.clip(columns, 0, grid.size - 1)])
-
-    def part(span_of: tuple[int, int]) -> slice:
-        return slice(max(span_of[0], low) - low, max(min(span_of[1], high), low) - low)
-
-    with np.errstate(invalid="ignore", divide="ignore"):
-        inside = _mean(a[:, :, part((first, last))])
-        before_mean = _mean(a[:, :, part(before)])
-        onset_part = part((first - lead, last))
-        hits = a[:, :, onset_part] >= ONSET_SCORE
-        onset = np.where(hits.any(axis=2), hits.argmax(axis=2) + onset_part.start + low, np.nan)
-        end_position = grid.position(end)
-        timing = np.nan_to_num(
-            np.clip((end_position - onset) / (end_position - first), 0.0, 1.0), nan=0.0
-        )
-        correlation = _correlation(v[:, :, part(context)], b[part(context)])
+    # shifts × candidates, the first shift none
+    inside = series.mean(shifts, (first, last))[:, candidates]
+    before_mean = series.mean(shifts, before)[:, candidates]
+    onset = series.onset(shifts, (first - lead, last))[:, candidates]
+    correlation = series.correlation(shifts, context, burn)[:, candidates]
+    end_position = grid.position(end)
+    timing = np.nan_to_num(
+        np.clip((end_position - onset) / (end_position - first), 0.0, 1.0), nan=0.0
+    )
     score = (np.clip(inside - before_mean, 0.0, None) + timing + np.abs(correlation)) / 3
-    observed, chance = score[:, 0], score[:, 1:].max(axis=0)
-    p_value = (1 + (chance[None, :] >= observed[:, None]).sum(axis=1)) / (1 + chance.size)
-    lead_minutes = (first - onset[:, 0]) * BUCKET.total_seconds() / 60
+    observed, chance = score[0], score[1:].max(axis=1)
+    p_value = (1 + (chance[:, None] >= observed).sum(axis=0)) / (1 + chance.size)
+    lead_minutes = (first - onset[0]) * BUCKET.total_seconds() / 60
     return [
         {
-            "score": float(observed[row]),
-            "anomaly_inside": float(inside[row, 0]),
-            "anomaly_before": float(before_mean[row, 0]),
-            "lead_minutes": None if np.isnan(lead_minutes[row]) else float(lead_minutes[row]),
-            "correlation": float(correlation[row, 0]),
-            "p_value": float(p_value[row]),
+            "score": float(observed[column]),
+            "anomaly_inside": float(inside[0, column]),
+            "anomaly_before": float(before_mean[0, column]),
+            "lead_minutes": None if np.isnan(lead_minutes[column]) else float(lead_minutes[column]),
+            "correlation": float(correlation[0, column]),
+            "p_value": float(p_value[column]),
         }
-        for row in range(score.shape[0])
+        for column in range(score.shape[1])
     ]
-
-
-def _mean(values: np.ndarray) -> np.ndarray:
-    """Mean over the last axis ignoring NaN; 0 where there is no value."""
-    count = (~np.isnan(values)).sum(axis=-1)
-    return np.where(count > 0, np.nansum(values, axis=-1) / np.maximum(count, 1), 0.0)
-
-
-def _correlation(values: np.ndarray, burn: np.ndarray) -> np.ndarray:
-    """Pearson correlation over the last axis between ``values`` (NaN: missing, left out) and
-    ``burn``; 0 where undefined."""
-    present = ~np.isnan(values) & ~np.isnan(burn)
-    count = np.maximum(present.sum(axis=-1, keepdims=True), 1)
-    x = np.where(present, values, 0.0)
-    y = np.where(present, burn, 0.0)
-    dx = np.where(present, x - x.sum(axis=-1, keepdims=True) / count, 0.0)
-    dy = np.where(present, y - y.sum(axis=-1, keepdims=True) / count, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        correlation = (dx * dy).sum(axis=-1) / np.sqrt((dx**2).sum(axis=-1) * (dy**2).sum(axis=-1))
-    return np.nan_to_num(correlation, nan=0.0)
 
 
 def _evidence() -> pl.Expr:

@@ -3,12 +3,15 @@ failure."""
 
 from datetime import UTC, date, datetime
 
+import numpy as np
 import polars as pl
 import pytest
 
 from pipelines.demo import generate_demo
 from pipelines.predict.rca import (
+    ONSET_SCORE,
     ROOT_CAUSES_SCHEMA,
+    _Shifted,
     burn_episodes,
     latency_series,
     probe_series,
@@ -186,3 +189,40 @@ def test_no_series_lines_up_with_a_burn_without_a_scripted_cause(
     ]
     assert compute["p_value"].min() > 0.5
     assert compute.filter("significant").is_empty()
+
+
+def test_shifted_window_terms_equal_those_of_each_shifted_copy() -> None:
+    """Means, onsets and correlations under circular shifts (from running sums, next-onset
+    look-ups and one gathered block) equal the same computed directly on each shifted copy:
+    with missing points, wrapping around the grid's end, and ranges partly or wholly off it."""
+    size = 40
+    generator = np.random.default_rng(1)
+    # bucket × series
+    anomaly, value = generator.random((size, 4)), generator.normal(10.0, 2.0, (size, 4))
+    anomaly[5:9, 0] = value[5:9, 0] = np.nan
+    anomaly[:, 1] = 0.2  # never anomalous
+    value[:, 1] = 0.1  # constant: no correlation
+    value[30:, 2] = value[:3, 2] = np.nan
+    burn = generator.exponential(2.0, size)
+    shifts = np.array([0, 1, 7, 25, 39])
+    shifted = _Shifted(anomaly, value)
+    for buckets in [(-3, 12), (5, 9), (28, 45), (10, 10), (45, 50)]:
+        on_grid = slice(max(buckets[0], 0), min(buckets[1], size))
+        mean, onset, correlation = (np.zeros((len(shifts), 4)) for _ in range(3))
+        for row, shift in enumerate(shifts):
+            # bucket i takes bucket i − shift
+            a, v = np.roll(anomaly, shift, axis=0)[on_grid], np.roll(value, shift, axis=0)[on_grid]
+            for column in range(4):
+                scores = a[:, column][~np.isnan(a[:, column])]
+                mean[row, column] = scores.mean() if scores.size else 0.0
+                hits = np.flatnonzero(a[:, column] >= ONSET_SCORE)
+                onset[row, column] = on_grid.start + hits[0] if hits.size else np.nan
+                points = ~np.isnan(v[:, column])
+                x, b = v[points, column], burn[on_grid][points]
+                defined = x.size > 1 and np.ptp(x) > 0 and np.ptp(b) > 0
+                correlation[row, column] = np.corrcoef(x, b)[0, 1] if defined else 0.0
+        np.testing.assert_allclose(shifted.mean(shifts, buckets), mean, rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(shifted.onset(shifts, buckets), onset)
+        np.testing.assert_allclose(
+            shifted.correlation(shifts, buckets, burn), correlation, rtol=0, atol=1e-12
+        )
