@@ -19,9 +19,10 @@ and of the whole history to be refitted:
   week repeated; paths add bootstrapped seasonal differences.
 - ``holt_winters_24`` (≥ 48 h), ``holt_winters_168`` (≥ 336 h): additive Holt-Winters (level and
   daily or weekly season, no trend: a trend extrapolated over a month runs away), heuristic
-  initialisation (``holt_winters_history`` steps at least); paths from statsmodels' ``simulate``
-  (normal errors through the state equations, so the level's uncertainty accumulates with the
-  horizon). Weekly seasons of 168 hours hold the daily pattern too.
+  initialisation (``holt_winters_history`` steps at least), fitted by statsmodels; point forecast
+  and paths those of statsmodels' ``forecast`` and ``simulate`` (normal errors through the state
+  equations, so the level's uncertainty accumulates with the horizon), computed from the fit's
+  states (``_holt_winters``). Weekly seasons of 168 hours hold the daily pattern too.
 
 A history shorter than every model needs gets no forecast: its prediction is
 INSUFFICIENT_HISTORY.
@@ -43,6 +44,7 @@ import numpy as np
 import polars as pl
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from statsmodels.tsa.holtwinters import ExponentialSmoothing
+from threadpoolctl import ThreadpoolController
 
 from pipelines.sla.objectives import KEYS, UTC_US
 
@@ -378,6 +380,8 @@ def series_frame(
     """One series' forecast as FORECASTS_SCHEMA rows, one per step (``hour`` = the step's start
     from ``step_starts`` in epoch seconds): ``mean`` the point forecast and ``interval_low``/
     ``interval_high`` the INTERVAL quantiles of the paths, clipped to [0, upper]."""
+    # Sorted first: numpy selects the four order statistics of each step slower than it sorts.
+    low, high = np.clip(np.quantile(np.sort(series.paths, axis=1), INTERVAL, axis=1), 0, upper)
     return (
         pl.DataFrame(
             {
@@ -389,8 +393,8 @@ def series_frame(
                 "hour": step_starts * 1_000_000,
                 "weight": weights,
                 "mean": np.clip(series.point, 0, upper),
-                "interval_low": np.clip(np.quantile(series.paths, INTERVAL[0], axis=1), 0, upper),
-                "interval_high": np.clip(np.quantile(series.paths, INTERVAL[1], axis=1), 0, upper),
+                "interval_low": low,
+                "interval_high": high,
             },
             schema_overrides={"hour": pl.Int64, "holdout_mae": pl.Float64},
         )
@@ -427,28 +431,64 @@ def _fit(model: str, history: np.ndarray) -> tuple[PointForecast, PathSimulator]
             return naive_point(steps)[:, None] + rng.choice(differences, (steps, simulations))
 
         return naive_point, naive_paths
-    with _expected_warnings_ignored():
+    with _expected_warnings_ignored(), _BLAS.limit(limits=1, user_api="blas"):
         fitted = ExponentialSmoothing(
             history, seasonal="add", seasonal_periods=period, initialization_method="heuristic"
         ).fit()
+    return _holt_winters(
+        float(fitted.level[-1]),
+        fitted.season,
+        float(fitted.params["smoothing_level"]),
+        float(fitted.params["smoothing_seasonal"]),
+        float(np.sqrt(np.sum(fitted.resid**2) / (len(history) - (period + 3)))),
+        period,
+    )
+
+
+def _holt_winters(
+    level: float, season: np.ndarray, alpha: float, gamma: float, sigma: float, period: int
+) -> tuple[PointForecast, PathSimulator]:
+    """The point forecast and paths of an additive Holt-Winters fit without trend, from its last
+    ``level``, the seasonal state of every history step (``season``), its smoothing parameters
+    and its residuals' standard deviation ``sigma`` (over n − (period + 3) degrees of freedom):
+    bit for bit statsmodels' ``forecast`` and ``simulate(error="add")``, without re-running the
+    smoother over the history or a loop over the steps.
+
+    Point forecast of step k (from 0): the level plus ``season[-period - 1:-1]`` at
+    (k + 1) mod period (statsmodels repeats the season before its last update). Paths: normal
+    errors e_t (sigma), y_t = l_{t-1} + s_{t-period} + e_t, l_t = l_{t-1} + alpha e_t and
+    s_t = s_{t-period} + gamma e_t from the last level and ``season[-period:]``; both states
+    are cumulative sums (the season's per phase), the additions of statsmodels' loop in its
+    order."""
+    cycle = season[-period - 1 : -1]
 
     def holt_winters_point(steps: int) -> np.ndarray:
-        with _expected_warnings_ignored():
-            return np.asarray(fitted.forecast(steps))
+        return level + cycle[(np.arange(steps) + 1) % period]
 
     def holt_winters_paths(steps: int, simulations: int, rng: np.random.Generator) -> np.ndarray:
-        with _expected_warnings_ignored():
-            paths = fitted.simulate(steps, repetitions=simulations, error="add", rng=rng)
-        return np.asarray(paths).reshape(steps, simulations)
+        errors = rng.standard_normal((steps, simulations)) * sigma
+        levels = np.cumsum(np.vstack([np.full((1, simulations), level), alpha * errors]), axis=0)
+        cycles = -(-steps // period)
+        seasons = np.zeros(((cycles + 1) * period, simulations))
+        seasons[:period] = season[-period:, None]
+        seasons[period : period + steps] = gamma * errors
+        seasons = np.cumsum(seasons.reshape(cycles + 1, period, simulations), axis=0)
+        return levels[:-1] + seasons.reshape(-1, simulations)[:steps] + errors
 
     return holt_winters_point, holt_winters_paths
+
+
+_BLAS = ThreadpoolController()
+"""The BLAS libraries loaded (numpy's and scipy's). A Holt-Winters fit runs them on one thread:
+its optimiser (L-BFGS-B) makes thousands of BLAS calls on vectors of two, and waking a second
+thread for each made a fit three times slower and kept the other core busy (same results)."""
 
 
 @contextmanager
 def _expected_warnings_ignored() -> Iterator[None]:
     """Holt-Winters warnings that say nothing about the forecast: the log of a zero error sum
-    in its information criteria (a series fitted exactly, e.g. all zeros; statsmodels recomputes
-    them on every forecast) and the optimiser's convergence notes (the holdout judges the fit)."""
+    in its information criteria (a series fitted exactly, e.g. all zeros) and the optimiser's
+    convergence notes (the holdout judges the fit)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "divide by zero encountered in log", RuntimeWarning)
         warnings.filterwarnings("ignore", category=ConvergenceWarning)

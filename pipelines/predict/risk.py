@@ -373,11 +373,12 @@ def objective_outcome(
         attainment = np.where(final_total > 0, 1.0 - final_bad / final_total, np.nan)
     budget = (1.0 - target) * final_total
     exhaustion = _exhaustion_seconds(forecast, bad_so_far, cumulative_bad, budget)
+    low, high = np.quantile(attainment, INTERVAL)
     return (
         float(np.mean(attainment < target)),
         float(np.mean(attainment)),
-        float(np.quantile(attainment, INTERVAL[0])),
-        float(np.quantile(attainment, INTERVAL[1])),
+        float(low),
+        float(high),
         median_instant(exhaustion),
     )
 

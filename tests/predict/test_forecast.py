@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 import pytest
+from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
 from pipelines.predict.forecast import (
     DAILY_MODELS,
@@ -78,6 +79,22 @@ def test_holt_winters_history_is_what_the_heuristic_initialisation_needs():
     _fit("holt_winters_7", np.resize(WEEK, 16))
     with pytest.raises(ValueError, match="heuristic"):
         _fit("holt_winters_7", np.resize(WEEK, 15))
+
+
+@pytest.mark.parametrize(("period", "steps"), [(7, 1), (7, 30), (24, 23), (24, 719), (168, 200)])
+def test_holt_winters_forecasts_are_statsmodels_own_bit_for_bit(period, steps):
+    """The point forecast and paths come from the fit's states without statsmodels' forecast
+    and simulate (which re-run the smoother), and equal theirs exactly."""
+    history = np.random.default_rng(period).gamma(2.0, 50.0, 4 * period + 30)
+    point, paths = _fit(f"holt_winters_{period}", history)
+    fitted = ExponentialSmoothing(
+        history, seasonal="add", seasonal_periods=period, initialization_method="heuristic"
+    ).fit()
+    assert np.array_equal(point(steps), fitted.forecast(steps))
+    simulated = fitted.simulate(steps, repetitions=40, error="add", rng=np.random.default_rng(5))
+    assert np.array_equal(
+        paths(steps, 40, np.random.default_rng(5)), np.reshape(simulated, (steps, 40))
+    )
 
 
 @pytest.mark.parametrize("days", [1, 2, 6])
