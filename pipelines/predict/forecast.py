@@ -43,6 +43,7 @@ import numpy as np
 import polars as pl
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from statsmodels.tsa.holtwinters import ExponentialSmoothing
+from threadpoolctl import ThreadpoolController
 
 from pipelines.sla.objectives import KEYS, UTC_US
 
@@ -54,6 +55,9 @@ INTERVAL = (0.1, 0.9)
 HOUR_SECONDS = 3_600
 DAY_SECONDS = 86_400
 _MIN_HOLDOUT_HISTORY = 8
+_BLAS = ThreadpoolController()
+"""Holt-Winters fits run BLAS on one thread: the optimiser's vectors are tiny, and BLAS threads
+waiting for work there took most of a fit's time on a busy machine (same results)."""
 
 INSUFFICIENT_HISTORY = "insufficient_history"
 """What a prediction is when its history is shorter than every model needs: the method of its
@@ -427,7 +431,7 @@ def _fit(model: str, history: np.ndarray) -> tuple[PointForecast, PathSimulator]
             return naive_point(steps)[:, None] + rng.choice(differences, (steps, simulations))
 
         return naive_point, naive_paths
-    with _expected_warnings_ignored():
+    with _expected_warnings_ignored(), _BLAS.limit(limits=1, user_api="blas"):
         fitted = ExponentialSmoothing(
             history, seasonal="add", seasonal_periods=period, initialization_method="heuristic"
         ).fit()
