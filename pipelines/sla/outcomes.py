@@ -26,6 +26,7 @@ Status: ``no_data`` with no item; complete windows ``met``/``breached``; the cur
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 import polars as pl
@@ -85,14 +86,11 @@ PERCENTILE_METHOD = (
     "median = p50; exact from the samples"
 )
 
+_STATISTICS = ("total", "good", "statistic_value", "interval_low", "interval_high")
 WINDOW_STATS_SCHEMA = {
     **dict.fromkeys(KEYS, pl.String),
     "window_label": pl.String,
-    "total": pl.Float64,
-    "good": pl.Float64,
-    "statistic_value": pl.Float64,
-    "interval_low": pl.Float64,
-    "interval_high": pl.Float64,
+    **dict.fromkeys(_STATISTICS, pl.Float64),
 }
 
 
@@ -119,27 +117,17 @@ def outcome_windows(
         .agg(first_at=pl.col("counted_at").min())
     )
     windows = window_bounds(objectives, first_items, as_of)
-    spans = pl.col("measure").fill_null("") == "rpo"
-    counted = pl.col("counted_at").dt.epoch("us") / 1e6
-    window_end = pl.col("window_end").dt.epoch("us") / 1e6
-    span_end = counted + pl.col("value")
-    placed = (
+    placed = place_items(
         windows.lazy()
         .join(outcomes.lazy(), on=KEYS, how="inner")
-        .join(objectives.lazy().select(*KEYS, "measure"), on=KEYS, how="left")
-        .filter(
-            pl.col("counted_at") < pl.col("window_end"),
-            pl.when(spans)
-            .then(span_end > pl.col("window_start").dt.epoch("us") / 1e6)
-            .otherwise(pl.col("counted_at") >= pl.col("window_start")),
-        )
-        .with_columns(
-            value=pl.when(spans)
-            .then(pl.min_horizontal(span_end, window_end) - counted)
-            .otherwise(pl.col("value"))
+        .join(
+            objectives.lazy().select(*KEYS, "measure", "statistic", "confidence"),
+            on=KEYS,
+            how="left",
         )
     )
-    figures = window_figures(objectives, windows, _window_statistics(objectives, placed), as_of)
+    statistics = window_statistics(placed, [*KEYS, "window_label"], objectives["statistic"])
+    figures = window_figures(objectives, windows, statistics, as_of)
     return _with_ticket_flags(figures, objectives, ticket_flags)
 
 
@@ -173,27 +161,57 @@ def _with_ticket_flags(
     )
 
 
-def _window_statistics(objectives: pl.DataFrame, placed: pl.LazyFrame) -> pl.DataFrame:
-    """Per window: total, good, statistic_value and interval (WINDOW_STATS_SCHEMA) of the items
-    placed in it (columns of windows and outcomes, ``value`` as it counts in the window)."""
+def place_items(items: pl.LazyFrame) -> pl.LazyFrame:
+    """The ``items`` (OUTCOMES_SCHEMA columns with the window_start and window_end of a window
+    and their objective's measure) that belong to that window, ``value`` as it counts there
+    (module docstring)."""
+    spans = pl.col("measure").fill_null("") == "rpo"
+    counted = pl.col("counted_at").dt.epoch("us") / 1e6
+    window_end = pl.col("window_end").dt.epoch("us") / 1e6
+    span_end = counted + pl.col("value")
+    return items.filter(
+        pl.col("counted_at") < pl.col("window_end"),
+        pl.when(spans)
+        .then(span_end > pl.col("window_start").dt.epoch("us") / 1e6)
+        .otherwise(pl.col("counted_at") >= pl.col("window_start")),
+    ).with_columns(
+        value=pl.when(spans)
+        .then(pl.min_horizontal(span_end, window_end) - counted)
+        .otherwise(pl.col("value"))
+    )
+
+
+def window_statistics(
+    placed: pl.LazyFrame, by: list[str], statistics: Collection[str | None]
+) -> pl.DataFrame:
+    """Per group of ``by`` (a window; in ``predict.item_paths`` a simulated path's window): the
+    ``by`` columns and total, good, statistic_value, interval_low, interval_high (Float64) of
+    the ``placed`` items (place_items, with their objective's statistic and confidence), whose
+    objectives' ``statistic`` values are among ``statistics``."""
+    used = {name or "share_within" for name in statistics}
+
+    def if_used(figure: pl.Expr, *names: str) -> pl.Expr:
+        """``figure`` if a statistic of ``names`` is used, else null (none is aggregated for
+        nothing: medians and percentiles sort each window's values)."""
+        return figure if used.intersection(names) else pl.lit(None, pl.Float64)
+
     statistic = pl.col("statistic").fill_null("share_within")
     value = pl.col("value")
-    quantile = statistic.str.strip_prefix("p").cast(pl.Float64, strict=False) / 100
+    # a column per percentile used: polars takes one quantile level for every group
+    percentiles = sorted(name for name in used if name.startswith("p"))
     per_window = (
-        placed.join(objectives.lazy().select(*KEYS, "statistic", "confidence"), on=KEYS, how="left")
-        .group_by(*KEYS, "window_label")
+        placed.group_by(by)
         .agg(
             total=pl.len().cast(pl.Float64),
             good=pl.col("good").sum().cast(pl.Float64),
-            promoters=(value == 1).mean(),
-            detractors=(value == -1).mean(),
+            promoters=if_used((value == 1).mean(), "nps"),
+            detractors=if_used((value == -1).mean(), "nps"),
             statistic=statistic.first(),
             confidence=pl.col("confidence").first(),
-            mean=value.mean(),
-            median=value.median(),
-            max=value.max(),
-            # quantile needs a number even where the statistic is not a percentile
-            percentile=value.quantile(quantile.first().fill_null(0.5), "linear"),
+            mean=if_used(value.mean(), "mean"),
+            median=if_used(value.median(), "median"),
+            max=if_used(value.max(), "max"),
+            **{name: value.quantile(float(name[1:]) / 100, "linear") for name in percentiles},
         )
         .collect()
     )
@@ -204,20 +222,16 @@ def _window_statistics(objectives: pl.DataFrame, placed: pl.LazyFrame) -> pl.Dat
     )
     statistic = pl.col("statistic")
     return per_window.select(
-        *KEYS,
-        "window_label",
+        *by,
         "total",
         "good",
-        statistic_value=pl.when(statistic == "nps")
-        .then(nps)
-        .when(statistic == "mean")
-        .then(pl.col("mean"))
-        .when(statistic == "median")
-        .then(pl.col("median"))
-        .when(statistic == "max")
-        .then(pl.col("max"))
-        .when(statistic.str.starts_with("p"))
-        .then(pl.col("percentile")),
+        statistic_value=pl.coalesce(
+            pl.when(statistic == "nps").then(nps),
+            pl.when(statistic == "mean").then(pl.col("mean")),
+            pl.when(statistic == "median").then(pl.col("median")),
+            pl.when(statistic == "max").then(pl.col("max")),
+            *(pl.when(statistic == name).then(pl.col(name)) for name in percentiles),
+        ),
         interval_low=pl.when(statistic == "csat")
         .then(wilson_low)
         .when(statistic == "nps")
@@ -226,17 +240,22 @@ def _window_statistics(objectives: pl.DataFrame, placed: pl.LazyFrame) -> pl.Dat
         .then(wilson_high)
         .when(statistic == "nps")
         .then(nps_high),
-    ).cast(WINDOW_STATS_SCHEMA)  # type: ignore[arg-type]
+    ).cast(dict.fromkeys(_STATISTICS, pl.Float64))
 
 
 def window_figures(
-    objectives: pl.DataFrame, windows: pl.DataFrame, statistics: pl.DataFrame, as_of: datetime
+    objectives: pl.DataFrame,
+    windows: pl.DataFrame,
+    statistics: pl.DataFrame,
+    as_of: datetime,
+    by: tuple[str, ...] = (),
 ) -> pl.DataFrame:
     """Windows with their figures and status (see the module docstring).
 
     Inputs: ``objectives`` (objectives_frame), ``windows`` (window_bounds), ``statistics``
     (WINDOW_STATS_SCHEMA: total, good for shares, statistic_value for durations and NPS, interval;
-    windows absent from it have no data). Output: OUTCOME_WINDOWS_SCHEMA.
+    windows absent from it have no data), both with the extra key columns ``by`` (e.g. a
+    simulated path's number) if any. Output: OUTCOME_WINDOWS_SCHEMA plus ``by``.
     """
     as_of = as_of.astimezone(UTC)
     judged_on, statistic = pl.col("judged_on"), pl.col("statistic").fill_null("share_within")
@@ -252,9 +271,12 @@ def window_figures(
         .otherwise(judged_value < pl.col("target"))
     )
     return (
-        windows.join(statistics, on=[*KEYS, "window_label"], how="left")
+        windows.lazy()
+        .join(statistics.lazy(), on=[*KEYS, "window_label", *by], how="left")
         .join(
-            objectives.select(*KEYS, "target", "judged_on", "statistic", "judge", "min_responses"),
+            objectives.lazy().select(
+                *KEYS, "target", "judged_on", "statistic", "judge", "min_responses"
+            ),
             on=KEYS,
         )
         .with_columns(
@@ -300,7 +322,8 @@ def window_figures(
             incomplete=pl.lit(None, pl.Int64),
             as_of=pl.lit(as_of, UTC_US),
         )
-        .select(list(OUTCOME_WINDOWS_SCHEMA))
-        .sort([*KEYS, "window_start"])
+        .select(*OUTCOME_WINDOWS_SCHEMA, *by)
+        .sort([*KEYS, "window_start", *by])
         .cast(OUTCOME_WINDOWS_SCHEMA)  # type: ignore[arg-type]
+        .collect(engine="in-memory")  # the engine of eager steps: small frames
     )

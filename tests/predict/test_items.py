@@ -2,11 +2,12 @@
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 
 from pipelines.predict.forecast import windows_at
-from pipelines.predict.item_paths import final_windows
+from pipelines.predict.item_paths import SIMULATED_SCHEMA, ItemForecast, final_windows
 from pipelines.predict.items import (
     MIN_ITEM_SIMULATIONS,
     forecast_items,
@@ -298,3 +299,127 @@ def test_objectives_predicted_one_at_a_time_give_what_all_at_once_gives():
     assert forecast_rows.sort(keys).equals(item_forecasts_frame(forecasts, at_once).sort(keys))
     p_breach = dict(risk.select("objective_id", "p_breach").iter_rows())
     assert 0.0 < p_breach["even"] < 1.0  # 6 good items in 10, on the target: uncertain
+
+
+def test_each_paths_final_window_is_what_the_engine_computes_from_its_items():
+    """final_windows aggregates every path at once; each path's figure and status must be
+    outcome_windows' at the window's end over the items so far plus the path's items."""
+    start = AS_OF - timedelta(days=30)
+    survey = {"confidence": 0.9, "min_responses": 5}
+    statistics = {
+        "share": {"judged_on": "share", "statistic": "share_within", "target": 0.8},
+        "mean": {"judged_on": "duration", "statistic": "mean", "target": 700.0},
+        "median": {"judged_on": "duration", "statistic": "median", "target": 650.0},
+        "max": {"judged_on": "duration", "statistic": "max", "target": 1_500.0},
+        "p90": {"judged_on": "duration", "statistic": "p90", "target": 1_000.0},
+        "nps": {"judged_on": "points", "statistic": "nps", "measure": "nps", "target": 10.0}
+        | survey,
+        "csat": {
+            "judged_on": "share",
+            "statistic": "csat",
+            "measure": "csat",
+            "target": 0.6,
+            "judge": "lower_bound",
+        }
+        | survey,
+        "rpo": {"judged_on": "duration", "statistic": "max", "measure": "rpo", "target": 1e5},
+    }
+    frame = pl.DataFrame(
+        [objective(name, **fields) for name, fields in statistics.items()],
+        schema=OBJECTIVES_SCHEMA,
+    )
+    so_far = pl.concat(
+        [
+            items(name, start, 30, 2, lambda t: t.hour < 12).with_columns(
+                value=(pl.int_range(pl.len()) % 7 * 250).cast(pl.Float64)
+            )
+            for name in ("share", "mean", "median", "max", "p90")
+        ]
+        + [
+            items(name, start, 30, 1, lambda t: t.day % 3 != 0).with_columns(
+                value=(pl.int_range(pl.len()) % 3 - 1).cast(pl.Float64)
+            )
+            for name in ("nps", "csat")
+        ]
+        + [backups("rpo", datetime(2026, 11, 19, 2, tzinfo=UTC))]
+    )
+    current = windows_at(outcome_windows(frame, so_far, AS_OF), AS_OF)
+    paths = 3
+    rng = np.random.default_rng(7)
+
+    def to_come(name: str) -> pl.DataFrame:
+        """Per path a different number of items after AS_OF (RPO: the open span and spans after
+        it, of a different length per path)."""
+        if name == "rpo":
+            open_start = datetime(2026, 11, 19, 2, tzinfo=UTC)
+            starts, lengths, path = [], [], []
+            for simulation, gap in enumerate((30_000.0, 90_000.0, 200_000.0)):
+                at = open_start
+                while at < NOVEMBER_END:
+                    starts.append(at)
+                    lengths.append(gap)
+                    path.append(simulation)
+                    at += timedelta(seconds=gap)
+            good = [None] * len(path)
+        else:
+            path = np.repeat(np.arange(paths), [5 + 20 * n for n in range(paths)]).tolist()
+            starts = [AS_OF + timedelta(hours=float(rng.uniform(0, 240))) for _ in path]
+            lengths = (
+                rng.choice([-1.0, 0.0, 1.0], len(path))
+                if name in ("nps", "csat")
+                # whole seconds: sums exact in any order, so means are comparable bit for bit
+                else rng.integers(0, 3_000, len(path)).astype(float)
+            ).tolist()
+            good = (rng.random(len(path)) < 0.5).tolist()
+        return pl.DataFrame(
+            {
+                "contract_id": "c",
+                "objective_id": name,
+                "item_id": None,
+                "counted_at": starts,
+                "value": lengths,
+                "good": good,
+                "detail": None,
+                "simulation": path,
+            },
+            schema=SIMULATED_SCHEMA,
+        )
+
+    forecasts = [
+        ItemForecast(
+            "c", name, "2026-11", paths, np.array([]), np.array([]), None, "test", to_come(name)
+        )
+        for name in statistics
+    ]
+    finals = final_windows(frame, current, so_far, forecasts, AS_OF)
+    assert finals.height == len(statistics) * paths
+    open_span = so_far["objective_id"].eq("rpo") & so_far["counted_at"].eq(
+        so_far.filter(pl.col("objective_id") == "rpo")["counted_at"].max()
+    )
+    for forecast in forecasts:
+        for simulation in range(paths):
+            path_items = forecast.items.filter(pl.col("simulation") == simulation).drop(
+                "simulation"
+            )
+            outcomes = pl.concat(
+                [so_far.filter(~open_span, pl.col("objective_id") == forecast.objective_id)]
+                + [path_items]
+            )
+            engine = outcome_windows(
+                frame.filter(pl.col("objective_id") == forecast.objective_id),
+                outcomes,
+                NOVEMBER_END,
+            ).filter(pl.col("window_label") == "2026-11")
+            final = finals.filter(
+                pl.col("objective_id") == forecast.objective_id,
+                pl.col("simulation") == simulation,
+            )
+            assert final.select("measured", "status").equals(engine.select("measured", "status"))
+    # the paths differ: the test sees each statistic move
+    moving = finals.group_by("objective_id").agg(pl.col("measured").n_unique() > 1)
+    assert moving["measured"].all()
+    assert set(finals.filter(pl.col("objective_id") == "csat")["status"]) <= {
+        "met",
+        "breached",
+        "insufficient_data",
+    }

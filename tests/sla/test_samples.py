@@ -41,6 +41,17 @@ def test_exact_p90_and_share_under_threshold_from_samples() -> None:
     assert (window["good"], window["total"], window["attainment"]) == (2, 5, 0.4)
 
 
+def test_objectives_of_different_percentiles_each_get_their_own_in_one_call() -> None:
+    # polars takes one quantile level for all groups: p50 beside p90 must not become p90
+    p90, p50 = latency("samples", statistic="p90"), latency("samples", statistic="p50")
+    p50 = p50.with_columns(objective_id=pl.lit("median-page"))
+    both = pl.concat([p90, p50])
+    outcomes = pl.concat([sample_outcomes(frame, SAMPLES) for frame in (p90, p50)])
+    windows = outcome_windows(both, outcomes, utc(2026, 3, 3))
+    measured = dict(windows.select("objective_id", "measured").iter_rows())
+    assert measured == {"page": pytest.approx(7.6), "median-page": 3.0}
+
+
 def test_window_p90_interpolated_from_summed_buckets() -> None:
     # Two minutes of {0.5 s: 50, 1 s: 80, 2 s: 100, +Inf: 100}: 200 requests, rank 180 lies in
     # (1 s, 2 s] between 160 and 200: 1 + (180 − 160)/(200 − 160) = 1.5 s.
