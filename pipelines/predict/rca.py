@@ -59,6 +59,8 @@ PERMUTATIONS = 199
 ALPHA = 0.05
 SEED = 0
 SCORING_THREADS = 4
+"""Threads scoring the series at once (at most one per CPU): Polars computes each series' scores
+without holding the GIL."""
 BLOCK_VALUES = 2**19
 """About how many values the correlations under shifts take at once (a few MB, so that they
 stay in the processor's cache)."""

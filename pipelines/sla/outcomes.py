@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
+from pipelines.contracts.sli import statistic_percentile
 from pipelines.sla.intervals import nps_interval, wilson_interval, z_scores
 from pipelines.sla.objectives import KEYS, UTC_US
 from pipelines.sla.windows import WINDOWS_SCHEMA, window_bounds
@@ -198,7 +199,9 @@ def window_statistics(
     statistic = pl.col("statistic").fill_null("share_within")
     value = pl.col("value")
     # a column per percentile used: polars takes one quantile level for every group
-    percentiles = sorted(name for name in used if name.startswith("p"))
+    percentiles = {
+        name: level for name in sorted(used) if (level := statistic_percentile(name)) is not None
+    }
     per_window = (
         placed.group_by(by)
         .agg(
@@ -211,7 +214,7 @@ def window_statistics(
             mean=if_used(value.mean(), "mean"),
             median=if_used(value.median(), "median"),
             max=if_used(value.max(), "max"),
-            **{name: value.quantile(float(name[1:]) / 100, "linear") for name in percentiles},
+            **{name: value.quantile(level / 100, "linear") for name, level in percentiles.items()},
         )
         .collect()
     )

@@ -70,36 +70,34 @@ def budget_burndown_figure(
     """
     local = burndown.with_columns(local_iso_text("ts", time_zone).alias("local_ts"))
     times = local["local_ts"].to_list()
-    remaining = {
-        "type": "scatter",
-        "x": times,
-        "y": local["budget_remaining"].to_list(),
-        "name": "budget remaining",
-        "line": {"color": BUDGET_COLOUR, "width": 2},
-        "hovertemplate": "%{x|%Y-%m-%d %H:%M}: %{y:.1%} of the budget left<extra></extra>",
-        "xaxis": "x",
-        "yaxis": "y",
-    }
-    bad = {
-        "type": "scatter",
-        "x": times,
-        "y": local["bad"].to_list(),
-        "name": "bad (cumulative)",
-        "line": {"color": BAD_COLOUR, "width": 2},
-        "hovertemplate": "%{x|%Y-%m-%d %H:%M}: %{y:,.2f} bad<extra></extra>",
-        "xaxis": "x2",
-        "yaxis": "y2",
-    }
-    budget = {
-        "type": "scatter",
-        "x": times,
-        "y": local["error_budget"].to_list(),
-        "name": "error budget",
-        "line": {"color": BUDGET_COLOUR, "dash": "dash", "width": 2},
-        "hovertemplate": "%{x|%Y-%m-%d %H:%M}: budget %{y:,.2f}<extra></extra>",
-        "xaxis": "x2",
-        "yaxis": "y2",
-    }
+
+    def line(column: str, name: str, style: dict, hover: str, axis: str) -> dict:
+        return {
+            "type": "scatter",
+            "x": times,
+            "y": local[column].to_list(),
+            "name": name,
+            "line": {"width": 2, **style},
+            "hovertemplate": f"%{{x|%Y-%m-%d %H:%M}}: {hover}<extra></extra>",
+            "xaxis": f"x{axis}",
+            "yaxis": f"y{axis}",
+        }
+
+    remaining = line(
+        "budget_remaining",
+        "budget remaining",
+        {"color": BUDGET_COLOUR},
+        "%{y:.1%} of the budget left",
+        "",
+    )
+    bad = line("bad", "bad (cumulative)", {"color": BAD_COLOUR}, "%{y:,.2f} bad", "2")
+    budget = line(
+        "error_budget",
+        "error budget",
+        {"color": BUDGET_COLOUR, "dash": "dash"},
+        "budget %{y:,.2f}",
+        "2",
+    )
     cone_traces = _cone(cone, time_zone) if cone is not None and not cone.is_empty() else []
     shape, annotation = hline(
         0, {"color": BAD_COLOUR, "dash": "dash", "width": 2}, "budget exhausted"
