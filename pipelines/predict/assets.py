@@ -20,6 +20,7 @@ from pipelines.predict.rca import (
     scored_series,
 )
 from pipelines.predict.risk import (
+    MODELS_KEPT,
     PAST_DAYS,
     TRAFFIC_KEPT,
     measured_so_far_risk,
@@ -72,8 +73,8 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
         current = current_windows(windows.join(traffic, on=KEYS), as_of)
         stored = query(con, STORED_SLICES_SQL)
         folder = pledge.settings.home / PREDICTIONS_KEPT
-        traffic_kept, items_kept = (
-            KeptPredictions(folder, *kind) for kind in (TRAFFIC_KEPT, ITEMS_KEPT)
+        traffic_kept, models_kept, items_kept = (
+            KeptPredictions(folder, *kind) for kind in (TRAFFIC_KEPT, MODELS_KEPT, ITEMS_KEPT)
         )
         traffic_risk, traffic_forecasts = traffic_breach_risk(
             hourly_history(stored, as_of),
@@ -82,6 +83,7 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
             hourly_history(stored, as_of, PAST_DAYS),
             prediction_workers(),
             kept=traffic_kept,
+            kept_models=models_kept,
         )
         open_windows = windows_at(windows, as_of)
         item_risk, item_forecasts = item_predictions(
@@ -122,7 +124,7 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
             ],
         )
         con.execute(AT_RISK_SQL)
-    for kept in (traffic_kept, items_kept):
+    for kept in (traffic_kept, models_kept, items_kept):
         kept.save()
     methods = dict(risk.group_by("method").len().iter_rows())
     return dg.MaterializeResult(

@@ -53,7 +53,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from pipelines.predict.forecast import HISTORY_DAYS, forecast_objectives, hourly_history
+from pipelines.predict.forecast import (
+    HISTORY_DAYS,
+    LOOK_BACK_DAYS,
+    ModelChoices,
+    forecast_objectives,
+    hourly_history,
+)
 from pipelines.predict.risk import (
     PAST_DAYS,
     breach_risk,
@@ -391,6 +397,7 @@ def forecast_predictor(slices: pl.DataFrame, simulations: int = 200, seed: int =
     than a predictor given only those slices.
     """
     hourly = _HourlyHistory(slices)
+    choices: ModelChoices = {}
 
     def predict(
         objective: dict[str, Any],
@@ -401,8 +408,8 @@ def forecast_predictor(slices: pl.DataFrame, simulations: int = 200, seed: int =
     ) -> float:
         current = window_so_far(objective, seen, window_start, window_end)
         key = (objective["contract_id"], objective["objective_id"])
-        recent, past = (hourly.before(key, as_of, days) for days in (HISTORY_DAYS, PAST_DAYS))
-        forecasts = forecast_objectives(recent, current, as_of, simulations, seed)
+        recent, past = (hourly.before(key, as_of, days) for days in (LOOK_BACK_DAYS, PAST_DAYS))
+        forecasts = forecast_objectives(recent, current, as_of, simulations, seed, choices)
         return _p_breach(breach_risk(current, with_past_deviations(forecasts, past, seed), as_of))
 
     return predict

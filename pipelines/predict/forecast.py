@@ -5,24 +5,14 @@ holding ``as_of``; hours with no slice count as zero volume). Two series per obj
 ``volume`` (total events, minutes or slices per hour) and ``bad_ratio`` (bad / total per hour; an
 hour with no volume takes the history's overall ratio, since it weighs nothing).
 
-Models per series, the one with the lowest mean absolute error (MAE) on a holdout of the last
-``min(24, n // 4)`` hours (fitted on the hours before) is refitted on the whole history
-(HOURLY_MODELS; ``forecast_series`` takes other tables, e.g. DAILY_MODELS for daily item counts).
-Each model needs a number of steps of history, of the training part to take part in the holdout
-and of the whole history to be refitted:
-
-- ``mean`` (≥ 24 h: a part of a day is biased by the daily cycle): the history's mean; the
-  fallback when the training part is too short for every model or shorter than 8 hours
-  (holdout_mae null then). Paths: the mean drawn with its standard error per path, plus
-  residuals bootstrapped per hour.
-- ``seasonal_naive_24`` (≥ 24 h of training), ``seasonal_naive_168`` (≥ 336 h): the last day or
-  week repeated; paths add bootstrapped seasonal differences.
-- ``holt_winters_24`` (≥ 48 h), ``holt_winters_168`` (≥ 336 h): additive Holt-Winters (level and
-  daily or weekly season, no trend: a trend extrapolated over a month runs away), heuristic
-  initialisation (``holt_winters_history`` steps at least), fitted by statsmodels; point forecast
-  and paths those of statsmodels' ``forecast`` and ``simulate`` (normal errors through the state
-  equations, so the level's uncertainty accumulates with the horizon), computed from the fit's
-  states (``_holt_winters``). Weekly seasons of 168 hours hold the daily pattern too.
+Each series' model is one of HOURLY_MODELS (models.py), chosen once a week (``choose_model``):
+on the history before the start of the UTC week (Monday 00:00) holding the first forecast step,
+the week's ``anchor``, as soon as that history is long enough for every model to take part in
+the holdout (ANCHORED_STEPS); until then on the history itself, at every forecast. Each forecast
+then runs the chosen model over its own history with the week's parameters (a Holt-Winters
+smoother with fixed smoothing parameters, its states from the latest hours), which costs a sixth
+of fitting it. A forecast is therefore a function of the slices of the LOOK_BACK_DAYS before it,
+whatever runs came before.
 
 A history shorter than every model needs gets no forecast: its prediction is
 INSUFFICIENT_HISTORY.
@@ -33,29 +23,35 @@ end; each step's ``weight`` is the share of the hour inside ``[as_of, window_end
 
 from __future__ import annotations
 
-import warnings
+import hashlib
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
-from statsmodels.tsa.holtwinters import ExponentialSmoothing
-from threadpoolctl import ThreadpoolController
 
+from pipelines.predict.models import (
+    HOURLY_MODELS,
+    FittedSeries,
+    ModelChoice,
+    SeriesForecast,
+    choose_model,
+    fit_series,
+)
 from pipelines.sla.objectives import KEYS, UTC_US
 
 HISTORY_DAYS = 28
+ANCHOR_DAYS = 7
+LOOK_BACK_DAYS = HISTORY_DAYS + ANCHOR_DAYS
+"""The days of hourly history a forecast reads: its own HISTORY_DAYS and those before its
+week's anchor (at most ANCHOR_DAYS earlier)."""
 SIMULATIONS = 500
 INTERVAL = (0.1, 0.9)
 """Quantiles of the simulated paths reported as the prediction interval (an 80% interval)."""
 
 HOUR_SECONDS = 3_600
 DAY_SECONDS = 86_400
-_MIN_HOLDOUT_HISTORY = 8
 
 INSUFFICIENT_HISTORY = "insufficient_history"
 """What a prediction is when its history is shorter than every model needs: the method of its
@@ -63,26 +59,9 @@ predict.breach_risk row (probabilities and figures null) and the model of its pr
 row."""
 
 
-def holt_winters_history(period: int) -> int:
-    """Steps of history the heuristic initialisation of a seasonal Holt-Winters needs in
-    statsmodels: at least 10, two full seasons, and 10 + 2 × (period // 2) (the centred moving
-    average loses half a season at each end and leaves 10 to estimate the level from)."""
-    return max(10, 2 * period, 10 + 2 * (period // 2))
-
-
-HOURLY_MODELS = {
-    "mean": 24,
-    "seasonal_naive_24": 24,
-    "holt_winters_24": holt_winters_history(24),
-    "seasonal_naive_168": 336,
-    "holt_winters_168": holt_winters_history(168),
-}
-"""Candidate models of hourly series and the steps of history each needs, simplest first (the
-first is the fallback; ties go to the first listed)."""
-
-DAILY_MODELS = {"mean": 7, "seasonal_naive_7": 7, "holt_winters_7": holt_winters_history(7)}
-"""Candidate models of daily series (weekly season) and the days of history each needs (a week
-at least: fewer days are biased by the weekly cycle)."""
+ANCHORED_STEPS = max(HOURLY_MODELS.values()) + 24
+"""Hours of history before a week's anchor from which the week's models are chosen on it: every
+model then takes part in the 24-hour holdout."""
 
 HOURLY_SCHEMA = {
     "contract_id": pl.String,
@@ -103,17 +82,6 @@ FORECASTS_SCHEMA = {
     "interval_low": pl.Float64,
     "interval_high": pl.Float64,
 }
-
-
-@dataclass(frozen=True)
-class SeriesForecast:
-    """One series' chosen model, its holdout MAE (None without a holdout), the point forecast
-    per step and simulated paths of shape (steps, simulations)."""
-
-    model: str
-    holdout_mae: float | None
-    point: np.ndarray
-    paths: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -152,7 +120,7 @@ def current_windows(windows: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
 
 
 def hourly_history(
-    slices: pl.DataFrame, as_of: datetime, history_days: int = HISTORY_DAYS
+    slices: pl.DataFrame, as_of: datetime, history_days: int = LOOK_BACK_DAYS
 ) -> pl.DataFrame:
     """Slices summed per UTC hour over the complete hours of the last ``history_days`` days
     before the hour holding ``as_of``.
@@ -184,7 +152,9 @@ def objective_rng(seed: int, contract_id: str, objective_id: str) -> np.random.G
 @dataclass(frozen=True)
 class ObjectiveSeries:
     """What one objective's forecast is made from: its dense hourly ``total`` and ``ratio``
-    histories (oldest first) and its forecast steps to ``window_end`` (forecast_steps)."""
+    histories (oldest first), those before its week's anchor (``anchor_total``,
+    ``anchor_ratio``: the models are chosen on them) and its forecast steps to ``window_end``
+    (forecast_steps)."""
 
     contract_id: str
     objective_id: str
@@ -193,10 +163,19 @@ class ObjectiveSeries:
     weights: np.ndarray
     total: np.ndarray
     ratio: np.ndarray
+    anchor_total: np.ndarray
+    anchor_ratio: np.ndarray
 
     def history_key(self) -> bytes:
         """Equal for two objectives with the same histories, whose fits are then the same."""
-        return self.total.tobytes() + b"|" + self.ratio.tobytes()
+        return b"|".join(
+            history.tobytes()
+            for history in (self.total, self.ratio, self.anchor_total, self.anchor_ratio)
+        )
+
+    def choice_keys(self) -> list[str | None]:
+        """The choice_key of its two anchor histories."""
+        return [choice_key(history) for history in (self.anchor_total, self.anchor_ratio)]
 
 
 def objective_series(
@@ -206,26 +185,54 @@ def objective_series(
     ``current``'s order. Inputs as for ``forecast_objectives``."""
     as_of = as_of.astimezone(UTC)
     first_step = _hour_floor(as_of)
+    anchor = model_anchor(first_step)
     histories = hourly.partition_by(KEYS, as_dict=True, maintain_order=True)
     series = []
     for contract_id, objective_id, window_end in current.select(*KEYS, "window_end").iter_rows():
         history = histories.get((contract_id, objective_id))
         if history is None or history.is_empty():
             continue
+        total, ratio = dense_history(history, first_step)
+        if not len(total):
+            continue
         step_starts, weights = forecast_steps(first_step, as_of, window_end, HOUR_SECONDS)
-        total, bad = _dense_history(history, first_step)
-        overall_ratio = bad.sum() / total.sum() if total.sum() > 0 else 0.0
-        ratio = np.divide(bad, total, out=np.full_like(bad, overall_ratio), where=total > 0)
         series.append(
             ObjectiveSeries(
-                contract_id, objective_id, window_end, step_starts, weights, total, ratio
+                contract_id,
+                objective_id,
+                window_end,
+                step_starts,
+                weights,
+                total,
+                ratio,
+                *dense_history(history, anchor),
             )
         )
     return series
 
 
+def model_anchor(first_step: datetime) -> datetime:
+    """The start of the UTC week (Monday 00:00) holding ``first_step``: the models of the
+    forecasts that week are chosen on the history before it."""
+    day = first_step.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=day.weekday())
+
+
 SeriesFits = dict[bytes, "FittedSeries | None"]
-"""Fits already made in a run, keyed by their history's bytes (fit_series is deterministic)."""
+"""Fits already made in a run, keyed by their history's and anchor history's bytes (fit_series
+is deterministic)."""
+
+ModelChoices = dict[str, "ModelChoice | None"]
+"""Models chosen on anchor histories, keyed by their choice_key (choose_model is
+deterministic): kept from forecast to forecast, and from run to run (risk.py)."""
+
+
+def choice_key(anchored: np.ndarray) -> str | None:
+    """The key of the model chosen on an anchor history (a digest of its values), None while it
+    is shorter than ANCHORED_STEPS: the model is then chosen on the history itself."""
+    if len(anchored) < ANCHORED_STEPS:
+        return None
+    return hashlib.sha256(anchored.tobytes()).hexdigest()
 
 
 def forecast_objective(
@@ -234,18 +241,23 @@ def forecast_objective(
     simulations: int,
     seed: int,
     fits: SeriesFits,
+    choices: ModelChoices,
 ) -> ObjectiveForecast | None:
     """One objective's volume and bad-ratio forecasts (None when either history is shorter than
-    every model needs). Fits are looked up in, or added to, ``fits``; the paths come from the
-    objective's own generator (objective_rng), volume first, so they do not depend on which
-    other objectives share its fits."""
+    every model needs). Fits are looked up in, or added to, ``fits``, the models chosen on
+    anchor histories in ``choices``; the paths come from the objective's own generator
+    (objective_rng), volume first, so they do not depend on which other objectives share its
+    fits."""
     rng = objective_rng(seed, series.contract_id, series.objective_id)
     steps = len(series.step_starts)
     volume, bad_ratio = (
         fitted.forecast(steps, simulations, rng)
-        if (fitted := _fitted(history, fits)) is not None
+        if (fitted := _fitted(history, anchored, fits, choices)) is not None
         else None
-        for history in (series.total, series.ratio)
+        for history, anchored in (
+            (series.total, series.anchor_total),
+            (series.ratio, series.anchor_ratio),
+        )
     )
     if volume is None or bad_ratio is None:
         return None
@@ -261,10 +273,19 @@ def forecast_objective(
     )
 
 
-def _fitted(history: np.ndarray, fits: SeriesFits) -> FittedSeries | None:
-    key = history.tobytes()
+def _fitted(
+    history: np.ndarray, anchored: np.ndarray, fits: SeriesFits, choices: ModelChoices
+) -> FittedSeries | None:
+    """fit_series of ``history`` with the model chosen on its ``anchored`` history, once that
+    is ANCHORED_STEPS long."""
+    key = history.tobytes() + b"|" + anchored.tobytes()
     if key not in fits:
-        fits[key] = fit_series(history)
+        choice = None
+        if (anchor := choice_key(anchored)) is not None:
+            if anchor not in choices:
+                choices[anchor] = choose_model(anchored)
+            choice = choices[anchor]
+        fits[key] = fit_series(history, choice=choice)
     return fits[key]
 
 
@@ -274,6 +295,7 @@ def forecast_objectives(
     as_of: datetime,
     simulations: int = SIMULATIONS,
     seed: int = 0,
+    choices: ModelChoices | None = None,
 ) -> list[ObjectiveForecast]:
     """Volume and bad-ratio forecasts to the end of each current window.
 
@@ -281,67 +303,16 @@ def forecast_objectives(
     (current_windows: contract_id, objective_id, window_end). Objectives whose history is
     shorter than every model needs (HOURLY_MODELS) get no forecast. Paths are reproducible:
     each objective's generator is seeded from ``seed`` and its keys. Objectives with the same
-    history share its fits.
+    history share its fits; ``choices`` (empty by default) holds the models chosen on anchor
+    histories, and gains those chosen here.
     """
     fits: SeriesFits = {}
+    choices = {} if choices is None else choices
     forecasts = (
-        forecast_objective(series, as_of, simulations, seed, fits)
+        forecast_objective(series, as_of, simulations, seed, fits, choices)
         for series in objective_series(hourly, current, as_of)
     )
     return [forecast for forecast in forecasts if forecast is not None]
-
-
-@dataclass(frozen=True)
-class FittedSeries:
-    """A series' chosen model (fit_series): its name, holdout MAE (None without a holdout),
-    point forecast and path simulator."""
-
-    model: str
-    holdout_mae: float | None
-    point: PointForecast
-    simulate: PathSimulator
-
-    def forecast(self, steps: int, simulations: int, rng: np.random.Generator) -> SeriesForecast:
-        return SeriesForecast(
-            self.model, self.holdout_mae, self.point(steps), self.simulate(steps, simulations, rng)
-        )
-
-
-def fit_series(
-    history: np.ndarray, models: dict[str, int] = HOURLY_MODELS, holdout_steps: int = 24
-) -> FittedSeries | None:
-    """The best of ``models`` (name → steps of history needed; see the module docstring) for a
-    ``history`` (oldest first), chosen by MAE on a holdout of the last ``min(holdout_steps,
-    n // 4)`` steps, refitted on all of it. Without a holdout (a history under 8 steps, or a
-    training part too short for every model) the first of ``models``; None when the history
-    is shorter than every model needs (INSUFFICIENT_HISTORY)."""
-    if len(history) < min(models.values()):
-        return None
-    errors: dict[str, float] = {}
-    if len(history) >= _MIN_HOLDOUT_HISTORY:
-        holdout = min(holdout_steps, len(history) // 4)
-        train, test = history[:-holdout], history[-holdout:]
-        errors = {
-            name: float(np.mean(np.abs(_fit(name, train)[0](holdout) - test)))
-            for name, minimum in models.items()
-            if len(train) >= minimum
-        }
-    model = min(errors, key=errors.__getitem__) if errors else next(iter(models))
-    return FittedSeries(model, errors.get(model), *_fit(model, history))
-
-
-def forecast_series(
-    history: np.ndarray,
-    steps: int,
-    simulations: int,
-    rng: np.random.Generator,
-    models: dict[str, int] = HOURLY_MODELS,
-    holdout_steps: int = 24,
-) -> SeriesForecast | None:
-    """fit_series of ``history``: ``steps`` point forecasts and ``simulations`` paths drawn
-    with ``rng``; None when the history is shorter than every model needs."""
-    fitted = fit_series(history, models, holdout_steps)
-    return fitted.forecast(steps, simulations, rng) if fitted is not None else None
 
 
 def forecasts_frame(forecasts: list[ObjectiveForecast]) -> pl.DataFrame:
@@ -403,108 +374,25 @@ def series_frame(
     )
 
 
-PointForecast = Callable[[int], np.ndarray]
-PathSimulator = Callable[[int, int, np.random.Generator], np.ndarray]
-
-
-def _fit(model: str, history: np.ndarray) -> tuple[PointForecast, PathSimulator]:
-    """A model fitted to ``history``: its point forecast and path simulator."""
-    if model == "mean":
-        mean = float(history.mean())
-        residuals = history - mean
-        standard_error = float(history.std()) / np.sqrt(len(history))
-
-        def mean_paths(steps: int, simulations: int, rng: np.random.Generator) -> np.ndarray:
-            level = mean + rng.normal(0.0, standard_error, simulations)
-            return level + rng.choice(residuals, (steps, simulations))
-
-        return (lambda steps: np.full(steps, mean)), mean_paths
-    period = int(model.rsplit("_", 1)[1])
-    if model.startswith("seasonal_naive"):
-        season = history[-period:]
-        differences = history[period:] - history[:-period]
-
-        def naive_point(steps: int) -> np.ndarray:
-            return np.resize(season, steps)
-
-        def naive_paths(steps: int, simulations: int, rng: np.random.Generator) -> np.ndarray:
-            return naive_point(steps)[:, None] + rng.choice(differences, (steps, simulations))
-
-        return naive_point, naive_paths
-    with _expected_warnings_ignored(), _BLAS.limit(limits=1, user_api="blas"):
-        fitted = ExponentialSmoothing(
-            history, seasonal="add", seasonal_periods=period, initialization_method="heuristic"
-        ).fit()
-    return _holt_winters(
-        float(fitted.level[-1]),
-        fitted.season,
-        float(fitted.params["smoothing_level"]),
-        float(fitted.params["smoothing_seasonal"]),
-        float(np.sqrt(np.sum(fitted.resid**2) / (len(history) - (period + 3)))),
-        period,
-    )
-
-
-def _holt_winters(
-    level: float, season: np.ndarray, alpha: float, gamma: float, sigma: float, period: int
-) -> tuple[PointForecast, PathSimulator]:
-    """The point forecast and paths of an additive Holt-Winters fit without trend, from its last
-    ``level``, the seasonal state of every history step (``season``), its smoothing parameters
-    and its residuals' standard deviation ``sigma`` (over n − (period + 3) degrees of freedom):
-    bit for bit statsmodels' ``forecast`` and ``simulate(error="add")``, without re-running the
-    smoother over the history or a loop over the steps.
-
-    Point forecast of step k (from 0): the level plus ``season[-period - 1:-1]`` at
-    (k + 1) mod period (statsmodels repeats the season before its last update). Paths: normal
-    errors e_t (sigma), y_t = l_{t-1} + s_{t-period} + e_t, l_t = l_{t-1} + alpha e_t and
-    s_t = s_{t-period} + gamma e_t from the last level and ``season[-period:]``; both states
-    are cumulative sums (the season's per phase), the additions of statsmodels' loop in its
-    order."""
-    cycle = season[-period - 1 : -1]
-
-    def holt_winters_point(steps: int) -> np.ndarray:
-        return level + cycle[(np.arange(steps) + 1) % period]
-
-    def holt_winters_paths(steps: int, simulations: int, rng: np.random.Generator) -> np.ndarray:
-        errors = rng.standard_normal((steps, simulations)) * sigma
-        levels = np.cumsum(np.vstack([np.full((1, simulations), level), alpha * errors]), axis=0)
-        cycles = -(-steps // period)
-        seasons = np.zeros(((cycles + 1) * period, simulations))
-        seasons[:period] = season[-period:, None]
-        seasons[period : period + steps] = gamma * errors
-        seasons = np.cumsum(seasons.reshape(cycles + 1, period, simulations), axis=0)
-        return levels[:-1] + seasons.reshape(-1, simulations)[:steps] + errors
-
-    return holt_winters_point, holt_winters_paths
-
-
-_BLAS = ThreadpoolController()
-"""The BLAS libraries loaded (numpy's and scipy's). A Holt-Winters fit runs them on one thread:
-its optimiser (L-BFGS-B) makes thousands of BLAS calls on vectors of two, and waking a second
-thread for each made a fit three times slower and kept the other core busy (same results)."""
-
-
-@contextmanager
-def _expected_warnings_ignored() -> Iterator[None]:
-    """Holt-Winters warnings that say nothing about the forecast: the log of a zero error sum
-    in its information criteria (a series fitted exactly, e.g. all zeros) and the optimiser's
-    convergence notes (the holdout judges the fit)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "divide by zero encountered in log", RuntimeWarning)
-        warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        yield
-
-
-def _dense_history(history: pl.DataFrame, first_step: datetime) -> tuple[np.ndarray, np.ndarray]:
-    """Total and bad per hour from the objective's first history hour to the hour before
-    ``first_step``, zero where no slice fell."""
+def dense_history(
+    history: pl.DataFrame, end: datetime, days: int = HISTORY_DAYS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Total and bad ratio per hour of the ``days`` before ``end`` in ``history``
+    (HOURLY_SCHEMA, one objective), from the first of those hours with a slice to the hour
+    before ``end`` (empty without one): total zero where no slice fell, the ratio bad / total,
+    or the overall ratio of those hours where total is zero (the hour weighs nothing)."""
     hours = history["hour"].dt.epoch("s").to_numpy() // HOUR_SECONDS
-    end = int(first_step.timestamp()) // HOUR_SECONDS
-    total = np.zeros(end - hours.min())
-    bad = np.zeros(end - hours.min())
-    total[hours - hours.min()] = history["total"].to_numpy()
-    bad[hours - hours.min()] = history["bad"].to_numpy()
-    return total, bad
+    last = int(end.timestamp()) // HOUR_SECONDS
+    inside = (hours >= last - days * 24) & (hours < last)
+    if not inside.any():
+        return np.zeros(0), np.zeros(0)
+    first = hours[inside].min()
+    total = np.zeros(last - first)
+    bad = np.zeros(last - first)
+    total[hours[inside] - first] = history["total"].to_numpy()[inside]
+    bad[hours[inside] - first] = history["bad"].to_numpy()[inside]
+    overall_ratio = bad.sum() / total.sum() if total.sum() > 0 else 0.0
+    return total, np.divide(bad, total, out=np.full_like(bad, overall_ratio), where=total > 0)
 
 
 def forecast_steps(

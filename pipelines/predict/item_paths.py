@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 
-from pipelines.predict.forecast import SeriesForecast
+from pipelines.predict.models import SeriesForecast
 from pipelines.sla.objectives import KEYS
 from pipelines.sla.outcomes import (
     OUTCOMES_SCHEMA,

@@ -52,13 +52,10 @@ import numpy as np
 import polars as pl
 
 from pipelines.predict.forecast import (
-    DAILY_MODELS,
     DAY_SECONDS,
     FORECASTS_SCHEMA,
     INSUFFICIENT_HISTORY,
     INTERVAL,
-    SeriesForecast,
-    forecast_series,
     forecast_steps,
     objective_rng,
     series_frame,
@@ -70,6 +67,7 @@ from pipelines.predict.item_paths import (
     final_windows,
 )
 from pipelines.predict.kept import KeptPredictions, inputs_digest
+from pipelines.predict.models import DAILY_MODELS, SeriesForecast, forecast_series
 from pipelines.predict.risk import BREACH_RISK_SCHEMA, median_instant
 from pipelines.sla.objectives import KEYS, UTC_US
 from pipelines.sla.outcomes import OUTCOMES_SCHEMA

@@ -49,16 +49,18 @@ from pipelines.predict.forecast import (
     INSUFFICIENT_HISTORY,
     INTERVAL,
     SIMULATIONS,
+    ModelChoices,
     ObjectiveForecast,
     ObjectiveSeries,
     SeriesFits,
-    _dense_history,
+    dense_history,
     forecast_objective,
     forecasts_frame,
     objective_rng,
     objective_series,
 )
 from pipelines.predict.kept import KeptPredictions, inputs_digest
+from pipelines.predict.models import ModelChoice
 from pipelines.sla.objectives import KEYS, UTC_US
 
 BREACH_RISK_SCHEMA = {
@@ -143,14 +145,16 @@ def traffic_breach_risk(
     seed: int = 0,
     min_objectives_per_worker: int = MIN_OBJECTIVES_PER_WORKER,
     kept: KeptPredictions | None = None,
+    kept_models: KeptPredictions | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``breach_risk`` of ``forecast_objectives`` (with_past_deviations of ``past`` added, when
     given) and their ``forecasts_frame``, equal to those, for a portfolio: objectives with the
     same histories are fitted once (per process), each objective's paths are summed up as soon
     as they are drawn (never all held at once), and the objectives are split over up to
     ``workers`` processes, each with at least ``min_objectives_per_worker`` of them. With
-    ``kept`` (TRAFFIC_KEPT), an objective whose inputs are those of a kept
-    prediction takes its rows, and the others' are kept.
+    ``kept`` (TRAFFIC_KEPT), an objective whose inputs are those of a kept prediction takes its
+    rows, and the others' are kept; with ``kept_models`` (MODELS_KEPT), the week's models chosen
+    in a run before are taken (forecast.py), and those chosen now kept.
 
     Inputs as for forecast_objectives and breach_risk. Output: (BREACH_RISK_SCHEMA rows,
     FORECASTS_SCHEMA rows), both in ``current``'s order.
@@ -178,16 +182,23 @@ def traffic_breach_risk(
             (index, series, figures[keys], histories.get(keys))
         )
     by_history = [objective for group in groups.values() for objective in group]
+    needed = {key for _, series, _, _ in by_history for key in series.choice_keys() if key}
+    choices = _kept_choices(kept_models, needed)
+    unknown = needed - choices.keys()
     processes = max(1, min(workers, len(by_history) // min_objectives_per_worker))
     size = max(1, math.ceil(len(by_history) / processes))
     chunks = [by_history[start : start + size] for start in range(0, len(by_history), size)]
-    predict = partial(_predict, as_of=as_of, simulations=simulations, seed=seed)
+    predict = partial(_predict, as_of=as_of, simulations=simulations, seed=seed, choices=choices)
     if len(chunks) > 1:
         with ProcessPoolExecutor(len(chunks), mp_context=get_context("spawn")) as pool:
             predicted = list(pool.map(predict, chunks))
     else:
         predicted = [predict(chunk) for chunk in chunks]
-    new = [item for chunk in predicted for item in chunk]
+    new = [item for chunk, _ in predicted for item in chunk]
+    if kept_models is not None:
+        for _, chosen in predicted:
+            for key in unknown & chosen.keys():
+                kept_models.put(_choice_digest(key), _choice_frame(chosen[key]))
     if kept is not None:
         for index, row, frame in new:
             kept.put(
@@ -219,6 +230,8 @@ def _inputs_digest(
         series.weights,
         series.total,
         series.ratio,
+        series.anchor_total,
+        series.anchor_ratio,
         figures,
         past,
         as_of.astimezone(UTC),
@@ -233,11 +246,16 @@ far, and its past hours (with_past_deviation)."""
 
 
 def _predict(
-    objectives: list[_Objective], as_of: datetime, simulations: int, seed: int
-) -> list[tuple[int, tuple, pl.DataFrame]]:
+    objectives: list[_Objective],
+    as_of: datetime,
+    simulations: int,
+    seed: int,
+    choices: ModelChoices,
+) -> tuple[list[tuple[int, tuple, pl.DataFrame]], ModelChoices]:
     """(index, outcome_row, forecasts_frame) of every objective (those with the same histories
     next to each other) that gets a forecast (its risk with its past's deviations, the frame
-    of the forecast itself, as with_past_deviations)."""
+    of the forecast itself, as with_past_deviations), and ``choices`` with the models chosen
+    here added."""
     fits: SeriesFits = {}
     history = b""
     predicted = []
@@ -245,13 +263,50 @@ def _predict(
         if series.history_key() != history:
             fits.clear()  # the histories of those before differ from those to come
             history = series.history_key()
-        forecast = forecast_objective(series, as_of, simulations, seed, fits)
+        forecast = forecast_objective(series, as_of, simulations, seed, fits, choices)
         if forecast is not None:
             with_past = with_past_deviation(forecast, past, seed)
             predicted.append(
                 (index, outcome_row(with_past, good, total, target), forecasts_frame([forecast]))
             )
-    return predicted
+    return predicted, choices
+
+
+_CHOICE_SCHEMA = {
+    "model": pl.String,
+    "holdout_mae": pl.Float64,
+    "smoothing_level": pl.Float64,
+    "smoothing_seasonal": pl.Float64,
+}
+MODELS_KEPT = ("models", {"choice": _CHOICE_SCHEMA})
+"""The kind and schema of KeptPredictions of the week's models (forecast.ModelChoice), one row
+each."""
+
+
+def _kept_choices(kept_models: KeptPredictions | None, keys: set[str]) -> ModelChoices:
+    """The models kept for the choice ``keys`` (forecast.choice_key) that ``kept_models``
+    holds."""
+    if kept_models is None:
+        return {}
+    found = {key: kept_models.get(_choice_digest(key)) for key in sorted(keys)}
+    return {
+        key: ModelChoice(model, mae, None if alpha is None else (alpha, gamma))
+        for key, rows in found.items()
+        if rows is not None
+        for model, mae, alpha, gamma in rows[0].iter_rows()
+    }
+
+
+def _choice_digest(key: str) -> str:
+    return inputs_digest("model choice", key)
+
+
+def _choice_frame(choice: ModelChoice | None) -> pl.DataFrame:
+    assert choice is not None, "an anchor history is long enough for every model"
+    alpha, gamma = choice.smoothing or (None, None)
+    return pl.DataFrame(
+        [(choice.model, choice.holdout_mae, alpha, gamma)], schema=_CHOICE_SCHEMA, orient="row"
+    )
 
 
 def outcome_row(forecast: ObjectiveForecast, good: float, total: float, target: float) -> tuple:
@@ -318,7 +373,8 @@ def with_past_deviation(
     the forecast unchanged)."""
     if history is None or history.is_empty():
         return forecast
-    deviation = _past_ratio(history, datetime.fromtimestamp(int(forecast.step_starts[0]), UTC))
+    first_step = datetime.fromtimestamp(int(forecast.step_starts[0]), UTC)
+    deviation = dense_history(history, first_step, PAST_DAYS)[1]
     deviation -= np.median(deviation)
     steps, simulations = forecast.bad_ratio.paths.shape
     rng = objective_rng(seed, forecast.contract_id, forecast.objective_id).spawn(1)[0]
@@ -326,14 +382,6 @@ def with_past_deviation(
     hours = (starts[None, :] + np.arange(steps)[:, None]) % len(deviation)
     paths = forecast.bad_ratio.paths + deviation[hours]
     return replace(forecast, bad_ratio=replace(forecast.bad_ratio, paths=paths))
-
-
-def _past_ratio(history: pl.DataFrame, first_step: datetime) -> np.ndarray:
-    """The hourly bad ratio from an objective's first past hour to the hour before
-    ``first_step``; an hour without volume takes the past's overall ratio (it weighs nothing)."""
-    total, bad = _dense_history(history, first_step)
-    overall = bad.sum() / total.sum() if total.sum() > 0 else 0.0
-    return np.divide(bad, total, out=np.full_like(bad, overall), where=total > 0)
 
 
 _OUTCOME_SCHEMA = {

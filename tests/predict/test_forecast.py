@@ -8,17 +8,26 @@ import pytest
 from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
 from pipelines.predict.forecast import (
-    DAILY_MODELS,
+    ANCHORED_STEPS,
     FORECASTS_SCHEMA,
+    HISTORY_DAYS,
+    choice_key,
+    current_windows,
+    dense_history,
+    forecast_objectives,
+    forecasts_frame,
+    hourly_history,
+    model_anchor,
+)
+from pipelines.predict.models import (
+    DAILY_MODELS,
     HOURLY_MODELS,
     SeriesForecast,
     _fit,
-    current_windows,
-    forecast_objectives,
+    choose_model,
+    fit_series,
     forecast_series,
-    forecasts_frame,
     holt_winters_history,
-    hourly_history,
 )
 from pipelines.sla.objectives import UTC_US
 
@@ -46,7 +55,8 @@ def test_hourly_history_sums_complete_hours_before_the_hour_of_as_of():
         datetime(2026, 3, 10, 23, 55, tzinfo=UTC),
         datetime(2026, 3, 11, 0, 5, tzinfo=UTC),  # the hour holding as_of: not history
     ]
-    hourly = hourly_history(slices_frame(starts, [1, 9, 90, 95, 50], [1, 10, 100, 100, 50]), AS_OF)
+    slices = slices_frame(starts, [1, 9, 90, 95, 50], [1, 10, 100, 100, 50])
+    hourly = hourly_history(slices, AS_OF, HISTORY_DAYS)
     assert hourly["hour"].to_list() == [
         datetime(2026, 2, 11, 0, tzinfo=UTC),
         datetime(2026, 3, 10, 23, tzinfo=UTC),
@@ -183,3 +193,76 @@ def test_forecast_steps_weigh_the_partial_first_hour_and_the_frame_lists_each_ho
         datetime(2026, 3, 11, h, tzinfo=UTC) for h in range(3)
     ]
     assert frame["interval_low"].to_list() == frame["mean"].to_list()  # no spread: constant
+
+
+def test_models_are_chosen_once_a_week_on_the_history_before_its_monday():
+    """The week's models are chosen on the HISTORY_DAYS before Monday 00:00 UTC and run over
+    each forecast's own history with the parameters chosen then: the choices found on Thursday
+    serve Friday, a forecast does not depend on the forecasts before it, and the next Monday
+    chooses again."""
+    hours = np.arange(24 * 40)
+    start = datetime(2026, 2, 1, tzinfo=UTC)  # a Sunday
+    rng = np.random.default_rng(3)
+    total = 200 + 80 * np.sin(2 * np.pi * hours / 24) + rng.normal(0, 8, len(hours))
+    good = total * (1 - rng.uniform(0.001, 0.003, len(hours)))
+    slices = slices_frame([start + timedelta(hours=int(h)) for h in hours], good, total)
+    thursday, friday = (datetime(2026, 3, day, 6, 30, tzinfo=UTC) for day in (5, 6))
+    monday = datetime(2026, 3, 2, tzinfo=UTC)
+    assert model_anchor(thursday) == model_anchor(friday) == monday
+
+    def forecast(as_of, choices):
+        windows = pl.DataFrame(
+            {
+                **dict(contract_id=["acme"], objective_id=["availability"]),
+                **dict(window_label=["2026-03"], good=[0.0], total=[0.0], target=[0.99]),
+                "window_start": [datetime(2026, 3, 1, tzinfo=UTC)],
+                "window_end": [datetime(2026, 3, 10, tzinfo=UTC)],
+            },
+            schema_overrides={"window_start": UTC_US, "window_end": UTC_US},
+        )
+        hourly = hourly_history(slices, as_of)
+        (made,) = forecast_objectives(hourly, windows, as_of, 50, choices=choices)
+        return made
+
+    choices = {}
+    on_thursday = forecast(thursday, choices)
+    history = hourly_history(slices, thursday).filter(pl.col("hour") < monday)
+    anchored_total, anchored_ratio = dense_history(history, monday)
+    assert len(anchored_total) == HISTORY_DAYS * 24
+    chosen = choose_model(anchored_total)
+    assert choices[choice_key(anchored_total)] == chosen
+    assert set(choices) == {choice_key(anchored_total), choice_key(anchored_ratio)}
+    assert (on_thursday.volume.model, on_thursday.volume.holdout_mae) == (
+        chosen.model,
+        chosen.holdout_mae,
+    )
+    # Thursday's own history, run with the parameters chosen on Monday's.
+    own_total, _ = dense_history(
+        hourly_history(slices, thursday), datetime(2026, 3, 5, 6, tzinfo=UTC)
+    )
+    expected = fit_series(own_total, choice=chosen)
+    assert np.array_equal(on_thursday.volume.point, expected.point(len(on_thursday.step_starts)))
+
+    on_friday = forecast(friday, choices)
+    assert len(choices) == 2  # Friday took Thursday's choices
+    fresh = forecast(friday, {})
+    assert np.array_equal(on_friday.volume.paths, fresh.volume.paths)
+    assert np.array_equal(on_friday.bad_ratio.paths, fresh.bad_ratio.paths)
+
+    forecast(datetime(2026, 3, 9, 0, 30, tzinfo=UTC), choices)
+    assert len(choices) == 4  # a new week, chosen again
+
+
+def test_until_a_week_of_anchor_history_is_long_enough_models_are_chosen_at_every_forecast():
+    hours = np.arange(24 * 14)
+    start = datetime(2026, 2, 25, tzinfo=UTC)
+    total = 200 + 80 * np.sin(2 * np.pi * hours / 24)
+    slices = slices_frame([start + timedelta(hours=int(h)) for h in hours], 0.99 * total, total)
+    as_of = datetime(2026, 3, 10, 0, 30, tzinfo=UTC)  # 12 days of history before its Monday
+    hourly = hourly_history(slices, as_of)
+    anchored, _ = dense_history(hourly, model_anchor(as_of))
+    assert 0 < len(anchored) < ANCHORED_STEPS and choice_key(anchored) is None
+    own, _ = dense_history(hourly, as_of.replace(minute=0))
+    assert fit_series(own).model == choose_model(own).model
+    fitted = _fit(choose_model(own).model, own)
+    assert np.array_equal(fit_series(own).point(30), fitted[0](30))

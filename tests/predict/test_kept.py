@@ -7,12 +7,13 @@ import numpy as np
 import polars as pl
 import pytest
 
+import pipelines.predict.forecast as forecast_module
 import pipelines.predict.items as items_module
 import pipelines.predict.risk as risk_module
 from pipelines.predict.forecast import current_windows, hourly_history, windows_at
 from pipelines.predict.items import ITEMS_KEPT, item_predictions
 from pipelines.predict.kept import KeptPredictions
-from pipelines.predict.risk import PAST_DAYS, TRAFFIC_KEPT, traffic_breach_risk
+from pipelines.predict.risk import MODELS_KEPT, PAST_DAYS, TRAFFIC_KEPT, traffic_breach_risk
 from pipelines.sla.objectives import OBJECTIVES_SCHEMA
 from pipelines.sla.outcomes import outcome_windows
 from tests.predict.test_items import AS_OF, items, objective
@@ -51,7 +52,7 @@ def traffic_inputs(last_good: float):
     return slices, current_windows(windows, as_of), as_of
 
 
-def traffic(slices, current, as_of, kept=None):
+def traffic(slices, current, as_of, kept=None, kept_models=None):
     return traffic_breach_risk(
         hourly_history(slices, as_of),
         current,
@@ -59,6 +60,7 @@ def traffic(slices, current, as_of, kept=None):
         hourly_history(slices, as_of, PAST_DAYS),
         simulations=50,
         kept=kept,
+        kept_models=kept_models,
     )
 
 
@@ -125,3 +127,28 @@ def test_kept_item_predictions_equal_computed_ones(tmp_path, monkeypatch, garbag
     )
     assert len(simulated) == (2 if garbage else 0)
     assert all(a.equals(b) for a, b in zip(again, computed, strict=True))
+
+
+def test_the_weeks_models_are_kept_and_taken_by_the_next_run(tmp_path, monkeypatch):
+    """A run keeps the models it chose on the week's anchor histories; a later run in the same
+    week (here: no kept predictions, so every objective is predicted again) takes them instead
+    of choosing again, with the same predictions."""
+    slices, current, as_of = traffic_inputs(last_good=0.0)
+    computed = traffic(slices, current, as_of)
+    models = KeptPredictions(tmp_path / "first", *MODELS_KEPT)
+    first = traffic(slices, current, as_of, kept_models=models)
+    models.save()
+    assert len(models._now) == 4  # volume and bad ratio of two objectives
+    assert all(a.equals(b) for a, b in zip(first, computed, strict=True))
+
+    chosen = []
+    choose = forecast_module.choose_model
+    monkeypatch.setattr(
+        forecast_module,
+        "choose_model",
+        lambda history, *args: chosen.append(len(history)) or choose(history, *args),
+    )
+    again = KeptPredictions(tmp_path / "first", *MODELS_KEPT)
+    taken = traffic(slices, current, as_of, kept_models=again)
+    assert chosen == [] and again.taken == 4
+    assert all(a.equals(b) for a, b in zip(taken, computed, strict=True))
