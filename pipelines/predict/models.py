@@ -210,7 +210,7 @@ def _holt_winters_fit(
     fixed = {}
     if smoothing is not None:
         fixed = {"smoothing_level": smoothing[0], "smoothing_seasonal": smoothing[1]}
-    with _expected_warnings_ignored(), _BLAS.limit(limits=1, user_api="blas"):
+    with _expected_warnings_ignored(), one_blas_thread():
         return ExponentialSmoothing(
             history, seasonal="add", seasonal_periods=period, initialization_method="heuristic"
         ).fit(optimized=smoothing is None, **fixed)
@@ -250,9 +250,15 @@ def _holt_winters(
 
 
 _BLAS = ThreadpoolController()
-"""The BLAS libraries loaded (numpy's and scipy's). A Holt-Winters fit runs them on one thread:
-its optimiser (L-BFGS-B) makes thousands of BLAS calls on vectors of two, and waking a second
-thread for each made a fit three times slower and kept the other core busy (same results)."""
+
+
+def one_blas_thread() -> Any:
+    """A context in which the BLAS libraries loaded (numpy's and scipy's) run on one thread. A
+    Holt-Winters fit runs in it: its optimiser (L-BFGS-B) makes thousands of BLAS calls on
+    vectors of two, and waking a second thread for each made a fit three times slower and
+    kept the other core busy (same results). The limit is the process's: threads that fit
+    must run inside one entered before them, so that each restores one thread on leaving."""
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 @contextmanager

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -60,7 +60,7 @@ from pipelines.predict.forecast import (
     objective_series,
 )
 from pipelines.predict.kept import KeptPredictions, inputs_digest
-from pipelines.predict.models import ModelChoice
+from pipelines.predict.models import ModelChoice, one_blas_thread
 from pipelines.sla.objectives import KEYS, UTC_US
 
 BREACH_RISK_SCHEMA = {
@@ -151,7 +151,8 @@ def traffic_breach_risk(
     given) and their ``forecasts_frame``, equal to those, for a portfolio: objectives with the
     same histories are fitted once (per process), each objective's paths are summed up as soon
     as they are drawn (never all held at once), and the objectives are split over up to
-    ``workers`` processes, each with at least ``min_objectives_per_worker`` of them. With
+    ``workers`` processes, each with at least ``min_objectives_per_worker`` of them whose
+    models are still to be chosen, and each process's over ``workers`` threads. With
     ``kept`` (TRAFFIC_KEPT), an objective whose inputs are those of a kept prediction takes its
     rows, and the others' are kept; with ``kept_models`` (MODELS_KEPT), the week's models chosen
     in a run before are taken (forecast.py), and those chosen now kept.
@@ -185,10 +186,18 @@ def traffic_breach_risk(
     needed = {key for _, series, _, _ in by_history for key in series.choice_keys() if key}
     choices = _kept_choices(kept_models, needed)
     unknown = needed - choices.keys()
-    processes = max(1, min(workers, len(by_history) // min_objectives_per_worker))
-    size = max(1, math.ceil(len(by_history) / processes))
-    chunks = [by_history[start : start + size] for start in range(0, len(by_history), size)]
-    predict = partial(_predict, as_of=as_of, simulations=simulations, seed=seed, choices=choices)
+    unchosen = sum(
+        any(key not in choices for key in series.choice_keys()) for _, series, _, _ in by_history
+    )
+    chunks = _split(by_history, max(1, min(workers, unchosen // min_objectives_per_worker)))
+    predict = partial(
+        _predict,
+        as_of=as_of,
+        simulations=simulations,
+        seed=seed,
+        choices=choices,
+        threads=workers,
+    )
     if len(chunks) > 1:
         with ProcessPoolExecutor(len(chunks), mp_context=get_context("spawn")) as pool:
             predicted = list(pool.map(predict, chunks))
@@ -245,17 +254,43 @@ _Objective = tuple[int, ObjectiveSeries, tuple[float, float, float], pl.DataFram
 far, and its past hours (with_past_deviation)."""
 
 
+def _split(objectives: list[_Objective], parts: int) -> list[list[_Objective]]:
+    """``objectives`` in up to ``parts`` consecutive parts of equal size."""
+    size = max(1, math.ceil(len(objectives) / parts))
+    return [objectives[start : start + size] for start in range(0, len(objectives), size)]
+
+
 def _predict(
     objectives: list[_Objective],
     as_of: datetime,
     simulations: int,
     seed: int,
     choices: ModelChoices,
+    threads: int = 1,
 ) -> tuple[list[tuple[int, tuple, pl.DataFrame]], ModelChoices]:
     """(index, outcome_row, forecasts_frame) of every objective (those with the same histories
     next to each other) that gets a forecast (its risk with its past's deviations, the frame
     of the forecast itself, as with_past_deviations), and ``choices`` with the models chosen
-    here added."""
+    here added. The objectives are split over ``threads`` threads: drawing and summing the
+    paths is NumPy work that releases the GIL (choosing a model, in statsmodels, mostly
+    does not: worker processes share that)."""
+    parts = _split(objectives, threads)
+    predict = partial(
+        _predict_part, as_of=as_of, simulations=simulations, seed=seed, choices=choices
+    )
+    with one_blas_thread(), ThreadPoolExecutor(len(parts)) as pool:
+        predicted = [item for part in pool.map(predict, parts) for item in part]
+    return predicted, choices
+
+
+def _predict_part(
+    objectives: list[_Objective],
+    as_of: datetime,
+    simulations: int,
+    seed: int,
+    choices: ModelChoices,
+) -> list[tuple[int, tuple, pl.DataFrame]]:
+    """_predict's rows of ``objectives`` on one thread."""
     fits: SeriesFits = {}
     history = b""
     predicted = []
@@ -269,7 +304,7 @@ def _predict(
             predicted.append(
                 (index, outcome_row(with_past, good, total, target), forecasts_frame([forecast]))
             )
-    return predicted, choices
+    return predicted
 
 
 _CHOICE_SCHEMA = {
