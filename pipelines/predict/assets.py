@@ -24,7 +24,6 @@ from pipelines.predict.risk import (
     PAST_DAYS,
     TRAFFIC_KEPT,
     measured_so_far_risk,
-    prediction_workers,
     traffic_breach_risk,
     unknown_without_enough_data,
 )
@@ -32,6 +31,7 @@ from pipelines.resources import WAREHOUSE_POOL, PledgeHome
 from pipelines.sla.assets import STORED_SLICES_SQL, is_traffic
 from pipelines.sla.objectives import KEYS
 from pipelines.warehouse import query, replace_rows
+from pipelines.workers import worker_count
 
 AT_RISK_SQL = """
 UPDATE sla.windows AS w SET status = 'at_risk'
@@ -81,7 +81,7 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
             current,
             as_of,
             hourly_history(stored, as_of, PAST_DAYS),
-            prediction_workers(),
+            worker_count(),
             kept=traffic_kept,
             kept_models=models_kept,
         )

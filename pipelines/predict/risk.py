@@ -34,7 +34,6 @@ so far, and the budget runs out at window_start + (1 − target) × T × length 
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -119,20 +118,8 @@ def breach_risk(
     return _risk_frame(current, rows, as_of)
 
 
-WORKERS_VARIABLE = "PLEDGE_WORKERS"
 MIN_OBJECTIVES_PER_WORKER = 32
 """Objectives a worker process must have to be worth its start (a second or two)."""
-
-
-def prediction_workers() -> int:
-    """``PLEDGE_WORKERS`` (a positive integer), by default min(2, CPUs): the processes that
-    fit the traffic forecasts."""
-    value = os.environ.get(WORKERS_VARIABLE, "").strip()
-    if not value:
-        return min(2, os.cpu_count() or 1)
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"{WORKERS_VARIABLE} must be a positive integer, not {value!r}")
-    return int(value)
 
 
 def traffic_breach_risk(

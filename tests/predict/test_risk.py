@@ -1,6 +1,5 @@
 """Breach risk on synthetic series whose outcome is known, exhaustion time by hand, calibration."""
 
-import os
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -18,7 +17,6 @@ from pipelines.predict.risk import (
     PAST_DAYS,
     breach_risk,
     linear_extrapolation_risk,
-    prediction_workers,
     traffic_breach_risk,
     unknown_without_enough_data,
     with_past_deviations,
@@ -204,21 +202,6 @@ def test_a_portfolio_in_worker_processes_is_predicted_as_one_objective_at_a_time
     # The copy shares the fits, not the paths (each objective's own generator).
     assert risk_rows["volume_model"][0] == risk_rows["volume_model"][1]
     assert risk_rows["expected_attainment"][0] != risk_rows["expected_attainment"][1]
-
-
-@pytest.mark.parametrize(("value", "workers"), [("", None), ("1", 1), ("3", 3)])
-def test_prediction_workers_come_from_pledge_workers(monkeypatch, value, workers):
-    monkeypatch.setenv("PLEDGE_WORKERS", value)
-    assert prediction_workers() == (workers or min(2, os.cpu_count() or 1))
-
-
-@pytest.mark.parametrize("value", ["0", "two", "-1"])
-def test_pledge_workers_must_be_a_positive_integer(monkeypatch, value):
-    monkeypatch.setenv("PLEDGE_WORKERS", value)
-    with pytest.raises(
-        ValueError, match=f"PLEDGE_WORKERS must be a positive integer, not '{value}'"
-    ):
-        prediction_workers()
 
 
 def test_probabilities_are_calibrated_on_simulated_windows():
