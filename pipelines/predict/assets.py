@@ -98,6 +98,7 @@ def predict_breach_risk(pledge: PledgeHome) -> dg.MaterializeResult:
             ),
             as_of,
             kept=items_kept,
+            workers=worker_count(),
         )
         predicted = pl.concat([traffic_risk, item_risk])
         risk = unknown_without_enough_data(

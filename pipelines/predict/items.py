@@ -11,7 +11,7 @@ max, CSAT or NPS with its interval and ``judge``, and ``insufficient_data`` belo
 Items to come (every kind but RPO):
 
 - how many: the daily count of items (by ``counted_at``, per UTC day) over the complete days of
-  the last ITEM_HISTORY_DAYS days, forecast to the window's end with ``forecast.forecast_series``
+  the last ITEM_HISTORY_DAYS days, forecast to the window's end with ``models.fit_series``
   and DAILY_MODELS (mean, weekly seasonal naive, Holt-Winters with a weekly season; the best by
   holdout MAE on the last ``min(7, n // 4)`` days; the mean alone while the days before the
   holdout are fewer than a week). A path's count is its weighted sum over the remaining days
@@ -47,6 +47,7 @@ the target; null for means, medians, percentiles and NPS, which have no budget t
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import numpy as np
 import polars as pl
@@ -56,6 +57,7 @@ from pipelines.predict.forecast import (
     FORECASTS_SCHEMA,
     INSUFFICIENT_HISTORY,
     INTERVAL,
+    SeriesFits,
     forecast_steps,
     objective_rng,
     series_frame,
@@ -66,11 +68,12 @@ from pipelines.predict.item_paths import (
     ItemForecast,
     final_windows,
 )
-from pipelines.predict.kept import KeptPredictions, inputs_digest
-from pipelines.predict.models import DAILY_MODELS, SeriesForecast, forecast_series
+from pipelines.predict.kept import Kept, KeptPredictions, inputs_digest
+from pipelines.predict.models import DAILY_MODELS, SeriesForecast, fit_series
 from pipelines.predict.risk import BREACH_RISK_SCHEMA, median_instant
 from pipelines.sla.objectives import KEYS, UTC_US
 from pipelines.sla.outcomes import OUTCOMES_SCHEMA
+from pipelines.workers import shared_batches
 
 ITEM_HISTORY_DAYS = 28
 ITEM_SIMULATIONS = 200
@@ -96,6 +99,7 @@ def forecast_items(
     as_of: datetime,
     simulations: int = ITEM_SIMULATIONS,
     seed: int = 0,
+    fits: SeriesFits | None = None,
 ) -> list[ItemForecast]:
     """The items to come of each current window (module docstring).
 
@@ -104,9 +108,11 @@ def forecast_items(
     objective_id, window_label, window_end, total), ``outcomes`` (sla.outcomes,
     OUTCOMES_SCHEMA). ``simulations`` paths per window (fewer for very large windows: see
     ITEM_ROWS_PER_OBJECTIVE). Reproducible: each objective's generator is seeded from ``seed``
-    and its keys.
+    and its keys. ``fits`` (by default new) holds the daily count models fitted, by history:
+    objectives with the same counts share them.
     """
     as_of = as_of.astimezone(UTC)
+    fits = {} if fits is None else fits
     measures = {
         (contract_id, objective_id): measure
         for contract_id, objective_id, measure in objectives.select(
@@ -144,7 +150,7 @@ def forecast_items(
             arrivals, model = None, "backup_gap_bootstrap"
             items = _exposure_spans(history, as_of, window_end, paths, rng)
         else:
-            arrivals = _arrivals(history, first, day, len(step_starts), paths, rng)
+            arrivals = _arrivals(history, first, day, len(step_starts), paths, rng, fits)
             model = "outcome_bootstrap"
             items = _items_to_come(recent, as_of, step_starts, weights, arrivals, rng)
         forecasts.append(
@@ -186,14 +192,18 @@ def _arrivals(
     steps: int,
     simulations: int,
     rng: np.random.Generator,
+    fits: SeriesFits,
 ) -> SeriesForecast | None:
-    """The daily item-count forecast from the complete days from ``first`` to ``day``."""
+    """The daily item-count forecast from the complete days from ``first`` to ``day`` (its fit
+    looked up in, or added to, ``fits``)."""
     counted = history.filter(pl.col("counted_at") >= first, pl.col("counted_at") < day)
     offsets = (counted["counted_at"].dt.epoch("s").to_numpy() - first.timestamp()) // DAY_SECONDS
-    counts = np.bincount(offsets.astype(np.int64), minlength=(day - first).days)
-    return forecast_series(
-        counts.astype(np.float64), steps, simulations, rng, DAILY_MODELS, _HOLDOUT_DAYS
-    )
+    counts = np.bincount(offsets.astype(np.int64), minlength=(day - first).days).astype(np.float64)
+    key = counts.tobytes()
+    if key not in fits:
+        fits[key] = fit_series(counts, DAILY_MODELS, _HOLDOUT_DAYS)
+    fitted = fits[key]
+    return fitted.forecast(steps, simulations, rng) if fitted is not None else None
 
 
 def _recent(history: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
@@ -409,6 +419,7 @@ def item_predictions(
     simulations: int = ITEM_SIMULATIONS,
     seed: int = 0,
     kept: KeptPredictions | None = None,
+    workers: int = 1,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Breach risk (BREACH_RISK_SCHEMA) and forecasts (FORECASTS_SCHEMA) of the current windows
     of item-judged objectives: ``forecast_items``, ``final_windows``, ``item_breach_risk`` and
@@ -418,29 +429,56 @@ def item_predictions(
     otherwise hold up to ITEM_ROWS_PER_OBJECTIVE rows for each). Inputs as for
     ``final_windows`` (``current``: sla.windows rows holding ``as_of``). With ``kept`` (kind
     ITEMS_KEPT), an objective whose inputs are those of a kept prediction takes its rows, and
-    the others' are kept."""
+    the others' are kept. The objectives to predict are shared with up to ``workers`` − 1
+    worker processes (workers.shared_batches)."""
     objectives_of = objectives.partition_by(KEYS, as_dict=True)
     outcomes_of = outcomes.partition_by(KEYS, as_dict=True)
-    predicted = []
-    for keys, windows in current.partition_by(KEYS, as_dict=True, maintain_order=True).items():
+    predicted: dict[int, Kept] = {}
+    to_predict: list[tuple[int, str, _Inputs]] = []
+    for index, (keys, windows) in enumerate(
+        current.partition_by(KEYS, as_dict=True, maintain_order=True).items()
+    ):
         inputs = (
             objectives_of.get(keys, objectives.clear()),
             windows,
             outcomes_of.get(keys, outcomes.clear()),
-            as_of,
-            simulations,
-            seed,
         )
-        digest = inputs_digest("items", *inputs) if kept is not None else ""
+        digest = (
+            inputs_digest("items", *inputs, as_of, simulations, seed) if kept is not None else ""
+        )
         rows = kept.get(digest) if kept is not None else None
         if rows is None:
-            rows = _objective_predictions(*inputs)
-            if kept is not None:
-                kept.put(digest, *rows)
-        predicted.append(rows)
+            to_predict.append((index, digest, inputs))
+        else:
+            predicted[index] = rows
+    predict = partial(_predictions_of, as_of=as_of, simulations=simulations, seed=seed)
+    made = shared_batches(predict, [inputs for _, _, inputs in to_predict], workers)
+    for (index, digest, _), rows in zip(to_predict, made, strict=True):
+        predicted[index] = rows
+        if kept is not None:
+            kept.put(digest, *rows)
     if not predicted:
         return _objective_predictions(objectives, current, outcomes, as_of, simulations, seed)
-    return pl.concat([risk for risk, _ in predicted]), pl.concat([frame for _, frame in predicted])
+    rows_in_order = [predicted[index] for index in sorted(predicted)]
+    return (
+        pl.concat([risk for risk, _ in rows_in_order]),
+        pl.concat([frame for _, frame in rows_in_order]),
+    )
+
+
+_Inputs = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]
+"""One objective's sla.objectives row, current window and outcomes."""
+
+
+def _predictions_of(
+    objectives: list[_Inputs], as_of: datetime, simulations: int, seed: int
+) -> list[Kept]:
+    """_objective_predictions of each objective, one at a time; objectives with the same daily
+    item counts share their model's fit."""
+    fits: SeriesFits = {}
+    return [
+        _objective_predictions(*inputs, as_of, simulations, seed, fits) for inputs in objectives
+    ]
 
 
 def _objective_predictions(
@@ -450,9 +488,10 @@ def _objective_predictions(
     as_of: datetime,
     simulations: int,
     seed: int,
+    fits: SeriesFits | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """item_predictions of the objectives in ``objectives`` at once."""
-    forecasts = forecast_items(objectives, current, outcomes, as_of, simulations, seed)
+    forecasts = forecast_items(objectives, current, outcomes, as_of, simulations, seed, fits)
     finals = (
         final_windows(objectives, current, outcomes, forecasts, as_of)
         if forecasts

@@ -139,20 +139,6 @@ def fit_series(
     )
 
 
-def forecast_series(
-    history: np.ndarray,
-    steps: int,
-    simulations: int,
-    rng: np.random.Generator,
-    models: dict[str, int] = HOURLY_MODELS,
-    holdout_steps: int = 24,
-) -> SeriesForecast | None:
-    """fit_series of ``history``: ``steps`` point forecasts and ``simulations`` paths drawn
-    with ``rng``; None when the history is shorter than every model needs."""
-    fitted = fit_series(history, models, holdout_steps)
-    return fitted.forecast(steps, simulations, rng) if fitted is not None else None
-
-
 PointForecast = Callable[[int], np.ndarray]
 PathSimulator = Callable[[int, int, np.random.Generator], np.ndarray]
 

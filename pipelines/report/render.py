@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,7 @@ from pipelines.report.summary import (
 )
 from pipelines.sla.credits import credit_forecasts
 from pipelines.sla.objectives import credit_tiers_frame
+from pipelines.workers import shared_batches, worker_count
 
 REPORT_TABLES = (
     "objectives",
@@ -228,11 +229,11 @@ def render_reports(
     by_id = {contract.id: contract for contract in contracts}
     ordered = [by_id[contract_id] for contract_id in contract_order(contract_ids, summary)]
     pages: dict[str, Path] = {}
-    objective_pages: dict[tuple[str, str], Path] = {}
     contract_template = environment.get_template("contract.html.j2")
-    objective_template = environment.get_template("objective.html.j2")
     charts_drawn = ChartCache(out_dir / CHARTS_DRAWN)
     by_contract = RowsBy(mine, "contract_id")
+    contexts = []
+    to_write: list[ObjectivePage] = []
     for contract in ordered:
         page = out_dir / f"contract-{contract.id}.html"
         context = _contract_context(
@@ -244,28 +245,29 @@ def render_reports(
             previous,
             (charts_drawn, page.name),
         )
-        page.write_text(contract_template.render(context), encoding="utf-8")
+        contexts.append((page, context))
         pages[contract.id] = page
         by_objective = RowsBy(context["tables"], "objective_id")
-        for objective in context["objectives"]:
-            key = (contract.id, objective["objective_id"])
-            objective_page = out_dir / objective_page_name(*key)
-            details = objective_context(
+        to_write.extend(
+            ObjectivePage(
                 contract,
                 objective,
                 by_objective.of(objective["objective_id"]),
-                previous,
-                charts_drawn,
+                [
+                    blocked
+                    for blocked in blocked_sources
+                    if f"{contract.id}/{objective['objective_id']}" in blocked["held"]
+                ],
             )
-            details["blocked_sources"] = [
-                blocked
-                for blocked in blocked_sources
-                if f"{contract.id}/{objective['objective_id']}" in blocked["held"]
-            ]
-            if details["items"] is not None:
-                write_csv(details["items"]["frame"], out_dir / details["items"]["csv"])
-            objective_page.write_text(objective_template.render(details), encoding="utf-8")
-            objective_pages[key] = objective_page
+            for objective in context["objectives"]
+        )
+    written = write_objective_pages(out_dir, previous, to_write, worker_count())
+    for page, context in contexts:
+        page.write_text(contract_template.render(context), encoding="utf-8")
+    objective_pages = {
+        (page.contract.id, page.row["objective_id"]): path
+        for page, path in zip(to_write, written, strict=True)
+    }
     charts_drawn.keep_only(
         page.name for page in [*objective_pages.values(), *pages.values(), out_dir / "index.html"]
     )
@@ -327,6 +329,44 @@ def render_reports(
         json.dumps(snapshot_document(snapshot, generated_at, as_of), indent=1), encoding="utf-8"
     )
     return report
+
+
+@dataclass(frozen=True)
+class ObjectivePage:
+    """An objective page to write: its contract, its objective_summary row, its rows of every
+    table (RowsBy) and the blocked sources holding it back."""
+
+    contract: Contract
+    row: dict[str, Any]
+    tables: dict[str, pl.DataFrame]
+    blocked_sources: list[dict[str, Any]]
+
+
+def write_objective_pages(
+    out_dir: Path, previous: PreviousReport, pages: list[ObjectivePage], workers: int = 1
+) -> list[Path]:
+    """Write each of ``pages`` (with its tickets' CSV) into ``out_dir``, shared with up to
+    ``workers`` − 1 worker processes (workers.shared_batches); their charts are taken from, and
+    kept in, the ChartCache in ``out_dir``. Returns each page's path, in order."""
+    return shared_batches(partial(_write_objective_pages, out_dir, previous), pages, workers)
+
+
+def _write_objective_pages(
+    out_dir: Path, previous: PreviousReport, pages: list[ObjectivePage]
+) -> list[Path]:
+    """One batch of write_objective_pages."""
+    template = template_environment().get_template("objective.html.j2")
+    charts_drawn = ChartCache(out_dir / CHARTS_DRAWN)
+    written = []
+    for page in pages:
+        path = out_dir / objective_page_name(page.contract.id, page.row["objective_id"])
+        details = objective_context(page.contract, page.row, page.tables, previous, charts_drawn)
+        details["blocked_sources"] = page.blocked_sources
+        if details["items"] is not None:
+            write_csv(details["items"]["frame"], out_dir / details["items"]["csv"])
+        path.write_text(template.render(details), encoding="utf-8")
+        written.append(path)
+    return written
 
 
 def write_rejects_page(out_dir: Path, evidence: IngestRecords, rejects: pl.DataFrame) -> Path:

@@ -26,7 +26,6 @@ from pipelines.predict.models import (
     _fit,
     choose_model,
     fit_series,
-    forecast_series,
     holt_winters_history,
 )
 from pipelines.sla.objectives import UTC_US
@@ -72,6 +71,12 @@ def test_ratio_timeslices_hours_count_slices_and_their_mean_bad_ratio():
     hourly = hourly_history(slices_frame(starts, [1.0, 0.5, 0.9], [1.0, 1.0, 1.0]), AS_OF)
     assert hourly["total"].to_list() == [3.0]
     assert hourly["bad"].to_list() == [pytest.approx(0.6)]
+
+
+def forecast_series(history, steps, simulations, rng, models=HOURLY_MODELS, holdout_steps=24):
+    """fit_series of ``history`` drawn ``steps`` ahead (None: too short for every model)."""
+    fitted = fit_series(history, models, holdout_steps)
+    return fitted.forecast(steps, simulations, rng) if fitted is not None else None
 
 
 WEEK = np.array([2.0, 3.0, 3.0, 4.0, 3.0, 0.0, 0.0])

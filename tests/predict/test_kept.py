@@ -10,6 +10,7 @@ import pytest
 import pipelines.predict.forecast as forecast_module
 import pipelines.predict.items as items_module
 import pipelines.predict.risk as risk_module
+from pipelines import workers
 from pipelines.predict.forecast import current_windows, hourly_history, windows_at
 from pipelines.predict.items import ITEMS_KEPT, item_predictions
 from pipelines.predict.kept import KeptPredictions
@@ -152,3 +153,33 @@ def test_the_weeks_models_are_kept_and_taken_by_the_next_run(tmp_path, monkeypat
     taken = traffic(slices, current, as_of, kept_models=again)
     assert chosen == [] and again.taken == 4
     assert all(a.equals(b) for a, b in zip(taken, computed, strict=True))
+
+
+def test_item_predictions_shared_with_a_worker_process_equal_those_made_alone(monkeypatch):
+    """Item objectives predicted by this process and a spawned one (one objective per batch)
+    give the rows of this process alone, in the same order."""
+    start = AS_OF - timedelta(days=30)
+    outcomes = pl.concat(
+        [
+            items(name, start, 30, per_day, rule)
+            for name, per_day, rule in (
+                ("even", 10, lambda t: t.hour % 2 == 0),
+                ("mostly", 6, lambda t: t.hour % 5 != 0),
+                ("rarely", 4, lambda t: t.hour % 7 == 0),
+            )
+        ]
+    )
+    frame = pl.DataFrame(
+        [
+            objective(name, judged_on="share", statistic="share_within", target=target)
+            for name, target in (("even", 0.6), ("mostly", 0.75), ("rarely", 0.2))
+        ],
+        schema=OBJECTIVES_SCHEMA,
+    )
+    current = windows_at(outcome_windows(frame, outcomes, AS_OF), AS_OF)
+    alone = item_predictions(frame, current, outcomes, AS_OF, simulations=50)
+    monkeypatch.setattr(workers, "BATCH", 1)
+    monkeypatch.setattr(workers, "MIN_SHARED", 1)
+    shared = item_predictions(frame, current, outcomes, AS_OF, simulations=50, workers=2)
+    assert alone[0]["objective_id"].to_list() == ["even", "mostly", "rarely"]
+    assert all(a.equals(b) for a, b in zip(shared, alone, strict=True))

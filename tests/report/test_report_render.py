@@ -1,10 +1,12 @@
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from pipelines import workers
 from pipelines.report.paths import objective_page_name
 from pipelines.report.render import CHARTS_DRAWN, ReportSet, render_reports
 
@@ -423,3 +425,20 @@ def test_budget_overviews_are_kept_while_their_objectives_rows_are_the_same(
     kept_path.write_text(json.dumps(kept), encoding="utf-8")
     second = render_reports(out, contracts, tables)
     assert 'id="kept-overview"' in second.contract_pages["acme-cloud"].read_text("utf-8")
+
+
+def test_pages_shared_with_a_worker_process_are_the_pages_written_alone(
+    tmp_path: Path, contracts, tables, monkeypatch
+):
+    """Objective pages written by this process and a spawned one (one page per batch, shared
+    from the first page on) are byte for byte those written by this process alone."""
+    monkeypatch.setenv("PLEDGE_WORKERS", "1")
+    when = datetime(2026, 3, 1, tzinfo=UTC)
+    alone = render_reports(tmp_path / "alone", contracts, tables, generated_at=when)
+    monkeypatch.setenv("PLEDGE_WORKERS", "2")
+    monkeypatch.setattr(workers, "BATCH", 1)
+    monkeypatch.setattr(workers, "MIN_SHARED", 1)
+    shared = render_reports(tmp_path / "shared", contracts, tables, generated_at=when)
+    assert len(shared.objective_pages) == len(alone.objective_pages) > 1
+    for key, path in alone.objective_pages.items():
+        assert shared.objective_pages[key].read_bytes() == path.read_bytes()
