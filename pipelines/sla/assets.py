@@ -283,26 +283,42 @@ def item_outcomes(
     """Outcomes (OUTCOMES_SCHEMA) of every item-judged objective, and the ticket timers behind
     the ticket ones (TICKET_TIMERS_SCHEMA). ``evidence``: ITEM_EVIDENCE's frames by kind;
     ``rejected_tickets``: service, ticket_id of the tickets with a rejected update;
-    ``declared_priorities``: the priorities the tickets sources declare (``priorities:``)."""
+    ``declared_priorities``: the priorities the tickets sources declare (``priorities:``).
+    Ticket objectives with the same terms (their contracts and themselves equal but for ids)
+    share their timers: a portfolio of customers on one service desk's standard terms runs
+    each clock once."""
     tickets = evidence["tickets"]
     timers, outcomes = [], []
+    by_terms: dict[tuple[str, str], pl.DataFrame] = {}
     for contract in contracts:
         for objective in contract.objectives:
             if objective.sli.kind not in (*TIMER_KINDS, "first_contact_resolution"):
                 continue
             of_service = pl.col("service") == objective.service
-            events = tickets.filter(of_service).select(TICKET_EVENTS_SCHEMA.names())
+            terms = (
+                contract.model_dump_json(exclude={"id", "objectives"}),
+                objective.model_dump_json(exclude={"id"}),
+            )
             if objective.sli.kind == "first_contact_resolution":
+                events = tickets.filter(of_service).select(TICKET_EVENTS_SCHEMA.names())
                 outcomes.append(
                     first_contact_outcomes(events, contract, objective, as_of, declared_priorities)
                 )
-            else:
-                incomplete = rejected_tickets.filter(of_service)
-                timers.append(
-                    ticket_timers(
-                        events, contract, objective, as_of, incomplete, declared_priorities
-                    )
+                continue
+            if terms not in by_terms:
+                by_terms[terms] = ticket_timers(
+                    tickets.filter(of_service).select(TICKET_EVENTS_SCHEMA.names()),
+                    contract,
+                    objective,
+                    as_of,
+                    rejected_tickets.filter(of_service),
+                    declared_priorities,
                 )
+            timers.append(
+                by_terms[terms].with_columns(
+                    contract_id=pl.lit(contract.id), objective_id=pl.lit(objective.id)
+                )
+            )
     timer_frame = pl.concat(timers) if timers else pl.DataFrame(schema=TICKET_TIMERS_SCHEMA)
     outcomes += [
         timer_outcomes(timer_frame),

@@ -15,7 +15,11 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
+import pipelines.sla.assets as sla_assets
+from pipelines import warehouse
 from pipelines.contracts.schema import Contract, Objective
+from pipelines.sla.assets import ITEM_EVIDENCE, REJECTED_TICKETS_SQL, item_outcomes
+from pipelines.sla.objectives import objectives_frame
 from pipelines.sla.outcomes import OUTCOMES_SCHEMA
 from pipelines.sla.tickets import (
     TICKET_EVENTS_SCHEMA,
@@ -25,6 +29,7 @@ from pipelines.sla.tickets import (
     ticket_timers,
     timer_outcomes,
 )
+from pipelines.warehouse import query
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HOUR = 3600.0
@@ -615,3 +620,41 @@ def test_the_sample_thirty_times_over_is_quick_and_the_same(sample_events):
     assert per_ticket.get_column("business_seconds").max() == 1
     inc102 = frame.filter(pl.col("ticket_id") == "INC0000102-29").row(0, named=True)
     assert inc102["breach_at"] == datetime(2016, 3, 7, 6, 26, tzinfo=UTC)
+
+
+def test_objectives_on_the_same_terms_share_their_timers_under_their_own_ids(tmp_path, monkeypatch):
+    """item_outcomes runs a clock once for objectives whose contracts are equal but for ids
+    (customers on a desk's standard terms): the copy's timers are the original's under its own
+    ids; a contract on other terms (a 2-hour threshold) gets its own."""
+    original, _ = desk(RESOLUTION_4H)
+    copy = original.model_copy(update={"id": "desk-copy"})
+    stricter, _ = desk({**RESOLUTION_4H, "threshold": "2h"})
+    stricter = stricter.model_copy(update={"id": "desk-strict"})
+    contracts = [original, copy, stricter]
+    with warehouse.connect(tmp_path / "warehouse.duckdb") as con:
+        evidence = {kind: query(con, sql) for kind, sql in ITEM_EVIDENCE.items()}
+        rejected = query(con, REJECTED_TICKETS_SQL)
+    updates = events(
+        ("T1", "2026-03-02 09:00", "New", P3),
+        ("T1", "2026-03-02 12:00", "Resolved", P3),
+    ).with_columns(service=pl.lit("desk"))
+    evidence["tickets"] = updates.select(evidence["tickets"].columns)
+    as_of = berlin("2026-03-03 09:00")
+    clocks = []
+    monkeypatch.setattr(
+        sla_assets,
+        "ticket_timers",
+        lambda events, contract, *args: (
+            clocks.append(contract.id) or ticket_timers(events, contract, *args)
+        ),
+    )
+    _, timers_frame = item_outcomes(
+        contracts, objectives_frame(contracts), evidence, as_of, rejected
+    )
+    by_contract = timers_frame.partition_by("contract_id", as_dict=True)
+    shared = by_contract[("desk",)].drop("contract_id")
+    assert by_contract[("desk-copy",)].drop("contract_id").equals(shared)
+    assert shared["business_seconds"].to_list() == [3 * HOUR]
+    assert shared["breached"].to_list() == [False]
+    assert by_contract[("desk-strict",)]["breached"].to_list() == [True]
+    assert clocks == ["desk", "desk-strict"]
