@@ -196,7 +196,7 @@ def _holt_winters_fit(
     fixed = {}
     if smoothing is not None:
         fixed = {"smoothing_level": smoothing[0], "smoothing_seasonal": smoothing[1]}
-    with _expected_warnings_ignored(), one_blas_thread():
+    with fitting():
         return ExponentialSmoothing(
             history, seasonal="add", seasonal_periods=period, initialization_method="heuristic"
         ).fit(optimized=smoothing is None, **fixed)
@@ -238,13 +238,16 @@ def _holt_winters(
 _BLAS = ThreadpoolController()
 
 
-def one_blas_thread() -> Any:
-    """A context in which the BLAS libraries loaded (numpy's and scipy's) run on one thread. A
-    Holt-Winters fit runs in it: its optimiser (L-BFGS-B) makes thousands of BLAS calls on
-    vectors of two, and waking a second thread for each made a fit three times slower and
-    kept the other core busy (same results). The limit is the process's: threads that fit
-    must run inside one entered before them, so that each restores one thread on leaving."""
-    return _BLAS.limit(limits=1, user_api="blas")
+@contextmanager
+def fitting() -> Iterator[None]:
+    """The context a Holt-Winters fit runs in: the BLAS libraries loaded (numpy's and scipy's)
+    on one thread, and the expected warnings ignored (_expected_warnings_ignored). Its
+    optimiser (L-BFGS-B) makes thousands of BLAS calls on vectors of two, and waking a second
+    thread for each made a fit three times slower and kept the other core busy (same results).
+    Both are the process's state, not a thread's: threads that fit must run inside a fitting()
+    entered before them, so that each one's own entering and leaving keeps that state."""
+    with _expected_warnings_ignored(), _BLAS.limit(limits=1, user_api="blas"):
+        yield
 
 
 @contextmanager

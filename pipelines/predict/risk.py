@@ -59,7 +59,7 @@ from pipelines.predict.forecast import (
     objective_series,
 )
 from pipelines.predict.kept import KeptPredictions, inputs_digest
-from pipelines.predict.models import ModelChoice, one_blas_thread
+from pipelines.predict.models import ModelChoice, fitting
 from pipelines.sla.objectives import KEYS, UTC_US
 
 BREACH_RISK_SCHEMA = {
@@ -265,7 +265,7 @@ def _predict(
     predict = partial(
         _predict_part, as_of=as_of, simulations=simulations, seed=seed, choices=choices
     )
-    with one_blas_thread(), ThreadPoolExecutor(len(parts)) as pool:
+    with fitting(), ThreadPoolExecutor(len(parts)) as pool:
         predicted = [item for part in pool.map(predict, parts) for item in part]
     return predicted, choices
 

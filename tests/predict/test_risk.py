@@ -1,10 +1,12 @@
 """Breach risk on synthetic series whose outcome is known, exhaustion time by hand, calibration."""
 
+import warnings
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
+from threadpoolctl import threadpool_info
 
 from pipelines.predict.forecast import (
     current_windows,
@@ -298,3 +300,41 @@ def test_past_deviations_add_a_past_stretch_of_the_bad_ratio_less_its_median_hou
         with_past_deviations(forecasts, quiet)[0].bad_ratio.paths, forecasts[0].bad_ratio.paths
     )
     assert with_past_deviations(forecasts, past.clear()) == forecasts
+
+
+def test_threads_that_fit_leave_the_warning_filters_and_blas_threads_as_they_were():
+    """Objectives predicted on two threads whose fits warn (an all-zero bad ratio fits exactly:
+    statsmodels logs a zero error sum) show no warning, and the process's warning filters and
+    BLAS thread limits are those from before (the fits' contexts are process-wide)."""
+    hours = 26 * 24
+    start = WINDOW_START - timedelta(days=14)
+    as_of = datetime(2026, 3, 13, tzinfo=UTC)
+    slices = pl.concat(
+        slices_frame(start, timedelta(hours=1), total, total).with_columns(
+            contract_id=pl.lit(f"clean-{n}")
+        )
+        for n, total in enumerate(
+            100.0 + 20 * np.sin(np.arange(hours) * (2 * np.pi / 24)) + n for n in range(4)
+        )
+    )
+    current = current_windows(
+        pl.concat(
+            window_so_far(
+                slices.filter(pl.col("contract_id") == f"clean-{n}"),
+                as_of,
+                WINDOW_START,
+                WINDOW_END,
+                0.999,
+            ).with_columns(contract_id=pl.lit(f"clean-{n}"))
+            for n in range(4)
+        ),
+        as_of,
+    )
+    filters = list(warnings.filters)
+    blas = threadpool_info()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        traffic_breach_risk(hourly_history(slices, as_of), current, as_of, workers=2)
+    assert [str(warning.message) for warning in caught] == []
+    assert warnings.filters == filters
+    assert threadpool_info() == blas
