@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from multiprocessing import get_context
+from multiprocessing import current_process, get_context
 from typing import TypeVar
 
 WORKERS_VARIABLE = "PLEDGE_WORKERS"
@@ -42,8 +42,9 @@ def shared_map(
     the items and the results must pickle. Every item is given to the spawned processes, last
     first; this process takes items from the front, each one only if it can still withdraw it
     from them (Future.cancel), and stops at the first it cannot: from there on they have taken
-    every item."""
-    if workers <= 1 or len(items) <= 1:
+    every item. A daemonic process (a Celery or multiprocessing pool's worker) may not start
+    processes: it does every item itself."""
+    if workers <= 1 or len(items) <= 1 or current_process().daemon:
         return [function(item) for item in items]
     results: dict[int, Result] = {}
     pool = ProcessPoolExecutor(min(workers - 1, len(items) - 1), mp_context=get_context("spawn"))

@@ -4,6 +4,7 @@ once, in order, whoever did it."""
 import os
 import subprocess
 from functools import partial
+from multiprocessing import get_context
 
 import pytest
 
@@ -45,3 +46,11 @@ def test_this_process_takes_items_from_the_front_and_a_spawned_one_from_the_back
 def test_a_failing_item_fails_the_map(workers):
     with pytest.raises(ValueError, match="invalid literal"):
         shared_map(int, ["1", "2", "three", *"45678"], workers)
+
+
+def test_a_daemonic_process_does_every_item_itself():
+    """A pool's worker (daemonic, as Celery's are) may not start processes: shared_map there
+    does the items alone instead of failing."""
+    with get_context("spawn").Pool(1) as pool:
+        squares = pool.apply(shared_map, (partial(pow, exp=2), list(range(10)), 2))
+    assert squares == [n * n for n in range(10)]

@@ -34,11 +34,10 @@ so far, and the budget runs out at window_start + (1 − target) × T × length 
 from __future__ import annotations
 
 import math
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
-from multiprocessing import get_context
 
 import numpy as np
 import polars as pl
@@ -61,6 +60,7 @@ from pipelines.predict.forecast import (
 from pipelines.predict.kept import KeptPredictions, inputs_digest
 from pipelines.predict.models import ModelChoice, fitting
 from pipelines.sla.objectives import KEYS, UTC_US
+from pipelines.workers import shared_map
 
 BREACH_RISK_SCHEMA = {
     "contract_id": pl.String,
@@ -185,11 +185,7 @@ def traffic_breach_risk(
         choices=choices,
         threads=workers,
     )
-    if len(chunks) > 1:
-        with ProcessPoolExecutor(len(chunks), mp_context=get_context("spawn")) as pool:
-            predicted = list(pool.map(predict, chunks))
-    else:
-        predicted = [predict(chunk) for chunk in chunks]
+    predicted = shared_map(predict, chunks, len(chunks))
     new = [item for chunk, _ in predicted for item in chunk]
     if kept_models is not None:
         for _, chosen in predicted:
@@ -257,10 +253,11 @@ def _predict(
 ) -> tuple[list[tuple[int, tuple, pl.DataFrame]], ModelChoices]:
     """(index, outcome_row, forecasts_frame) of every objective (those with the same histories
     next to each other) that gets a forecast (its risk with its past's deviations, the frame
-    of the forecast itself, as with_past_deviations), and ``choices`` with the models chosen
-    here added. The objectives are split over ``threads`` threads: drawing and summing the
-    paths is NumPy work that releases the GIL (choosing a model, in statsmodels, mostly
-    does not: worker processes share that)."""
+    of the forecast itself, as with_past_deviations), and a copy of ``choices`` with the models
+    chosen here added (the given one may be pickled for a worker meanwhile). The objectives are
+    split over ``threads`` threads: drawing and summing the paths is NumPy work that releases
+    the GIL (choosing a model, in statsmodels, mostly does not: worker processes share that)."""
+    choices = dict(choices)
     parts = _split(objectives, threads)
     predict = partial(
         _predict_part, as_of=as_of, simulations=simulations, seed=seed, choices=choices
