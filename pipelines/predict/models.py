@@ -130,8 +130,11 @@ def fit_series(
 ) -> FittedSeries | None:
     """``choice`` (by default choose_model of ``history``) run over ``history``: its point
     forecast and path simulator from the states the history ends with; None when the history is
-    shorter than every model needs."""
-    choice = choice or choose_model(history, models, holdout_steps)
+    shorter than every model needs. A ``choice`` whose model needs more history than there is
+    (a series back after weeks without evidence, chosen on the weeks before) is made again on
+    ``history``."""
+    if choice is None or len(history) < models.get(choice.model, len(history) + 1):
+        choice = choose_model(history, models, holdout_steps)
     if choice is None:
         return None
     return FittedSeries(

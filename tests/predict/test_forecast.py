@@ -22,6 +22,7 @@ from pipelines.predict.forecast import (
 from pipelines.predict.models import (
     DAILY_MODELS,
     HOURLY_MODELS,
+    ModelChoice,
     SeriesForecast,
     _fit,
     choose_model,
@@ -271,3 +272,14 @@ def test_until_a_week_of_anchor_history_is_long_enough_models_are_chosen_at_ever
     assert fit_series(own).model == choose_model(own).model
     fitted = _fit(choose_model(own).model, own)
     assert np.array_equal(fit_series(own).point(30), fitted[0](30))
+
+
+@pytest.mark.parametrize("model", ["seasonal_naive_168", "holt_winters_168"])
+def test_a_weeks_model_longer_than_the_history_is_chosen_again_on_it(model):
+    """A service back for two days after weeks without evidence: the week's model, chosen on the
+    28 days before Monday, needs 336 hours; the 48 it has get their own model instead of an
+    error."""
+    history = 200 + 80 * np.sin(2 * np.pi * np.arange(48) / 24)
+    fitted = fit_series(history, choice=ModelChoice(model, 1.0, (0.2, 0.1)))
+    assert fitted.model == choose_model(history).model
+    assert HOURLY_MODELS[fitted.model] <= 48
