@@ -12,6 +12,7 @@ from pipelines.report.objective_page import BURN_RATE_DAYS, EXPOSURE_DAYS
 from pipelines.report.render import REJECTS_PER_FILE, render_reports, write_rejects_page
 from pipelines.resources import WAREHOUSE_POOL, PledgeHome
 from pipelines.warehouse import query
+from pipelines.workers import worker_count
 
 _TABLE_QUERIES: dict[str, tuple[str, list[object]]] = {  # keyed as REPORT_TABLES
     "objectives": ("SELECT * FROM sla.objectives", []),
@@ -160,6 +161,7 @@ def report_html(context: dg.AssetExecutionContext, pledge: PledgeHome) -> dg.Mat
         evidence=evidence,
         invalid_contracts=[str(problem) for problem in problems],
         blocked_sources=blocked.to_dicts(),
+        workers=worker_count(),
     )
     rejects_page = write_rejects_page(reports_dir, evidence, rejects)
     return dg.MaterializeResult(

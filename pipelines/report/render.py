@@ -81,7 +81,7 @@ from pipelines.report.summary import (
 )
 from pipelines.sla.credits import credit_forecasts
 from pipelines.sla.objectives import credit_tiers_frame
-from pipelines.workers import shared_batches, worker_count
+from pipelines.workers import shared_batches
 
 REPORT_TABLES = (
     "objectives",
@@ -185,6 +185,7 @@ def render_reports(
     evidence: IngestRecords | None = None,
     invalid_contracts: Sequence[str] = (),
     blocked_sources: Sequence[dict[str, Any]] = (),
+    workers: int = 1,
 ) -> ReportSet:
     """Write the portfolio, one page per contract and per objective, the credits ledger CSV and
     the snapshot (:data:`~pipelines.report.changes.SNAPSHOT_FILE`) into ``out_dir``.
@@ -201,6 +202,8 @@ def render_reports(
     ``invalid_contracts`` (``file:line: field: problem`` of the contracts left out) gets one too,
     and so does each of ``blocked_sources`` (``pipelines.ops.evidence.read_blocked`` rows: source,
     check_name, reason, held), whose held objectives' pages say their figures are from before it.
+    The objective pages are shared with up to ``workers`` − 1 worker processes
+    (write_objective_pages).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     generated_at = generated_at or datetime.now(UTC)
@@ -261,7 +264,7 @@ def render_reports(
             )
             for objective in context["objectives"]
         )
-    written = write_objective_pages(out_dir, previous, to_write, worker_count())
+    written = write_objective_pages(out_dir, previous, to_write, workers)
     for page, context in contexts:
         page.write_text(contract_template.render(context), encoding="utf-8")
     objective_pages = {

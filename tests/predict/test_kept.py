@@ -27,6 +27,17 @@ from tests.predict.test_risk import (
 )
 
 
+def calls_of(monkeypatch, module, name: str, noted) -> list:
+    """A list that gets ``noted(first argument)`` of every call to ``module.name`` (which still
+    runs) from now on."""
+    calls = []
+    original = getattr(module, name)
+    monkeypatch.setattr(
+        module, name, lambda first, *args: calls.append(noted(first)) or original(first, *args)
+    )
+    return calls
+
+
 def traffic_inputs(last_good: float):
     """Two objectives' slices (the second with ``last_good`` good events in its last hour),
     their current windows and the as-of time."""
@@ -75,12 +86,8 @@ def test_kept_traffic_predictions_equal_computed_ones_and_change_with_their_inpu
     kept.save()
     assert all(a.equals(b) for a, b in zip(first, computed, strict=True))
 
-    fitted = []
-    forecast = risk_module.forecast_objective
-    monkeypatch.setattr(
-        risk_module,
-        "forecast_objective",
-        lambda series, *args: fitted.append(series.contract_id) or forecast(series, *args),
+    fitted = calls_of(
+        monkeypatch, risk_module, "forecast_objective", lambda series: series.contract_id
     )
     again = traffic(slices, current, as_of, KeptPredictions(tmp_path, *TRAFFIC_KEPT))
     assert fitted == []  # every prediction kept
@@ -116,13 +123,7 @@ def test_kept_item_predictions_equal_computed_ones(tmp_path, monkeypatch, garbag
     kept.save()
     if garbage:  # an unreadable file is as none: everything is computed again
         (tmp_path / "items-risk.parquet").write_bytes(b"not parquet")
-    simulated = []
-    predictions = items_module._objective_predictions
-    monkeypatch.setattr(
-        items_module,
-        "_objective_predictions",
-        lambda objectives, *args: simulated.append(1) or predictions(objectives, *args),
-    )
+    simulated = calls_of(monkeypatch, items_module, "_objective_predictions", lambda _: 1)
     again = item_predictions(
         frame, current, outcomes, AS_OF, simulations=50, kept=KeptPredictions(tmp_path, *ITEMS_KEPT)
     )
@@ -142,13 +143,7 @@ def test_the_weeks_models_are_kept_and_taken_by_the_next_run(tmp_path, monkeypat
     assert len(models._now) == 4  # volume and bad ratio of two objectives
     assert all(a.equals(b) for a, b in zip(first, computed, strict=True))
 
-    chosen = []
-    choose = forecast_module.choose_model
-    monkeypatch.setattr(
-        forecast_module,
-        "choose_model",
-        lambda history, *args: chosen.append(len(history)) or choose(history, *args),
-    )
+    chosen = calls_of(monkeypatch, forecast_module, "choose_model", len)
     again = KeptPredictions(tmp_path / "first", *MODELS_KEPT)
     taken = traffic(slices, current, as_of, kept_models=again)
     assert chosen == [] and again.taken == 4

@@ -432,13 +432,11 @@ def test_pages_shared_with_a_worker_process_are_the_pages_written_alone(
 ):
     """Objective pages written by this process and a spawned one (one page per batch, shared
     from the first page on) are byte for byte those written by this process alone."""
-    monkeypatch.setenv("PLEDGE_WORKERS", "1")
     when = datetime(2026, 3, 1, tzinfo=UTC)
     alone = render_reports(tmp_path / "alone", contracts, tables, generated_at=when)
-    monkeypatch.setenv("PLEDGE_WORKERS", "2")
     monkeypatch.setattr(workers, "BATCH", 1)
     monkeypatch.setattr(workers, "MIN_SHARED", 1)
-    shared = render_reports(tmp_path / "shared", contracts, tables, generated_at=when)
+    shared = render_reports(tmp_path / "shared", contracts, tables, generated_at=when, workers=2)
     assert len(shared.objective_pages) == len(alone.objective_pages) > 1
     for key, path in alone.objective_pages.items():
         assert shared.objective_pages[key].read_bytes() == path.read_bytes()
