@@ -47,7 +47,7 @@ the target; null for means, medians, percentiles and NPS, which have no budget t
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import lru_cache, partial
 
 import numpy as np
 import polars as pl
@@ -57,7 +57,6 @@ from pipelines.predict.forecast import (
     FORECASTS_SCHEMA,
     INSUFFICIENT_HISTORY,
     INTERVAL,
-    SeriesFits,
     forecast_steps,
     objective_rng,
     series_frame,
@@ -69,7 +68,7 @@ from pipelines.predict.item_paths import (
     final_windows,
 )
 from pipelines.predict.kept import Kept, KeptPredictions, inputs_digest
-from pipelines.predict.models import DAILY_MODELS, SeriesForecast, fit_series
+from pipelines.predict.models import DAILY_MODELS, FittedSeries, SeriesForecast, fit_series
 from pipelines.predict.risk import BREACH_RISK_SCHEMA, median_instant
 from pipelines.sla.objectives import KEYS, UTC_US
 from pipelines.sla.outcomes import OUTCOMES_SCHEMA
@@ -99,7 +98,6 @@ def forecast_items(
     as_of: datetime,
     simulations: int = ITEM_SIMULATIONS,
     seed: int = 0,
-    fits: SeriesFits | None = None,
 ) -> list[ItemForecast]:
     """The items to come of each current window (module docstring).
 
@@ -108,11 +106,9 @@ def forecast_items(
     objective_id, window_label, window_end, total), ``outcomes`` (sla.outcomes,
     OUTCOMES_SCHEMA). ``simulations`` paths per window (fewer for very large windows: see
     ITEM_ROWS_PER_OBJECTIVE). Reproducible: each objective's generator is seeded from ``seed``
-    and its keys. ``fits`` (by default new) holds the daily count models fitted, by history:
-    objectives with the same counts share them.
+    and its keys.
     """
     as_of = as_of.astimezone(UTC)
-    fits = {} if fits is None else fits
     measures = {
         (contract_id, objective_id): measure
         for contract_id, objective_id, measure in objectives.select(
@@ -150,7 +146,7 @@ def forecast_items(
             arrivals, model = None, "backup_gap_bootstrap"
             items = _exposure_spans(history, as_of, window_end, paths, rng)
         else:
-            arrivals = _arrivals(history, first, day, len(step_starts), paths, rng, fits)
+            arrivals = _arrivals(history, first, day, len(step_starts), paths, rng)
             model = "outcome_bootstrap"
             items = _items_to_come(recent, as_of, step_starts, weights, arrivals, rng)
         forecasts.append(
@@ -192,18 +188,20 @@ def _arrivals(
     steps: int,
     simulations: int,
     rng: np.random.Generator,
-    fits: SeriesFits,
 ) -> SeriesForecast | None:
-    """The daily item-count forecast from the complete days from ``first`` to ``day`` (its fit
-    looked up in, or added to, ``fits``)."""
+    """The daily item-count forecast from the complete days from ``first`` to ``day``."""
     counted = history.filter(pl.col("counted_at") >= first, pl.col("counted_at") < day)
     offsets = (counted["counted_at"].dt.epoch("s").to_numpy() - first.timestamp()) // DAY_SECONDS
     counts = np.bincount(offsets.astype(np.int64), minlength=(day - first).days).astype(np.float64)
-    key = counts.tobytes()
-    if key not in fits:
-        fits[key] = fit_series(counts, DAILY_MODELS, _HOLDOUT_DAYS)
-    fitted = fits[key]
+    fitted = _daily_count_model(counts.tobytes())
     return fitted.forecast(steps, simulations, rng) if fitted is not None else None
+
+
+@lru_cache(maxsize=4096)
+def _daily_count_model(counts: bytes) -> FittedSeries | None:
+    """fit_series of the daily item counts ``counts`` (float64 bytes), once per process:
+    objectives with the same counts (of the same tickets, say) share the fit."""
+    return fit_series(np.frombuffer(counts), DAILY_MODELS, _HOLDOUT_DAYS)
 
 
 def _recent(history: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
@@ -423,10 +421,10 @@ def item_predictions(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Breach risk (BREACH_RISK_SCHEMA) and forecasts (FORECASTS_SCHEMA) of the current windows
     of item-judged objectives: ``forecast_items``, ``final_windows``, ``item_breach_risk`` and
-    ``item_forecasts_frame`` in turn, one objective at a time (each objective's paths are
-    seeded from its keys, so the result is the same as all at once, but only one objective's
-    simulated items are held in memory: a portfolio of hundreds of item objectives would
-    otherwise hold up to ITEM_ROWS_PER_OBJECTIVE rows for each). Inputs as for
+    ``item_forecasts_frame`` in turn, a few objectives at a time (_predictions_of: each
+    objective's paths are seeded from its keys, so the result is the same as all at once, but
+    only about ITEM_ROWS_PER_OBJECTIVE simulated items are held in memory at once: a portfolio
+    of hundreds of item objectives would otherwise hold up to that many for each). Inputs as for
     ``final_windows`` (``current``: sla.windows rows holding ``as_of``). With ``kept`` (kind
     ITEMS_KEPT), an objective whose inputs are those of a kept prediction takes its rows, and
     the others' are kept. The objectives to predict are shared with up to ``workers`` − 1
@@ -473,12 +471,41 @@ _Inputs = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]
 def _predictions_of(
     objectives: list[_Inputs], as_of: datetime, simulations: int, seed: int
 ) -> list[Kept]:
-    """_objective_predictions of each objective, one at a time; objectives with the same daily
-    item counts share their model's fit."""
-    fits: SeriesFits = {}
-    return [
-        _objective_predictions(*inputs, as_of, simulations, seed, fits) for inputs in objectives
-    ]
+    """_objective_predictions of each objective: the final windows of consecutive objectives
+    are simulated together until they reach ITEM_ROWS_PER_OBJECTIVE simulated items (most
+    windows hold few items, and every pass over the paths has a cost of its own; each
+    objective's paths are seeded from its keys, so the result is the same as one at a time)."""
+    made: list[Kept] = []
+    together: list[tuple[_Inputs, list[ItemForecast]]] = []
+    for inputs in objectives:
+        forecasts = forecast_items(*inputs, as_of, simulations, seed)
+        if _simulated_items(together) + _simulated_items([(inputs, forecasts)]) > (
+            ITEM_ROWS_PER_OBJECTIVE
+        ):
+            made += _final_predictions(together, as_of)
+            together = []
+        together.append((inputs, forecasts))
+    return made + _final_predictions(together, as_of)
+
+
+def _simulated_items(objectives: list[tuple[_Inputs, list[ItemForecast]]]) -> int:
+    return sum(forecast.items.height for _, forecasts in objectives for forecast in forecasts)
+
+
+def _final_predictions(
+    objectives: list[tuple[_Inputs, list[ItemForecast]]], as_of: datetime
+) -> list[Kept]:
+    """The (risk, forecasts) rows of each of ``objectives`` (inputs and forecast_items), their
+    final windows simulated together."""
+    if not objectives:
+        return []
+    each_objective = [inputs for inputs, _ in objectives]
+    inputs = [pl.concat(frames) for frames in zip(*each_objective, strict=True)]
+    forecasts = [forecast for _, each in objectives for forecast in each]
+    risk, frame = _predictions(*inputs, forecasts, as_of)
+    risk_of, frame_of = (rows.partition_by(KEYS, as_dict=True) for rows in (risk, frame))
+    keys = [windows.select(KEYS).row(0) for _, windows, _ in each_objective]
+    return [(risk_of.get(key, risk.clear()), frame_of.get(key, frame.clear())) for key in keys]
 
 
 def _objective_predictions(
@@ -488,10 +515,20 @@ def _objective_predictions(
     as_of: datetime,
     simulations: int,
     seed: int,
-    fits: SeriesFits | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """item_predictions of the objectives in ``objectives`` at once."""
-    forecasts = forecast_items(objectives, current, outcomes, as_of, simulations, seed, fits)
+    forecasts = forecast_items(objectives, current, outcomes, as_of, simulations, seed)
+    return _predictions(objectives, current, outcomes, forecasts, as_of)
+
+
+def _predictions(
+    objectives: pl.DataFrame,
+    current: pl.DataFrame,
+    outcomes: pl.DataFrame,
+    forecasts: list[ItemForecast],
+    as_of: datetime,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Breach risk and forecasts rows of the windows of ``forecasts`` (forecast_items)."""
     finals = (
         final_windows(objectives, current, outcomes, forecasts, as_of)
         if forecasts

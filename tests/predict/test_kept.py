@@ -123,11 +123,11 @@ def test_kept_item_predictions_equal_computed_ones(tmp_path, monkeypatch, garbag
     kept.save()
     if garbage:  # an unreadable file is as none: everything is computed again
         (tmp_path / "items-risk.parquet").write_bytes(b"not parquet")
-    simulated = calls_of(monkeypatch, items_module, "_objective_predictions", lambda _: 1)
+    simulated = calls_of(monkeypatch, items_module, "forecast_items", len)  # objectives
     again = item_predictions(
         frame, current, outcomes, AS_OF, simulations=50, kept=KeptPredictions(tmp_path, *ITEMS_KEPT)
     )
-    assert len(simulated) == (2 if garbage else 0)
+    assert sum(simulated) == (2 if garbage else 0)
     assert all(a.equals(b) for a, b in zip(again, computed, strict=True))
 
 
@@ -150,9 +150,9 @@ def test_the_weeks_models_are_kept_and_taken_by_the_next_run(tmp_path, monkeypat
     assert all(a.equals(b) for a, b in zip(taken, computed, strict=True))
 
 
-def test_item_predictions_shared_with_a_worker_process_equal_those_made_alone(monkeypatch):
-    """Item objectives predicted by this process and a spawned one (one objective per batch)
-    give the rows of this process alone, in the same order."""
+def three_item_objectives():
+    """Three share objectives over 30 days of items: (sla.objectives rows, current windows,
+    outcomes)."""
     start = AS_OF - timedelta(days=30)
     outcomes = pl.concat(
         [
@@ -171,10 +171,43 @@ def test_item_predictions_shared_with_a_worker_process_equal_those_made_alone(mo
         ],
         schema=OBJECTIVES_SCHEMA,
     )
-    current = windows_at(outcome_windows(frame, outcomes, AS_OF), AS_OF)
+    return frame, windows_at(outcome_windows(frame, outcomes, AS_OF), AS_OF), outcomes
+
+
+def test_item_predictions_shared_with_a_worker_process_equal_those_made_alone(monkeypatch):
+    """Item objectives predicted by this process and a spawned one (one objective per batch)
+    give the rows of this process alone, in the same order."""
+    frame, current, outcomes = three_item_objectives()
     alone = item_predictions(frame, current, outcomes, AS_OF, simulations=50)
     monkeypatch.setattr(workers, "BATCH", 1)
     monkeypatch.setattr(workers, "MIN_SHARED", 1)
     shared = item_predictions(frame, current, outcomes, AS_OF, simulations=50, workers=2)
     assert alone[0]["objective_id"].to_list() == ["even", "mostly", "rarely"]
     assert all(a.equals(b) for a, b in zip(shared, alone, strict=True))
+
+
+@pytest.mark.parametrize(("rows", "passes"), [(1_000_000, [3]), (5_000, [2, 1]), (1, [1, 1, 1])])
+def test_item_objectives_share_a_pass_over_their_paths_within_the_row_budget(
+    monkeypatch, rows, passes
+):
+    """Consecutive objectives' final windows are simulated in one pass while their simulated
+    items stay within ITEM_ROWS_PER_OBJECTIVE (every pass has a cost of its own), in another
+    beyond it (memory); the rows are those of each objective predicted on its own."""
+    frame, current, outcomes = three_item_objectives()
+    monkeypatch.setattr(items_module, "ITEM_ROWS_PER_OBJECTIVE", rows)
+    each = [
+        item_predictions(
+            frame.filter(pl.col("objective_id") == name),
+            current.filter(pl.col("objective_id") == name),
+            outcomes.filter(pl.col("objective_id") == name),
+            AS_OF,
+            simulations=50,
+        )
+        for name in ("even", "mostly", "rarely")
+    ]
+    objectives_per_pass = calls_of(monkeypatch, items_module, "final_windows", len)
+    together = item_predictions(frame, current, outcomes, AS_OF, simulations=50)
+    assert objectives_per_pass == passes
+    assert all(
+        a.equals(pl.concat(b)) for a, b in zip(together, zip(*each, strict=True), strict=True)
+    )
