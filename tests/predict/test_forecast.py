@@ -18,6 +18,7 @@ from pipelines.predict.forecast import (
     forecasts_frame,
     hourly_history,
     model_anchor,
+    row_quantiles,
 )
 from pipelines.predict.models import (
     DAILY_MODELS,
@@ -283,3 +284,23 @@ def test_a_weeks_model_longer_than_the_history_is_chosen_again_on_it(model):
     fitted = fit_series(history, choice=ModelChoice(model, 1.0, (0.2, 0.1)))
     assert fitted.model == choose_model(history).model
     assert HOURLY_MODELS[fitted.model] <= 48
+
+
+def test_row_quantiles_are_numpys_to_the_last_bit():
+    """Rows of every width, scale and kind (ties, NaN, infinities): the same floats as
+    np.quantile over the rows, the quantiles of the forecast intervals and the extremes."""
+    rng = np.random.default_rng(3)
+    for trial in range(400):
+        width, steps = int(rng.integers(1, 600)), int(rng.integers(1, 20))
+        values = rng.gamma(2.0, size=(steps, width)) * 10 ** rng.uniform(-6, 6)
+        if trial % 4 == 1:
+            values = np.round(values, 1)
+        elif trial % 4 == 2:
+            values[rng.random(values.shape) < 0.01] = np.nan
+        elif trial % 4 == 3:
+            values[:, : width // 3] = -np.inf
+        for quantiles in ((0.1, 0.9), (0.0, 0.5, 1.0)):
+            with np.errstate(invalid="ignore"):  # inf - inf, in numpy's as in ours
+                expected = np.quantile(values, quantiles, axis=1)
+                got = row_quantiles(values, quantiles)
+            assert np.array_equal(got, expected, equal_nan=True)
