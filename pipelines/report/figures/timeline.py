@@ -46,7 +46,7 @@ def timeline_events(
 ) -> pl.DataFrame:
     """The events of one objective overlapping ``[start, end)``: TIMELINE_SCHEMA (lane one of
     TIMELINE_LANES, ended_at null for a point or an alert still firing, what in words), sorted
-    by start.
+    by start and lane (events alike in both in the order of the inputs).
 
     Inputs, that objective's rows: ``sla.alerts`` (severity, started_at, ended_at,
     peak_burn_rate); security incidents as ``sla.outcomes`` (item_id, counted_at = detected or
@@ -58,7 +58,7 @@ def timeline_events(
     (corrected_from, corrected_until, reason).
     """
     parts = [
-        alerts.select(
+        alerts.lazy().select(
             pl.lit("Alert").alias("lane"),
             "started_at",
             "ended_at",
@@ -68,7 +68,7 @@ def timeline_events(
                 pl.col("peak_burn_rate").round(2),
             ).alias("what"),
         ),
-        incidents.select(
+        incidents.lazy().select(
             pl.lit("Security incident").alias("lane"),
             pl.when(pl.col("value").is_finite())
             .then(pl.col("counted_at") - pl.duration(milliseconds=pl.col("value") * 1000))
@@ -77,9 +77,9 @@ def timeline_events(
             pl.col("counted_at").alias("ended_at"),
             pl.format("incident {}: {}", "item_id", pl.col("detail").fill_null("—")).alias("what"),
         ),
-        tickets.filter(
-            pl.col("breached").fill_null(False), pl.col("breach_at").is_not_null()
-        ).select(
+        tickets.lazy()
+        .filter(pl.col("breached").fill_null(False), pl.col("breach_at").is_not_null())
+        .select(
             pl.lit("Breached ticket").alias("lane"),
             pl.col("breach_at").alias("started_at"),
             pl.col("stopped_at").alias("ended_at"),
@@ -87,7 +87,7 @@ def timeline_events(
                 "ticket {} ({}) breached its target", "ticket_id", pl.col("priority").fill_null("—")
             ).alias("what"),
         ),
-        anomalies.select(
+        anomalies.lazy().select(
             pl.lit("Anomaly").alias("lane"),
             pl.col("ts").alias("started_at"),
             pl.lit(None, TIMELINE_SCHEMA["ended_at"]).alias("ended_at"),
@@ -98,13 +98,13 @@ def timeline_events(
                 pl.col("score").round(2),
             ).alias("what"),
         ),
-        maintenance.select(
+        maintenance.lazy().select(
             pl.lit("Maintenance").alias("lane"),
             pl.col("excluded_from").alias("started_at"),
             pl.col("excluded_until").alias("ended_at"),
             pl.format("planned maintenance: {}", "reason").alias("what"),
         ),
-        corrections.select(
+        corrections.lazy().select(
             pl.lit("Correction").alias("lane"),
             pl.col("corrected_from").alias("started_at"),
             pl.col("corrected_until").alias("ended_at"),
@@ -118,7 +118,8 @@ def timeline_events(
             pl.col("started_at") < end,
             pl.coalesce("ended_at", "started_at") >= start,
         )
-        .sort("started_at", "lane")
+        .sort("started_at", "lane", maintain_order=True)
+        .collect(engine="in-memory")  # the engine of eager steps: small frames
     )
 
 
