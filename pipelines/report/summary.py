@@ -192,7 +192,7 @@ def ticket_figures(timers: pl.DataFrame) -> pl.DataFrame:
             (pl.col("timer_state") == "running").sum().cast(pl.Int64).alias("open"),
         )
         .sort("priority")
-        .collect()
+        .collect(engine="in-memory")  # the engine of eager steps: small frames
     )
 
 

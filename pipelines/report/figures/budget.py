@@ -50,7 +50,7 @@ def budget_burndown(slices: pl.DataFrame, target: float, slice_length: timedelta
                 "budget_remaining"
             )
         )
-        .collect()
+        .collect(engine="in-memory")  # the engine of eager steps: small frames
     )
 
 

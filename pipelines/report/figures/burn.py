@@ -36,7 +36,7 @@ def hourly_burn_rates(burn_rates: pl.DataFrame, days: int = 14) -> pl.DataFrame:
         .group_by(pl.col("ts").dt.truncate("1h").alias("hour"))
         .agg(pl.col("burn_1h").max(), pl.col("burn_6h").max())
         .sort("hour")
-        .collect()
+        .collect(engine="in-memory")  # the engine of eager steps: small frames
     )
 
 
