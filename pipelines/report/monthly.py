@@ -194,7 +194,7 @@ def monthly_rows(
         )
         .select(list(MONTHLY_SCHEMA))
         .sort("objective_id", "window_start", nulls_last=True)
-        .collect()
+        .collect(engine="in-memory")  # the engine of eager steps: one contract's rows
         .cast(MONTHLY_SCHEMA)  # type: ignore[arg-type]
     )
 
