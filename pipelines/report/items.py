@@ -12,6 +12,8 @@ from datetime import datetime
 
 import polars as pl
 
+from pipelines.sla.objectives import utc_literal
+
 ITEMS_SCHEMA = {
     "item": pl.String,
     "priority": pl.String,
@@ -56,8 +58,9 @@ def ticket_items(
     running = pl.col("timer_state") == "running"
     breached = pl.col("breached").fill_null(False)
     counted_at = pl.when(completed).then("stopped_at").when(running & breached).then("breach_at")
-    in_window = counted_at.is_between(window_start, window_end, closed="left") | (
-        running & ~breached & (pl.col("started_at") < window_end)
+    start, end = utc_literal(window_start), utc_literal(window_end)
+    in_window = counted_at.is_between(start, end, closed="left") | (
+        running & ~breached & (pl.col("started_at") < end)
     )
     result = (
         pl.when(breached)
@@ -98,7 +101,9 @@ def outcome_items(
     """
     return _ordered(
         outcomes.filter(
-            pl.col("counted_at").is_between(window_start, window_end, closed="left")
+            pl.col("counted_at").is_between(
+                utc_literal(window_start), utc_literal(window_end), closed="left"
+            )
         ).select(
             item="item_id",
             priority=pl.lit(None, pl.String),

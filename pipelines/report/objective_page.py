@@ -45,7 +45,7 @@ from pipelines.report.summary import (
     unmatched_priorities,
 )
 from pipelines.sla.intervals import INTERVAL_METHOD
-from pipelines.sla.objectives import exclusion_intervals
+from pipelines.sla.objectives import exclusion_intervals, utc_literal
 from pipelines.sla.outcomes import PERCENTILE_METHOD
 from pipelines.sla.samples import HISTOGRAM_METHOD
 
@@ -163,7 +163,8 @@ def objective_context(
     exhausted_since = None
     if row["window_start"] is not None:
         slices = slices.filter(
-            pl.col("slice_start") >= row["window_start"], pl.col("slice_start") < row["window_end"]
+            pl.col("slice_start") >= utc_literal(row["window_start"]),
+            pl.col("slice_start") < utc_literal(row["window_end"]),
         )
         if not slices.is_empty():
             burndown = budget_burndown(

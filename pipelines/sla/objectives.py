@@ -14,6 +14,15 @@ from pipelines.sla.clock import local_day, local_midnight, local_to_utc
 
 UTC_US = pl.Datetime("us", "UTC")
 KEYS = ["contract_id", "objective_id"]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def utc_literal(moment: datetime) -> pl.Expr:
+    """The instant ``moment`` (time-zone aware, any zone) as a UTC_US literal, to compare with
+    UTC columns: ``pl.lit`` of an aware datetime costs 0.2 ms every time, and a page compares
+    with dozens of them."""
+    return pl.lit((moment - _EPOCH) // timedelta(microseconds=1)).cast(UTC_US)
+
 
 OBJECTIVES_SCHEMA = {
     "contract_id": pl.String,

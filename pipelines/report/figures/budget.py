@@ -20,6 +20,7 @@ from pipelines.report.figures.style import (
     local_iso_text,
     local_time,
 )
+from pipelines.sla.objectives import utc_literal
 
 
 def budget_burndown(slices: pl.DataFrame, target: float, slice_length: timedelta) -> pl.DataFrame:
@@ -231,11 +232,11 @@ def forecast_cone(
         .sort("hour")
         .with_columns(
             pl.min_horizontal(
-                pl.col("hour") + timedelta(hours=1), pl.lit(current["window_end"])
+                pl.col("hour") + timedelta(hours=1), utc_literal(current["window_end"])
             ).alias("ts"),
             (pl.col("weight") * pl.col("volume")).alias("added_total"),
         )
-        .filter(pl.col("ts") > current["as_of"])
+        .filter(pl.col("ts") > utc_literal(current["as_of"]))
     )
     if steps.is_empty():
         return pl.DataFrame(schema=CONE_SCHEMA)

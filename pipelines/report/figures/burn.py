@@ -21,6 +21,7 @@ from pipelines.report.figures.style import (
     local_iso_text,
     local_wall_clock,
 )
+from pipelines.sla.objectives import utc_literal
 
 
 def hourly_burn_rates(burn_rates: pl.DataFrame, days: int = 14) -> pl.DataFrame:
@@ -74,7 +75,7 @@ def burn_rate_figure(
     ]
     if anomalies is not None and times:
         traces += _anomaly_markers(
-            anomalies.filter(pl.col("ts") >= hourly["hour"].min()), time_zone
+            anomalies.filter(pl.col("ts") >= utc_literal(hourly["hour"].min())), time_zone
         )
     # Thresholds and alert episodes are named in the legend, not on the plot: labels drawn at
     # thresholds close together, or on episodes close together, printed on top of each other.
@@ -85,12 +86,13 @@ def burn_rate_figure(
         for (label, burn_rate), dash in zip(thresholds, THRESHOLD_DASHES, strict=False)
     ]  # fmt: skip
     if times:
-        last_hour = hourly["hour"].max() + timedelta(hours=1)
+        first_hour = utc_literal(hourly["hour"].min())
+        last_hour = utc_literal(hourly["hour"].max() + timedelta(hours=1))
         shown = alerts.filter(
-            pl.col("ended_at").fill_null(last_hour) >= hourly["hour"].min(),
+            pl.col("ended_at").fill_null(last_hour) >= first_hour,
             pl.col("started_at") < last_hour,
         ).with_columns(
-            pl.max_horizontal("started_at", pl.lit(hourly["hour"].min())).alias("from"),
+            pl.max_horizontal("started_at", first_hour).alias("from"),
             pl.col("ended_at").fill_null(last_hour).alias("to"),
         )
         named: set[str] = set()
