@@ -70,7 +70,7 @@ from pipelines.predict.item_paths import (
 from pipelines.predict.kept import Kept, KeptPredictions, inputs_digest
 from pipelines.predict.models import DAILY_MODELS, FittedSeries, SeriesForecast, fit_series
 from pipelines.predict.risk import BREACH_RISK_SCHEMA, median_instant
-from pipelines.sla.objectives import KEYS, UTC_US
+from pipelines.sla.objectives import KEYS, UTC_US, utc_literal
 from pipelines.sla.outcomes import OUTCOMES_SCHEMA
 from pipelines.workers import shared_batches
 
@@ -115,7 +115,7 @@ def forecast_items(
             *KEYS, pl.col("measure").fill_null("")
         ).iter_rows()
     }
-    histories = outcomes.filter(pl.col("counted_at") <= as_of).partition_by(
+    histories = outcomes.filter(pl.col("counted_at") <= utc_literal(as_of)).partition_by(
         KEYS, as_dict=True, maintain_order=True
     )
     empty = pl.DataFrame(schema=OUTCOMES_SCHEMA)
@@ -190,7 +190,9 @@ def _arrivals(
     rng: np.random.Generator,
 ) -> SeriesForecast | None:
     """The daily item-count forecast from the complete days from ``first`` to ``day``."""
-    counted = history.filter(pl.col("counted_at") >= first, pl.col("counted_at") < day)
+    counted = history.filter(
+        pl.col("counted_at") >= utc_literal(first), pl.col("counted_at") < utc_literal(day)
+    )
     offsets = (counted["counted_at"].dt.epoch("s").to_numpy() - first.timestamp()) // DAY_SECONDS
     counts = np.bincount(offsets.astype(np.int64), minlength=(day - first).days).astype(np.float64)
     fitted = _daily_count_model(counts.tobytes())
@@ -206,7 +208,8 @@ def _daily_count_model(counts: bytes) -> FittedSeries | None:
 
 def _recent(history: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
     """The items of the last ITEM_HISTORY_DAYS days, or all of them when none is that recent."""
-    recent = history.filter(pl.col("counted_at") >= as_of - timedelta(days=ITEM_HISTORY_DAYS))
+    since = utc_literal(as_of - timedelta(days=ITEM_HISTORY_DAYS))
+    recent = history.filter(pl.col("counted_at") >= since)
     return recent if recent.height else history
 
 
