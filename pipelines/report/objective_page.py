@@ -339,11 +339,12 @@ class RowsBy:
             for name, frame in tables.items()
             if column in frame.columns
         }
+        self._none = {name: tables[name].clear() for name in self._parts}
 
     def of(self, value: str) -> dict[str, pl.DataFrame]:
         """Each table's rows whose column is ``value`` (rows_of with one value)."""
         return {
-            name: self._parts[name].get(value, frame.clear()) if name in self._parts else frame
+            name: self._parts[name].get(value, self._none[name]) if name in self._parts else frame
             for name, frame in self._tables.items()
         }
 

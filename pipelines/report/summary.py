@@ -203,10 +203,12 @@ def unmatched_priorities(timers: pl.DataFrame) -> pl.DataFrame:
     most tickets first, then by priority.
     """
     return (
-        timers.filter(pl.col("unmatched"))
+        timers.lazy()
+        .filter(pl.col("unmatched"))
         .group_by(pl.col("priority").fill_null("no priority"))
         .agg(tickets=pl.len())
         .sort(["tickets", "priority"], descending=[True, False])
+        .collect(engine="in-memory")  # the engine of eager steps: small frames
     )
 
 

@@ -221,11 +221,15 @@ def forecast_cone(
     target, good, total = current["target"], current["good"], current["total"]
     if good is None or total is None or target is None or target >= 1.0:
         return pl.DataFrame(schema=CONE_SCHEMA)
-    volume = forecasts.filter(pl.col("series") == "volume").select(
-        "hour", "weight", pl.col("mean").clip(0.0).alias("volume")
+    volume = (
+        forecasts.lazy()
+        .filter(pl.col("series") == "volume")
+        .select("hour", "weight", pl.col("mean").clip(0.0).alias("volume"))
     )
-    ratio = forecasts.filter(pl.col("series") == "bad_ratio").select(
-        "hour", pl.col("mean").clip(0.0, 1.0).alias("bad_ratio")
+    ratio = (
+        forecasts.lazy()
+        .filter(pl.col("series") == "bad_ratio")
+        .select("hour", pl.col("mean").clip(0.0, 1.0).alias("bad_ratio"))
     )
     steps = (
         volume.join(ratio, on="hour")
@@ -237,6 +241,7 @@ def forecast_cone(
             (pl.col("weight") * pl.col("volume")).alias("added_total"),
         )
         .filter(pl.col("ts") > utc_literal(current["as_of"]))
+        .collect(engine="in-memory")  # the engine of eager steps: small frames
     )
     if steps.is_empty():
         return pl.DataFrame(schema=CONE_SCHEMA)

@@ -88,17 +88,21 @@ def burn_rate_figure(
     if times:
         first_hour = utc_literal(hourly["hour"].min())
         last_hour = utc_literal(hourly["hour"].max() + timedelta(hours=1))
-        shown = alerts.filter(
-            pl.col("ended_at").fill_null(last_hour) >= first_hour,
-            pl.col("started_at") < last_hour,
-        ).with_columns(
-            pl.max_horizontal("started_at", first_hour).alias("from"),
-            pl.col("ended_at").fill_null(last_hour).alias("to"),
+        shown = (
+            alerts.lazy()
+            .filter(
+                pl.col("ended_at").fill_null(last_hour) >= first_hour,
+                pl.col("started_at") < last_hour,
+            )
+            .with_columns(
+                pl.max_horizontal("started_at", first_hour).alias("from"),
+                pl.col("ended_at").fill_null(last_hour).alias("to"),
+            )
+            .with_columns(local_wall_clock("from", time_zone), local_wall_clock("to", time_zone))
+            .collect(engine="in-memory")  # the engine of eager steps: small frames
         )
         named: set[str] = set()
-        for episode in shown.with_columns(
-            local_wall_clock("from", time_zone), local_wall_clock("to", time_zone)
-        ).iter_rows(named=True):
+        for episode in shown.iter_rows(named=True):
             severity = episode["severity"]
             shapes.append(
                 {
@@ -136,7 +140,12 @@ def burn_rate_figure(
 def _anomaly_markers(anomalies: pl.DataFrame, time_zone: str) -> list[dict[str, Any]]:
     """The traces of the anomalies: one of triangles at burn rate 0 per metric, hovering the value
     and the score."""
-    local = anomalies.sort("ts").with_columns(local_wall_clock("ts", time_zone).alias("local_ts"))
+    local = (
+        anomalies.lazy()
+        .sort("ts")
+        .with_columns(local_wall_clock("ts", time_zone).alias("local_ts"))
+        .collect(engine="in-memory")  # the engine of eager steps: small frames
+    )
     return [
         {
             "type": "scatter",

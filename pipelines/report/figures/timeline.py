@@ -137,18 +137,23 @@ def timeline_events(
 def timeline_figure(events: pl.DataFrame, start: datetime, end: datetime, time_zone: str) -> Figure:
     """The events of :func:`timeline_events` on one lane each over ``[start, end)``: periods as
     thick bars (an alert still firing runs to ``end``), points as markers; hover tells what."""
-    local = events.with_columns(
-        local_wall_clock("started_at", time_zone).alias("from"),
-        local_wall_clock("ended_at", time_zone).alias("to"),
-    ).with_columns(
-        pl.concat_str(
-            pl.col("from").dt.strftime("%Y-%m-%d %H:%M"),
-            pl.when(pl.col("to").is_not_null())
-            .then(pl.format(" → {}", pl.col("to").dt.strftime("%Y-%m-%d %H:%M")))
-            .when(pl.col("lane") == "Alert")
-            .then(pl.lit(" → still firing"))
-            .otherwise(pl.lit("")),
-        ).alias("when")
+    local = (
+        events.lazy()
+        .with_columns(
+            local_wall_clock("started_at", time_zone).alias("from"),
+            local_wall_clock("ended_at", time_zone).alias("to"),
+        )
+        .with_columns(
+            pl.concat_str(
+                pl.col("from").dt.strftime("%Y-%m-%d %H:%M"),
+                pl.when(pl.col("to").is_not_null())
+                .then(pl.format(" → {}", pl.col("to").dt.strftime("%Y-%m-%d %H:%M")))
+                .when(pl.col("lane") == "Alert")
+                .then(pl.lit(" → still firing"))
+                .otherwise(pl.lit("")),
+            ).alias("when")
+        )
+        .collect(engine="in-memory")  # the engine of eager steps: small frames
     )
     local_end = local_time(end, time_zone)
     traces: list[dict[str, Any]] = []

@@ -57,7 +57,8 @@ def window_figure(
     scale = _AXIS_SCALE[judged_on]
     value = pl.col("attainment") if judged_on == "share" else pl.col("measured")
     ordered = (
-        windows.sort("window_start")
+        windows.lazy()
+        .sort("window_start")
         .with_columns(
             local_wall_clock(column, time_zone)
             .dt.strftime("%Y-%m-%d %H:%M")
@@ -73,6 +74,7 @@ def window_figure(
             (pl.col("interval_high") / scale - pl.col("value") / scale).alias("error_plus"),
             (pl.col("value") / scale - pl.col("interval_low") / scale).alias("error_minus"),
         )
+        .collect(engine="in-memory")  # the engine of eager steps: small frames
     )
     if judged_on == "share":
         shares = ordered.select(pl.concat_list("y", "y_target").explode().drop_nulls())
