@@ -352,24 +352,25 @@ def series_frame(
     from ``step_starts`` in epoch seconds): ``mean`` the point forecast and ``interval_low``/
     ``interval_high`` the INTERVAL quantiles of the paths, clipped to [0, upper]."""
     low, high = np.clip(row_quantiles(series.paths, INTERVAL), 0, upper)
-    return (
-        pl.DataFrame(
-            {
-                "contract_id": contract_id,
-                "objective_id": objective_id,
-                "series": name,
-                "model": series.model,
-                "holdout_mae": series.holdout_mae,
-                "hour": step_starts * 1_000_000,
-                "weight": weights,
-                "mean": np.clip(series.point, 0, upper),
-                "interval_low": low,
-                "interval_high": high,
-            },
-            schema_overrides={"hour": pl.Int64, "holdout_mae": pl.Float64},
-        )
-        .with_columns(pl.col("hour").cast(UTC_US))
-        .cast(FORECASTS_SCHEMA)  # type: ignore[arg-type]
+    steps = pl.DataFrame(
+        {
+            "hour": pl.Series((step_starts * 1_000_000).astype(np.int64)).cast(UTC_US),
+            "weight": weights,
+            "mean": np.clip(series.point, 0, upper),
+            "interval_low": low,
+            "interval_high": high,
+        }
+    )
+    labels = {
+        "contract_id": contract_id,
+        "objective_id": objective_id,
+        "series": name,
+        "model": series.model,
+        "holdout_mae": series.holdout_mae,
+    }
+    return steps.select(
+        *(pl.lit(labels[column], FORECASTS_SCHEMA[column]).alias(column) for column in labels),
+        pl.all(),
     )
 
 
