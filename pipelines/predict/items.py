@@ -480,19 +480,16 @@ def _predictions_of(
     objective's paths are seeded from its keys, so the result is the same as one at a time)."""
     made: list[Kept] = []
     together: list[tuple[_Inputs, list[ItemForecast]]] = []
+    simulated = 0  # items to come of the objectives together
     for inputs in objectives:
         forecasts = forecast_items(*inputs, as_of, simulations, seed)
-        if _simulated_items(together) + _simulated_items([(inputs, forecasts)]) > (
-            ITEM_ROWS_PER_OBJECTIVE
-        ):
+        items = sum(forecast.items.height for forecast in forecasts)
+        if together and simulated + items > ITEM_ROWS_PER_OBJECTIVE:
             made += _final_predictions(together, as_of)
-            together = []
+            together, simulated = [], 0
         together.append((inputs, forecasts))
+        simulated += items
     return made + _final_predictions(together, as_of)
-
-
-def _simulated_items(objectives: list[tuple[_Inputs, list[ItemForecast]]]) -> int:
-    return sum(forecast.items.height for _, forecasts in objectives for forecast in forecasts)
 
 
 def _final_predictions(
