@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.report.figures.budget import forecast_cone
 from pipelines.report.figures.overview import budget_overview_figure
-from pipelines.report.figures.timeline import timeline_events, timeline_figure
+from pipelines.report.figures.timeline import TIMELINE_SCHEMA, timeline_events, timeline_figure
 from pipelines.report.formatting import STATUS_STYLES, UNKNOWN_STATUS
 from pipelines.report.render import ReportSet, render_reports
 from pipelines.report.summary import objective_summary
@@ -160,6 +160,34 @@ def test_timeline_events_keep_what_overlaps_the_period_in_time_order():
     firing = next(t for t in figure["data"] if t["name"] == "Alert" and t["mode"] == "lines")
     # Still firing: runs to the end.
     assert firing["x"] == [datetime(2026, 3, 9, 20), datetime(2026, 3, 11), None]
+
+
+def test_timeline_events_alike_in_time_and_lane_keep_their_order_and_none_give_an_empty_frame():
+    """Two anomalies at one time (two metrics of the service) in the order of the input, in
+    either order; no events at all: an empty frame of the timeline's schema."""
+    start, end = utc(2026, 3, 1), utc(2026, 3, 11)
+    anomalies = pl.DataFrame(
+        {"metric": ["request_rate", "latency_p99"], "ts": [utc(2026, 3, 9)] * 2,
+         "value": [3.057, 0.2731], "score": [0.68, 0.67]},
+        schema_overrides={"ts": TS},
+    )  # fmt: skip
+    before = (  # alerts, security incidents, tickets: none
+        pl.DataFrame(schema={"severity": pl.String, "started_at": TS, "ended_at": TS,
+                             "peak_burn_rate": pl.Float64}),
+        pl.DataFrame(schema={"item_id": pl.String, "counted_at": TS, "value": pl.Float64,
+                             "detail": pl.String}),
+        pl.DataFrame(schema={"ticket_id": pl.String, "priority": pl.String, "started_at": TS,
+                             "stopped_at": TS, "breach_at": TS, "breached": pl.Boolean}),
+    )  # fmt: skip
+    after = (  # maintenance, corrections: none
+        pl.DataFrame(schema={"excluded_from": TS, "excluded_until": TS, "reason": pl.String}),
+        pl.DataFrame(schema={"corrected_from": TS, "corrected_until": TS, "reason": pl.String}),
+    )  # fmt: skip
+    for ordered in (anomalies, anomalies.reverse()):
+        events = timeline_events(*before, ordered, *after, start, end)
+        assert [what.split(" ")[0] for what in events["what"]] == ordered["metric"].to_list()
+    nothing = timeline_events(*before, anomalies.clear(), *after, start, end)
+    assert nothing.is_empty() and nothing.schema == pl.Schema(TIMELINE_SCHEMA)
 
 
 def test_budget_overview_draws_a_bar_per_objective_clipped_and_labelled(tables):
