@@ -81,6 +81,9 @@ def test_forecast_cone_without_a_prediction_or_a_forecast(tables):
     volume_only = tables["forecasts"].filter(pl.col("series") == "volume")
     assert forecast_cone(volume_only, CURRENT, PREDICTION).is_empty()
     assert forecast_cone(tables["forecasts"].clear(), CURRENT, PREDICTION).is_empty()
+    # A window without an as-of time or an end (none measured yet): no cone either.
+    for unknown in ("as_of", "window_end"):
+        assert forecast_cone(tables["forecasts"], {**CURRENT, unknown: None}, None).is_empty()
     # Hours already over by the as-of time are left out.
     later = {**CURRENT, "as_of": utc(2026, 3, 10, 13, 30)}
     assert forecast_cone(tables["forecasts"], later, None)["ts"].to_list() == [

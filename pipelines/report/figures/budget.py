@@ -219,7 +219,7 @@ def forecast_cone(
     without a prediction.
     """
     target, good, total = current["target"], current["good"], current["total"]
-    if good is None or total is None or target is None or target >= 1.0:
+    if None in (good, total, target, current["as_of"], current["window_end"]) or target >= 1.0:
         return pl.DataFrame(schema=CONE_SCHEMA)
     volume = (
         forecasts.lazy()
