@@ -46,6 +46,20 @@ def test_help_lists_every_command_with_one_line_each():
         subprocess.run([str(PLEDGE), command, "--help"], capture_output=True, check=True)
 
 
+def test_the_command_exits_with_mains_code(tmp_path: Path):
+    """``pledge`` (the console entry, which freezes the heap before its quick exit) exits with
+    the code main returns: 0 for a valid contract, 1 for an invalid one."""
+    example = Path(__file__).parents[1] / "examples" / "contracts" / "acme-cloud.yaml"
+    for name, text in (("good", example.read_text(encoding="utf-8")), ("bad", "id: [open\n")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "contract.yaml").write_text(text, encoding="utf-8")
+    codes = [
+        subprocess.run([str(PLEDGE), "validate", str(tmp_path / name)], capture_output=True)
+        for name in ("good", "bad")
+    ]
+    assert [code.returncode for code in codes] == [0, 1], [code.stderr for code in codes]
+
+
 def test_dev_runs_dagster_dev_on_the_port_asked(tmp_path: Path):
     dagster, argv, env = dev_command(tmp_path / "home", 3456)
     assert argv[0] == str(dagster) and argv[1] == "dev"
