@@ -79,7 +79,6 @@ def shared_batches(
     """``function`` (one result per item of the list it is given) over ``items`` in lists of
     BATCH, shared_map'ed over ``workers`` processes when there are MIN_SHARED items or more; the
     results in the items' order."""
-    batch, min_shared = BATCH, MIN_SHARED
-    batches = [list(items[start : start + batch]) for start in range(0, len(items), batch)]
-    shared = workers if len(items) >= min_shared else 1
+    batches = [list(items[start : start + BATCH]) for start in range(0, len(items), BATCH)]
+    shared = workers if len(items) >= MIN_SHARED else 1
     return [result for done in shared_map(function, batches, shared) for result in done]

@@ -291,20 +291,18 @@ def item_outcomes(
     timers, outcomes = [], []
     by_terms: dict[tuple[str, str], pl.DataFrame] = {}
     for contract in contracts:
+        contract_terms = contract.model_dump_json(exclude={"id", "objectives"})
         for objective in contract.objectives:
             if objective.sli.kind not in (*TIMER_KINDS, "first_contact_resolution"):
                 continue
             of_service = pl.col("service") == objective.service
-            terms = (
-                contract.model_dump_json(exclude={"id", "objectives"}),
-                objective.model_dump_json(exclude={"id"}),
-            )
             if objective.sli.kind == "first_contact_resolution":
                 events = tickets.filter(of_service).select(TICKET_EVENTS_SCHEMA.names())
                 outcomes.append(
                     first_contact_outcomes(events, contract, objective, as_of, declared_priorities)
                 )
                 continue
+            terms = (contract_terms, objective.model_dump_json(exclude={"id"}))
             if terms not in by_terms:
                 by_terms[terms] = ticket_timers(
                     tickets.filter(of_service).select(TICKET_EVENTS_SCHEMA.names()),
